@@ -1,0 +1,3 @@
+"""Tsunagi: an open-source contact-center platform."""
+
+__version__ = "0.1.0"
