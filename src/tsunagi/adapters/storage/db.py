@@ -1,0 +1,151 @@
+"""Engines and tenant-scoped sessions for SQLite (embedded) and PostgreSQL.
+
+Every session is either *scoped* to one tenant — each ORM statement gets a
+``tenant_id = :scope`` criterion on every tenant table, and rows written must carry
+that tenant — or explicitly *system* (cross-tenant, for the relay, sign-in lookup,
+migrations and the demo loader). A session that is neither fails closed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql.elements import TextClause
+
+from tsunagi.adapters.storage.models import OutboxEvent, TenantScoped
+from tsunagi.domain.errors import TenantScopeMissingError
+
+SCOPE_KEY = "tenant_id"
+SYSTEM_KEY = "system"
+OUTBOX_WRITTEN_KEY = "outbox_written"
+
+
+class TenantSession(Session):
+    """The sync session class behind every AsyncSession Tsunagi opens."""
+
+
+@event.listens_for(TenantSession, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    info = state.session.info
+    if info.get(SYSTEM_KEY):
+        return
+    tenant_id = info.get(SCOPE_KEY)
+    if tenant_id is None:
+        raise TenantScopeMissingError("database access without a tenant scope")
+    if isinstance(state.statement, TextClause):
+        raise TenantScopeMissingError("raw SQL is only allowed in system sessions")
+    if state.is_insert:
+        _check_insert_params(state.parameters, tenant_id)
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped,
+            lambda cls: cls.tenant_id == tenant_id,
+            include_aliases=True,
+            track_closure_variables=False,
+        )
+    )
+
+
+def _check_insert_params(params: Any, tenant_id: uuid.UUID) -> None:
+    rows = params if isinstance(params, list) else [params]
+    for row in rows:
+        if isinstance(row, dict) and row.get("tenant_id", tenant_id) != tenant_id:
+            raise TenantScopeMissingError("insert for another tenant in a scoped session")
+
+
+@event.listens_for(TenantSession, "before_flush")
+def _stamp_tenant(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(SYSTEM_KEY):
+        _note_outbox(session)
+        return
+    tenant_id = session.info.get(SCOPE_KEY)
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, TenantScoped):
+            continue
+        if tenant_id is None:
+            raise TenantScopeMissingError("writing a tenant row without a tenant scope")
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant_id
+        elif obj.tenant_id != tenant_id:
+            raise TenantScopeMissingError("writing another tenant's row in a scoped session")
+    _note_outbox(session)
+
+
+def _note_outbox(session: Session) -> None:
+    if any(isinstance(obj, OutboxEvent) for obj in session.new):
+        session.info[OUTBOX_WRITTEN_KEY] = True
+
+
+class Database:
+    """One engine and its session factory; pass it to actions, never make it at import."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        options: dict[str, Any] = {"echo": echo}
+        if not self.is_sqlite:
+            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine.sync_engine)
+        self._readonly_engine = self.engine.execution_options(sqlite_readonly=True)
+        self._factory = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=TenantSession
+        )
+        self._commit_listeners: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after any transaction that wrote outbox rows commits (wakes the relay)."""
+        self._commit_listeners.append(listener)
+
+    def scoped(self, tenant_id: uuid.UUID, *, readonly: bool = False) -> AsyncSession:
+        if not isinstance(tenant_id, uuid.UUID):
+            raise TenantScopeMissingError("a tenant scope must be a tenant id")
+        return self._session({SCOPE_KEY: tenant_id}, readonly=readonly)
+
+    def system(self, *, readonly: bool = False) -> AsyncSession:
+        """A cross-tenant session. Only infrastructure code (relay, sign-in, loaders) uses this."""
+        return self._session({SYSTEM_KEY: True}, readonly=readonly)
+
+    def _session(self, info: dict[str, Any], *, readonly: bool) -> AsyncSession:
+        bind = self._readonly_engine if readonly else self.engine
+        session = self._factory(bind=bind, info=dict(info))
+        event.listen(session.sync_session, "after_commit", self._after_commit)
+        return session
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(OUTBOX_WRITTEN_KEY, False):
+            for listener in self._commit_listeners:
+                listener()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL + synchronous=FULL, and writers take the lock at BEGIN (no deadlocking upgrades)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves below
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=10000",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        readonly = connection.get_execution_options().get("sqlite_readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

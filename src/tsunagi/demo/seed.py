@@ -1,0 +1,121 @@
+"""The demo center: a consumer co-op's member service center (seed article 000).
+
+Queues follow the article's inquiry areas (宅配, 料金・支払, お店, コープでんき, コープガス,
+各種手続き, 商品情報, イベント) and the wrap-up list has the 25 categories it mentions.
+Everything is created through the same actions the product uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tsunagi.actions import accounts
+from tsunagi.adapters.security.passwords import PasswordHasher
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.migrate import upgrade
+from tsunagi.adapters.storage.models import Category, Queue
+from tsunagi.settings import Settings
+
+DEMO_PASSWORD = "tsunagi-demo-2026"  # noqa: S105 - printed on purpose for the demo accounts
+TENANT_SLUG = "izumi-coop"
+
+# code, Japanese, English, channel, priority, SL target %, SL threshold s
+QUEUES: tuple[tuple[str, str, str, str, int, int, int], ...] = (
+    ("delivery", "宅配", "Home delivery", "voice", 1, 80, 20),
+    ("billing", "料金・支払", "Billing and payment", "voice", 1, 80, 20),
+    ("stores", "お店", "Stores", "voice", 0, 80, 30),
+    ("electricity", "コープでんき", "Co-op electricity", "voice", 0, 80, 30),
+    ("gas", "コープガス", "Co-op gas", "voice", 2, 90, 20),
+    ("procedures", "各種手続き", "Membership procedures", "voice", 0, 80, 30),
+    ("products", "商品情報", "Product information", "voice", 0, 70, 30),
+    ("events", "イベント", "Events", "voice", 0, 70, 60),
+    ("chat", "チャット", "Web chat", "chat", 0, 80, 60),
+    ("email", "メール", "Email", "email", 0, 90, 86400),
+)
+
+CATEGORIES: tuple[tuple[str, str, str], ...] = (
+    ("delivery-missing", "配送が来ない・遅れ", "Delivery missing or late"),
+    ("delivery-absent", "不在時の受け取り", "Receiving while away"),
+    ("delivery-damaged", "商品の破損・不足", "Damaged or missing items"),
+    ("delivery-change", "配送日・場所の変更", "Change delivery day or place"),
+    ("order-add", "注文の追加・取消", "Add or cancel an order"),
+    ("order-sheet", "注文書・カタログ", "Order sheets and catalogues"),
+    ("billing-amount", "請求金額の確認", "Billing amount"),
+    ("billing-method", "支払方法の変更", "Payment method change"),
+    ("billing-overdue", "未払い・督促", "Overdue payment"),
+    ("points", "ポイント", "Points"),
+    ("stores-hours", "店舗の営業時間", "Store opening hours"),
+    ("stores-service", "店舗のサービス", "Store services"),
+    ("electricity-contract", "でんきの契約", "Electricity contract"),
+    ("electricity-bill", "でんきの料金", "Electricity bill"),
+    ("gas-contract", "ガスの契約", "Gas contract"),
+    ("gas-safety", "ガスの安全・緊急", "Gas safety and emergency"),
+    ("join", "加入・資格", "Joining"),
+    ("leave", "脱退・休止", "Leaving or pausing"),
+    ("address-change", "住所・氏名の変更", "Change of address or name"),
+    ("eorder", "ネット注文・マイページ", "Online ordering and My Page"),
+    ("product-allergen", "原材料・アレルギー", "Ingredients and allergens"),
+    ("product-quality", "品質・苦情", "Quality complaint"),
+    ("product-request", "商品リクエスト", "Product request"),
+    ("events", "イベント・講座", "Events and classes"),
+    ("opinion", "ご意見・ご要望", "Opinions and requests"),
+)
+
+
+@dataclass(slots=True)
+class DemoAccounts:
+    password: str = DEMO_PASSWORD
+    by_role: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _people() -> list[tuple[str, str, str]]:
+    """(username, display name, role) for the demo staff."""
+    people = [("admin", "管理 太郎", "administrator"), ("manager", "センター 長子", "manager")]
+    people += [(f"sv{i}", f"スーパーバイザー {i}", "supervisor") for i in range(1, 4)]
+    people += [(f"op{i:02d}", f"コミュニケーター {i:02d}", "communicator") for i in range(1, 41)]
+    people.append(("client", "いずみ市民生協 担当", "client_viewer"))
+    return people
+
+
+async def load_demo(settings: Settings, *, customers: int = 10_000) -> DemoAccounts:
+    """Migrate a fresh embedded database and fill it; refuses to overwrite an existing demo."""
+    await upgrade(settings.effective_database_url)
+    db = Database(settings.effective_database_url)
+    try:
+        existing = await accounts.find_tenant_by_slug(db, TENANT_SLUG)
+        if existing is None:
+            await _fill(db, settings)
+        return _accounts()
+    finally:
+        await db.dispose()
+
+
+async def _fill(db: Database, settings: Settings) -> None:
+    tenant_id = await accounts.do_create_tenant(
+        db, slug=TENANT_SLUG, name="いずみ市民生協 組合員サービスセンター", timezone=settings.timezone
+    )
+    now = datetime.now(UTC)
+    async with db.scoped(tenant_id) as session, session.begin():
+        for code, ja, en, channel, priority, sl_pct, sl_s in QUEUES:
+            session.add(
+                Queue(
+                    tenant_id=tenant_id, code=code, name_ja=ja, name_en=en, channel=channel,
+                    priority=priority, sl_target_pct=sl_pct, sl_threshold_s=sl_s, created_at=now,
+                )
+            )
+        for order, (code, ja, en) in enumerate(CATEGORIES, start=1):
+            session.add(Category(tenant_id=tenant_id, code=code, name_ja=ja, name_en=en, sort_order=order))
+    hasher = PasswordHasher(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
+    for username, display_name, role in _people():
+        await accounts.do_create_user(
+            db, hasher, tenant_id=tenant_id, username=username, display_name=display_name,
+            password=DEMO_PASSWORD, roles=[role], actor="demo",
+        )
+
+
+def _accounts() -> DemoAccounts:
+    result = DemoAccounts()
+    for username, _name, role in _people():
+        result.by_role.setdefault(role, []).append(username)
+    return result

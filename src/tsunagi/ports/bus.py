@@ -1,0 +1,29 @@
+"""The event bus: transport for published events between processes.
+
+The bus is never the truth. It carries sequenced envelopes from the relay to every
+process that holds WebSocket subscribers; anything lost in transit is recovered from
+the outbox by sequence number. Delivery is at-least-once and in publish order per
+channel for a connected subscriber.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+
+class EventBus(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Messages published on ``channel`` after the subscription is active."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the bus can carry messages now (for the health endpoint)."""
+        ...

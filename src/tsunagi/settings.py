@@ -1,0 +1,93 @@
+"""Settings, read from ``TSUNAGI_*`` environment variables and an optional TOML file.
+
+Nothing is built at import time: callers create a :class:`Settings` and pass it
+down (the app factory, the CLI). Production mode refuses default secrets.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production"  # noqa: S105 - marker, refused in production
+
+
+class ConfigurationError(Exception):
+    """Settings that must not be used; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Every setting Tsunagi reads. Environment variables are ``TSUNAGI_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TSUNAGI_", extra="forbid")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str = DEFAULT_SECRET_KEY
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    default_locale: Literal["en", "ja"] = "ja"
+    timezone: str = "Asia/Tokyo"
+    session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    login_attempts_per_window: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=60, ge=1)
+    password_time_cost: int = Field(default=2, ge=1)
+    password_memory_kib: int = Field(default=19 * 1024, ge=8)
+    relay_poll_interval_s: float = Field(default=0.25, gt=0)
+    secure_cookies: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            return value
+        msg = "TSUNAGI_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        raise ValueError(msg)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tsunagi.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def check_production(self) -> None:
+        """Refuse to run in production with development defaults."""
+        if self.env != "production":
+            return
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("set TSUNAGI_SECRET_KEY to a random value of at least 32 characters")
+        if not self.secure_cookies:
+            problems.append("set TSUNAGI_SECURE_COOKIES=true (serve over HTTPS)")
+        if problems:
+            raise ConfigurationError("Refusing to start in production mode: " + "; ".join(problems))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from a TOML file (optional), then the environment, then ``overrides``.
+
+    The environment wins over the file so that deployments can override single values.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            file_values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file not found: {config_file}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"config file {config_file} is not valid TOML: {exc}") from exc
+    env_settings = Settings(**overrides)
+    explicitly_set = env_settings.model_fields_set
+    merged = {**file_values, **{k: getattr(env_settings, k) for k in explicitly_set}}
+    return Settings(**merged)

@@ -1,0 +1,146 @@
+"""The application factory: settings in, a Litestar app out; nothing is built at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, Request, Router
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from tsunagi import __version__
+from tsunagi.adapters.bus.memory import MemoryBus
+from tsunagi.adapters.bus.redis import RedisBus
+from tsunagi.adapters.ratelimit import AttemptLimiter, MemoryLimiter, RedisLimiter
+from tsunagi.adapters.relay import OutboxRelay
+from tsunagi.adapters.security.passwords import PasswordHasher
+from tsunagi.adapters.storage.db import Database
+from tsunagi.ports.bus import EventBus
+from tsunagi.settings import Settings
+from tsunagi.web import events
+from tsunagi.web.api import audit, health, queues, tokens, users
+from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, current_principal
+from tsunagi.web.errors import EXCEPTION_HANDLERS
+from tsunagi.web.i18n import LANGUAGES, Catalogues, current_locale
+from tsunagi.web.pages import auth as auth_pages
+from tsunagi.web.pages import home
+from tsunagi.web.services import Services
+
+WEB_DIR = Path(__file__).resolve().parent
+UNAUTHENTICATED_PATHS = ["^/static/", "^/api/health$", "^/api/schema"]
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings.effective_database_url)
+    bus: EventBus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
+    limiter: AttemptLimiter
+    if settings.redis_url:
+        limiter = RedisLimiter(
+            settings.redis_url, limit=settings.login_attempts_per_window, window_s=settings.login_window_s
+        )
+    else:
+        limiter = MemoryLimiter(limit=settings.login_attempts_per_window, window_s=settings.login_window_s)
+    return Services(
+        settings=settings,
+        db=db,
+        bus=bus,
+        relay=OutboxRelay(db, bus, poll_interval_s=settings.relay_poll_interval_s),
+        hasher=PasswordHasher(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib),
+        login_limiter=limiter,
+        catalogues=Catalogues(),
+    )
+
+
+def _templates(catalogues: Catalogues) -> TemplateConfig[JinjaTemplateEngine]:
+    environment = Environment(
+        loader=FileSystemLoader(WEB_DIR / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        enable_async=False,
+    )
+    environment.install_gettext_callables(  # type: ignore[attr-defined]
+        catalogues.gettext, catalogues.ngettext, newstyle=True
+    )
+    environment.globals["current_lang"] = current_locale.get
+    environment.globals["languages"] = LANGUAGES
+    environment.globals["version"] = __version__
+    environment.filters["localtime"] = _localtime
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
+def _localtime(value: datetime, zone: str, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """Show a UTC datetime in the center's time zone."""
+    return value.astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def _choose_locale(request: Request[Any, Any, Any], default: str) -> str:
+    principal = current_principal(request)
+    if principal is not None and principal.locale in LANGUAGES:
+        return principal.locale
+    cookie = request.cookies.get(LANG_COOKIE)
+    return cookie if cookie in LANGUAGES else default
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Litestar:
+    """Build the app. Pass ``services`` to share a database or bus with a test."""
+    settings.check_production()
+    built = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await built.bus.start()
+        await built.relay.start()
+        try:
+            yield
+        finally:
+            await built.relay.stop()
+            await built.bus.stop()
+            if services is None:
+                await built.db.dispose()
+
+    async def set_locale(request: Request[Any, Any, Any]) -> None:
+        current_locale.set(_choose_locale(request, settings.default_locale))
+
+    static = create_static_files_router(
+        path="/static", directories=[WEB_DIR / "static"], opt={"authz": PUBLIC}, include_in_schema=False
+    )
+    openapi_router = Router(path="/api/schema", route_handlers=[], opt={"authz": PUBLIC})
+    return Litestar(
+        route_handlers=[
+            static,
+            health.health,
+            *users.ROUTES,
+            *tokens.ROUTES,
+            *audit.ROUTES,
+            *queues.ROUTES,
+            *events.ROUTES,
+            *auth_pages.ROUTES,
+            *home.ROUTES,
+        ],
+        middleware=[DefineMiddleware(AuthMiddleware, exclude=UNAUTHENTICATED_PATHS)],
+        guards=[authz_guard],
+        before_request=set_locale,
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=_templates(built.catalogues),
+        openapi_config=OpenAPIConfig(
+            title="Tsunagi API",
+            version=__version__,
+            path="/api/schema",
+            openapi_router=openapi_router,
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+        ),
+        lifespan=[lifespan],
+        state=State({"services": built}),
+        debug=settings.env == "development",
+    )

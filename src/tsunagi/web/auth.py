@@ -1,0 +1,143 @@
+"""Who is calling, whether they may, and CSRF — for every route and WebSocket.
+
+* Authentication: ``Authorization: Bearer tsu_…`` (API token, limited by its scopes) or
+  the ``tsunagi_session`` cookie (a server-side session).
+* Authorization: every handler declares ``opt={"authz": (action, resource)}`` or
+  ``opt={"authz": PUBLIC}``; the app-wide guard calls :func:`authorize` with it. A
+  handler without an entry is refused (fail closed) and the route-matrix test fails.
+* CSRF: cookie-authenticated unsafe requests carry ``X-CSRF-Token`` (or a ``_csrf``
+  form field) equal to an HMAC of the session cookie; anonymous form posts bind it to a
+  pre-session cookie instead. Bearer-token requests carry no ambient credential.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from tsunagi.actions.accounts import resolve_api_token, resolve_session
+from tsunagi.actions.audit import do_record_denial
+from tsunagi.adapters.security.tokens import csrf_matches, csrf_token
+from tsunagi.domain.errors import NotFoundError, PermissionDeniedError
+from tsunagi.domain.permissions import Action, Principal, Resource, authorize
+from tsunagi.web.services import services_of
+
+SESSION_COOKIE = "tsunagi_session"
+ANON_COOKIE = "tsunagi_anon"
+LANG_COOKIE = "tsunagi_lang"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "_csrf"
+PUBLIC = "public"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: Connection) -> AuthenticationResult:
+        services = services_of(connection)
+        header = connection.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            principal = await resolve_api_token(services.db, header[7:].strip())
+            if principal is None:
+                raise NotAuthorizedException("invalid, expired or revoked API token")
+            return AuthenticationResult(user=principal, auth="token")
+        cookie = connection.cookies.get(SESSION_COOKIE)
+        if cookie:
+            principal = await resolve_session(services.db, cookie)
+            if principal is not None:
+                return AuthenticationResult(user=principal, auth="session")
+        return AuthenticationResult(user=None, auth=None)
+
+
+def current_principal(connection: Connection) -> Principal | None:
+    user = connection.scope.get("user")
+    return user if isinstance(user, Principal) else None
+
+
+def require_principal(connection: Connection) -> Principal:
+    principal = current_principal(connection)
+    if principal is None:
+        raise NotAuthorizedException("sign in first")
+    return principal
+
+
+def csrf_binding(connection: Connection) -> str | None:
+    """The cookie value a CSRF token is bound to for this request (None: no cookie auth)."""
+    if connection.scope.get("auth") == "session":
+        return connection.cookies.get(SESSION_COOKIE)
+    if connection.scope.get("auth") == "token":
+        return None
+    return connection.cookies.get(ANON_COOKIE)
+
+
+def csrf_for(connection: Connection, anon_value: str | None = None) -> str:
+    """The token to embed in a page's forms (``anon_value``: a pre-session cookie just set)."""
+    bound = csrf_binding(connection) or anon_value or ""
+    return csrf_token(services_of(connection).settings.secret_key, bound)
+
+
+async def authz_guard(connection: Connection, handler: BaseRouteHandler) -> None:
+    spec = handler.opt.get("authz")
+    if spec is None:
+        raise PermissionDeniedException("this route has no authorization entry")
+    method = connection.scope.get("method", "GET")
+    if method not in SAFE_METHODS and connection.scope["type"] == "http":
+        await _check_csrf(connection)
+    if spec == PUBLIC:
+        return
+    principal = require_principal(connection)
+    action, kind = spec
+    try:
+        authorize(principal, Action(action), Resource(kind=kind, tenant_id=principal.tenant_id))
+    except (PermissionDeniedError, NotFoundError) as exc:
+        await do_record_denial(
+            services_of(connection).db,
+            tenant_id=principal.tenant_id,
+            actor_user_id=principal.user_id,
+            resource_type=kind,
+            action=action,
+            reason=str(exc),
+            ip=_client_ip(connection),
+            path=connection.url.path,
+        )
+        raise PermissionDeniedException(str(exc)) from exc
+
+
+async def _check_csrf(connection: Connection) -> None:
+    bound = csrf_binding(connection)
+    if connection.scope.get("auth") == "token":
+        return
+    presented = connection.headers.get(CSRF_HEADER)
+    if presented is None and _is_form(connection):
+        form = await connection.form()  # type: ignore[attr-defined]
+        value = form.get(CSRF_FIELD)
+        presented = value if isinstance(value, str) else None
+    if not bound or not csrf_matches(services_of(connection).settings.secret_key, bound, presented):
+        raise PermissionDeniedException("missing or wrong CSRF token; reload the page and try again")
+
+
+def _is_form(connection: Connection) -> bool:
+    content_type = connection.headers.get("content-type", "")
+    return content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+def _client_ip(connection: Connection) -> str | None:
+    client = connection.scope.get("client")
+    return client[0] if client else None
+
+
+def client_ip(connection: Connection) -> str | None:
+    return _client_ip(connection)
+
+
+def check(principal: Principal, action: Action, resource: Resource) -> None:
+    """Object-level check inside a handler (ownership, tenant of a loaded row)."""
+    try:
+        authorize(principal, action, resource)
+    except PermissionDeniedError as exc:
+        raise PermissionDeniedException(str(exc)) from exc

@@ -1,0 +1,87 @@
+"""One mapping from errors to HTTP answers: JSON for the API, a page for browsers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.response import Redirect, Template
+from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+)
+
+from tsunagi.domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TenantScopeMissingError,
+)
+
+AnyRequest = Request[Any, Any, Any]
+
+
+def _is_page(request: AnyRequest) -> bool:
+    handler = request.scope.get("route_handler")
+    return bool(handler is not None and handler.opt.get("page"))
+
+
+def _answer(request: AnyRequest, status: int, detail: str, extra: Any = None) -> Response[Any]:
+    if _is_page(request):
+        if status == HTTP_401_UNAUTHORIZED:
+            return Redirect(path=f"/login?next={request.url.path}")
+        return Template(
+            template_name="error.html",
+            context={"status": status, "detail": detail},
+            status_code=status,
+            media_type=MediaType.HTML,
+        )
+    body: dict[str, Any] = {"status_code": status, "detail": detail}
+    if extra:
+        body["extra"] = extra
+    return Response(content=body, status_code=status, media_type=MediaType.JSON)
+
+
+def validation_error(request: AnyRequest, exc: ValidationException) -> Response[Any]:
+    return _answer(request, HTTP_422_UNPROCESSABLE_ENTITY, exc.detail, exc.extra)
+
+
+def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
+    return _answer(request, exc.status_code, exc.detail, exc.extra)
+
+
+def domain_error(request: AnyRequest, exc: Exception) -> Response[Any]:
+    status = {
+        NotFoundError: HTTP_404_NOT_FOUND,
+        ConflictError: HTTP_409_CONFLICT,
+        InvalidInputError: HTTP_422_UNPROCESSABLE_ENTITY,
+        AuthenticationError: HTTP_401_UNAUTHORIZED,
+        PermissionDeniedError: HTTP_403_FORBIDDEN,
+        TenantScopeMissingError: HTTP_404_NOT_FOUND,
+    }[type(exc)]
+    return _answer(request, status, str(exc))
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    ValidationException: validation_error,
+    NotAuthorizedException: http_error,
+    PermissionDeniedException: http_error,
+    HTTPException: http_error,
+    NotFoundError: domain_error,
+    ConflictError: domain_error,
+    InvalidInputError: domain_error,
+    AuthenticationError: domain_error,
+    PermissionDeniedError: domain_error,
+    TenantScopeMissingError: domain_error,
+}

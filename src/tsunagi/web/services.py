@@ -1,0 +1,31 @@
+"""What request handlers need, built once per app by the factory (never at import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.connection import ASGIConnection
+
+from tsunagi.adapters.ratelimit import AttemptLimiter
+from tsunagi.adapters.relay import OutboxRelay
+from tsunagi.adapters.security.passwords import PasswordHasher
+from tsunagi.adapters.storage.db import Database
+from tsunagi.ports.bus import EventBus
+from tsunagi.settings import Settings
+from tsunagi.web.i18n import Catalogues
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    relay: OutboxRelay
+    hasher: PasswordHasher
+    login_limiter: AttemptLimiter
+    catalogues: Catalogues
+
+
+def services_of(connection: ASGIConnection[object, object, object, object]) -> Services:
+    services: Services = connection.app.state.services
+    return services
