@@ -19,7 +19,12 @@ from tsunagi.adapters.security.passwords import PasswordHasher
 from tsunagi.adapters.security.tokens import digest, new_api_token, new_secret
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import ApiToken, Tenant, User, UserSession
-from tsunagi.domain.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from tsunagi.domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+)
 from tsunagi.domain.permissions import ALL_SCOPES, Principal, Role
 from tsunagi.domain.users import (
     LOCALES,
@@ -56,7 +61,11 @@ async def do_create_tenant(
         if await session.scalar(select(Tenant.id).where(Tenant.slug == slug)):
             raise ConflictError(f"tenant {slug!r} already exists")
         tenant = Tenant(
-            slug=slug, name=name, timezone=timezone, default_locale=default_locale, created_at=_now()
+            slug=slug,
+            name=name,
+            timezone=timezone,
+            default_locale=default_locale,
+            created_at=_now(),
         )
         session.add(tenant)
     return tenant.id
@@ -159,7 +168,12 @@ async def do_change_password(
         user.password_hash = password_hash
         user.password_changed_at = now
         await _revoke_everything(session, user_id, now)
-        emit(session, UserPasswordChangedEvent(tenant_id=tenant_id, occurred_at=now, actor=actor, user_id=user_id))
+        emit(
+            session,
+            UserPasswordChangedEvent(
+                tenant_id=tenant_id, occurred_at=now, actor=actor, user_id=user_id
+            ),
+        )
 
 
 async def do_set_roles(
@@ -181,7 +195,9 @@ async def do_set_roles(
         )
 
 
-async def do_deactivate_user(db: Database, *, tenant_id: UUID, user_id: UUID, actor: str | None) -> None:
+async def do_deactivate_user(
+    db: Database, *, tenant_id: UUID, user_id: UUID, actor: str | None
+) -> None:
     async with db.scoped(tenant_id) as session, session.begin():
         user = await get_user(session, user_id)
         if not user.active:
@@ -189,7 +205,12 @@ async def do_deactivate_user(db: Database, *, tenant_id: UUID, user_id: UUID, ac
         now = _now()
         user.active = False
         await _revoke_everything(session, user_id, now)
-        emit(session, UserDeactivatedEvent(tenant_id=tenant_id, occurred_at=now, actor=actor, user_id=user_id))
+        emit(
+            session,
+            UserDeactivatedEvent(
+                tenant_id=tenant_id, occurred_at=now, actor=actor, user_id=user_id
+            ),
+        )
 
 
 async def do_set_locale(db: Database, *, principal: Principal, locale: str) -> None:

@@ -88,7 +88,9 @@ class OutboxRelay:
         if self._leader_connection is not None:
             return True
         connection = await self._db.engine.connect()
-        got = await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY})
+        got = await connection.scalar(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK_KEY}
+        )
         await connection.commit()
         if got:
             self._leader_connection = connection
@@ -111,7 +113,10 @@ class OutboxRelay:
         async with self._db.system() as session, session.begin():
             rows = (
                 await session.scalars(
-                    select(OutboxEvent).where(OutboxEvent.seq.is_(None)).order_by(OutboxEvent.id).limit(BATCH)
+                    select(OutboxEvent)
+                    .where(OutboxEvent.seq.is_(None))
+                    .order_by(OutboxEvent.id)
+                    .limit(BATCH)
                 )
             ).all()
             if not rows:
@@ -135,7 +140,13 @@ class OutboxRelay:
         async with self._db.system() as session, session.begin():
             rows = (
                 await session.execute(
-                    select(OutboxEvent.id, OutboxEvent.tenant_id, OutboxEvent.seq, OutboxEvent.event_id, OutboxEvent.payload)
+                    select(
+                        OutboxEvent.id,
+                        OutboxEvent.tenant_id,
+                        OutboxEvent.seq,
+                        OutboxEvent.event_id,
+                        OutboxEvent.payload,
+                    )
                     .where(OutboxEvent.published_at.is_(None), OutboxEvent.seq.is_not(None))
                     .order_by(OutboxEvent.id)
                     .limit(BATCH)
@@ -143,7 +154,9 @@ class OutboxRelay:
             ).all()
             for row in rows:
                 assert row.seq is not None
-                await self._bus.publish(tenant_channel(row.tenant_id), envelope(row.seq, row.event_id, row.payload))
+                await self._bus.publish(
+                    tenant_channel(row.tenant_id), envelope(row.seq, row.event_id, row.payload)
+                )
             if rows:
                 await session.execute(
                     update(OutboxEvent)

@@ -32,7 +32,9 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     try:
-        settings = load_settings(ctx.obj.get("config"), **{k: v for k, v in overrides.items() if v is not None})
+        settings = load_settings(
+            ctx.obj.get("config"), **{k: v for k, v in overrides.items() if v is not None}
+        )
         settings.check_production()
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -73,19 +75,36 @@ def _serve(settings: Settings, *, workers: int = 1) -> None:
     from tsunagi.web.app import create_app
 
     if workers > 1:
-        raise click.UsageError("use a process manager for several workers; --workers >1 is not supported yet")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", ws="websockets")
+        raise click.UsageError(
+            "use a process manager for several workers; --workers >1 is not supported yet"
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws="websockets",
+    )
 
 
 @cli.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8000).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the embedded database lives.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded database lives.",
+)
 @click.option("--customers", type=click.IntRange(0, 1_000_000), default=10_000, show_default=True)
 @click.option("--no-serve", is_flag=True, help="Load the demo center and exit.")
 @click.pass_context
 def demo(
-    ctx: click.Context, host: str | None, port: int | None, data_dir: Path | None, customers: int, no_serve: bool
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    data_dir: Path | None,
+    customers: int,
+    no_serve: bool,
 ) -> None:
     """Create a demo center on a fresh embedded database and serve it."""
     from tsunagi.demo.seed import load_demo
@@ -98,7 +117,9 @@ def demo(
     click.echo(f"Demo center ready at http://{settings.host}:{settings.port}/")
     click.echo("Demo accounts (password for all: " + accounts.password + "):")
     for role, usernames in accounts.by_role.items():
-        shown = ", ".join(usernames[:3]) + (f" … ({len(usernames)} in all)" if len(usernames) > 3 else "")
+        shown = ", ".join(usernames[:3]) + (
+            f" … ({len(usernames)} in all)" if len(usernames) > 3 else ""
+        )
         click.echo(f"  {role:<14} {shown}")
     if not no_serve:
         _serve(settings)
@@ -140,7 +161,9 @@ def user() -> None:
 
 
 @user.command("create")
-@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug (see `tsunagi tenant create`).")
+@click.option(
+    "--tenant", "tenant_slug", required=True, help="Tenant slug (see `tsunagi tenant create`)."
+)
 @click.option("--username", required=True)
 @click.option("--name", "display_name", required=True, help="Display name.")
 @click.option("--role", "roles", multiple=True, required=True, help="Role; repeat for several.")
@@ -157,14 +180,26 @@ def user_create(
     password_stdin: bool,
 ) -> None:
     """Create a user in a tenant."""
-    password = click.get_text_stream("stdin").readline().rstrip("\n") if password_stdin else getpass.getpass()
+    password = (
+        click.get_text_stream("stdin").readline().rstrip("\n")
+        if password_stdin
+        else getpass.getpass()
+    )
     settings = _settings(ctx)
-    user_id = _run(_create_user(settings, tenant_slug, username, display_name, list(roles), locale, password))
+    user_id = _run(
+        _create_user(settings, tenant_slug, username, display_name, list(roles), locale, password)
+    )
     click.echo(f"created user {username} ({user_id})")
 
 
 async def _create_user(
-    settings: Settings, tenant_slug: str, username: str, display_name: str, roles: list[str], locale: str | None, password: str
+    settings: Settings,
+    tenant_slug: str,
+    username: str,
+    display_name: str,
+    roles: list[str],
+    locale: str | None,
+    password: str,
 ) -> str:
     from tsunagi.actions import accounts
     from tsunagi.adapters.security.passwords import PasswordHasher
@@ -176,10 +211,19 @@ async def _create_user(
         tenant = await accounts.find_tenant_by_slug(db, tenant_slug)
         if tenant is None:
             raise NotFoundError(f"no tenant with slug {tenant_slug!r}")
-        hasher = PasswordHasher(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
+        hasher = PasswordHasher(
+            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+        )
         user_id = await accounts.do_create_user(
-            db, hasher, tenant_id=tenant.id, username=username, display_name=display_name,
-            password=password, roles=roles, locale=locale, actor="cli",
+            db,
+            hasher,
+            tenant_id=tenant.id,
+            username=username,
+            display_name=display_name,
+            password=password,
+            roles=roles,
+            locale=locale,
+            actor="cli",
         )
     finally:
         await db.dispose()
@@ -205,7 +249,11 @@ def tenant_create(ctx: click.Context, slug: str, name: str, timezone: str, local
     async def create() -> str:
         db = Database(_settings(ctx).effective_database_url)
         try:
-            return str(await do_create_tenant(db, slug=slug, name=name, timezone=timezone, default_locale=locale))
+            return str(
+                await do_create_tenant(
+                    db, slug=slug, name=name, timezone=timezone, default_locale=locale
+                )
+            )
         finally:
             await db.dispose()
 

@@ -93,24 +93,44 @@ async def load_demo(settings: Settings, *, customers: int = 10_000) -> DemoAccou
 
 async def _fill(db: Database, settings: Settings) -> None:
     tenant_id = await accounts.do_create_tenant(
-        db, slug=TENANT_SLUG, name="いずみ市民生協 組合員サービスセンター", timezone=settings.timezone
+        db,
+        slug=TENANT_SLUG,
+        name="いずみ市民生協 組合員サービスセンター",
+        timezone=settings.timezone,
     )
     now = datetime.now(UTC)
     async with db.scoped(tenant_id) as session, session.begin():
         for code, ja, en, channel, priority, sl_pct, sl_s in QUEUES:
             session.add(
                 Queue(
-                    tenant_id=tenant_id, code=code, name_ja=ja, name_en=en, channel=channel,
-                    priority=priority, sl_target_pct=sl_pct, sl_threshold_s=sl_s, created_at=now,
+                    tenant_id=tenant_id,
+                    code=code,
+                    name_ja=ja,
+                    name_en=en,
+                    channel=channel,
+                    priority=priority,
+                    sl_target_pct=sl_pct,
+                    sl_threshold_s=sl_s,
+                    created_at=now,
                 )
             )
         for order, (code, ja, en) in enumerate(CATEGORIES, start=1):
-            session.add(Category(tenant_id=tenant_id, code=code, name_ja=ja, name_en=en, sort_order=order))
-    hasher = PasswordHasher(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
+            session.add(
+                Category(tenant_id=tenant_id, code=code, name_ja=ja, name_en=en, sort_order=order)
+            )
+    hasher = PasswordHasher(
+        time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+    )
     for username, display_name, role in _people():
         await accounts.do_create_user(
-            db, hasher, tenant_id=tenant_id, username=username, display_name=display_name,
-            password=DEMO_PASSWORD, roles=[role], actor="demo",
+            db,
+            hasher,
+            tenant_id=tenant_id,
+            username=username,
+            display_name=display_name,
+            password=DEMO_PASSWORD,
+            roles=[role],
+            actor="demo",
         )
 
 

@@ -12,33 +12,25 @@ Grants:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from tsunagi.domain.errors import NotFoundError, PermissionDeniedError
 
 
-class Role(enum.StrEnum):
-    COMMUNICATOR = "communicator"
-    SUPERVISOR = "supervisor"
-    MANAGER = "manager"
-    ADMINISTRATOR = "administrator"
-    CLIENT_VIEWER = "client_viewer"
+from tsunagi.domain.permission_types import Action, Grant, Role
+from tsunagi.routing.grants import GRANTS as ROUTING_GRANTS
 
-
-class Action(enum.StrEnum):
-    READ = "read"
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    SUBSCRIBE = "subscribe"
-
-
-class Grant(enum.StrEnum):
-    ALL = "all"
-    OWN = "own"
-
+__all__ = [
+    "Action",
+    "Grant",
+    "Principal",
+    "Resource",
+    "Role",
+    "authorize",
+    "grant_for",
+    "is_allowed",
+]
 
 ROLES: tuple[Role, ...] = tuple(Role)
 _C, _S, _M, _A, _V = ROLES
@@ -67,10 +59,13 @@ POLICY: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("home.manager", Action.READ): {_M: Grant.ALL},
     ("home.administrator", Action.READ): {_A: Grant.ALL},
     ("home.client_viewer", Action.READ): {_V: Grant.ALL},
+    **ROUTING_GRANTS,
 }
 
 # Scopes an API token may carry: "<resource>:<action>" or "<resource>:*".
-ALL_SCOPES: tuple[str, ...] = tuple(sorted({f"{r}:{a}" for r, a in POLICY} | {f"{r}:*" for r, _ in POLICY}))
+ALL_SCOPES: tuple[str, ...] = tuple(
+    sorted({f"{r}:{a}" for r, a in POLICY} | {f"{r}:*" for r, _ in POLICY})
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +110,11 @@ def authorize(principal: Principal, action: Action, resource: Resource) -> None:
     best = _best_grant(grants, principal.roles)
     if best is None:
         raise PermissionDeniedError(f"{action} on {resource.kind} is not allowed for your role")
-    if best is Grant.OWN and resource.owner_id is not None and resource.owner_id != principal.user_id:
+    if (
+        best is Grant.OWN
+        and resource.owner_id is not None
+        and resource.owner_id != principal.user_id
+    ):
         raise PermissionDeniedError(f"{action} on another user's {resource.kind} is not allowed")
     if principal.scopes is not None and not _scope_allows(principal.scopes, resource.kind, action):
         raise PermissionDeniedError(f"the API token lacks the scope {resource.kind}:{action}")
@@ -154,6 +153,8 @@ def render_policy_markdown() -> str:
         f"| {kind} | {action.value} | "
         + " | ".join(grants[role].value if role in grants else "-" for role in ROLES)
         + " |"
-        for (kind, action), grants in sorted(POLICY.items(), key=lambda item: (item[0][0], item[0][1]))
+        for (kind, action), grants in sorted(
+            POLICY.items(), key=lambda item: (item[0][0], item[0][1])
+        )
     ]
     return "\n".join([header, rule, *rows]) + "\n"

@@ -34,7 +34,9 @@ def parse_roles(values: list[str] | tuple[str, ...]) -> frozenset[Role]:
     known = {role.value for role in Role}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InvalidInputError(f"unknown role(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise InvalidInputError(
+            f"unknown role(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     return frozenset(Role(value) for value in values)
 
 

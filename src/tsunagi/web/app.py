@@ -32,6 +32,7 @@ from tsunagi.web import events
 from tsunagi.web.api import audit, health, queues, tokens, users
 from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, current_principal
 from tsunagi.web.errors import EXCEPTION_HANDLERS
+from tsunagi.web.features import feature_hooks, feature_routes, load_features
 from tsunagi.web.i18n import LANGUAGES, Catalogues, current_locale
 from tsunagi.web.pages import auth as auth_pages
 from tsunagi.web.pages import home
@@ -47,16 +48,22 @@ def build_services(settings: Settings) -> Services:
     limiter: AttemptLimiter
     if settings.redis_url:
         limiter = RedisLimiter(
-            settings.redis_url, limit=settings.login_attempts_per_window, window_s=settings.login_window_s
+            settings.redis_url,
+            limit=settings.login_attempts_per_window,
+            window_s=settings.login_window_s,
         )
     else:
-        limiter = MemoryLimiter(limit=settings.login_attempts_per_window, window_s=settings.login_window_s)
+        limiter = MemoryLimiter(
+            limit=settings.login_attempts_per_window, window_s=settings.login_window_s
+        )
     return Services(
         settings=settings,
         db=db,
         bus=bus,
         relay=OutboxRelay(db, bus, poll_interval_s=settings.relay_poll_interval_s),
-        hasher=PasswordHasher(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib),
+        hasher=PasswordHasher(
+            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+        ),
         login_limiter=limiter,
         catalogues=Catalogues(),
     )
@@ -96,14 +103,19 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
     """Build the app. Pass ``services`` to share a database or bus with a test."""
     settings.check_production()
     built = services or build_services(settings)
+    features = load_features()
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         await built.bus.start()
         await built.relay.start()
+        for startup in feature_hooks(features, "startup"):
+            await startup(built)
         try:
             yield
         finally:
+            for shutdown in reversed(feature_hooks(features, "shutdown")):
+                await shutdown(built)
             await built.relay.stop()
             await built.bus.stop()
             if services is None:
@@ -113,7 +125,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
         current_locale.set(_choose_locale(request, settings.default_locale))
 
     static = create_static_files_router(
-        path="/static", directories=[WEB_DIR / "static"], opt={"authz": PUBLIC}, include_in_schema=False
+        path="/static",
+        directories=[WEB_DIR / "static"],
+        opt={"authz": PUBLIC},
+        include_in_schema=False,
     )
     openapi_router = Router(path="/api/schema", route_handlers=[], opt={"authz": PUBLIC})
     return Litestar(
@@ -127,6 +142,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
             *events.ROUTES,
             *auth_pages.ROUTES,
             *home.ROUTES,
+            *feature_routes(features),
         ],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=UNAUTHENTICATED_PATHS)],
         guards=[authz_guard],

@@ -17,7 +17,10 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware.authentication import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware.authentication import (
+    AbstractAuthenticationMiddleware,
+    AuthenticationResult,
+)
 
 from tsunagi.actions.accounts import resolve_api_token, resolve_session
 from tsunagi.actions.audit import do_record_denial
@@ -118,7 +121,9 @@ async def _check_csrf(connection: Connection) -> None:
         value = form.get(CSRF_FIELD)
         presented = value if isinstance(value, str) else None
     if not bound or not csrf_matches(services_of(connection).settings.secret_key, bound, presented):
-        raise PermissionDeniedException("missing or wrong CSRF token; reload the page and try again")
+        raise PermissionDeniedException(
+            "missing or wrong CSRF token; reload the page and try again"
+        )
 
 
 def _is_form(connection: Connection) -> bool:

@@ -55,7 +55,12 @@ def event_catalogue_markdown() -> str:
     base_fields = {field.name for field in msgspec.structs.fields(Event)}
     for name, cls in sorted(event_classes().items()):
         hints = typing.get_type_hints(cls)
-        lines += [f"## `{name}`", "", f"Class `{cls.__module__}.{cls.__name__}` · resource `{cls.resource}`.", ""]
+        lines += [
+            f"## `{name}`",
+            "",
+            f"Class `{cls.__module__}.{cls.__name__}` · resource `{cls.resource}`.",
+            "",
+        ]
         doc = (cls.__doc__ or "").strip()
         if doc and not doc.startswith(("Event(", f"{cls.__name__}(")):
             lines += [doc, ""]

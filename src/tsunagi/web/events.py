@@ -57,7 +57,9 @@ _REVOKING = frozenset({"user.roles_changed", "user.password_changed", "user.deac
 
 
 class _Stream:
-    def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, principal: Principal) -> None:
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], services: Services, principal: Principal
+    ) -> None:
         self.socket = socket
         self.services = services
         self.principal = principal
@@ -79,7 +81,9 @@ class _Stream:
         cls = event_classes().get(event_type)
         if cls is None:
             return False
-        return is_allowed(self.principal, Action.READ, Resource(cls.resource, self.principal.tenant_id))
+        return is_allowed(
+            self.principal, Action.READ, Resource(cls.resource, self.principal.tenant_id)
+        )
 
     async def replay(self) -> bool:
         """Send every stored event after ``last``; False when too many to replay."""
@@ -112,7 +116,10 @@ async def _snapshot(stream: _Stream) -> None:
     tenant_id = stream.principal.tenant_id
     async with stream.services.db.scoped(tenant_id, readonly=True) as session:
         last = await session.scalar(select(func.max(OutboxEvent.seq))) or 0
-    data = {name: await provider(stream.services, stream.principal) for name, provider in SNAPSHOT_PROVIDERS.items()}
+    data = {
+        name: await provider(stream.services, stream.principal)
+        for name, provider in SNAPSHOT_PROVIDERS.items()
+    }
     stream.last = last
     await stream.socket.send_json({"kind": "snapshot", "last_event_id": last, "data": data})
 

@@ -33,7 +33,9 @@ class _Subscriber:
             message = await self.queue.get()
             if message is None:
                 if self.overflowed:
-                    raise SubscriberOverflowError("subscriber fell behind; resume from last_event_id")
+                    raise SubscriberOverflowError(
+                        "subscriber fell behind; resume from last_event_id"
+                    )
                 return
             yield message
 

@@ -27,4 +27,6 @@ def csrf_token(secret_key: str, bound_to: str) -> str:
 
 
 def csrf_matches(secret_key: str, bound_to: str, presented: str | None) -> bool:
-    return presented is not None and hmac.compare_digest(csrf_token(secret_key, bound_to), presented)
+    return presented is not None and hmac.compare_digest(
+        csrf_token(secret_key, bound_to), presented
+    )

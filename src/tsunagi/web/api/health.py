@@ -32,5 +32,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[Health]:
         database = f"down: {type(exc).__name__}"
     bus = "ok" if await services.bus.ping() else "down"
     ok = database == "ok" and bus == "ok"
-    body = Health(status="ok" if ok else "degraded", database=database, bus=bus, version=__version__)
+    body = Health(
+        status="ok" if ok else "degraded", database=database, bus=bus, version=__version__
+    )
     return Response(body, status_code=200 if ok else 503)

@@ -134,7 +134,11 @@ async def update_user(request: AnyRequest, user_id: UUID, data: UserUpdate) -> U
         )
     if data.roles is not None:
         await accounts.do_set_roles(
-            services.db, tenant_id=principal.tenant_id, user_id=user_id, roles=data.roles, actor=principal.actor
+            services.db,
+            tenant_id=principal.tenant_id,
+            user_id=user_id,
+            roles=data.roles,
+            actor=principal.actor,
         )
     if data.active is False:
         await accounts.do_deactivate_user(

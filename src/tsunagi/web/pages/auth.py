@@ -30,7 +30,13 @@ from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
 PAGE = {"authz": PUBLIC, "page": True}
-HOME_PRECEDENCE = (Role.ADMINISTRATOR, Role.MANAGER, Role.SUPERVISOR, Role.COMMUNICATOR, Role.CLIENT_VIEWER)
+HOME_PRECEDENCE = (
+    Role.ADMINISTRATOR,
+    Role.MANAGER,
+    Role.SUPERVISOR,
+    Role.COMMUNICATOR,
+    Role.CLIENT_VIEWER,
+)
 
 
 class LoginForm(msgspec.Struct):
@@ -51,7 +57,9 @@ def _safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _cookie(request: AnyRequest, key: str, value: str, max_age: int | None, *, http_only: bool = True) -> Cookie:
+def _cookie(
+    request: AnyRequest, key: str, value: str, max_age: int | None, *, http_only: bool = True
+) -> Cookie:
     return Cookie(
         key=key,
         value=value,
@@ -63,7 +71,9 @@ def _cookie(request: AnyRequest, key: str, value: str, max_age: int | None, *, h
     )
 
 
-def _login_page(request: AnyRequest, *, error: str | None, status: int = 200, next_path: str = "/") -> Response[Any]:
+def _login_page(
+    request: AnyRequest, *, error: str | None, status: int = 200, next_path: str = "/"
+) -> Response[Any]:
     anon = request.cookies.get(ANON_COOKIE)
     cookies = []
     if not anon:
@@ -71,7 +81,11 @@ def _login_page(request: AnyRequest, *, error: str | None, status: int = 200, ne
         cookies.append(_cookie(request, ANON_COOKIE, anon, None))
     return Template(
         template_name="login.html",
-        context={"error": error, "csrf": csrf_for(request, anon_value=anon), "next": _safe_next(next_path)},
+        context={
+            "error": error,
+            "csrf": csrf_for(request, anon_value=anon),
+            "next": _safe_next(next_path),
+        },
         status_code=status,
         cookies=cookies,
     )
@@ -93,7 +107,12 @@ async def login_submit(
     ip = client_ip(request) or "unknown"
     wait_s = await services.login_limiter.hit(f"login:{ip}")
     if wait_s is not None:
-        response = _login_page(request, error="Too many sign-in attempts. Wait and try again.", status=429, next_path=data.next)
+        response = _login_page(
+            request,
+            error="Too many sign-in attempts. Wait and try again.",
+            status=429,
+            next_path=data.next,
+        )
         response.headers["Retry-After"] = str(wait_s)
         response.status_code = HTTP_429_TOO_MANY_REQUESTS
         return response
@@ -109,15 +128,28 @@ async def login_submit(
         )
     except AuthenticationError:
         return _login_page(
-            request, error="Wrong username or password.", status=HTTP_401_UNAUTHORIZED, next_path=data.next
+            request,
+            error="Wrong username or password.",
+            status=HTTP_401_UNAUTHORIZED,
+            next_path=data.next,
         )
     old_session = request.cookies.get(SESSION_COOKIE)
-    if old_session and (old := await accounts.resolve_session(services.db, old_session)) is not None:
+    if (
+        old_session
+        and (old := await accounts.resolve_session(services.db, old_session)) is not None
+    ):
         await accounts.do_sign_out(services.db, principal=old)
     target = _safe_next(data.next) if data.next != "/" else "/"
     return Redirect(
         path=target,
-        cookies=[_cookie(request, SESSION_COOKIE, signed_in.session_token, services.settings.session_max_age_s)],
+        cookies=[
+            _cookie(
+                request,
+                SESSION_COOKIE,
+                signed_in.session_token,
+                services.settings.session_max_age_s,
+            )
+        ],
     )
 
 

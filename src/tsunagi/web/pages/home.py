@@ -29,12 +29,20 @@ async def _context(request: AnyRequest, role: Role) -> dict[str, Any]:
     async with services.db.scoped(principal.tenant_id, readonly=True) as session:
         queues = (await session.scalars(select(Queue).order_by(Queue.code))).all()
         categories = (await session.scalars(select(Category).order_by(Category.sort_order))).all()
-        users = [] if role is Role.CLIENT_VIEWER or role is Role.COMMUNICATOR else (
-            await session.scalars(select(User).order_by(User.username))
-        ).all()
-        audit = [] if role not in (Role.MANAGER, Role.ADMINISTRATOR) else (
-            await session.scalars(select(AuditEntry).order_by(AuditEntry.occurred_at.desc()).limit(20))
-        ).all()
+        users = (
+            []
+            if role is Role.CLIENT_VIEWER or role is Role.COMMUNICATOR
+            else (await session.scalars(select(User).order_by(User.username))).all()
+        )
+        audit = (
+            []
+            if role not in (Role.MANAGER, Role.ADMINISTRATOR)
+            else (
+                await session.scalars(
+                    select(AuditEntry).order_by(AuditEntry.occurred_at.desc()).limit(20)
+                )
+            ).all()
+        )
     role_counts = Counter(r for user in users for r in user.roles)
     return {
         "role": role.value,
