@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tsunagi.adapters.storage.models import Base
+from tsunagi.adapters.storage.schema import Base
 
 target_metadata = Base.metadata
 

@@ -1,0 +1,13 @@
+"""Every table of Tsunagi, gathered so Alembic and the schema tests see the whole metadata.
+
+Feature packages that add tables import their model module here (one line each).
+"""
+
+from __future__ import annotations
+
+from tsunagi.adapters.storage import models
+from tsunagi.adapters.storage.models import Base
+
+metadata = Base.metadata
+
+__all__ = ["Base", "metadata", "models"]
