@@ -179,7 +179,7 @@ async def do_change_password(
 async def do_set_roles(
     db: Database, *, tenant_id: UUID, user_id: UUID, roles: list[str], actor: str | None
 ) -> None:
-    role_set = sorted(parse_roles(roles))
+    role_set = sorted(str(role) for role in parse_roles(roles))
     async with db.scoped(tenant_id) as session, session.begin():
         user = await get_user(session, user_id)
         if sorted(user.roles) == role_set:

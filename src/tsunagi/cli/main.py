@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import importlib
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -180,11 +181,7 @@ def user_create(
     password_stdin: bool,
 ) -> None:
     """Create a user in a tenant."""
-    password = (
-        click.get_text_stream("stdin").readline().rstrip("\n")
-        if password_stdin
-        else getpass.getpass()
-    )
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass()
     settings = _settings(ctx)
     user_id = _run(
         _create_user(settings, tenant_slug, username, display_name, list(roles), locale, password)

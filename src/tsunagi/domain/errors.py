@@ -20,7 +20,7 @@ class AuthenticationError(TsunagiError):
 
 
 class ConflictError(TsunagiError):
-    """The change conflicts with existing state (duplicate name, stale version, illegal transition)."""
+    """The change conflicts with existing state (duplicate, stale version, illegal transition)."""
 
 
 class InvalidInputError(TsunagiError):

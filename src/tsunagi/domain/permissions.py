@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from tsunagi.domain.errors import NotFoundError, PermissionDeniedError
-
-
 from tsunagi.domain.permission_types import Action, Grant, Role
 from tsunagi.routing.grants import GRANTS as ROUTING_GRANTS
 
@@ -35,7 +33,7 @@ __all__ = [
 ROLES: tuple[Role, ...] = tuple(Role)
 _C, _S, _M, _A, _V = ROLES
 _EVERY_STAFF = {_C: Grant.ALL, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL}
-_EVERYONE_OWN = {role: Grant.OWN for role in ROLES}
+_EVERYONE_OWN = dict.fromkeys(ROLES, Grant.OWN)
 
 # (resource, action) -> role -> grant. A missing role means "denied".
 POLICY: dict[tuple[str, Action], dict[Role, Grant]] = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import (
@@ -89,7 +90,7 @@ async def authz_guard(connection: Connection, handler: BaseRouteHandler) -> None
     if spec is None:
         raise PermissionDeniedException("this route has no authorization entry")
     method = connection.scope.get("method", "GET")
-    if method not in SAFE_METHODS and connection.scope["type"] == "http":
+    if method not in SAFE_METHODS and connection.scope["type"] == ScopeType.HTTP:
         await _check_csrf(connection)
     if spec == PUBLIC:
         return

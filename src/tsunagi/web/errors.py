@@ -19,6 +19,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
 )
+from litestar.types import ExceptionHandlersMap
 
 from tsunagi.domain.errors import (
     AuthenticationError,
@@ -62,18 +63,21 @@ def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
 
 
 def domain_error(request: AnyRequest, exc: Exception) -> Response[Any]:
-    status = {
-        NotFoundError: HTTP_404_NOT_FOUND,
-        ConflictError: HTTP_409_CONFLICT,
-        InvalidInputError: HTTP_422_UNPROCESSABLE_ENTITY,
-        AuthenticationError: HTTP_401_UNAUTHORIZED,
-        PermissionDeniedError: HTTP_403_FORBIDDEN,
-        TenantScopeMissingError: HTTP_404_NOT_FOUND,
-    }[type(exc)]
+    status = next(code for kind, code in _DOMAIN_STATUS if isinstance(exc, kind))
     return _answer(request, status, str(exc))
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+_DOMAIN_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (NotFoundError, HTTP_404_NOT_FOUND),
+    (ConflictError, HTTP_409_CONFLICT),
+    (InvalidInputError, HTTP_422_UNPROCESSABLE_ENTITY),
+    (AuthenticationError, HTTP_401_UNAUTHORIZED),
+    (PermissionDeniedError, HTTP_403_FORBIDDEN),
+    (TenantScopeMissingError, HTTP_404_NOT_FOUND),
+)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: validation_error,
     NotAuthorizedException: http_error,
     PermissionDeniedException: http_error,

@@ -100,6 +100,8 @@ class _Stream:
                     )
                 ).all()
             for seq, event_id, payload in rows:
+                if seq is None:  # unreachable: the query asks for seq > last
+                    continue
                 await self.send_envelope(seq, _wire(seq, event_id, payload))
             sent += len(rows)
             if len(rows) < REPLAY_PAGE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from litestar.connection import ASGIConnection
 
@@ -26,6 +27,6 @@ class Services:
     catalogues: Catalogues
 
 
-def services_of(connection: ASGIConnection[object, object, object, object]) -> Services:
+def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
     services: Services = connection.app.state.services
     return services

@@ -44,7 +44,7 @@ class RedisBus:
                 await self._listener
         self._fanout.close_all()
         if self._pubsub is not None:
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         if self._client is not None:
             await self._client.aclose()
 

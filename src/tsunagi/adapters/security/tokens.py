@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 
-API_TOKEN_PREFIX = "tsu_"
+API_TOKEN_PREFIX = "tsu_"  # noqa: S105 - a public prefix, not a secret
 
 
 def new_secret() -> str:

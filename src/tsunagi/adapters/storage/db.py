@@ -76,7 +76,7 @@ def _stamp_tenant(session: Session, _context: Any, _instances: Any) -> None:
             continue
         if tenant_id is None:
             raise TenantScopeMissingError("writing a tenant row without a tenant scope")
-        if obj.tenant_id is None:
+        if getattr(obj, "tenant_id", None) is None:
             obj.tenant_id = tenant_id
         elif obj.tenant_id != tenant_id:
             raise TenantScopeMissingError("writing another tenant's row in a scoped session")
@@ -107,7 +107,7 @@ class Database:
         self._commit_listeners: list[Callable[[], None]] = []
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after any transaction that wrote outbox rows commits (wakes the relay)."""
+        """Call ``listener`` after a commit that wrote outbox rows (wakes the relay)."""
         self._commit_listeners.append(listener)
 
     def scoped(self, tenant_id: uuid.UUID, *, readonly: bool = False) -> AsyncSession:

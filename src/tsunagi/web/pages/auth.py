@@ -92,7 +92,7 @@ def _login_page(
 
 
 @get("/login", opt=PAGE, name="login")
-async def login_page(request: AnyRequest, next: str = "/") -> Response[Any]:  # noqa: A002 - query name
+async def login_page(request: AnyRequest, next: str = "/") -> Response[Any]:
     if current_principal(request) is not None:
         return Redirect(path=_safe_next(next))
     return _login_page(request, error=None, next_path=next)
