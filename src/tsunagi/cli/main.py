@@ -265,9 +265,9 @@ def docs() -> None:
 @docs.command("authorization")
 def docs_authorization() -> None:
     """Print docs/authorization.md (the role × resource × action table)."""
-    from tsunagi.web.docs import authorization_markdown
+    from tsunagi.web.docs import authorization_markdown, reference_app
 
-    click.echo(authorization_markdown(), nl=False)
+    click.echo(authorization_markdown(reference_app()), nl=False)
 
 
 @docs.command("events")

@@ -7,8 +7,9 @@ import pkgutil
 import typing
 
 import msgspec
+from litestar import Litestar
+from litestar.handlers.base import BaseRouteHandler
 
-import tsunagi.domain
 from tsunagi.domain.events import Event, event_classes
 from tsunagi.domain.permissions import render_policy_markdown
 
@@ -26,13 +27,61 @@ the tests fail when this file, the policy and the routes disagree.
 """
 
 
-def authorization_markdown() -> str:
-    return AUTHZ_HEADER + render_policy_markdown()
+ROUTES_HEADER = """
+## Routes
+
+Every route names the action and resource it needs; the authorization matrix test calls
+each one as every role, from the route's own tenant and from another, and fails when a
+route of the app is missing here.
+
+"""
+
+# Pure packages whose modules define events.
+EVENT_PACKAGES = ("tsunagi.domain", "tsunagi.routing")
+
+
+def route_entries(app: Litestar) -> list[tuple[str, str, str]]:
+    """(method, path, requirement) for every route handler except Litestar's automatic OPTIONS."""
+    entries: set[tuple[str, str, str]] = set()
+    for route in app.routes:
+        single = getattr(route, "route_handler", None)
+        handlers: list[BaseRouteHandler] = (
+            [single] if single is not None else list(getattr(route, "route_handlers", []))
+        )
+        for handler in handlers:
+            methods = sorted(getattr(handler, "http_methods", None) or {"WEBSOCKET"})
+            spec = handler.opt.get("authz")
+            requirement = (
+                "missing"
+                if spec is None
+                else (spec if isinstance(spec, str) else f"{spec[0]} {spec[1]}")
+            )
+            for method in methods:
+                if method == "OPTIONS" and spec is None:
+                    continue
+                entries.add((method, route.path, str(requirement)))
+    return sorted(entries, key=lambda entry: (entry[1], entry[0]))
+
+
+def reference_app() -> Litestar:
+    """An app built (not started) with default test settings, to read its routes."""
+    from tsunagi.settings import Settings
+    from tsunagi.web.app import create_app
+
+    return create_app(Settings(env="test", database_url="sqlite+aiosqlite:///:memory:"))
+
+
+def authorization_markdown(app: Litestar) -> str:
+    rows = [f"| {method} | `{path}` | {need} |" for method, path, need in route_entries(app)]
+    table = "\n".join(["| method | path | needs |", "|---|---|---|", *rows]) + "\n"
+    return AUTHZ_HEADER + render_policy_markdown() + ROUTES_HEADER + table
 
 
 def _load_all_events() -> None:
-    for module in pkgutil.walk_packages(tsunagi.domain.__path__, "tsunagi.domain."):
-        importlib.import_module(module.name)
+    for name in EVENT_PACKAGES:
+        package = importlib.import_module(name)
+        for module in pkgutil.walk_packages(package.__path__, f"{name}."):
+            importlib.import_module(module.name)
 
 
 def _field_type(annotation: object) -> str:
