@@ -1,0 +1,343 @@
+"""Required agents per interval: service-level, ASA and occupancy targets, shrinkage.
+
+Ceilings are taken on exact rationals. Inputs such as ``0.3`` or ``0.85`` are
+turned into ``Fraction`` through their decimal text (``Fraction("0.3") == 3/10``),
+so ``agents / (1 - shrinkage)`` is never rounded up past an integer by a float
+error (``math.ceil(21 / 0.7) == 31`` in floats; the exact answer is 30).
+
+Erlang C staffing of many intervals is vectorised: the smallest feasible agent
+count per interval is found by a bisection run on all intervals at once (the
+service level and ASA of M/M/n are monotone in ``n``). Erlang A is solved per
+interval with the same bisection on scalar formulas.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tsunagi.wfm.erlang import QueueKpis, erlang_a_kpis, erlang_c_array, erlang_c_kpis
+
+Model = Literal["erlang-c", "erlang-a"]
+Number = int | float | str | Decimal | Fraction
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+def exact(value: Number) -> Fraction:
+    """An exact rational for a planner's figure: floats are read by their shortest text."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value}")
+        return Fraction(repr(value))
+    return Fraction(value)
+
+
+def ceil_fraction(value: Fraction) -> int:
+    """Exact ceiling of a rational."""
+    return -((-value.numerator) // value.denominator)
+
+
+def with_shrinkage(agents: int, shrinkage: Number) -> int:
+    """Agents to schedule so that ``agents`` remain after shrinkage: ``ceil(n / (1 - s))``."""
+    s = exact(shrinkage)
+    if not 0 <= s < 1:
+        raise ValueError(f"shrinkage must be in [0, 1), got {shrinkage}")
+    return ceil_fraction(Fraction(agents) / (1 - s))
+
+
+def with_shrinkage_array(agents: IntArray, shrinkage: Number) -> IntArray:
+    """Vectorised :func:`with_shrinkage` in exact integer arithmetic."""
+    s = exact(shrinkage)
+    if not 0 <= s < 1:
+        raise ValueError(f"shrinkage must be in [0, 1), got {shrinkage}")
+    keep = 1 - s  # p/q; n / (p/q) = n q / p
+    p, q = keep.numerator, keep.denominator
+    if int(agents.max(initial=0)) * q >= 2**62:
+        return np.array([ceil_fraction(Fraction(int(n) * q, p)) for n in agents], dtype=np.int64)
+    return np.asarray(-((-agents * q) // p), dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the staffing must reach; ``None`` switches a criterion off.
+
+    ``service_level`` of calls answered within ``service_seconds``; mean wait of
+    answered calls at most ``asa_s``; occupancy at most ``max_occupancy``;
+    for Erlang A, abandonment at most ``max_abandon``.
+    """
+
+    service_level: Fraction | None = Fraction(4, 5)
+    service_seconds: float = 20.0
+    asa_s: float | None = None
+    max_occupancy: Fraction | None = None
+    max_abandon: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.service_level is not None and not 0 <= self.service_level < 1:
+            raise ValueError("service level target must be in [0, 1)")
+        if self.max_occupancy is not None and not 0 < self.max_occupancy <= 1:
+            raise ValueError("max occupancy must be in (0, 1]")
+        if self.service_seconds < 0:
+            raise ValueError("service seconds must be >= 0")
+        if self.asa_s is not None and self.asa_s <= 0:
+            raise ValueError("ASA target must be > 0 seconds")
+
+    def met_by(self, kpis: QueueKpis) -> bool:
+        """True when ``kpis`` satisfy every active criterion."""
+        if self.service_level is not None and kpis.service_level < self.service_level:
+            return False
+        if self.asa_s is not None and kpis.asa_s > self.asa_s:
+            return False
+        if self.max_occupancy is not None and kpis.occupancy > self.max_occupancy:
+            return False
+        return self.max_abandon is None or kpis.abandon_rate <= self.max_abandon
+
+
+def traffic(volume: int, aht_s: Number, interval_s: int) -> Fraction:
+    """Offered load in Erlangs, exactly: ``volume * aht / interval``."""
+    return Fraction(volume) * exact(aht_s) / interval_s
+
+
+def minimum_agents(traffic_erlangs: Fraction, target: Target, model: Model) -> int:
+    """The exact lower bound from stability (Erlang C) and the occupancy cap."""
+    if traffic_erlangs == 0:
+        return 0
+    lower = 1
+    if model == "erlang-c":
+        lower = math.floor(traffic_erlangs) + 1
+    if target.max_occupancy is not None:
+        lower = max(lower, ceil_fraction(traffic_erlangs / target.max_occupancy))
+    return lower
+
+
+def _bisect(lower: int, feasible: Callable[[int], bool]) -> int:
+    """Smallest ``n >= lower`` with ``feasible(n)``, for a monotone predicate."""
+    if feasible(lower):
+        return lower
+    lo, step = lower, 1
+    hi = lower + step
+    while not feasible(hi):
+        lo, step = hi, step * 2
+        hi = lower + step
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if feasible(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def kpis_for(
+    agents: int,
+    traffic_erlangs: float,
+    aht_s: float,
+    target: Target,
+    model: Model = "erlang-c",
+    patience_s: float | None = None,
+) -> QueueKpis:
+    """Figures of one interval for ``agents`` under ``model``."""
+    if model == "erlang-a":
+        if patience_s is None:
+            raise ValueError("Erlang A needs a mean patience (patience_s)")
+        return erlang_a_kpis(
+            agents, traffic_erlangs / aht_s, aht_s, patience_s, target.service_seconds
+        )
+    return erlang_c_kpis(agents, traffic_erlangs, aht_s, target.service_seconds)
+
+
+def required_agents(
+    traffic_erlangs: Fraction,
+    aht_s: Number,
+    target: Target,
+    model: Model = "erlang-c",
+    patience_s: float | None = None,
+) -> QueueKpis:
+    """Fewest agents meeting ``target`` for one interval, with their figures."""
+    aht = float(exact(aht_s))
+    a = float(traffic_erlangs)
+    lower = minimum_agents(traffic_erlangs, target, model)
+    if traffic_erlangs == 0:
+        return QueueKpis(0, 0.0, 1.0, 0.0, 0.0, 0.0)
+    criteria = (target.service_level, target.asa_s, target.max_abandon, target.max_occupancy)
+    if model == "erlang-a" and all(c is None for c in criteria):
+        raise ValueError("Erlang A staffing needs at least one target")
+
+    def feasible(n: int) -> bool:
+        return target.met_by(kpis_for(n, a, aht, target, model, patience_s))
+
+    n = _bisect(lower, feasible)
+    return kpis_for(n, a, aht, target, model, patience_s)
+
+
+@dataclass(frozen=True, slots=True)
+class StaffingTable:
+    """Per-interval results; all arrays have one entry per interval."""
+
+    volume: IntArray
+    traffic_erlangs: FloatArray
+    agents: IntArray
+    agents_with_shrinkage: IntArray
+    service_level: FloatArray
+    asa_s: FloatArray
+    occupancy: FloatArray
+    abandon_rate: FloatArray | None
+    p_wait: FloatArray
+    interval_s: int
+
+
+def _erlang_c_vector(
+    a_exact: Sequence[Fraction], a: FloatArray, aht_s: float, target: Target
+) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+    """Vectorised Erlang C staffing; returns agents, SL, ASA and P(wait)."""
+    lower = np.array([minimum_agents(x, target, "erlang-c") for x in a_exact], dtype=np.int64)
+    busy = a > 0
+    t_ratio = target.service_seconds / aht_s
+
+    def feasible(n: IntArray, idx: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        aa = a[idx]
+        c = erlang_c_array(n, aa)
+        gap = n - aa
+        ok = np.ones(len(idx), dtype=bool)
+        if target.service_level is not None:
+            ok &= 1.0 - c * np.exp(-gap * t_ratio) >= float(target.service_level)
+        if target.asa_s is not None:
+            ok &= c * aht_s / gap <= target.asa_s
+        return ok
+
+    idx = np.flatnonzero(busy)
+    lo = lower[idx] - 1  # known infeasible or below the lower bound
+    step = np.maximum(1, np.ceil(np.sqrt(a[idx]))).astype(np.int64)
+    hi = lower[idx] + step - 1
+    pending = ~feasible(hi, idx)
+    while pending.any():
+        lo[pending] = hi[pending]
+        step[pending] *= 2
+        hi[pending] = lo[pending] + step[pending]
+        pending[pending] = ~feasible(hi[pending], idx[pending])
+    while True:
+        open_ = hi - lo > 1
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        ok = feasible(mid[open_], idx[open_])
+        sel = np.flatnonzero(open_)
+        hi[sel[ok]] = mid[sel[ok]]
+        lo[sel[~ok]] = mid[sel[~ok]]
+    agents = np.zeros(len(a), dtype=np.int64)
+    agents[idx] = hi
+    sl, asa, pw = np.ones(len(a)), np.zeros(len(a)), np.zeros(len(a))
+    c = erlang_c_array(hi, a[idx])
+    gap = hi - a[idx]
+    sl[idx] = 1.0 - c * np.exp(-gap * t_ratio)
+    asa[idx] = c * aht_s / gap
+    pw[idx] = c
+    return agents, sl, asa, pw
+
+
+def staff_intervals(
+    volumes: Sequence[int],
+    *,
+    aht_s: Number,
+    interval_minutes: int,
+    target: Target,
+    shrinkage: Number = 0,
+    model: Model = "erlang-c",
+    patience_s: float | None = None,
+) -> StaffingTable:
+    """Staff every interval of a volume series (one queue, one AHT)."""
+    if interval_minutes <= 0:
+        raise ValueError("interval_minutes must be > 0")
+    if any(v < 0 for v in volumes):
+        raise ValueError("volumes must be >= 0")
+    interval_s = interval_minutes * 60
+    aht = float(exact(aht_s))
+    if aht <= 0:
+        raise ValueError("aht_s must be > 0")
+    a_exact = [traffic(v, aht_s, interval_s) for v in volumes]
+    a = np.array([float(x) for x in a_exact], dtype=np.float64)
+    vol = np.asarray(volumes, dtype=np.int64)
+    if model == "erlang-c":
+        agents, sl, asa, pw = _erlang_c_vector(a_exact, a, aht, target)
+        occ = np.divide(a, agents, out=np.zeros_like(a), where=agents > 0)
+        abandon = None
+    else:
+        rows = [required_agents(x, aht_s, target, model, patience_s) for x in a_exact]
+        agents = np.array([r.agents for r in rows], dtype=np.int64)
+        sl = np.array([r.service_level for r in rows])
+        asa = np.array([r.asa_s for r in rows])
+        occ = np.array([r.occupancy for r in rows])
+        pw = np.array([r.p_wait for r in rows])
+        abandon = np.array([r.abandon_rate for r in rows])
+    return StaffingTable(
+        volume=vol,
+        traffic_erlangs=a,
+        agents=agents,
+        agents_with_shrinkage=with_shrinkage_array(agents, shrinkage),
+        service_level=sl,
+        asa_s=asa,
+        occupancy=occ,
+        abandon_rate=abandon,
+        p_wait=pw,
+        interval_s=interval_s,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSummary:
+    """Totals of a run of intervals (a day, a week, a year).
+
+    Service level, ASA and abandonment are volume-weighted; occupancy is total
+    workload over total productive agent time.
+    """
+
+    label: str
+    volume: int
+    workload_hours: float
+    agent_hours: float
+    scheduled_hours: float
+    service_level: float
+    asa_s: float
+    abandon_rate: float
+    occupancy: float
+    peak_agents: int
+
+
+def summarize(table: StaffingTable, labels: Sequence[str]) -> list[PeriodSummary]:
+    """Group intervals by ``labels`` (e.g. the date, ISO week or year of each interval)."""
+    if len(labels) != len(table.volume):
+        raise ValueError("one label per interval is needed")
+    hours = table.interval_s / 3600
+    out: list[PeriodSummary] = []
+    keys = np.asarray(labels)
+    for label in dict.fromkeys(labels):
+        m = keys == label
+        vol = table.volume[m]
+        total = int(vol.sum())
+        weights = vol / total if total else np.full(int(m.sum()), 1.0 / max(1, int(m.sum())))
+        agent_h = float(table.agents[m].sum() * hours)
+        work_h = float(table.traffic_erlangs[m].sum() * hours)
+        aband = table.abandon_rate[m] if table.abandon_rate is not None else np.zeros(int(m.sum()))
+        out.append(
+            PeriodSummary(
+                label=str(label),
+                volume=total,
+                workload_hours=work_h,
+                agent_hours=agent_h,
+                scheduled_hours=float(table.agents_with_shrinkage[m].sum() * hours),
+                service_level=float((weights * table.service_level[m]).sum()),
+                asa_s=float((weights * table.asa_s[m]).sum()),
+                abandon_rate=float((weights * aband).sum()),
+                occupancy=work_h / agent_h if agent_h else 0.0,
+                peak_agents=int(table.agents[m].max(initial=0)),
+            )
+        )
+    return out
