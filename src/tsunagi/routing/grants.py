@@ -1,4 +1,4 @@
-"""Grants for the routing resources, merged into the policy table of ``tsunagi.domain.permissions``."""
+"""Grants for routing resources, merged into the table of ``tsunagi.domain.permissions``."""
 
 from __future__ import annotations
 
