@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
     login_attempts_per_window: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=60, ge=1)
+    # One address may try this many times the per-account limit (a floor behind one NAT).
+    login_ip_multiplier: int = Field(default=40, ge=1)
     password_time_cost: int = Field(default=2, ge=1)
     password_memory_kib: int = Field(default=19 * 1024, ge=8)
     relay_poll_interval_s: float = Field(default=0.25, gt=0)

@@ -13,9 +13,13 @@ import redis.asyncio as aioredis
 
 
 class AttemptLimiter(Protocol):
-    async def hit(self, key: str) -> int | None:
-        """Count one attempt; return seconds to wait if over the limit, else None."""
+    async def hit(self, key: str, *, limit: int | None = None) -> int | None:
+        """Count one attempt; return seconds to wait if over the limit, else None.
+
+        ``limit`` overrides the limiter's own for this key."""
         ...
+
+    async def close(self) -> None: ...
 
 
 class MemoryLimiter:
@@ -24,7 +28,7 @@ class MemoryLimiter:
         self._window_s = window_s
         self._windows: dict[str, tuple[float, int]] = {}
 
-    async def hit(self, key: str) -> int | None:
+    async def hit(self, key: str, *, limit: int | None = None) -> int | None:
         now = time.monotonic()
         started, count = self._windows.get(key, (now, 0))
         if now - started >= self._window_s:
@@ -33,9 +37,12 @@ class MemoryLimiter:
         self._windows[key] = (started, count)
         if len(self._windows) > 100_000:
             self._forget_expired(now)
-        if count > self._limit:
+        if count > (limit or self._limit):
             return max(1, int(self._window_s - (now - started)) + 1)
         return None
+
+    async def close(self) -> None:
+        self._windows.clear()
 
     def _forget_expired(self, now: float) -> None:
         for key, (started, _count) in list(self._windows.items()):
@@ -50,14 +57,14 @@ class RedisLimiter:
         self._window_s = window_s
         self._prefix = prefix
 
-    async def hit(self, key: str) -> int | None:
+    async def hit(self, key: str, *, limit: int | None = None) -> int | None:
         name = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             pipe.expire(name, self._window_s, nx=True)
             pipe.ttl(name)
             count, _set, ttl = await pipe.execute()
-        if int(count) > self._limit:
+        if int(count) > (limit or self._limit):
             return max(1, int(ttl))
         return None
 

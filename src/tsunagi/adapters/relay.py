@@ -122,16 +122,13 @@ class OutboxRelay:
             if not rows:
                 return
             tenants = {row.tenant_id for row in rows}
-            last = dict(
-                (
-                    await session.execute(
-                        select(OutboxEvent.tenant_id, func.max(OutboxEvent.seq))
-                        .where(OutboxEvent.tenant_id.in_(tenants))
-                        .group_by(OutboxEvent.tenant_id)
-                    )
-                ).tuples()
+            result = await session.execute(
+                select(OutboxEvent.tenant_id, func.max(OutboxEvent.seq))
+                .where(OutboxEvent.tenant_id.in_(tenants))
+                .group_by(OutboxEvent.tenant_id)
             )
-            next_seq: dict[UUID, int] = defaultdict(int, {t: (s or 0) for t, s in last.items()})
+            next_seq: dict[UUID, int] = defaultdict(int)
+            next_seq.update({tenant_id: seq or 0 for tenant_id, seq in result})
             for row in rows:
                 next_seq[row.tenant_id] += 1
                 row.seq = next_seq[row.tenant_id]

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Router
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -118,6 +118,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
                 await shutdown(built)
             await built.relay.stop()
             await built.bus.stop()
+            await built.login_limiter.close()
             if services is None:
                 await built.db.dispose()
 

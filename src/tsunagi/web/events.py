@@ -23,6 +23,7 @@ from uuid import UUID
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromQuery
 from sqlalchemy import func, select
 
 from tsunagi.adapters.relay import tenant_channel
@@ -127,7 +128,9 @@ async def _snapshot(stream: _Stream) -> None:
 
 
 @websocket("/ws/events", opt={"authz": ("subscribe", "event")})
-async def events_socket(socket: WebSocket[Any, Any, Any], last_event_id: int | None = None) -> None:
+async def events_socket(
+    socket: WebSocket[Any, Any, Any], last_event_id: FromQuery[int | None] = None
+) -> None:
     principal = require_principal(socket)
     origin = socket.headers.get("origin")
     host = socket.headers.get("host")

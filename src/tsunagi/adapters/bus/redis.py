@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from tsunagi.adapters.bus.memory import LocalFanout
 
 log = logging.getLogger(__name__)
+CONTROL_CHANNEL = "_bus"
 
 
 class RedisBus:
@@ -35,6 +36,8 @@ class RedisBus:
         self._client = aioredis.Redis.from_url(self._url)
         await self._client.ping()
         self._pubsub = self._client.pubsub()
+        # A standing subscription opens the pub/sub connection before anyone listens.
+        await self._pubsub.subscribe(self._prefix + CONTROL_CHANNEL)
         self._listener = asyncio.create_task(self._listen(), name="redis-bus-listener")
 
     async def stop(self) -> None:

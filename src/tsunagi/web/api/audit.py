@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Request, get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 from sqlalchemy import select
 
 from tsunagi.adapters.storage.models import AuditEntry
@@ -32,8 +32,8 @@ class AuditOut(Output):
 @get("/api/v1/audit", opt={"authz": ("read", "audit_log")}, tags=["audit"])
 async def list_audit(
     request: Request[Any, Any, Any],
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    action: str | None = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    action: FromQuery[str | None] = None,
 ) -> list[AuditOut]:
     principal = require_principal(request)
     query = select(AuditEntry).order_by(AuditEntry.occurred_at.desc()).limit(limit)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, delete, get, post
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
 from tsunagi.actions import accounts
@@ -66,7 +67,7 @@ async def list_tokens(request: AnyRequest) -> list[TokenOut]:
 
 
 @post("/api/v1/tokens", opt={"authz": ("create", "api_token")}, tags=["accounts"])
-async def create_token(request: AnyRequest, data: TokenCreate) -> TokenIssued:
+async def create_token(request: AnyRequest, data: JSONBody[TokenCreate]) -> TokenIssued:
     principal = require_principal(request)
     issued = await accounts.do_create_api_token(
         services_of(request).db,
@@ -79,7 +80,7 @@ async def create_token(request: AnyRequest, data: TokenCreate) -> TokenIssued:
 
 
 @delete("/api/v1/tokens/{token_id:uuid}", opt={"authz": ("delete", "api_token")}, tags=["accounts"])
-async def revoke_token(request: AnyRequest, token_id: UUID) -> None:
+async def revoke_token(request: AnyRequest, token_id: FromPath[UUID]) -> None:
     principal = require_principal(request)
     async with services_of(request).db.scoped(principal.tenant_id) as session, session.begin():
         row = await session.get(ApiToken, token_id)

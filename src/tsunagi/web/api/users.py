@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, get, patch, post
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
 from tsunagi.actions import accounts
@@ -68,7 +69,7 @@ async def read_me(request: AnyRequest) -> UserOut:
 
 
 @patch("/api/v1/me", opt={"authz": ("update", "account")}, tags=["accounts"])
-async def update_me(request: AnyRequest, data: AccountUpdate) -> UserOut:
+async def update_me(request: AnyRequest, data: JSONBody[AccountUpdate]) -> UserOut:
     principal = require_principal(request)
     services = services_of(request)
     await accounts.do_set_locale(services.db, principal=principal, locale=data.locale)
@@ -85,14 +86,14 @@ async def list_users(request: AnyRequest) -> list[UserOut]:
 
 
 @get("/api/v1/users/{user_id:uuid}", opt={"authz": ("read", "user")}, tags=["users"])
-async def read_user(request: AnyRequest, user_id: UUID) -> UserOut:
+async def read_user(request: AnyRequest, user_id: FromPath[UUID]) -> UserOut:
     principal = require_principal(request)
     async with services_of(request).db.scoped(principal.tenant_id, readonly=True) as session:
         return _out(await accounts.get_user(session, user_id))
 
 
 @post("/api/v1/users", opt={"authz": ("create", "user")}, tags=["users"])
-async def create_user(request: AnyRequest, data: UserCreate) -> UserOut:
+async def create_user(request: AnyRequest, data: JSONBody[UserCreate]) -> UserOut:
     principal = require_principal(request)
     services = services_of(request)
     user_id = await accounts.do_create_user(
@@ -111,7 +112,9 @@ async def create_user(request: AnyRequest, data: UserCreate) -> UserOut:
 
 
 @patch("/api/v1/users/{user_id:uuid}", opt={"authz": ("update", "user")}, tags=["users"])
-async def update_user(request: AnyRequest, user_id: UUID, data: UserUpdate) -> UserOut:
+async def update_user(
+    request: AnyRequest, user_id: FromPath[UUID], data: JSONBody[UserUpdate]
+) -> UserOut:
     principal = require_principal(request)
     services = services_of(request)
     async with services.db.scoped(principal.tenant_id, readonly=True) as session:

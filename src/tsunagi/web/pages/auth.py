@@ -8,9 +8,13 @@ import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Response, Template
-from litestar.status_codes import HTTP_401_UNAUTHORIZED, HTTP_429_TOO_MANY_REQUESTS
+from litestar.status_codes import (
+    HTTP_303_SEE_OTHER,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_429_TOO_MANY_REQUESTS,
+)
 
 from tsunagi.actions import accounts
 from tsunagi.adapters.security.tokens import new_secret
@@ -92,7 +96,7 @@ def _login_page(
 
 
 @get("/login", opt=PAGE, name="login")
-async def login_page(request: AnyRequest, next: str = "/") -> Response[Any]:
+async def login_page(request: AnyRequest, next: FromQuery[str] = "/") -> Response[Any]:
     if current_principal(request) is not None:
         return Redirect(path=_safe_next(next))
     return _login_page(request, error=None, next_path=next)
@@ -105,7 +109,11 @@ async def login_submit(
 ) -> Response[Any]:
     services = services_of(request)
     ip = client_ip(request) or "unknown"
-    wait_s = await services.login_limiter.hit(f"login:{ip}")
+    # Per account and address (the limit), and per address for a whole floor behind one NAT.
+    limiter, settings = services.login_limiter, services.settings
+    wait_s = await limiter.hit(f"login:{ip}:{data.username.strip().lower()}") or await limiter.hit(
+        f"login-ip:{ip}", limit=settings.login_attempts_per_window * settings.login_ip_multiplier
+    )
     if wait_s is not None:
         response = _login_page(
             request,
@@ -142,6 +150,7 @@ async def login_submit(
     target = _safe_next(data.next) if data.next != "/" else "/"
     return Redirect(
         path=target,
+        status_code=HTTP_303_SEE_OTHER,
         cookies=[
             _cookie(
                 request,
@@ -158,7 +167,7 @@ async def logout(request: AnyRequest) -> Response[Any]:
     principal = current_principal(request)
     if principal is not None:
         await accounts.do_sign_out(services_of(request).db, principal=principal)
-    response = Redirect(path="/login")
+    response = Redirect(path="/login", status_code=HTTP_303_SEE_OTHER)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -179,6 +188,7 @@ async def set_language(
         await accounts.do_set_locale(services_of(request).db, principal=principal, locale=data.lang)
     return Redirect(
         path=_safe_next(data.next),
+        status_code=HTTP_303_SEE_OTHER,
         cookies=[_cookie(request, LANG_COOKIE, data.lang, 365 * 24 * 3600)],
     )
 
