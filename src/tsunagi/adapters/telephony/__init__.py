@@ -1,0 +1,1 @@
+"""The built-in voice engine: sippy (SIP) + rtpengine (media), driven from Python."""

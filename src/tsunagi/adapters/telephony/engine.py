@@ -1,0 +1,456 @@
+"""The built-in voice engine: :class:`SippyRtpengineEngine` implements the telephony port.
+
+Signalling runs in sippy's thread (:mod:`.sip`); media is steered in rtpengine
+(:mod:`.media`); everything else — leg state, playback timers, bridges, transfers,
+recordings — lives here, on the asyncio loop, single-threaded.
+
+rtpengine and (in production) kamailio are separate processes; see
+:mod:`.processes` for starting them with generated configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+
+from tsunagi.adapters.telephony import sip
+from tsunagi.adapters.telephony.dtmf import DtmfLogEntry, listen_dtmf_log, parse_sip_info
+from tsunagi.adapters.telephony.media import PARTY, RtpengineMedia
+from tsunagi.adapters.telephony.ng import NgClient
+from tsunagi.adapters.telephony.recording import pcap_to_wav
+from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tsunagi.domain.ids import new_id
+from tsunagi.ports.telephony import (
+    BridgeMode,
+    CallAnswered,
+    CallHungUp,
+    CallOffered,
+    DtmfMethod,
+    DtmfReceived,
+    HangupCause,
+    LegDirection,
+    OriginateFailed,
+    PlaybackDone,
+    RecordingReady,
+    TelephonyEvent,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceWorkerConfig:
+    sip_host: str
+    sip_port: int
+    ng_host: str
+    ng_port: int
+    dtmf_log_host: str
+    dtmf_log_port: int
+    media_dir: Path
+    """Prompts and music: ``play(leg, "welcome")`` plays ``media_dir/welcome.wav``."""
+    recording_dir: Path
+    """rtpengine's ``--recording-dir``; WAV files are written next to its pcaps."""
+    media_host: str = "127.0.0.1"
+
+
+class _State(StrEnum):
+    OFFERED = "offered"
+    ANSWERING = "answering"
+    CALLING = "calling"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class _Leg:
+    leg_id: str
+    direction: LegDirection
+    state: _State
+    remote_sdp: str | None = None
+    playback_id: str | None = None
+    playback_timer: asyncio.TimerHandle | None = None
+    recording_id: str | None = None
+    bridge_id: str | None = None
+    replaces: str | None = None
+    """For a transfer target: the leg whose peer moves to this leg when it answers."""
+    pending: list[asyncio.Future[None]] = field(default_factory=list)
+
+
+class SippyRtpengineEngine:
+    def __init__(
+        self, config: VoiceWorkerConfig, *, now: Callable[[], datetime] | None = None
+    ) -> None:
+        self._config = config
+        self._now = now or (lambda: datetime.now(UTC))
+        self._events: asyncio.Queue[TelephonyEvent] = asyncio.Queue()
+        self._legs: dict[str, _Leg] = {}
+        self._bridges: dict[str, tuple[str, str]] = {}
+        self._recordings: dict[str, str] = {}
+        self._ng = NgClient(config.ng_host, config.ng_port)
+        self._media = RtpengineMedia(self._ng, host=config.media_host)
+        self._sip = sip.SipStack(config.sip_host, config.sip_port, self._from_sip_thread)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dtmf_transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._ng.open()
+        await self._ng.request("ping")
+        self._dtmf_transport = await listen_dtmf_log(
+            self._config.dtmf_log_host, self._config.dtmf_log_port, self._on_dtmf_log
+        )
+        await asyncio.to_thread(self._sip.start, lambda: str(new_id()))
+
+    async def stop(self) -> None:
+        for leg_id, leg in list(self._legs.items()):
+            if leg.state is not _State.ENDED:
+                await self.hangup(leg_id)
+        await asyncio.to_thread(self._sip.stop)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._dtmf_transport is not None:
+            self._dtmf_transport.close()
+        self._ng.close()
+
+    async def events(self) -> AsyncIterator[TelephonyEvent]:
+        while True:
+            yield await self._events.get()
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def answer(self, leg_id: str) -> None:
+        leg = self._leg(leg_id, _State.OFFERED)
+        if leg.remote_sdp is None:
+            raise ConflictError("late-media INVITEs (no SDP offer) are not supported yet")
+        leg.state = _State.ANSWERING
+        local_sdp = await self._media.accept(leg_id, leg.remote_sdp)
+        if leg.state is _State.ENDED:  # the caller gave up while we set up media
+            await self._media.release(leg_id)
+            return
+        self._sip.answer(leg_id, local_sdp)
+        leg.state = _State.ANSWERED
+        self._emit(CallAnswered(leg_id=leg_id, occurred_at=self._now(), direction=leg.direction))
+
+    async def hangup(self, leg_id: str, cause: HangupCause = HangupCause.NORMAL) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.state is _State.ENDED:
+            raise NotFoundError(f"no live leg {leg_id}")
+        if leg.state is _State.OFFERED:
+            status = {HangupCause.BUSY: 486, HangupCause.REJECTED: 603}.get(cause, 480)
+            self._sip.reject(leg_id, status, "Rejected")
+        else:
+            self._sip.hangup(leg_id)
+        await self._end(leg, cause, by_remote=False)
+
+    async def play(self, leg_id: str, media: str, *, loop: bool = False) -> str:
+        leg = self._leg(leg_id, _State.ANSWERED)
+        path = self._media_path(media)
+        await self._cancel_playback(leg, stopped=True)
+        duration_ms = await self._media.play(leg_id, str(path), repeat=10_000 if loop else 1)
+        playback_id = str(new_id())
+        leg.playback_id = playback_id
+        if not loop and self._loop is not None:
+            leg.playback_timer = self._loop.call_later(
+                duration_ms / 1000, self._playback_finished, leg_id, playback_id
+            )
+        return playback_id
+
+    async def stop_playback(self, leg_id: str) -> None:
+        leg = self._leg(leg_id, _State.ANSWERED)
+        if leg.playback_id is not None:
+            await self._media.stop_play(leg_id)
+            await self._cancel_playback(leg, stopped=True)
+
+    async def originate(self, target: str, *, caller_id: str, timeout_s: float) -> str:
+        user, host, port = parse_target(target)
+        leg_id = str(new_id())
+        self._legs[leg_id] = _Leg(leg_id, LegDirection.OUTBOUND, _State.CALLING)
+        sdp = await self._media.offer(leg_id)
+        self._sip.originate(
+            leg_id,
+            user=user,
+            host=host,
+            port=port,
+            caller_id=caller_id,
+            sdp=sdp,
+            timeout_s=timeout_s,
+        )
+        return leg_id
+
+    async def bridge(self, first: str, second: str, mode: BridgeMode = BridgeMode.FULL) -> str:
+        if mode is not BridgeMode.FULL:
+            raise InvalidInputError(f"bridge mode {mode} is not implemented by this engine yet")
+        legs = [self._leg(first, _State.ANSWERED), self._leg(second, _State.ANSWERED)]
+        if first == second or any(leg.bridge_id for leg in legs):
+            raise ConflictError("a leg can be in one bridge at a time")
+        for leg in legs:
+            if leg.playback_id is not None:
+                await self.stop_playback(leg.leg_id)
+        await self._media.connect(first, second)
+        bridge_id = str(new_id())
+        self._bridges[bridge_id] = (first, second)
+        for leg in legs:
+            leg.bridge_id = bridge_id
+        return bridge_id
+
+    async def unbridge(self, bridge_id: str) -> None:
+        pair = self._bridges.pop(bridge_id, None)
+        if pair is None:
+            raise NotFoundError(f"no bridge {bridge_id}")
+        for leg_id in pair:
+            leg = self._legs.get(leg_id)
+            if leg is not None:
+                leg.bridge_id = None
+        await self._media.disconnect(pair[0])
+
+    async def start_recording(self, leg_id: str) -> str:
+        leg = self._leg(leg_id, _State.ANSWERED)
+        if leg.recording_id is not None:
+            raise ConflictError("the leg is already being recorded")
+        await self._media.start_recording(leg_id)
+        recording_id = str(new_id())
+        leg.recording_id = recording_id
+        self._recordings[recording_id] = leg_id
+        return recording_id
+
+    async def stop_recording(self, recording_id: str) -> None:
+        leg_id = self._recordings.get(recording_id)
+        leg = self._legs.get(leg_id) if leg_id else None
+        if leg is None or leg_id is None:
+            raise NotFoundError(f"no recording {recording_id}")
+        await self._media.stop_recording(leg_id)
+        self._finish_recording(leg)
+
+    async def transfer(self, leg_id: str, target: str, *, caller_id: str, timeout_s: float) -> str:
+        leg = self._leg(leg_id, _State.ANSWERED)
+        if leg.bridge_id is None:
+            raise ConflictError("only a bridged leg can be transferred")
+        new_leg_id = await self.originate(target, caller_id=caller_id, timeout_s=timeout_s)
+        self._legs[new_leg_id].replaces = leg_id
+        return new_leg_id
+
+    # -- signals from the SIP thread -----------------------------------------------------
+
+    def _from_sip_thread(self, signal: sip.SipSignal) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._spawn, signal)
+
+    def _spawn(self, signal: sip.SipSignal) -> None:
+        task = asyncio.get_running_loop().create_task(self._on_signal(signal))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("voice signal handling failed", exc_info=task.exception())
+
+    async def _on_signal(self, signal: sip.SipSignal) -> None:
+        now = self._now()
+        if isinstance(signal, sip.Incoming):
+            self._legs[signal.leg_id] = _Leg(
+                signal.leg_id, LegDirection.INBOUND, _State.OFFERED, remote_sdp=signal.sdp
+            )
+            self._emit(
+                CallOffered(
+                    leg_id=signal.leg_id,
+                    occurred_at=now,
+                    caller=signal.caller,
+                    callee=signal.callee,
+                    caller_name=signal.caller_name,
+                )
+            )
+            return
+        leg = self._legs.get(signal.leg_id)
+        if leg is None or leg.state is _State.ENDED:
+            return
+        if isinstance(signal, sip.Connected) and leg.state is _State.CALLING:
+            await self._outbound_answered(leg, signal.sdp)
+        elif isinstance(signal, sip.Failed) and leg.state is _State.CALLING:
+            cause = _cause_of_status(signal.status)
+            self._emit(
+                OriginateFailed(
+                    leg_id=leg.leg_id, occurred_at=now, cause=cause, sip_status=signal.status
+                )
+            )
+            await self._end(leg, cause, by_remote=True, announce=False)
+        elif isinstance(signal, sip.Disconnected) and signal.by_remote:
+            await self._end(leg, HangupCause.NORMAL, by_remote=True)
+        elif isinstance(signal, sip.Info):
+            digit = parse_sip_info(signal.content_type, signal.body)
+            if digit is not None:
+                self._emit(
+                    DtmfReceived(
+                        leg_id=leg.leg_id, occurred_at=now, digit=digit, method=DtmfMethod.SIP_INFO
+                    )
+                )
+
+    async def _outbound_answered(self, leg: _Leg, sdp: str | None) -> None:
+        if sdp is None:
+            self._sip.hangup(leg.leg_id)
+            await self._end(leg, HangupCause.ENGINE_FAILURE, by_remote=False)
+            return
+        await self._media.answered(leg.leg_id, sdp)
+        leg.state = _State.ANSWERED
+        self._emit(
+            CallAnswered(
+                leg_id=leg.leg_id, occurred_at=self._now(), direction=LegDirection.OUTBOUND
+            )
+        )
+        if leg.replaces is not None:
+            await self._complete_transfer(leg.replaces, leg.leg_id)
+
+    async def _complete_transfer(self, old_id: str, new_id_: str) -> None:
+        old = self._legs.get(old_id)
+        if old is None or old.state is not _State.ANSWERED or old.bridge_id is None:
+            return
+        first, second = self._bridges[old.bridge_id]
+        kept = second if first == old_id else first
+        await self.unbridge(old.bridge_id)
+        await self.hangup(old_id)
+        await self.bridge(kept, new_id_)
+
+    def _on_dtmf_log(self, entry: DtmfLogEntry) -> None:
+        leg = self._legs.get(entry.call_id)
+        if leg is None or entry.source_tag != PARTY or leg.state is not _State.ANSWERED:
+            return
+        self._emit(
+            DtmfReceived(
+                leg_id=leg.leg_id,
+                occurred_at=self._now(),
+                digit=entry.digit,
+                method=DtmfMethod.RFC2833,
+            )
+        )
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _leg(self, leg_id: str, state: _State) -> _Leg:
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.state is _State.ENDED:
+            raise NotFoundError(f"no live leg {leg_id}")
+        if leg.state is not state:
+            raise ConflictError(f"leg {leg_id} is {leg.state}, not {state}")
+        return leg
+
+    def _emit(self, event: TelephonyEvent) -> None:
+        self._events.put_nowait(event)
+
+    def _media_path(self, media: str) -> Path:
+        name = PurePosixPath(media)
+        if name.is_absolute() or ".." in name.parts or not media:
+            raise InvalidInputError(f"bad media name {media!r}")
+        path = self._config.media_dir / f"{media}.wav"
+        if not path.is_file():
+            raise NotFoundError(f"no media {media!r}")
+        return path
+
+    def _playback_finished(self, leg_id: str, playback_id: str) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.playback_id != playback_id:
+            return
+        leg.playback_id = leg.playback_timer = None
+        self._emit(PlaybackDone(leg_id=leg_id, occurred_at=self._now(), playback_id=playback_id))
+
+    async def _cancel_playback(self, leg: _Leg, *, stopped: bool) -> None:
+        if leg.playback_timer is not None:
+            leg.playback_timer.cancel()
+        playback_id, leg.playback_id, leg.playback_timer = leg.playback_id, None, None
+        if playback_id is not None:
+            self._emit(
+                PlaybackDone(
+                    leg_id=leg.leg_id,
+                    occurred_at=self._now(),
+                    playback_id=playback_id,
+                    stopped=stopped,
+                )
+            )
+
+    async def _end(
+        self, leg: _Leg, cause: HangupCause, *, by_remote: bool, announce: bool = True
+    ) -> None:
+        if leg.state is _State.ENDED:
+            return
+        was_answered = leg.state is _State.ANSWERED
+        leg.state = _State.ENDED
+        await self._cancel_playback(leg, stopped=True)
+        if leg.bridge_id is not None and leg.bridge_id in self._bridges:
+            await self.unbridge(leg.bridge_id)
+        if announce:
+            self._emit(
+                CallHungUp(
+                    leg_id=leg.leg_id, occurred_at=self._now(), cause=cause, by_remote=by_remote
+                )
+            )
+        if self._media.knows(leg.leg_id):
+            await self._media.release(leg.leg_id)
+        if leg.recording_id is not None:
+            self._finish_recording(leg)
+        del self._legs[leg.leg_id]
+        _ = was_answered
+
+    def _finish_recording(self, leg: _Leg) -> None:
+        recording_id, leg.recording_id = leg.recording_id, None
+        if recording_id is None:
+            return
+        self._recordings.pop(recording_id, None)
+        task = asyncio.get_running_loop().create_task(
+            self._convert_recording(leg.leg_id, recording_id)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def _convert_recording(self, leg_id: str, recording_id: str) -> None:
+        pcaps_dir = self._config.recording_dir / "pcaps"
+        target = self._config.recording_dir / f"{recording_id}.wav"
+        duration_s = 0.0
+        for _ in range(50):  # rtpengine closes the pcap shortly after the call ends
+            found = sorted(pcaps_dir.glob(f"{leg_id}*.pcap"))
+            if found:
+                duration_s = await asyncio.to_thread(pcap_to_wav, found, target)
+                break
+            await asyncio.sleep(0.1)
+        self._emit(
+            RecordingReady(
+                leg_id=leg_id,
+                occurred_at=self._now(),
+                recording_id=recording_id,
+                location=str(target),
+                duration_s=duration_s,
+            )
+        )
+
+
+def parse_target(target: str) -> tuple[str, str, int]:
+    """``sip:user@host:port`` (or without ``sip:``/port) → (user, host, port)."""
+    rest = target.removeprefix("sip:")
+    user, at, hostport = rest.rpartition("@")
+    if not at or not user or not hostport:
+        raise InvalidInputError(f"bad SIP target {target!r}")
+    host, colon, port_text = hostport.partition(":")
+    port = 5060
+    if colon:
+        if not port_text.isdigit():
+            raise InvalidInputError(f"bad SIP target {target!r}")
+        port = int(port_text)
+    return user, host, port
+
+
+def _cause_of_status(status: int) -> HangupCause:
+    if status in (486, 600):
+        return HangupCause.BUSY
+    if status in (408, 480, 487):
+        return HangupCause.NO_ANSWER
+    if status in (603, 403):
+        return HangupCause.REJECTED
+    if status in (404, 503):
+        return HangupCause.UNREACHABLE
+    return HangupCause.ENGINE_FAILURE

@@ -1,0 +1,177 @@
+"""Running the engine's C components (rtpengine, kamailio) as child processes.
+
+Each component runs in the foreground as our child, with configuration generated
+into a private directory, so whoever starts it (``tsunagi voice``, a test
+fixture) owns its PID and stops it. Errors say what is missing or which port is
+taken instead of failing later with a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ComponentError(RuntimeError):
+    """A voice component is missing, could not start, or its port is taken."""
+
+
+def require_binary(name: str, package: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        raise ComponentError(f"{name} is not installed (Debian package {package})")
+    return path
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1", span: int = 1) -> int:
+    """A port (the first of ``span`` consecutive ones) free for both UDP and TCP now."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind((host, 0))
+            base: int = probe.getsockname()[1]
+        if base + span < 65535 and all(_is_free(host, base + i) for i in range(span)):
+            return base
+    raise ComponentError(f"no run of {span} free ports on {host}")
+
+
+def _is_free(host: str, port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def ensure_free(host: str, port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ComponentError(f"{what}: port {host}:{port} is taken ({exc})") from exc
+
+
+class ManagedProcess:
+    """A child process in its own session, logged to a file, stopped on request."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def start(self, ready: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ComponentError(
+                    f"{self.name} exited with {self._proc.returncode}: {self.tail()}"
+                )
+            if ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ComponentError(f"{self.name} not ready after {timeout_s} s: {self.tail()}")
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout_s)
+
+    def kill(self) -> None:
+        """Crash it (for failure tests): SIGKILL, no clean-up."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(5)
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass(frozen=True, slots=True)
+class RtpengineSettings:
+    workdir: Path
+    host: str = "127.0.0.1"
+    ng_port: int = 2223
+    rtp_port_min: int = 30000
+    rtp_port_max: int = 30999
+    dtmf_log_port: int = 2224
+    log_level: int = 5
+
+    @property
+    def recording_dir(self) -> Path:
+        return self.workdir / "recordings"
+
+    def argv(self, binary: str) -> list[str]:
+        return [
+            binary,
+            "--foreground",
+            "--log-stderr",
+            "--table=-1",
+            f"--interface={self.host}",
+            f"--listen-ng={self.host}:{self.ng_port}",
+            f"--port-min={self.rtp_port_min}",
+            f"--port-max={self.rtp_port_max}",
+            f"--dtmf-log-dest={self.host}:{self.dtmf_log_port}",
+            "--recording-method=pcap",
+            f"--recording-dir={self.recording_dir}",
+            f"--pidfile={self.workdir / 'rtpengine.pid'}",
+            f"--log-level={self.log_level}",
+            "--delete-delay=0",
+            "--no-fallback",
+        ]
+
+
+def start_rtpengine(settings: RtpengineSettings) -> ManagedProcess:
+    binary = require_binary("rtpengine", "rtpengine-daemon")
+    ensure_free(settings.host, settings.ng_port, "rtpengine ng control")
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    settings.recording_dir.mkdir(parents=True, exist_ok=True)
+    proc = ManagedProcess("rtpengine", settings.argv(binary), settings.workdir / "rtpengine.log")
+    proc.start(lambda: ng_ping(settings.host, settings.ng_port))
+    return proc
+
+
+def ng_ping(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """Whether rtpengine answers an ng ``ping`` (blocking; for start-up and health)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout_s)
+        try:
+            sock.sendto(b"health d7:command4:pinge", (host, port))
+            reply = sock.recv(512)
+        except OSError:
+            return False
+    return reply.startswith(b"health ") and b"pong" in reply

@@ -1,0 +1,137 @@
+"""Turning rtpengine's pcap recordings into WAV files.
+
+rtpengine here runs without its kernel module, so its recording daemon cannot be
+used; ``--recording-method=pcap`` writes every RTP packet the call receives to a
+pcap file (link type RAW: IPv4 + UDP + RTP). For one leg that is what the party
+said *and*, when bridged, what its peer said (relayed to it), i.e. the
+conversation. Prompts and music that rtpengine generates are not in it.
+
+Conversion: group packets by RTP SSRC, place each stream on a common timeline
+(the capture time of the stream's first packet, then RTP timestamps), decode
+G.711 (µ-law or A-law) and sum the streams into one 8 kHz 16-bit mono WAV.
+"""
+
+from __future__ import annotations
+
+import struct
+import wave
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+SAMPLE_RATE = 8000
+_LINKTYPE_RAW = 101
+_PCMU, _PCMA = 0, 8
+
+
+@dataclass(frozen=True, slots=True)
+class RtpPacket:
+    captured_s: float
+    ssrc: int
+    payload_type: int
+    timestamp: int
+    payload: bytes
+
+
+def read_pcap(path: Path) -> Iterator[RtpPacket]:
+    """RTP packets of a RAW-IPv4 pcap file (other packets are skipped)."""
+    data = path.read_bytes()
+    if len(data) < 24:
+        return
+    magic = struct.unpack_from("<I", data)[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
+    linktype = struct.unpack_from(endian + "I", data, 20)[0]
+    if linktype != _LINKTYPE_RAW:
+        raise ValueError(f"{path}: pcap link type {linktype}, expected RAW")
+    pos = 24
+    while pos + 16 <= len(data):
+        seconds, fraction, captured, _ = struct.unpack_from(endian + "IIII", data, pos)
+        frame = data[pos + 16 : pos + 16 + captured]
+        pos += 16 + captured
+        packet = _rtp_of_ipv4(frame, seconds + fraction / (1e9 if nano else 1e6))
+        if packet is not None:
+            yield packet
+
+
+def _rtp_of_ipv4(frame: bytes, captured_s: float) -> RtpPacket | None:
+    if len(frame) < 20 or frame[0] >> 4 != 4 or frame[9] != 17:
+        return None
+    udp = (frame[0] & 0x0F) * 4
+    rtp = frame[udp + 8 :]
+    if len(rtp) < 12 or rtp[0] >> 6 != 2:
+        return None
+    count = rtp[0] & 0x0F
+    payload_type = rtp[1] & 0x7F
+    timestamp, ssrc = struct.unpack_from("!II", rtp, 4)
+    return RtpPacket(captured_s, ssrc, payload_type, timestamp, rtp[12 + 4 * count :])
+
+
+def _ulaw_table() -> NDArray[np.int16]:
+    """ITU-T G.711 µ-law expansion for all 256 codes."""
+    codes = ~np.arange(256, dtype=np.int32) & 0xFF
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return np.where(codes & 0x80, -magnitude, magnitude).astype(np.int16)
+
+
+def _alaw_table() -> NDArray[np.int16]:
+    """ITU-T G.711 A-law expansion for all 256 codes."""
+    codes = np.arange(256, dtype=np.int32) ^ 0x55
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = np.where(
+        exponent == 0,
+        (mantissa << 4) + 8,
+        ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0),
+    )
+    return np.where(codes & 0x80, magnitude, -magnitude).astype(np.int16)
+
+
+_TABLES = {_PCMU: _ulaw_table(), _PCMA: _alaw_table()}
+
+
+def decode_g711(payload: bytes, payload_type: int) -> NDArray[np.int16]:
+    return _TABLES[payload_type][np.frombuffer(payload, dtype=np.uint8)]
+
+
+def mix_streams(packets: Iterable[RtpPacket]) -> NDArray[np.int16]:
+    """All G.711 streams summed on one timeline (see the module docstring)."""
+    audio = [p for p in packets if p.payload_type in _TABLES]
+    if not audio:
+        return np.zeros(0, dtype=np.int16)
+    start_s = min(p.captured_s for p in audio)
+    firsts: dict[int, RtpPacket] = {}
+    for packet in audio:
+        firsts.setdefault(packet.ssrc, packet)
+    placed: list[tuple[int, NDArray[np.int16]]] = []
+    for packet in audio:
+        first = firsts[packet.ssrc]
+        offset = round((first.captured_s - start_s) * SAMPLE_RATE)
+        offset += (packet.timestamp - first.timestamp) & 0xFFFFFFFF
+        placed.append((offset, decode_g711(packet.payload, packet.payload_type)))
+    length = max(offset + len(samples) for offset, samples in placed)
+    mix = np.zeros(length, dtype=np.int32)
+    for offset, samples in placed:
+        mix[offset : offset + len(samples)] += samples
+    return np.clip(mix, -32768, 32767).astype(np.int16)
+
+
+def write_wav(path: Path, samples: NDArray[np.int16]) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(samples.astype("<i2").tobytes())
+
+
+def pcap_to_wav(pcaps: Iterable[Path], target: Path) -> float:
+    """Convert one leg's pcap files into ``target``; returns the duration in seconds."""
+    packets = [packet for path in pcaps for packet in read_pcap(path)]
+    samples = mix_streams(packets)
+    write_wav(target, samples)
+    return len(samples) / SAMPLE_RATE

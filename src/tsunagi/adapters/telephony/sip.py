@@ -1,0 +1,325 @@
+"""SIP signalling on the Sippy B2BUA stack, run in a thread of its own.
+
+sippy has its own event loop (``ED2``, a process-wide singleton) and is not
+thread-safe. :class:`SipStack` starts that loop in a dedicated thread, imports
+sippy *inside* it (so the singleton belongs to that thread), and crosses threads
+in both directions explicitly:
+
+* commands from asyncio are queued with ``ED2.callFromThread``;
+* everything the stack observes is handed to ``on_signal`` **in the sippy
+  thread**; the engine forwards it to its asyncio loop with
+  ``call_soon_threadsafe``.
+
+Every dialog the worker takes part in is a *leg* keyed by our own leg id. The
+worker terminates each leg itself (it is a B2BUA, not a proxy): the platform joins
+legs by media, never by SIP.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# sippy ships no type information; it is used only inside this module.
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    leg_id: str
+    caller: str
+    callee: str
+    caller_name: str | None
+    sdp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ringing:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    leg_id: str
+    sdp: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    leg_id: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    leg_id: str
+    by_remote: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    leg_id: str
+    content_type: str
+    body: str
+
+
+SipSignal = Incoming | Ringing | Connected | Failed | Disconnected | Info
+
+
+class _SipLog:
+    """sippy insists on a logger; by default it appends every message to a system file."""
+
+    def __init__(self, sink: Callable[[str], None] | None) -> None:
+        self._sink = sink
+
+    def write(self, *args: object, **kwargs: object) -> None:
+        if self._sink is not None:
+            self._sink("".join(str(arg) for arg in args))
+
+
+class SipStack:
+    """One SIP UDP endpoint on ``host:port`` (one per process: sippy is a singleton)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        on_signal: Callable[[SipSignal], None],
+        *,
+        user_agent: str = "Tsunagi voice worker",
+        trace: Callable[[str], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._on_signal = on_signal
+        self._user_agent = user_agent
+        self._trace = trace
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._ed: Any = None
+        self._config: dict[str, Any] = {}
+        self._uas: dict[str, Any] = {}
+        self._leg_of_ua: dict[int, str] = {}
+        self._new_leg_id: Callable[[], str] = _default_leg_id
+
+    # -- lifecycle (asyncio thread) -------------------------------------------------
+
+    def start(self, new_leg_id: Callable[[], str]) -> None:
+        self._new_leg_id = new_leg_id
+        self._thread = threading.Thread(target=self._run, name="sippy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the SIP stack did not start within 10 s")
+        if self._failure is not None:
+            raise RuntimeError(f"the SIP stack failed to start: {self._failure}")
+
+    def stop(self) -> None:
+        if self._thread is None or self._ed is None:
+            return
+        self._ed.callFromThread(self._shutdown)
+        self._thread.join(10)
+        self._thread = None
+
+    # -- commands (any thread) -------------------------------------------------------
+
+    def answer(self, leg_id: str, sdp: str) -> None:
+        self._call(self._answer, leg_id, sdp)
+
+    def ring(self, leg_id: str) -> None:
+        self._call(self._ring, leg_id)
+
+    def reject(self, leg_id: str, status: int, reason: str) -> None:
+        self._call(self._reject, leg_id, status, reason)
+
+    def hangup(self, leg_id: str) -> None:
+        self._call(self._hangup, leg_id)
+
+    def originate(
+        self,
+        leg_id: str,
+        *,
+        user: str,
+        host: str,
+        port: int,
+        caller_id: str,
+        sdp: str,
+        timeout_s: float,
+    ) -> None:
+        self._call(self._originate, leg_id, user, host, port, caller_id, sdp, timeout_s)
+
+    def _call(self, func: Callable[..., None], *args: object) -> None:
+        if self._ed is None:
+            raise RuntimeError("the SIP stack is not running")
+        self._ed.callFromThread(func, *args)
+
+    # -- the sippy thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._setup()
+        except BaseException as exc:
+            self._failure = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._ed.loop()
+
+    def _setup(self) -> None:
+        from sippy.Core.EventDispatcher import ED2
+        from sippy.SipConf import SipConf
+        from sippy.SipTransactionManager import SipTransactionManager
+
+        ED2.my_ident = threading.get_ident()
+        self._ed = ED2
+        SipConf.my_address = self.host
+        SipConf.my_port = self.port
+        SipConf.my_uaname = self._user_agent
+        SipConf.allow_formats = (0, 8, 101)
+        self._config = {
+            "_sip_address": self.host,
+            "_sip_port": self.port,
+            "_sip_logger": _SipLog(self._trace),
+        }
+        self._config["_sip_tm"] = SipTransactionManager(self._config, self._request)
+
+    def _shutdown(self) -> None:
+        for leg_id in list(self._uas):
+            self._hangup(leg_id)
+        self._ed.breakLoop()
+
+    def _request(self, req: Any, sip_t: Any) -> Any:
+        if req.getHFBody("to").getTag() is not None:
+            return (req.genResponse(481, "Call Leg/Transaction Does Not Exist"), None, None)
+        method = req.getMethod()
+        if method == "INVITE":
+            from sippy.UA import UA
+
+            leg_id = self._new_leg_id()
+            ua = UA(self._config, event_cb=self._ua_event)
+            ua.lContact = self._contact()
+            self._track(leg_id, ua)
+            return ua.recvRequest(req, sip_t)
+        if method in ("OPTIONS", "NOTIFY"):
+            return (req.genResponse(200, "OK"), None, None)
+        return (req.genResponse(501, "Not Implemented"), None, None)
+
+    def _contact(self) -> Any:
+        from sippy.SipAddress import SipAddress
+        from sippy.SipContact import SipContact
+        from sippy.SipURL import SipURL
+
+        url = SipURL(username="tsunagi", host=self.host, port=self.port)
+        return SipContact(address=SipAddress(url=url))
+
+    def _track(self, leg_id: str, ua: Any) -> None:
+        self._uas[leg_id] = ua
+        self._leg_of_ua[id(ua)] = leg_id
+        ua.dead_cbs = (lambda *_: self._forget(leg_id),)
+
+    def _forget(self, leg_id: str) -> None:
+        ua = self._uas.pop(leg_id, None)
+        if ua is not None:
+            self._leg_of_ua.pop(id(ua), None)
+
+    def _ua_event(self, event: Any, ua: Any) -> None:
+        from sippy.CCEvents import (
+            CCEventConnect,
+            CCEventDisconnect,
+            CCEventFail,
+            CCEventInfo,
+            CCEventPreConnect,
+            CCEventRing,
+            CCEventTry,
+        )
+
+        leg_id = self._leg_of_ua.get(id(ua))
+        if leg_id is None:
+            return
+        signal: SipSignal | None = None
+        if isinstance(event, CCEventTry):
+            _call_id, cli, cld, body, _auth, name = event.getData()
+            signal = Incoming(leg_id, str(cli or ""), str(cld or ""), name, _body_text(body))
+        elif isinstance(event, CCEventRing):
+            signal = Ringing(leg_id)
+        elif isinstance(event, CCEventConnect | CCEventPreConnect):
+            _code, _reason, body = event.getData()
+            signal = Connected(leg_id, _body_text(body))
+        elif isinstance(event, CCEventFail):
+            code = event.getData()[0]
+            signal = Failed(leg_id, int(code))
+        elif isinstance(event, CCEventDisconnect):
+            signal = Disconnected(leg_id, by_remote=True)
+        elif isinstance(event, CCEventInfo):
+            body = event.getData()
+            if body is not None:
+                signal = Info(leg_id, str(body.mtype.name).lower(), str(body.content))
+        if signal is not None:
+            self._on_signal(signal)
+
+    def _answer(self, leg_id: str, sdp: str) -> None:
+        from sippy.CCEvents import CCEventConnect
+        from sippy.MsgBody import MsgBody
+
+        ua = self._uas.get(leg_id)
+        if ua is not None:
+            ua.recvEvent(CCEventConnect((200, "OK", MsgBody(sdp))))
+
+    def _ring(self, leg_id: str) -> None:
+        from sippy.CCEvents import CCEventRing
+
+        ua = self._uas.get(leg_id)
+        if ua is not None:
+            ua.recvEvent(CCEventRing((180, "Ringing", None)))
+
+    def _reject(self, leg_id: str, status: int, reason: str) -> None:
+        from sippy.CCEvents import CCEventFail
+
+        ua = self._uas.get(leg_id)
+        if ua is not None:
+            ua.recvEvent(CCEventFail((status, reason)))
+            self._on_signal(Disconnected(leg_id, by_remote=False))
+
+    def _hangup(self, leg_id: str) -> None:
+        from sippy.CCEvents import CCEventDisconnect
+
+        ua = self._uas.get(leg_id)
+        if ua is None or ua.isDead():
+            return
+        ua.recvEvent(CCEventDisconnect())
+        self._on_signal(Disconnected(leg_id, by_remote=False))
+
+    def _originate(
+        self,
+        leg_id: str,
+        user: str,
+        host: str,
+        port: int,
+        caller_id: str,
+        sdp: str,
+        timeout_s: float,
+    ) -> None:
+        from sippy.CCEvents import CCEventTry
+        from sippy.MsgBody import MsgBody
+        from sippy.UA import UA
+
+        ua = UA(
+            self._config,
+            event_cb=self._ua_event,
+            nh_address=(host, port),
+            expire_time=timeout_s,
+        )
+        ua.lContact = self._contact()
+        self._track(leg_id, ua)
+        ua.recvEvent(CCEventTry((None, caller_id, user, MsgBody(sdp), None, None)))
+
+
+def _body_text(body: Any) -> str | None:
+    if body is None:
+        return None
+    return str(body.localStr() if hasattr(body, "localStr") else body)
+
+
+def _default_leg_id() -> str:
+    raise RuntimeError("SipStack.start() sets the leg id factory")
