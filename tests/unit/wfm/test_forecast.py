@@ -71,8 +71,9 @@ def test_special_days_and_busy_seasons_scale_the_forecast() -> None:
     history = synthetic("2025-01-06", 6 * 7)
     cal = Calendar(is_holiday=lambda _d: False, special_days={date(2025, 2, 18): 1.5})
     cal = with_busy_season(cal, date(2025, 2, 24), date(2025, 2, 25), 1.2)
-    fc = forecast_daily(history, [date(2025, 2, 18), date(2025, 2, 24), date(2025, 2, 26)],
-                        calendar=cal)
+    fc = forecast_daily(
+        history, [date(2025, 2, 18), date(2025, 2, 24), date(2025, 2, 26)], calendar=cal
+    )
     assert fc.tolist() == pytest.approx([900 * 1.5, 1000 * 1.2, 850])
 
 

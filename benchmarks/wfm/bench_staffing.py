@@ -1,0 +1,92 @@
+"""Staffing speed and agreement: Tsunagi vs pyworkforce's ErlangC, side by side.
+
+Run: ``python benchmarks/wfm/bench_staffing.py`` (needs ``pyworkforce`` installed).
+Scenario of issue 5: a week of 672 quarter-hours, volumes up to 2,000 calls per
+interval, AHT 300 s, 80/20, occupancy <= 0.85, shrinkage 0.3; then a year of
+35,040 quarter-hours, and one interval of 100,000 Erlangs.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+import numpy as np
+from pyworkforce.queuing import ErlangC
+
+from tsunagi.wfm.staffing import Target, exact, required_agents, staff_intervals, traffic
+
+TARGET = Target(Fraction(4, 5), 20, max_occupancy=exact(0.85))
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def ours(volumes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    t = staff_intervals(volumes, aht_s=300, interval_minutes=15, target=TARGET, shrinkage=0.3)
+    return t.agents, t.agents_with_shrinkage
+
+
+def reference(volumes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    raw, shrunk = [], []
+    for v in volumes:
+        if v == 0:
+            raw.append(0)
+            shrunk.append(0)
+            continue
+        r = ErlangC(transactions=v, aht=5, asa=20 / 60, interval=15, shrinkage=0.3)
+        res = r.required_positions(service_level=0.8, max_occupancy=0.85)
+        raw.append(res["raw_positions"])
+        shrunk.append(res["positions"])
+    return np.array(raw), np.array(shrunk)
+
+
+def main() -> None:
+    rng = np.random.default_rng(2026)
+    week = [int(v) for v in rng.integers(0, 2_001, 672)]
+    t_ours = best_of(lambda: ours(week), 5)
+    t_ref = best_of(lambda: reference(week), 3)
+    a_ours, s_ours = ours(week)
+    a_ref, s_ref = reference(week)
+    raw_same = int((a_ours == a_ref).sum())
+    diff = np.flatnonzero(s_ours != s_ref)
+    exact_ok = all(s_ours[i] == math.ceil(Fraction(int(a_ours[i])) / Fraction(7, 10)) for i in diff)
+    print(
+        f"week 672 intervals: tsunagi {t_ours * 1e3:.1f} ms, pyworkforce {t_ref * 1e3:.1f} ms,"
+        f" ratio {t_ref / t_ours:.1f}x"
+    )
+    print(
+        f"  agents identical in {raw_same}/672 intervals;"
+        f" after shrinkage {672 - len(diff)}/672 (pyworkforce one higher in {len(diff)},"
+        f" float ceil; ours exact: {exact_ok})"
+    )
+    if len(diff):
+        i = int(diff[0])
+        print(f"  e.g. {a_ours[i]} agents / 0.7: exact {s_ours[i]}, pyworkforce {s_ref[i]}")
+    year = [int(v) for v in rng.integers(0, 2_001, 35_040)]
+    t_year = [best_of(lambda: ours(year), 1) for _ in range(3)]
+    print(f"year 35,040 intervals: tsunagi {statistics.median(t_year):.3f} s (median of 3)")
+    big = traffic(300_000, 300, 900)
+    for label, target in (
+        ("80/20, occ<=0.85", TARGET),
+        ("90/10, no cap", Target(Fraction(9, 10), 10)),
+    ):
+        t_big = best_of(lambda t=target: required_agents(big, 300, t), 3)  # type: ignore[misc]
+        k = required_agents(big, 300, target)
+        print(
+            f"100,000 Erlangs ({label}): {k.agents} agents, SL {k.service_level:.4f},"
+            f" in {t_big * 1e3:.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
