@@ -43,14 +43,14 @@ HOME_PRECEDENCE = (
 )
 
 
-class LoginForm(msgspec.Struct):
+class LoginForm(msgspec.Struct, forbid_unknown_fields=True):
     username: str = ""
     password: str = ""
     next: str = "/"
     csrf: str = msgspec.field(default="", name="_csrf")
 
 
-class LanguageForm(msgspec.Struct):
+class LanguageForm(msgspec.Struct, forbid_unknown_fields=True):
     lang: str = ""
     next: str = "/"
     csrf: str = msgspec.field(default="", name="_csrf")
