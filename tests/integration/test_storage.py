@@ -1,0 +1,157 @@
+"""Storage on both profiles: migrations match the models, round-trip, and tenancy fails closed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+from testkit import create_pg_database, drop_pg_database, pg_url
+
+from tsunagi.adapters.storage import migrate
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Tenant, User
+from tsunagi.adapters.storage.schema import metadata
+from tsunagi.domain.errors import TenantScopeMissingError
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    name = create_pg_database()
+    yield pg_url(name)
+    drop_pg_database(name)
+
+
+async def _differences(url: str) -> list[object]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as connection:
+            return await connection.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(
+                        sync, opts={"compare_type": True, "render_as_batch": True}
+                    ),
+                    metadata,
+                )
+            )
+    finally:
+        await db.dispose()
+
+
+async def _tables(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as connection:
+            names = await connection.run_sync(lambda sync: set(sync.dialect.get_table_names(sync)))
+            return {name for name in names if name != "alembic_version"}
+    finally:
+        await db.dispose()
+
+
+async def test_migrations_create_exactly_the_models(empty_url: str) -> None:
+    await migrate.upgrade(empty_url)
+    assert await _differences(empty_url) == []
+    assert await _tables(empty_url) == set(metadata.tables)
+
+
+async def test_upgrade_downgrade_upgrade_round_trips(empty_url: str) -> None:
+    await migrate.upgrade(empty_url)
+    await migrate.downgrade(empty_url, "base")
+    assert await _tables(empty_url) == set()
+    await migrate.upgrade(empty_url)
+    assert await _differences(empty_url) == []
+
+
+async def _two_tenants(db: Database) -> tuple[uuid.UUID, uuid.UUID]:
+    now = datetime.now(UTC)
+    ids = []
+    async with db.system() as session, session.begin():
+        for slug in ("left", "right"):
+            tenant = Tenant(slug=f"{slug}-{uuid.uuid4().hex[:6]}", name=slug, created_at=now)
+            session.add(tenant)
+            await session.flush()
+            ids.append(tenant.id)
+    for tenant_id in ids:
+        async with db.scoped(tenant_id) as session, session.begin():
+            session.add(
+                User(
+                    username=f"u-{uuid.uuid4().hex[:10]}",
+                    display_name="someone",
+                    password_hash="x",
+                    roles=["communicator"],
+                    active=True,
+                    created_at=now,
+                    password_changed_at=now,
+                )
+            )
+    return ids[0], ids[1]
+
+
+async def test_a_scope_sees_only_its_tenant(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        left, right = await _two_tenants(db)
+        async with db.scoped(left, readonly=True) as session:
+            users = (await session.scalars(select(User))).all()
+            assert {user.tenant_id for user in users} == {left}
+            right_user = await db_first_user(db, right)
+            assert await session.get(User, right_user) is None
+    finally:
+        await db.dispose()
+
+
+async def db_first_user(db: Database, tenant_id: uuid.UUID) -> uuid.UUID:
+    async with db.system(readonly=True) as session:
+        found = await session.scalar(select(User.id).where(User.tenant_id == tenant_id))
+    assert found is not None
+    return found
+
+
+async def test_access_without_a_scope_fails_closed(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        left, right = await _two_tenants(db)
+        unscoped = db._session({}, readonly=True)  # what a bug that forgot the scope would get
+        async with unscoped:
+            with pytest.raises(TenantScopeMissingError):
+                await unscoped.scalars(select(User))
+        async with db.scoped(left) as session:
+            with pytest.raises(TenantScopeMissingError):
+                await session.execute(text("SELECT * FROM users"))
+        with pytest.raises(TenantScopeMissingError):
+            async with db.scoped(left) as session, session.begin():
+                now = datetime.now(UTC)
+                session.add(
+                    User(
+                        tenant_id=right,
+                        username=f"u-{uuid.uuid4().hex[:10]}",
+                        display_name="intruder",
+                        password_hash="x",
+                        roles=[],
+                        active=True,
+                        created_at=now,
+                        password_changed_at=now,
+                    )
+                )
+        with pytest.raises(TenantScopeMissingError):
+            db.scoped("not-a-tenant-id")  # type: ignore[arg-type]
+        async with db.system(readonly=True) as session:
+            intruders = await session.scalars(select(User).where(User.display_name == "intruder"))
+            assert intruders.all() == []
+    finally:
+        await db.dispose()
+
+
+def test_public_ids_are_random() -> None:
+    from tsunagi.domain.ids import new_id
+
+    ids = [new_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(value.version == 4 for value in ids)
