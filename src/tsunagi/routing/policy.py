@@ -22,8 +22,9 @@ explains it with examples):
    changed, so a change leaves a *trigger*: an agent that became free (ready, capacity
    released, skills changed) or a contact that started waiting. :meth:`Router.next_assignment`
    serves agent triggers first, oldest first — the freed agent takes the best-ranked
-   eligible contact (rule 1) — then contact triggers in order — the new contact takes
-   the best eligible free agent (rule 3).
+   eligible contact (rule 1); an agent with room for more goes to the back of the
+   triggers, so free agents take turns — then contact triggers in order — the new
+   contact takes the best eligible free agent (rule 3).
 
 Cost: an agent trigger looks at the head of one heap per (channel, skill) the agent has
 (O(#skills · log n)); a contact trigger looks at the head of one heap of free agents
@@ -221,8 +222,8 @@ class Router:
             agent_id = next(iter(agent_triggers))
             slot = self._agents.get(agent_id)
             best = self._best_for_agent(slot) if slot is not None else None
+            del agent_triggers[agent_id]  # re-added at the back if room remains: round robin
             if best is None:
-                del agent_triggers[agent_id]
                 continue
             assert slot is not None
             return self._assign(best, slot)

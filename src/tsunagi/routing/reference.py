@@ -86,8 +86,8 @@ class ReferenceRouter:
             eligible = [
                 w for w in self.waiting.values() if slot is not None and eligible_for(slot, w.need)
             ]
+            del self._agent_triggers[agent_id]
             if not eligible:
-                del self._agent_triggers[agent_id]
                 continue
             assert slot is not None
             return self._assign(min(eligible, key=lambda w: (w.key, w.seq)), slot)

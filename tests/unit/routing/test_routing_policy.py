@@ -1,0 +1,168 @@
+"""The Router makes exactly the choices of the brute-force reference, and the discipline's rules."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tsunagi.routing.policy import Assignment, Need, Router
+from tsunagi.routing.reference import ReferenceRouter
+
+SKILLS = ["a", "b", "c", "en"]
+AGENTS = [f"g{i}" for i in range(6)]
+needs = st.builds(
+    Need,
+    channel=st.sampled_from(["voice", "chat"]),
+    skill=st.sampled_from(SKILLS[:3]),
+    extras=st.sampled_from([frozenset(), frozenset({"en"})]),
+    agents=st.sampled_from([frozenset(), frozenset({"g1"}), frozenset({"g2", "g4"})]),
+)
+profiles = st.tuples(
+    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), min_size=1),
+    st.fixed_dictionaries({"voice": st.integers(0, 1), "chat": st.integers(0, 3)}),
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("enqueue"), needs, st.integers(0, 3)),
+        st.tuples(st.just("agent"), st.sampled_from(AGENTS), profiles),
+        st.tuples(st.just("ready"), st.sampled_from(AGENTS), st.booleans()),
+        st.tuples(st.just("release"), st.sampled_from(AGENTS), st.sampled_from(["voice", "chat"])),
+        st.tuples(st.just("remove"), st.integers(0, 200), st.none()),
+        st.tuples(st.just("decide"), st.none(), st.none()),
+    ),
+    max_size=80,
+)
+
+
+Op = tuple[str, object, object]
+
+
+def run(router: Router | ReferenceRouter, ops: list[Op]) -> list[Assignment]:
+    made: list[Assignment] = []
+    loads: dict[str, dict[str, int]] = {}
+    now = 0.0
+    for number, (kind, first, second) in enumerate(ops):
+        now += 1.5
+        if kind == "enqueue":
+            assert isinstance(first, Need)
+            assert isinstance(second, int)
+            router.enqueue(f"k{number}", first, priority=second, ranked_at=now)
+        elif kind == "agent":
+            assert isinstance(first, str)
+            assert isinstance(second, tuple)
+            skills, capacity = second
+            router.set_agent(
+                first,
+                skills=skills,
+                capacity=capacity,
+                ready=True,
+                load=loads.get(first, {}),
+                idle_since=now,
+            )
+        elif kind == "ready" and first in loads:
+            if second:
+                router.agent_ready(first, now=now)
+            else:
+                router.agent_not_ready(first)
+        elif kind == "release" and loads.get(str(first), {}).get(str(second), 0) > 0:
+            loads[str(first)][str(second)] -= 1
+            router.release(first, str(second), now=now)
+        elif kind == "remove":
+            router.remove(f"k{first}")
+        elif kind == "decide":
+            found = router.next_assignment()
+            if found is not None:
+                made.append(found)
+                load = loads.setdefault(str(found.agent_id), {})
+                load[found.channel] = load.get(found.channel, 0) + 1
+        if kind == "agent":
+            loads.setdefault(str(first), {})
+    while (found := router.next_assignment()) is not None:
+        made.append(found)
+    return made
+
+
+@settings(max_examples=300, deadline=None)
+@given(operations)
+def test_router_matches_the_brute_force_reference(ops: list[tuple[str, object, object]]) -> None:
+    assert run(Router(), ops) == run(ReferenceRouter(), ops)
+
+
+def _agent(router: Router, agent_id: str, skills: dict[str, int], idle_since: float) -> None:
+    router.set_agent(
+        agent_id, skills=skills, capacity={"voice": 1}, ready=True, idle_since=idle_since
+    )
+
+
+def test_longest_waiting_contact_goes_first_and_priority_ages() -> None:
+    router = Router(priority_step_s=60)
+    need = Need("voice", "billing")
+    router.enqueue("old", need, ranked_at=0.0)
+    router.enqueue("vip", need, priority=1, ranked_at=50.0)  # ranks as if it came at -10 s
+    router.enqueue("newer", need, ranked_at=10.0)
+    _agent(router, "a", {"billing": 5}, 0.0)
+    assert router.next_assignment() == Assignment("vip", "a", "voice")
+    router.release("a", "voice", now=100.0)
+    assert router.next_assignment() == Assignment("old", "a", "voice")
+    router.enqueue("late-vip", need, priority=1, ranked_at=200.0)  # 140 s: after "newer"
+    router.release("a", "voice", now=200.0)
+    assert router.next_assignment() == Assignment("newer", "a", "voice")
+
+
+def test_best_skilled_then_longest_idle_agent() -> None:
+    router = Router()
+    _agent(router, "novice", {"gas": 2}, 0.0)
+    _agent(router, "expert-recent", {"gas": 9}, 50.0)
+    _agent(router, "expert-idle", {"gas": 9}, 10.0)
+    assert router.next_assignment() is None
+    router.enqueue("c1", Need("voice", "gas"), ranked_at=60.0)
+    assert router.next_assignment() == Assignment("c1", "expert-idle", "voice")
+    router.enqueue("c2", Need("voice", "gas"), ranked_at=61.0)
+    assert router.next_assignment() == Assignment("c2", "expert-recent", "voice")
+    router.enqueue("c3", Need("voice", "gas"), ranked_at=62.0)
+    assert router.next_assignment() == Assignment("c3", "novice", "voice")
+    router.enqueue("c4", Need("voice", "gas"), ranked_at=63.0)
+    assert router.next_assignment() is None
+    assert router.waiting_count == 1
+
+
+def test_vip_waits_for_its_named_agent_while_others_are_free() -> None:
+    router = Router()
+    _agent(router, "other", {"gas": 9}, 0.0)
+    router.enqueue("vip", Need("voice", "gas", agents=frozenset({"named"})), ranked_at=1.0)
+    assert router.next_assignment() is None
+    _agent(router, "named", {}, 2.0)  # named agents need not hold the skill
+    assert router.next_assignment() == Assignment("vip", "named", "voice")
+
+
+def test_chat_capacity_allows_several_contacts_least_loaded_first() -> None:
+    router = Router()
+    router.set_agent("a", skills={"s": 5}, capacity={"chat": 3}, ready=True, idle_since=0.0)
+    router.set_agent("b", skills={"s": 5}, capacity={"chat": 3}, ready=True, idle_since=1.0)
+    for number in range(7):
+        router.enqueue(f"c{number}", Need("chat", "s"), ranked_at=float(number))
+    got = [a.agent_id for a in router.assignments()]
+    assert got == ["a", "b", "a", "b", "a", "b"]
+    assert router.waiting_count == 1
+
+
+def test_removed_contact_is_never_offered_and_requeue_keeps_place() -> None:
+    router = Router()
+    need = Need("voice", "s")
+    for number in range(3):
+        router.enqueue(f"c{number}", need, ranked_at=float(number))
+    assert router.remove("c0")
+    assert not router.remove("c0")
+    router.enqueue("c0", need, ranked_at=0.0)  # put back (e.g. after a missed offer)
+    _agent(router, "a", {"s": 1}, 0.0)
+    assert router.next_assignment() == Assignment("c0", "a", "voice")
+
+
+def test_not_ready_agent_gets_nothing() -> None:
+    router = Router()
+    _agent(router, "a", {"s": 1}, 0.0)
+    router.agent_not_ready("a")
+    router.enqueue("c", Need("voice", "s"), ranked_at=0.0)
+    assert router.next_assignment() is None
+    router.agent_ready("a", now=5.0)
+    assert router.next_assignment() == Assignment("c", "a", "voice")
