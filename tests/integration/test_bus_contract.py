@@ -7,8 +7,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from testkit import REDIS_URL, redis_available, require
 
+from testkit import REDIS_URL, redis_available, require
 from tsunagi.adapters.bus.memory import MemoryBus
 from tsunagi.adapters.bus.redis import RedisBus
 from tsunagi.ports.bus import EventBus

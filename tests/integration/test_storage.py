@@ -10,8 +10,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
-from testkit import create_pg_database, drop_pg_database, pg_url
 
+from testkit import create_pg_database, drop_pg_database, pg_url
 from tsunagi.adapters.storage import migrate
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Tenant, User

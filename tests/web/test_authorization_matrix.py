@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from testkit import ROLE_NAMES, Browserless, LiveServer, World
 
+from testkit import ROLE_NAMES, Browserless, LiveServer, World
 from tsunagi.domain.permissions import Action, Role, grant_for
 from tsunagi.web.docs import authorization_markdown, reference_app, route_entries
 

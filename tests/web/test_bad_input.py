@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from testkit import ROLE_NAMES, Browserless, LiveServer, World
 
+from testkit import ROLE_NAMES, Browserless, LiveServer, World
 from tsunagi.adapters.storage.schema import metadata
 from tsunagi.domain.permissions import Action, Role, grant_for
 from tsunagi.web.docs import reference_app
@@ -51,7 +51,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
                     ]
                     listed = ", ".join(f'"{c}"' for c in columns)
                     rows = await connection.execute(text(f'SELECT {listed} FROM "{table.name}"'))
-                    tables[table.name] = sorted((tuple(map(str, row)) for row in rows))
+                    tables[table.name] = sorted(tuple(map(str, row)) for row in rows)
         finally:
             await engine.dispose()
         return tables

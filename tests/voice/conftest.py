@@ -1,0 +1,113 @@
+"""Fixtures for tests against real SIP/RTP components (marker ``voice``).
+
+Every component is a child process started here on free ports and stopped by PID
+when the test ends. The voice worker (sippy) runs in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tsunagi.adapters.telephony.engine import SippyRtpengineEngine, VoiceWorkerConfig
+from tsunagi.adapters.telephony.processes import (
+    ManagedProcess,
+    RtpengineSettings,
+    free_port,
+    start_rtpengine,
+)
+from tsunagi.ports.telephony import TelephonyEvent
+
+# The helpers next to this file are plain modules (tests/ is not a package).
+sys.path.insert(0, str(Path(__file__).parent))
+from voice_peers import require_tool, write_tone
+
+PROMPT_HZ = 440.0
+T = TypeVar("T")
+
+
+@pytest.fixture
+def rtpengine(tmp_path: Path) -> Iterator[RtpengineSettings]:
+    require_tool("rtpengine", "rtpengine-daemon")
+    base = free_port(span=200)
+    settings = RtpengineSettings(
+        workdir=tmp_path / "rtpengine",
+        ng_port=free_port(),
+        dtmf_log_port=free_port(),
+        rtp_port_min=base,
+        rtp_port_max=base + 199,
+    )
+    proc: ManagedProcess = start_rtpengine(settings)
+    yield settings
+    proc.stop()
+
+
+@pytest.fixture
+def media_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "media"
+    directory.mkdir()
+    write_tone(directory / "welcome.wav", PROMPT_HZ, 1.0)
+    write_tone(directory / "music.wav", 350.0, 2.0)
+    return directory
+
+
+class EventLog:
+    """Collects the engine's events so a test can wait for the one it expects."""
+
+    def __init__(self, engine: SippyRtpengineEngine) -> None:
+        self.engine = engine
+        self.events: list[TelephonyEvent] = []
+        self._new = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._collect())
+
+    async def _collect(self) -> None:
+        async for event in self.engine.events():
+            self.events.append(event)
+            self._new.set()
+
+    async def wait_for(self, kind: type[T], timeout_s: float = 10.0, **match: object) -> T:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                for event in self.events:
+                    if isinstance(event, kind) and all(
+                        getattr(event, k) == v for k, v in match.items()
+                    ):
+                        return event
+                self._new.clear()
+                await self._new.wait()
+
+    def of(self, kind: type[object], leg_id: str | None = None) -> list[TelephonyEvent]:
+        return [
+            e for e in self.events if isinstance(e, kind) and (leg_id is None or e.leg_id == leg_id)
+        ]
+
+    async def close(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+@pytest.fixture
+async def engine(
+    rtpengine: RtpengineSettings, media_dir: Path
+) -> AsyncIterator[tuple[SippyRtpengineEngine, EventLog]]:
+    config = VoiceWorkerConfig(
+        sip_host="127.0.0.1",
+        sip_port=free_port(),
+        ng_host=rtpengine.host,
+        ng_port=rtpengine.ng_port,
+        dtmf_log_host=rtpengine.host,
+        dtmf_log_port=rtpengine.dtmf_log_port,
+        media_dir=media_dir,
+        recording_dir=rtpengine.recording_dir,
+    )
+    worker = SippyRtpengineEngine(config)
+    await worker.start()
+    log = EventLog(worker)
+    yield worker, log
+    await log.close()
+    await worker.stop()

@@ -1,0 +1,174 @@
+"""The sippy + rtpengine engine against real SIP peers (sipp, baresip) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from voice_peers import Baresip, heard, run_sipp, tone_timeline, write_tone
+
+from conftest import PROMPT_HZ, EventLog
+from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
+from tsunagi.ports.telephony import (
+    CallAnswered,
+    CallHungUp,
+    CallOffered,
+    DtmfMethod,
+    DtmfReceived,
+    HangupCause,
+    OriginateFailed,
+    PlaybackDone,
+    RecordingReady,
+)
+
+pytestmark = [pytest.mark.voice, pytest.mark.slow]
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+Engine = tuple[SippyRtpengineEngine, EventLog]
+CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ = 600.0, 1000.0, 1400.0
+TONES = [PROMPT_HZ, CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ]
+
+
+def worker_uri(engine: SippyRtpengineEngine, user: str = "100") -> str:
+    return f"sip:{user}@127.0.0.1:{engine._config.sip_port}"
+
+
+async def answer_next_call(engine: Engine, prompt: bool = True) -> str:
+    worker, log = engine
+    offered = await log.wait_for(CallOffered)
+    await worker.answer(offered.leg_id)
+    if prompt:
+        await worker.play(offered.leg_id, "welcome")
+    return offered.leg_id
+
+
+async def test_sipp_caller_is_answered_hears_prompt_and_sends_sip_info_dtmf(
+    engine: Engine, tmp_path: Path
+) -> None:
+    worker, log = engine
+    sipp = asyncio.create_task(
+        asyncio.to_thread(
+            run_sipp,
+            SCENARIOS / "caller_info_dtmf.xml",
+            f"127.0.0.1:{worker._config.sip_port}",
+            workdir=tmp_path,
+        )
+    )
+    leg_id = await answer_next_call(engine)
+    offered = log.of(CallOffered)[0]
+    assert isinstance(offered, CallOffered)
+    assert (offered.caller, offered.callee) == ("0312345678", "100")
+    digit = await log.wait_for(DtmfReceived, leg_id=leg_id)
+    assert (digit.digit, digit.method) == ("5", DtmfMethod.SIP_INFO)
+    done = await log.wait_for(PlaybackDone, leg_id=leg_id)
+    assert not done.stopped
+    hung_up = await log.wait_for(CallHungUp, leg_id=leg_id)
+    assert hung_up.by_remote
+    result = await sipp
+    assert result.returncode == 0, result.stdout[-2000:]
+
+
+async def test_baresip_caller_hears_prompt_and_sends_rfc2833_dtmf(
+    engine: Engine, tmp_path: Path
+) -> None:
+    worker, log = engine
+    customer = Baresip(
+        "customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
+    )
+    customer.start()
+    try:
+        customer.command("dial", worker_uri(worker))
+        leg_id = await answer_next_call(engine)
+        await asyncio.to_thread(customer.wait_event, "CALL_ESTABLISHED")
+        await asyncio.sleep(0.5)
+        customer.command("sndcode", "7")
+        digit = await log.wait_for(DtmfReceived, leg_id=leg_id)
+        assert (digit.digit, digit.method) == ("7", DtmfMethod.RFC2833)
+        await log.wait_for(PlaybackDone, leg_id=leg_id)
+        await worker.hangup(leg_id)
+        await asyncio.to_thread(customer.wait_event, "CALL_CLOSED")
+    finally:
+        customer.stop()
+    (dump,) = customer.dumps("dec")
+    assert heard(dump, TONES) == {PROMPT_HZ}
+    hung_up = await log.wait_for(CallHungUp, leg_id=leg_id)
+    assert not hung_up.by_remote
+
+
+async def test_customer_and_agent_are_bridged_recorded_and_hang_up_both_ways(
+    engine: Engine, tmp_path: Path
+) -> None:
+    worker, log = engine
+    customer = Baresip(
+        "customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
+    )
+    agent = Baresip("agent", tmp_path / "agent", write_tone(tmp_path / "a.wav", AGENT_HZ, 30))
+    customer.start()
+    agent.start()
+    try:
+        customer.command("dial", worker_uri(worker))
+        customer_leg = await answer_next_call(engine, prompt=False)
+        recording_id = await worker.start_recording(customer_leg)
+        agent_leg = await worker.originate(agent.uri, caller_id="0312345678", timeout_s=10)
+        answered = await log.wait_for(CallAnswered, leg_id=agent_leg)
+        assert answered.direction == "outbound"
+        await worker.bridge(customer_leg, agent_leg)
+        await asyncio.sleep(3)
+        customer.command("hangup")
+        gone = await log.wait_for(CallHungUp, leg_id=customer_leg)
+        assert gone.by_remote
+        await worker.hangup(agent_leg)
+        await asyncio.to_thread(agent.wait_event, "CALL_CLOSED")
+        ready = await log.wait_for(RecordingReady, recording_id=recording_id)
+    finally:
+        customer.stop()
+        agent.stop()
+    assert heard(customer.dumps("dec")[0], TONES) == {AGENT_HZ}
+    assert heard(agent.dumps("dec")[0], TONES) == {CUSTOMER_HZ}
+    assert heard(Path(ready.location), TONES) == {CUSTOMER_HZ, AGENT_HZ}
+    assert ready.duration_s > 2
+
+
+async def test_blind_transfer_moves_the_customer_to_another_agent(
+    engine: Engine, tmp_path: Path
+) -> None:
+    worker, log = engine
+    customer = Baresip(
+        "customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
+    )
+    agent1 = Baresip("agent1", tmp_path / "agent1", write_tone(tmp_path / "a1.wav", AGENT_HZ, 30))
+    agent2 = Baresip("agent2", tmp_path / "agent2", write_tone(tmp_path / "a2.wav", AGENT2_HZ, 30))
+    phones = [customer, agent1, agent2]
+    for phone in phones:
+        phone.start()
+    try:
+        customer.command("dial", worker_uri(worker))
+        customer_leg = await answer_next_call(engine, prompt=False)
+        agent1_leg = await worker.originate(agent1.uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=agent1_leg)
+        await worker.bridge(customer_leg, agent1_leg)
+        await asyncio.sleep(1)
+        agent2_leg = await worker.transfer(agent1_leg, agent2.uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=agent2_leg)
+        await log.wait_for(CallHungUp, leg_id=agent1_leg)
+        await asyncio.to_thread(agent1.wait_event, "CALL_CLOSED")
+        await asyncio.sleep(2.5)
+        customer.command("hangup")
+        await log.wait_for(CallHungUp, leg_id=customer_leg)
+        await worker.hangup(agent2_leg)
+    finally:
+        for phone in phones:
+            phone.stop()
+    assert heard(agent2.dumps("dec")[0], TONES) == {CUSTOMER_HZ}
+    assert heard(agent1.dumps("dec")[0], TONES) == {CUSTOMER_HZ}
+    timeline = [f for f in tone_timeline(customer.dumps("dec")[0], TONES) if f is not None]
+    assert set(timeline) == {AGENT_HZ, AGENT2_HZ}
+    assert timeline[0] == AGENT_HZ and timeline[-1] == AGENT2_HZ
+
+
+async def test_originate_to_nobody_fails(engine: Engine) -> None:
+    worker, log = engine
+    leg_id = await worker.originate("sip:nobody@127.0.0.1:9", caller_id="100", timeout_s=2)
+    failed = await log.wait_for(OriginateFailed, leg_id=leg_id, timeout_s=40)
+    assert failed.cause in (HangupCause.NO_ANSWER, HangupCause.UNREACHABLE)

@@ -1,0 +1,256 @@
+"""Real SIP peers for voice tests: baresip phones (driven over ctrl_tcp) and sipp.
+
+Each peer is a child process the test owns, on free ports, with its files in the
+test's tmp_path; ``stop()`` ends it by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from tsunagi.adapters.telephony.processes import ManagedProcess, free_port
+
+
+def require_tool(name: str, package: str) -> str:
+    """The tool's path; a missing tool fails the test in CI and skips it elsewhere."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        message = f"{name} is missing: run scripts/voice-deps.sh (Debian package {package})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def write_tone(path: Path, frequency_hz: float, seconds: float, rate: int = 8000) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.4 * 32767 * np.sin(2 * np.pi * frequency_hz * t)).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def read_wav(path: Path) -> tuple[NDArray[np.float64], int]:
+    with wave.open(str(path), "rb") as src:
+        rate = src.getframerate()
+        channels = src.getnchannels()
+        data = np.frombuffer(src.readframes(src.getnframes()), dtype="<i2").astype(np.float64)
+    if channels > 1:
+        data = data.reshape(-1, channels).mean(axis=1)
+    return data, rate
+
+
+def tone_levels(
+    samples: NDArray[np.float64], rate: int, frequencies: list[float]
+) -> dict[float, float]:
+    """Share of the signal's energy within ±25 Hz of each frequency (0..1)."""
+    if len(samples) < rate // 10:
+        return dict.fromkeys(frequencies, 0.0)
+    window = samples * np.hanning(len(samples))
+    power = np.abs(np.fft.rfft(window)) ** 2
+    freqs = np.fft.rfftfreq(len(window), 1 / rate)
+    total = float(power.sum()) or 1.0
+    return {f: float(power[np.abs(freqs - f) <= 25].sum()) / total for f in frequencies}
+
+
+def tone_timeline(
+    path: Path, frequencies: list[float], window_s: float = 0.5
+) -> list[float | None]:
+    """For each window of the recording, the frequency holding most of its energy
+    (``None`` for silence or a window no listed tone dominates)."""
+    samples, rate = read_wav(path)
+    size = int(rate * window_s)
+    timeline: list[float | None] = []
+    for start in range(0, len(samples) - size + 1, size):
+        chunk = samples[start : start + size]
+        if np.abs(chunk).mean() < 100:  # silence (16-bit full scale is 32767)
+            timeline.append(None)
+            continue
+        levels = tone_levels(chunk, rate, frequencies)
+        best = max(levels, key=lambda f: levels[f])
+        timeline.append(best if levels[best] >= 0.5 else None)
+    return timeline
+
+
+def heard(path: Path, frequencies: list[float]) -> set[float]:
+    """Which of ``frequencies`` dominate at least one half-second of the recording."""
+    return {f for f in tone_timeline(path, frequencies) if f is not None}
+
+
+@dataclass
+class Baresip:
+    """A baresip phone: plays ``tone`` as its microphone and dumps what it hears."""
+
+    name: str
+    workdir: Path
+    tone: Path
+    sip_port: int = 0
+    ctrl_port: int = 0
+    process: ManagedProcess | None = None
+    _sock: socket.socket | None = None
+    _buffer: bytes = b""
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{self.name}@127.0.0.1:{self.sip_port}"
+
+    def start(self) -> None:
+        binary = require_tool("baresip", "baresip")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.sip_port = free_port(span=2)  # baresip binds port and port + 1
+        self.ctrl_port = free_port(socket.SOCK_STREAM)
+        rtp = free_port(span=20)
+        config = f"""poll_method epoll
+sip_listen 127.0.0.1:{self.sip_port}
+sip_transports udp
+net_interface 127.0.0.1
+audio_player aubridge,{self.name}
+audio_alert aubridge,{self.name}-alert
+audio_source aufile,{self.tone}
+ausrc_srate 8000
+ausrc_channels 1
+auplay_srate 8000
+auplay_channels 1
+rtp_ports {rtp}-{rtp + 19}
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
+snd_path {self.workdir}
+"""
+        (self.workdir / "config").write_text(config)
+        (self.workdir / "accounts").write_text(
+            f"<sip:{self.name}@127.0.0.1:{self.sip_port}>;regint=0;answermode=auto;"
+            "audio_codecs=PCMU;dtmfmode=rtpevent\n"
+        )
+        self.process = ManagedProcess(
+            f"baresip-{self.name}", [binary, "-f", str(self.workdir)], self.workdir / "log"
+        )
+        self.process.start(self._connect)
+
+    def _connect(self) -> bool:
+        try:
+            self._sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=0.2)
+        except OSError:
+            return False
+        self._sock.settimeout(0.2)
+        return True
+
+    def command(self, command: str, params: str = "") -> None:
+        assert self._sock is not None
+        body = json.dumps({"command": command, "params": params, "token": command}).encode()
+        self._sock.sendall(b"%d:%s," % (len(body), body))
+
+    def wait_event(self, kind: str, timeout_s: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        while time.monotonic() < deadline:
+            for event in self.events[seen:]:
+                if event.get("type") == kind:
+                    return event
+            seen = len(self.events)
+            self._pump()
+        raise AssertionError(f"{self.name}: no {kind} within {timeout_s} s; saw {self.events}")
+
+    def _pump(self) -> None:
+        assert self._sock is not None
+        try:
+            chunk = self._sock.recv(65536)
+        except TimeoutError:
+            return
+        self._buffer += chunk
+        while b":" in self._buffer:
+            length_text, _, rest = self._buffer.partition(b":")
+            length = int(length_text)
+            if len(rest) < length + 1:
+                return
+            message = json.loads(rest[:length])
+            self._buffer = rest[length + 1 :]
+            if message.get("event"):
+                self.events.append(message)
+
+    def dumps(self, kind: str) -> list[Path]:
+        """sndfile's files: ``dec`` = what this phone heard, ``enc`` = what it sent."""
+        return sorted(self.workdir.glob(f"dump-*-{kind}.wav"))
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.process is not None:
+            self.process.stop(timeout_s=2)
+
+
+def run_sipp(
+    scenario: Path,
+    target: str,
+    *,
+    calls: int = 1,
+    rate: int = 10,
+    limit: int | None = None,
+    workdir: Path,
+    extra: list[str] | None = None,
+    timeout_s: int = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run sipp in the foreground (never ``-bg``: it would escape our control)."""
+    binary = require_tool("sipp", "sip-tester")
+    argv = [
+        binary,
+        "-sf",
+        str(scenario),
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-l",
+        str(limit or calls),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port()),
+        "-mp",
+        str(free_port(span=4)),
+        "-timeout",
+        f"{timeout_s}s",
+        "-timeout_error",
+        "-trace_stat",
+        "-stf",
+        str(workdir / "sipp-stats.csv"),
+        "-trace_rtt",
+        "-rtt_freq",
+        "1",
+        "-s",
+        "100",
+        *(extra or []),
+        target,
+    ]
+    return subprocess.run(
+        argv,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s + 30,
+        check=False,
+    )
