@@ -16,15 +16,11 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
-
-from tsunagi.routing.policy import Assignment, Need, Router  # noqa: E402
-from tsunagi.routing.reference import ReferenceRouter  # noqa: E402
+from tsunagi.routing.policy import Assignment, Need, Router
+from tsunagi.routing.reference import ReferenceRouter
 
 SKILLS = [f"s{i:02d}" for i in range(47)] + ["lang-en", "lang-zh", "lang-ko"]
 LANGUAGES = SKILLS[47:]
@@ -70,7 +66,7 @@ def setup(router: Router | ReferenceRouter, seed: int, n_agents: int, n_waiting:
         pass
 
 
-def replay(router: Router | ReferenceRouter, stream: list[tuple[int, Arrival]]) -> list[Assignment]:
+def replay(router: Router | ReferenceRouter, stream: Stream) -> list[Assignment]:
     """Free ``agent`` (if it holds a call), decide, enqueue the arrival, decide."""
     made: list[Assignment] = []
     for step, (agent_id, new) in enumerate(stream):
@@ -87,7 +83,10 @@ def replay(router: Router | ReferenceRouter, stream: list[tuple[int, Arrival]]) 
     return made
 
 
-def record_stream(seed: int, n_agents: int, n_waiting: int, steps: int) -> list[tuple[int, Arrival]]:
+Stream = list[tuple[int, Arrival]]
+
+
+def record_stream(seed: int, n_agents: int, n_waiting: int, steps: int) -> Stream:
     rng = random.Random(seed + 1)
     return [
         (rng.randrange(n_agents), arrival(rng, n_waiting + i, n_waiting * 0.01 + i * 0.01))

@@ -5,7 +5,10 @@ Feature packages that add tables import their model module here (one line each).
 
 from __future__ import annotations
 
-from tsunagi.adapters.storage import models
+from tsunagi.adapters.storage import (
+    models,
+    routing_models,  # noqa: F401 - registers the routing tables
+)
 from tsunagi.adapters.storage.models import Base
 
 metadata = Base.metadata
