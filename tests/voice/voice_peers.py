@@ -88,6 +88,20 @@ def tone_timeline(
     return timeline
 
 
+def tone_shares(path: Path, frequencies: list[float], window_s: float = 0.5) -> dict[float, float]:
+    """Each frequency's mean share of the energy over the non-silent windows (for mixes)."""
+    samples, rate = read_wav(path)
+    size = int(rate * window_s)
+    windows = [
+        tone_levels(samples[i : i + size], rate, frequencies)
+        for i in range(0, len(samples) - size + 1, size)
+        if np.abs(samples[i : i + size]).mean() >= 100
+    ]
+    if not windows:
+        return dict.fromkeys(frequencies, 0.0)
+    return {f: sum(w[f] for w in windows) / len(windows) for f in frequencies}
+
+
 def heard(path: Path, frequencies: list[float]) -> set[float]:
     """Which of ``frequencies`` dominate at least one half-second of the recording."""
     return {f for f in tone_timeline(path, frequencies) if f is not None}

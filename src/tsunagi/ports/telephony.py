@@ -67,7 +67,7 @@ class _TelephonyEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type
     occurred_at: datetime
 
 
-class CallOffered(_TelephonyEvent, tag="call.offered"):
+class CallOffered(_TelephonyEvent, frozen=True, kw_only=True, tag="call.offered"):
     """A new inbound call waits for :meth:`TelephonyEngine.answer` (or hangup)."""
 
     caller: str
@@ -77,38 +77,38 @@ class CallOffered(_TelephonyEvent, tag="call.offered"):
     caller_name: str | None = None
 
 
-class CallAnswered(_TelephonyEvent, tag="call.answered"):
+class CallAnswered(_TelephonyEvent, frozen=True, kw_only=True, tag="call.answered"):
     """An inbound leg was answered by us, or an originated leg by the far end."""
 
     direction: LegDirection
 
 
-class DtmfReceived(_TelephonyEvent, tag="dtmf.received"):
+class DtmfReceived(_TelephonyEvent, frozen=True, kw_only=True, tag="dtmf.received"):
     digit: str
     """One of ``0-9``, ``*``, ``#``, ``A-D``."""
     method: DtmfMethod
 
 
-class PlaybackDone(_TelephonyEvent, tag="playback.done"):
+class PlaybackDone(_TelephonyEvent, frozen=True, kw_only=True, tag="playback.done"):
     playback_id: str
     stopped: bool = False
     """True when ended by :meth:`TelephonyEngine.stop_playback` or hangup, not by its end."""
 
 
-class CallHungUp(_TelephonyEvent, tag="call.hung_up"):
+class CallHungUp(_TelephonyEvent, frozen=True, kw_only=True, tag="call.hung_up"):
     cause: HangupCause
     by_remote: bool
     """True when the party hung up; False when we did."""
 
 
-class RecordingReady(_TelephonyEvent, tag="recording.ready"):
+class RecordingReady(_TelephonyEvent, frozen=True, kw_only=True, tag="recording.ready"):
     recording_id: str
     location: str
     """Where the adapter left the audio (a file path for the built-in engine)."""
     duration_s: float
 
 
-class OriginateFailed(_TelephonyEvent, tag="originate.failed"):
+class OriginateFailed(_TelephonyEvent, frozen=True, kw_only=True, tag="originate.failed"):
     cause: HangupCause
     sip_status: int | None = None
 

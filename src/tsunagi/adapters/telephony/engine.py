@@ -282,6 +282,12 @@ class SippyRtpengineEngine:
                 )
             )
             await self._end(leg, cause, by_remote=True, announce=False)
+        elif isinstance(signal, sip.Disconnected) and leg.state is _State.CALLING:
+            # sippy gives up on an unanswered INVITE (our timeout) by disconnecting.
+            self._emit(
+                OriginateFailed(leg_id=leg.leg_id, occurred_at=now, cause=HangupCause.NO_ANSWER)
+            )
+            await self._end(leg, HangupCause.NO_ANSWER, by_remote=False, announce=False)
         elif isinstance(signal, sip.Disconnected) and signal.by_remote:
             await self._end(leg, HangupCause.NORMAL, by_remote=True)
         elif isinstance(signal, sip.Info):

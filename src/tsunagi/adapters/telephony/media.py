@@ -164,9 +164,7 @@ class RtpengineMedia:
         leg.version += 1
         sdp = plain_sdp(self._host, port, version=leg.version)
         if not leg.engine_offers:
-            await self._ng.request(
-                "answer", call_id=leg_id, from_tag=PARTY, to_tag=ENGINE, sdp=sdp
-            )
+            await self._ng.request("answer", call_id=leg_id, from_tag=PARTY, to_tag=ENGINE, sdp=sdp)
             return
         assert leg.party_sdp is not None, "an outbound leg is bridged only once answered"
         await self._ng.request("offer", call_id=leg_id, from_tag=ENGINE, sdp=sdp)

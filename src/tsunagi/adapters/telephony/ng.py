@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Mapping
-from typing import cast
 
 from tsunagi.adapters.telephony import bencode
 
@@ -59,7 +58,7 @@ class NgClient:
             self._transport = None
 
     async def request(self, command: str, **params: bencode.BValue) -> dict[str, bencode.Decoded]:
-        """Send ``command`` with ``params`` (underscores in names become hyphens: ``call_id`` → ``call-id``).
+        """Send ``command`` with ``params``; ``call_id`` is sent as ``call-id``.
 
         Returns the reply dict; raises :class:`RtpengineError` on ``result: error``.
         """
@@ -100,4 +99,4 @@ def text_field(reply: Mapping[str, bencode.Decoded], key: str) -> str:
     value = reply.get(key)
     if not isinstance(value, bytes):
         raise RtpengineError(f"reply has no {key!r}: {reply!r}")
-    return cast(bytes, value).decode()
+    return value.decode()

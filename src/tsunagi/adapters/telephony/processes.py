@@ -74,7 +74,8 @@ class ManagedProcess:
 
     def start(self, ready: Callable[[], bool], timeout_s: float = 10.0) -> None:
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
+            # argv is built by this module from settings, never from user input; no shell.
+            self._proc = subprocess.Popen(  # noqa: S603
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -135,23 +136,31 @@ class RtpengineSettings:
     def recording_dir(self) -> Path:
         return self.workdir / "recordings"
 
+    def config_text(self) -> str:
+        """rtpengine.conf for this instance (no CLI, HTTP or kernel table)."""
+        options = {
+            "table": "-1",
+            "interface": self.host,
+            "listen-ng": f"{self.host}:{self.ng_port}",
+            "port-min": str(self.rtp_port_min),
+            "port-max": str(self.rtp_port_max),
+            "dtmf-log-dest": f"{self.host}:{self.dtmf_log_port}",
+            "recording-method": "pcap",
+            "recording-dir": str(self.recording_dir),
+            "log-level": str(self.log_level),
+            "delete-delay": "0",
+        }
+        lines = ["[rtpengine]", *(f"{key} = {value}" for key, value in options.items())]
+        return "\n".join(lines) + "\n"
+
     def argv(self, binary: str) -> list[str]:
+        config = self.workdir / "rtpengine.conf"
         return [
             binary,
+            f"--config-file={config}",
             "--foreground",
             "--log-stderr",
-            "--table=-1",
-            f"--interface={self.host}",
-            f"--listen-ng={self.host}:{self.ng_port}",
-            f"--port-min={self.rtp_port_min}",
-            f"--port-max={self.rtp_port_max}",
-            f"--dtmf-log-dest={self.host}:{self.dtmf_log_port}",
-            "--recording-method=pcap",
-            f"--recording-dir={self.recording_dir}",
             f"--pidfile={self.workdir / 'rtpengine.pid'}",
-            f"--log-level={self.log_level}",
-            "--delete-delay=0",
-            "--no-fallback",
         ]
 
 
@@ -160,6 +169,7 @@ def start_rtpengine(settings: RtpengineSettings) -> ManagedProcess:
     ensure_free(settings.host, settings.ng_port, "rtpengine ng control")
     settings.workdir.mkdir(parents=True, exist_ok=True)
     settings.recording_dir.mkdir(parents=True, exist_ok=True)
+    (settings.workdir / "rtpengine.conf").write_text(settings.config_text())
     proc = ManagedProcess("rtpengine", settings.argv(binary), settings.workdir / "rtpengine.log")
     proc.start(lambda: ng_ping(settings.host, settings.ng_port))
     return proc

@@ -15,14 +15,23 @@ worker terminates each leg itself (it is a B2BUA, not a proxy): the platform joi
 legs by media, never by SIP.
 """
 
+# ruff: noqa: N806  -- sippy classes keep their own names when loaded lazily (see _sippy)
 from __future__ import annotations
 
+import importlib
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# sippy ships no type information; it is used only inside this module.
+# sippy ships no type information and must be imported in its own thread (its
+# event loop is a singleton bound to the importing thread): modules are loaded
+# lazily through ``_sippy`` and handled as ``Any`` inside this module only.
+
+
+def _sippy(module: str) -> Any:
+    return importlib.import_module(f"sippy.{module}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +104,8 @@ class SipStack:
         self._on_signal = on_signal
         self._user_agent = user_agent
         self._trace = trace
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._ed: Any = None
+        self._running = False
+        self._stopped = threading.Event()
         self._config: dict[str, Any] = {}
         self._uas: dict[str, Any] = {}
         self._leg_of_ua: dict[int, str] = {}
@@ -108,19 +115,16 @@ class SipStack:
 
     def start(self, new_leg_id: Callable[[], str]) -> None:
         self._new_leg_id = new_leg_id
-        self._thread = threading.Thread(target=self._run, name="sippy", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the SIP stack did not start within 10 s")
-        if self._failure is not None:
-            raise RuntimeError(f"the SIP stack failed to start: {self._failure}")
+        _SippyThread.get().call_sync(self._setup)
+        self._running = True
 
     def stop(self) -> None:
-        if self._thread is None or self._ed is None:
+        if not self._running:
             return
-        self._ed.callFromThread(self._shutdown)
-        self._thread.join(10)
-        self._thread = None
+        self._running = False
+        self._stopped.clear()
+        _SippyThread.get().call(self._shutdown)
+        self._stopped.wait(10)
 
     # -- commands (any thread) -------------------------------------------------------
 
@@ -150,29 +154,16 @@ class SipStack:
         self._call(self._originate, leg_id, user, host, port, caller_id, sdp, timeout_s)
 
     def _call(self, func: Callable[..., None], *args: object) -> None:
-        if self._ed is None:
+        if not self._running:
             raise RuntimeError("the SIP stack is not running")
-        self._ed.callFromThread(func, *args)
+        _SippyThread.get().call(func, *args)
 
     # -- the sippy thread ------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            self._setup()
-        except BaseException as exc:
-            self._failure = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._ed.loop()
-
     def _setup(self) -> None:
-        from sippy.Core.EventDispatcher import ED2
-        from sippy.SipConf import SipConf
-        from sippy.SipTransactionManager import SipTransactionManager
+        SipConf = _sippy("SipConf").SipConf
+        SipTransactionManager = _sippy("SipTransactionManager").SipTransactionManager
 
-        ED2.my_ident = threading.get_ident()
-        self._ed = ED2
         SipConf.my_address = self.host
         SipConf.my_port = self.port
         SipConf.my_uaname = self._user_agent
@@ -182,19 +173,27 @@ class SipStack:
             "_sip_port": self.port,
             "_sip_logger": _SipLog(self._trace),
         }
-        self._config["_sip_tm"] = SipTransactionManager(self._config, self._request)
+        with warnings.catch_warnings():
+            # sippy probes IPv6 support with a socket it never closes.
+            warnings.simplefilter("ignore", ResourceWarning)
+            self._config["_sip_tm"] = SipTransactionManager(self._config, self._request)
 
     def _shutdown(self) -> None:
         for leg_id in list(self._uas):
             self._hangup(leg_id)
-        self._ed.breakLoop()
+        # Let the BYEs leave before the sockets close; then end the loop.
+        _sippy("Time.Timeout").Timeout(self._close, 0.3)
+
+    def _close(self) -> None:
+        self._config["_sip_tm"].shutdown()
+        self._stopped.set()
 
     def _request(self, req: Any, sip_t: Any) -> Any:
         if req.getHFBody("to").getTag() is not None:
             return (req.genResponse(481, "Call Leg/Transaction Does Not Exist"), None, None)
         method = req.getMethod()
         if method == "INVITE":
-            from sippy.UA import UA
+            UA = _sippy("UA").UA
 
             leg_id = self._new_leg_id()
             ua = UA(self._config, event_cb=self._ua_event)
@@ -206,9 +205,9 @@ class SipStack:
         return (req.genResponse(501, "Not Implemented"), None, None)
 
     def _contact(self) -> Any:
-        from sippy.SipAddress import SipAddress
-        from sippy.SipContact import SipContact
-        from sippy.SipURL import SipURL
+        SipAddress = _sippy("SipAddress").SipAddress
+        SipContact = _sippy("SipContact").SipContact
+        SipURL = _sippy("SipURL").SipURL
 
         url = SipURL(username="tsunagi", host=self.host, port=self.port)
         return SipContact(address=SipAddress(url=url))
@@ -224,34 +223,26 @@ class SipStack:
             self._leg_of_ua.pop(id(ua), None)
 
     def _ua_event(self, event: Any, ua: Any) -> None:
-        from sippy.CCEvents import (
-            CCEventConnect,
-            CCEventDisconnect,
-            CCEventFail,
-            CCEventInfo,
-            CCEventPreConnect,
-            CCEventRing,
-            CCEventTry,
-        )
+        ev = _sippy("CCEvents")
 
         leg_id = self._leg_of_ua.get(id(ua))
         if leg_id is None:
             return
         signal: SipSignal | None = None
-        if isinstance(event, CCEventTry):
+        if isinstance(event, ev.CCEventTry):
             _call_id, cli, cld, body, _auth, name = event.getData()
             signal = Incoming(leg_id, str(cli or ""), str(cld or ""), name, _body_text(body))
-        elif isinstance(event, CCEventRing):
+        elif isinstance(event, ev.CCEventRing):
             signal = Ringing(leg_id)
-        elif isinstance(event, CCEventConnect | CCEventPreConnect):
+        elif isinstance(event, ev.CCEventConnect | ev.CCEventPreConnect):
             _code, _reason, body = event.getData()
             signal = Connected(leg_id, _body_text(body))
-        elif isinstance(event, CCEventFail):
+        elif isinstance(event, ev.CCEventFail):
             code = event.getData()[0]
             signal = Failed(leg_id, int(code))
-        elif isinstance(event, CCEventDisconnect):
+        elif isinstance(event, ev.CCEventDisconnect):
             signal = Disconnected(leg_id, by_remote=True)
-        elif isinstance(event, CCEventInfo):
+        elif isinstance(event, ev.CCEventInfo):
             body = event.getData()
             if body is not None:
                 signal = Info(leg_id, str(body.mtype.name).lower(), str(body.content))
@@ -259,22 +250,22 @@ class SipStack:
             self._on_signal(signal)
 
     def _answer(self, leg_id: str, sdp: str) -> None:
-        from sippy.CCEvents import CCEventConnect
-        from sippy.MsgBody import MsgBody
+        CCEventConnect = _sippy("CCEvents").CCEventConnect
+        MsgBody = _sippy("MsgBody").MsgBody
 
         ua = self._uas.get(leg_id)
         if ua is not None:
             ua.recvEvent(CCEventConnect((200, "OK", MsgBody(sdp))))
 
     def _ring(self, leg_id: str) -> None:
-        from sippy.CCEvents import CCEventRing
+        CCEventRing = _sippy("CCEvents").CCEventRing
 
         ua = self._uas.get(leg_id)
         if ua is not None:
             ua.recvEvent(CCEventRing((180, "Ringing", None)))
 
     def _reject(self, leg_id: str, status: int, reason: str) -> None:
-        from sippy.CCEvents import CCEventFail
+        CCEventFail = _sippy("CCEvents").CCEventFail
 
         ua = self._uas.get(leg_id)
         if ua is not None:
@@ -282,7 +273,7 @@ class SipStack:
             self._on_signal(Disconnected(leg_id, by_remote=False))
 
     def _hangup(self, leg_id: str) -> None:
-        from sippy.CCEvents import CCEventDisconnect
+        CCEventDisconnect = _sippy("CCEvents").CCEventDisconnect
 
         ua = self._uas.get(leg_id)
         if ua is None or ua.isDead():
@@ -300,9 +291,9 @@ class SipStack:
         sdp: str,
         timeout_s: float,
     ) -> None:
-        from sippy.CCEvents import CCEventTry
-        from sippy.MsgBody import MsgBody
-        from sippy.UA import UA
+        CCEventTry = _sippy("CCEvents").CCEventTry
+        MsgBody = _sippy("MsgBody").MsgBody
+        UA = _sippy("UA").UA
 
         ua = UA(
             self._config,
@@ -319,6 +310,49 @@ def _body_text(body: Any) -> str | None:
     if body is None:
         return None
     return str(body.localStr() if hasattr(body, "localStr") else body)
+
+
+class _SippyThread:
+    """The one thread that runs sippy's event loop, for the life of the process.
+
+    sippy's dispatcher is a process-wide singleton that wakes its loop by signalling
+    the thread that imported it; a second loop thread after the first one ended
+    crashes the process. So the loop thread is started once, imports sippy itself,
+    and outlives every :class:`SipStack` (each of which only adds and removes a
+    transaction manager).
+    """
+
+    _instance: _SippyThread | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._ed: Any = None
+        self._thread = threading.Thread(target=self._run, name="sippy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10) or self._ed is None:
+            raise RuntimeError("sippy's event loop did not start")
+
+    @classmethod
+    def get(cls) -> _SippyThread:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def _run(self) -> None:
+        ed = _sippy("Core.EventDispatcher").ED2
+        ed.my_ident = threading.get_ident()
+        self._ed = ed
+        self._ready.set()
+        while True:
+            ed.loop()
+
+    def call(self, func: Callable[..., None], *args: object) -> None:
+        self._ed.callFromThread(func, *args)
+
+    def call_sync(self, func: Callable[[], None]) -> None:
+        self._ed.callFromThreadSync(func)
 
 
 def _default_leg_id() -> str:
