@@ -49,6 +49,11 @@ class AccountUpdate(Input):
     locale: str
 
 
+class PasswordChange(Input):
+    current_password: str
+    new_password: str
+
+
 def _out(user: User) -> UserOut:
     return UserOut(
         id=user.id,
@@ -75,6 +80,27 @@ async def update_me(request: AnyRequest, data: JSONBody[AccountUpdate]) -> UserO
     await accounts.do_set_locale(services.db, principal=principal, locale=data.locale)
     async with services.db.scoped(principal.tenant_id, readonly=True) as session:
         return _out(await accounts.get_user(session, principal.user_id))
+
+
+@post(
+    "/api/v1/me/password", opt={"authz": ("update", "account")}, tags=["accounts"], status_code=204
+)
+async def change_my_password(request: AnyRequest, data: JSONBody[PasswordChange]) -> None:
+    """Change your own password. Every session and API token of yours ends, this one included."""
+    principal = require_principal(request)
+    services = services_of(request)
+    async with services.db.scoped(principal.tenant_id, readonly=True) as session:
+        user = await accounts.get_user(session, principal.user_id)
+    if not await services.hasher.verify(user.password_hash, data.current_password):
+        raise InvalidInputError("the current password is wrong")
+    await accounts.do_change_password(
+        services.db,
+        services.hasher,
+        tenant_id=principal.tenant_id,
+        user_id=principal.user_id,
+        new_password=data.new_password,
+        actor=principal.actor,
+    )
 
 
 @get("/api/v1/users", opt={"authz": ("read", "user")}, tags=["users"])
@@ -151,4 +177,4 @@ async def update_user(
         return _out(await accounts.get_user(session, user_id))
 
 
-ROUTES = [read_me, update_me, list_users, read_user, create_user, update_user]
+ROUTES = [read_me, update_me, change_my_password, list_users, read_user, create_user, update_user]
