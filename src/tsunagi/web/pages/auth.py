@@ -29,7 +29,7 @@ from tsunagi.web.auth import (
     csrf_for,
     current_principal,
 )
-from tsunagi.web.i18n import LANGUAGES
+from tsunagi.web.i18n import LANGUAGES, N_
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
@@ -117,7 +117,7 @@ async def login_submit(
     if wait_s is not None:
         response = _login_page(
             request,
-            error="Too many sign-in attempts. Wait and try again.",
+            error=N_("Too many sign-in attempts. Wait and try again."),
             status=429,
             next_path=data.next,
         )
@@ -137,7 +137,7 @@ async def login_submit(
     except AuthenticationError:
         return _login_page(
             request,
-            error="Wrong username or password.",
+            error=N_("Wrong username or password."),
             status=HTTP_401_UNAUTHORIZED,
             next_path=data.next,
         )
