@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from testkit import (
     live_server,
     redis_available,
     require,
+    run,
     seed_world,
     test_settings,
 )
@@ -76,7 +76,7 @@ def world(database_url: str) -> World:
         finally:
             await db.dispose()
 
-    return asyncio.run(seed())
+    return run(seed)
 
 
 @pytest.fixture

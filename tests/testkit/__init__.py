@@ -7,6 +7,7 @@ service skips the test, but with ``CI`` set it fails, so CI never passes by skip
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import re
 import shutil
@@ -14,22 +15,34 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import uvicorn
 
+T = TypeVar("T")
 PG_HOST = os.environ.get("TSUNAGI_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TSUNAGI_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("TSUNAGI_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("TSUNAGI_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM = os.environ.get("TSUNAGI_TEST_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct-horse-battery-staple"  # test accounts' password
+
+
+def run(coroutine_function: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to the end from sync code, in a thread of its own when a loop is
+    already running here (Playwright's sync API runs one)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine_function())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function())).result()
 
 
 def in_ci() -> bool:
@@ -83,13 +96,13 @@ def create_pg_database(template: str | None = None) -> str:
     require(port_open(PG_HOST, PG_PORT), f"PostgreSQL on {PG_HOST}:{PG_PORT}")
     name = f"tsunagi_t_{uuid.uuid4().hex[:16]}"
     suffix = f' TEMPLATE "{template}"' if template else ""
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"{suffix}'))
+    run(lambda: _pg_admin(f'CREATE DATABASE "{name}"{suffix}'))
     return name
 
 
 def drop_pg_database(name: str) -> None:
     assert re.fullmatch(r"tsunagi_t_[0-9a-f]{16}", name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run(lambda: _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- Redis -----------------------------------------------------------------------------
@@ -112,22 +125,24 @@ class MigratedDatabases:
     created: list[str] = field(default_factory=list)
 
     def sqlite(self) -> str:
-        from tsunagi.adapters.storage.migrate import upgrade_sync
+        from tsunagi.adapters.storage.migrate import upgrade
 
         if self.sqlite_template is None:
-            self.sqlite_template = self.root / "template.sqlite3"
-            upgrade_sync(f"sqlite+aiosqlite:///{self.sqlite_template}")
+            template = self.root / "template.sqlite3"
+            run(lambda: upgrade(f"sqlite+aiosqlite:///{template}"))
+            self.sqlite_template = template
         target = self.root / f"{uuid.uuid4().hex}.sqlite3"
         shutil.copyfile(self.sqlite_template, target)
         return f"sqlite+aiosqlite:///{target}"
 
     def postgres(self) -> str:
-        from tsunagi.adapters.storage.migrate import upgrade_sync
+        from tsunagi.adapters.storage.migrate import upgrade
 
         if self.pg_template is None:
-            self.pg_template = create_pg_database()
-            self.created.append(self.pg_template)
-            upgrade_sync(pg_url(self.pg_template))
+            template = create_pg_database()
+            self.created.append(template)
+            run(lambda: upgrade(pg_url(template)))
+            self.pg_template = template
         name = create_pg_database(template=self.pg_template)
         self.created.append(name)
         return pg_url(name)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from voice_peers import require_tool, write_tone
 
 PROMPT_HZ = 440.0
+MUSIC_HZ = 350.0
 T = TypeVar("T")
 
 
@@ -52,7 +53,7 @@ def media_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "media"
     directory.mkdir()
     write_tone(directory / "welcome.wav", PROMPT_HZ, 1.0)
-    write_tone(directory / "music.wav", 350.0, 2.0)
+    write_tone(directory / "music.wav", MUSIC_HZ, 2.0)
     return directory
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from voice_peers import Baresip, heard, run_sipp, tone_shares, tone_timeline, write_tone
 
-from conftest import PROMPT_HZ, EventLog
+from conftest import MUSIC_HZ, PROMPT_HZ, EventLog
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
 from tsunagi.ports.telephony import (
     CallAnswered,
@@ -174,3 +174,28 @@ async def test_originate_to_nobody_fails(engine: Engine) -> None:
     leg_id = await worker.originate("sip:nobody@127.0.0.1:9", caller_id="100", timeout_s=2)
     failed = await log.wait_for(OriginateFailed, leg_id=leg_id, timeout_s=10)
     assert failed.cause in (HangupCause.NO_ANSWER, HangupCause.UNREACHABLE)
+
+
+async def test_music_loops_until_stopped(engine: Engine, tmp_path: Path) -> None:
+    worker, log = engine
+    customer = Baresip(
+        "customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
+    )
+    customer.start()
+    try:
+        customer.command("dial", worker_uri(worker))
+        leg_id = await answer_next_call(engine, prompt=False)
+        await worker.play(leg_id, "music", loop=True)  # a 2 s file
+        await asyncio.sleep(5)
+        await worker.stop_playback(leg_id)
+        stopped = await log.wait_for(PlaybackDone, leg_id=leg_id)
+        assert stopped.stopped
+        await asyncio.sleep(1.5)
+        await worker.hangup(leg_id)
+        await asyncio.to_thread(customer.wait_event, "CALL_CLOSED")
+    finally:
+        customer.stop()
+    timeline = tone_timeline(customer.dumps("dec")[0], [*TONES, MUSIC_HZ])
+    music = [f for f in timeline if f == MUSIC_HZ]
+    assert len(music) >= 8  # ≥ 4 s of music from a 2 s file: it looped
+    assert timeline[-2:] == [None, None]  # silence after stop

@@ -6,7 +6,6 @@ endpoint is covered the day it is added.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from testkit import ROLE_NAMES, Browserless, LiveServer, World
+from testkit import ROLE_NAMES, Browserless, LiveServer, World, run
 from tsunagi.adapters.storage.schema import metadata
 from tsunagi.domain.permissions import Action, Role, grant_for
 from tsunagi.web.docs import reference_app
@@ -56,7 +55,7 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
             await engine.dispose()
         return tables
 
-    return asyncio.run(read())
+    return run(read)
 
 
 def _schema_type(schema: dict[str, Any], components: dict[str, Any]) -> str:

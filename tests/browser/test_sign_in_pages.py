@@ -1,0 +1,65 @@
+"""Sign-in, the home page of every role and the language switch, in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from testkit import PASSWORD, LiveServer, World
+
+pytestmark = pytest.mark.browser
+
+HEADINGS = {
+    "communicator": "My desk",
+    "supervisor": "Floor",
+    "manager": "Center overview",
+    "administrator": "Administration",
+    "client_viewer": "Client reports",
+}
+
+
+def sign_in(page: Page, server: LiveServer, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{server.url}/login")
+    form = page.get_by_test_id("login-form")
+    form.locator("input[name=username]").fill(username)
+    form.locator("input[name=password]").fill(password)
+    form.locator("button[type=submit]").click()
+
+
+def switch_to_english(page: Page) -> None:
+    page.locator("form.lang button[value=en]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+
+
+@pytest.mark.parametrize("role", list(HEADINGS))
+def test_each_role_sees_its_home(page: Page, server: LiveServer, world: World, role: str) -> None:
+    page.goto(f"{server.url}/login")
+    switch_to_english(page)
+    sign_in(page, server, world.account("a", role).username)
+    expect(page).to_have_url(f"{server.url}/home/{role}")
+    expect(page.get_by_test_id("home-heading")).to_have_text(HEADINGS[role])
+    expect(page.get_by_test_id("who")).to_contain_text(f"{role} of a")
+    expect(page.get_by_test_id("feed-status")).not_to_have_text("Connecting…", timeout=5000)
+
+
+def test_a_wrong_password_shows_an_error(page: Page, server: LiveServer, world: World) -> None:
+    page.goto(f"{server.url}/login")
+    switch_to_english(page)
+    sign_in(page, server, world.account("a", "manager").username, "not-the-password")
+    expect(page.get_by_test_id("login-error")).to_have_text("Wrong username or password.")
+    assert not any(c["name"] == "tsunagi_session" for c in page.context.cookies())
+    page.goto(f"{server.url}/home/manager")
+    expect(page).to_have_url(f"{server.url}/login?next=/home/manager")
+
+
+def test_switching_to_japanese(page: Page, server: LiveServer, world: World) -> None:
+    page.goto(f"{server.url}/login")
+    switch_to_english(page)
+    sign_in(page, server, world.account("a", "supervisor").username)
+    expect(page.get_by_test_id("home-heading")).to_have_text("Floor")
+    page.locator("form.lang button[value=ja]").click()
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.get_by_test_id("home-heading")).to_have_text("フロア")
+    expect(page.get_by_test_id("sign-out")).to_have_text("ログアウト")
+    page.reload()
+    expect(page.get_by_test_id("home-heading")).to_have_text("フロア")
