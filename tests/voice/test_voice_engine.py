@@ -195,7 +195,9 @@ async def test_music_loops_until_stopped(engine: Engine, tmp_path: Path) -> None
         await asyncio.to_thread(customer.wait_event, "CALL_CLOSED")
     finally:
         customer.stop()
+    # baresip's dump holds what it decoded; after the stop no packets arrive, so the
+    # dump ends there although the call went on for another 1.5 s.
     timeline = tone_timeline(customer.dumps("dec")[0], [*TONES, MUSIC_HZ])
-    music = [f for f in timeline if f == MUSIC_HZ]
-    assert len(music) >= 8  # ≥ 4 s of music from a 2 s file: it looped
-    assert timeline[-2:] == [None, None]  # silence after stop
+    assert timeline.count(MUSIC_HZ) >= 8  # ≥ 4 s of music from a 2 s file: it looped
+    assert set(timeline) == {MUSIC_HZ}
+    assert len(timeline) <= 11  # ≤ 5.5 s of audio in a call of ≥ 6.5 s: it stopped

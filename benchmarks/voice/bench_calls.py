@@ -1,0 +1,232 @@
+"""Voice engine load benchmark: concurrent calls through the sippy + rtpengine engine.
+
+Modes
+  ivr     each call: answered, recorded, looping music, DTMF by SIP INFO, caller hangs up
+  bridge  each call: answered, recorded, an agent leg originated to a sipp UAS farm
+          (echoing RTP), customer and agent bridged, caller hangs up, agent hung up
+
+Run (from the repository root, rtpengine and sipp installed):
+  .venv/bin/python benchmarks/voice/bench_calls.py --mode ivr --calls 200 --rate 20 --hold-s 20
+  .venv/bin/python benchmarks/voice/bench_calls.py --mode bridge --calls 100 --rate 10 --hold-s 20
+
+Prints call-setup time (INVITE → 200 OK, from sipp's per-call response times), failed
+calls, and CPU / memory of rtpengine and of the Python worker over the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from tsunagi.adapters.telephony.engine import SippyRtpengineEngine, VoiceWorkerConfig
+from tsunagi.adapters.telephony.processes import RtpengineSettings, free_port, start_rtpengine
+from tsunagi.ports.telephony import CallAnswered, CallHungUp, CallOffered, DtmfReceived
+
+HERE = Path(__file__).parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def write_music(path: Path) -> None:
+    t = np.arange(8000 * 4) / 8000
+    samples = (0.3 * 32767 * np.sin(2 * np.pi * 350 * t)).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(samples.tobytes())
+
+
+class App:
+    """The platform side: what each mode does with a call."""
+
+    def __init__(self, engine: SippyRtpengineEngine, mode: str, agent_target: str) -> None:
+        self.engine = engine
+        self.mode = mode
+        self.agent_target = agent_target
+        self.peer: dict[str, str] = {}
+        self.dtmf = 0
+        self.answered = 0
+        self.bridged = 0
+        self.errors: list[str] = []
+
+    async def run(self) -> None:
+        async for event in self.engine.events():
+            try:
+                await self.handle(event)
+            except Exception as exc:  # a benchmark counts failures instead of stopping
+                self.errors.append(f"{type(event).__name__}: {exc!r}")
+
+    async def handle(self, event: object) -> None:
+        engine = self.engine
+        if isinstance(event, CallOffered):
+            await engine.answer(event.leg_id)
+            self.answered += 1
+            await engine.start_recording(event.leg_id)
+            if self.mode == "ivr":
+                await engine.play(event.leg_id, "music", loop=True)
+            else:
+                agent = await engine.originate(self.agent_target, caller_id="bench", timeout_s=10)
+                self.peer[agent] = event.leg_id
+                self.peer[event.leg_id] = agent
+        elif isinstance(event, CallAnswered) and event.leg_id in self.peer:
+            await engine.bridge(self.peer[event.leg_id], event.leg_id)
+            self.bridged += 1
+        elif isinstance(event, DtmfReceived):
+            self.dtmf += 1
+        elif isinstance(event, CallHungUp) and event.by_remote:
+            other = self.peer.pop(event.leg_id, None)
+            if other is not None:
+                self.peer.pop(other, None)
+                try:
+                    await engine.hangup(other)
+                except Exception as exc:
+                    self.errors.append(f"hangup {other}: {exc!r}")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=["ivr", "bridge"], default="ivr")
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--rate", type=int, default=10, help="new calls per second")
+    parser.add_argument("--hold-s", type=int, default=20, help="seconds each call stays up")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tsunagi-voice-bench-") as tmp:
+        return await run(args, Path(tmp))
+
+
+async def run(args: argparse.Namespace, work: Path) -> int:
+    media = work / "media"
+    media.mkdir()
+    write_music(media / "music.wav")
+    base = free_port(span=2000)
+    settings = RtpengineSettings(
+        workdir=work / "rtpengine",
+        ng_port=free_port(),
+        dtmf_log_port=free_port(),
+        rtp_port_min=base,
+        rtp_port_max=base + 1999,
+        log_level=4,
+    )
+    rtpengine = start_rtpengine(settings)
+    config = VoiceWorkerConfig(
+        sip_host="127.0.0.1",
+        sip_port=free_port(),
+        ng_host="127.0.0.1",
+        ng_port=settings.ng_port,
+        dtmf_log_host="127.0.0.1",
+        dtmf_log_port=settings.dtmf_log_port,
+        media_dir=media,
+        recording_dir=settings.recording_dir,
+    )
+    engine = SippyRtpengineEngine(config)
+    await engine.start()
+    farm: subprocess.Popen[bytes] | None = None
+    agent_port = free_port()
+    if args.mode == "bridge":
+        farm = subprocess.Popen(
+            ["sipp", "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(agent_port),
+             "-mp", str(free_port(span=4)), "-nostdin"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=work,
+        )  # fmt: skip
+        time.sleep(0.5)
+    app = App(engine, args.mode, f"sip:agent@127.0.0.1:{agent_port}")
+    app_task = asyncio.create_task(app.run())
+
+    rtp_pid = rtpengine.pid
+    assert rtp_pid is not None
+    cpu0 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
+    sipp_argv = [
+        "sipp", "-sf", str(HERE / "caller.xml"), "-m", str(args.calls), "-r", str(args.rate),
+        "-l", str(args.calls), "-d", str(args.hold_s * 1000), "-i", "127.0.0.1",
+        "-p", str(free_port()), "-mp", str(free_port(span=4)), "-timeout", "300s",
+        "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-nostdin",
+        f"127.0.0.1:{config.sip_port}",
+    ]  # fmt: skip
+    sipp = await asyncio.create_subprocess_exec(
+        *sipp_argv, cwd=work, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    peak_rss = {"rtpengine": 0.0, "worker": 0.0}
+    while sipp.returncode is None:
+        peak_rss["rtpengine"] = max(peak_rss["rtpengine"], rss_mib(rtp_pid))
+        peak_rss["worker"] = max(peak_rss["worker"], rss_mib(os.getpid()))
+        try:
+            await asyncio.wait_for(sipp.wait(), 1)
+        except TimeoutError:
+            pass
+    cpu1 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
+    await asyncio.sleep(1)
+    wall = cpu1[2] - cpu0[2]
+
+    stats = sorted(work.glob("caller_*_.csv"))
+    rtts = sorted(work.glob("caller_*_rtt.csv"))
+    setup_ms = [
+        float(line.split(";")[1])  # Date_ms;response_time_ms;rtd_no
+        for path in rtts
+        for line in path.read_text().splitlines()[1:]
+        if line.count(";") >= 2
+    ]
+    failed = successful = -1
+    if stats:
+        header, *rows = stats[0].read_text().splitlines()
+        names = header.split(";")
+        last = rows[-1].split(";")
+        failed = int(last[names.index("FailedCall(C)")])
+        successful = int(last[names.index("SuccessfulCall(C)")])
+    print(f"mode={args.mode} calls={args.calls} rate={args.rate}/s hold={args.hold_s}s")
+    print(f"sipp exit={sipp.returncode} successful={successful} failed={failed}")
+    if setup_ms:
+        print(
+            f"setup INVITE->200 ms: p50={statistics.median(setup_ms):.1f} "
+            f"p99={percentile(setup_ms, 0.99):.1f} max={max(setup_ms):.1f} n={len(setup_ms)}"
+        )
+    print(
+        f"cpu over {wall:.0f}s: rtpengine {100 * (cpu1[0] - cpu0[0]) / wall:.1f}% of a core, "
+        f"worker {100 * (cpu1[1] - cpu0[1]) / wall:.1f}% of a core"
+    )
+    print(f"peak RSS MiB: rtpengine {peak_rss['rtpengine']:.0f}, worker {peak_rss['worker']:.0f}")
+    print(
+        f"engine: answered={app.answered} bridged={app.bridged} dtmf={app.dtmf} "
+        f"errors={len(app.errors)} {app.errors[:3]}"
+    )
+    recordings = list(settings.recording_dir.glob("*.wav"))
+    print(f"recordings written: {len(recordings)}")
+
+    app_task.cancel()
+    await engine.stop()
+    if farm is not None:
+        farm.terminate()
+        farm.wait(5)
+    rtpengine.stop()
+    return 0 if failed == 0 and not app.errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,1 @@
+"""Voice features that are ours, independent of any telephony engine (pure)."""
