@@ -16,6 +16,7 @@ calls, and CPU / memory of rtpengine and of the Python worker over the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import os
 import statistics
@@ -90,7 +91,7 @@ class App:
                 agent = await engine.originate(self.agent_target, caller_id="bench", timeout_s=10)
                 self.peer[agent] = event.leg_id
                 self.peer[event.leg_id] = agent
-        elif isinstance(event, CallAnswered) and event.leg_id in self.peer:
+        elif isinstance(event, CallAnswered) and event.direction == "outbound":
             await engine.bridge(self.peer[event.leg_id], event.leg_id)
             self.bridged += 1
         elif isinstance(event, DtmfReceived):
@@ -107,7 +108,7 @@ class App:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main() -> int:
@@ -150,13 +151,13 @@ async def run(args: argparse.Namespace, work: Path) -> int:
     farm: subprocess.Popen[bytes] | None = None
     agent_port = free_port()
     if args.mode == "bridge":
-        farm = subprocess.Popen(
+        farm = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
             ["sipp", "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(agent_port),
              "-mp", str(free_port(span=4)), "-nostdin"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             cwd=work,
         )  # fmt: skip
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
     app = App(engine, args.mode, f"sip:agent@127.0.0.1:{agent_port}")
     app_task = asyncio.create_task(app.run())
 
@@ -177,16 +178,14 @@ async def run(args: argparse.Namespace, work: Path) -> int:
     while sipp.returncode is None:
         peak_rss["rtpengine"] = max(peak_rss["rtpengine"], rss_mib(rtp_pid))
         peak_rss["worker"] = max(peak_rss["worker"], rss_mib(os.getpid()))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sipp.wait(), 1)
-        except TimeoutError:
-            pass
     cpu1 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
     await asyncio.sleep(1)
     wall = cpu1[2] - cpu0[2]
 
-    stats = sorted(work.glob("caller_*_.csv"))
-    rtts = sorted(work.glob("caller_*_rtt.csv"))
+    stats = sorted(work.glob("caller_*_.csv"))  # noqa: ASYNC240 - after the measurement
+    rtts = sorted(work.glob("caller_*_rtt.csv"))  # noqa: ASYNC240
     setup_ms = [
         float(line.split(";")[1])  # Date_ms;response_time_ms;rtd_no
         for path in rtts

@@ -278,6 +278,7 @@ class SipStack:
         ua = self._uas.get(leg_id)
         if ua is None or ua.isDead():
             return
+        _lowercase_transport(ua)
         ua.recvEvent(CCEventDisconnect())
         self._on_signal(Disconnected(leg_id, by_remote=False))
 
@@ -310,6 +311,19 @@ def _body_text(body: Any) -> str | None:
     if body is None:
         return None
     return str(body.localStr() if hasattr(body, "localStr") else body)
+
+
+def _lowercase_transport(ua: Any) -> None:
+    """sippy compares transports case-sensitively: a peer's Contact with
+    ``transport=UDP`` (sipp sends that) makes its BYE fail with "unsupported
+    transport". Normalise the dialog's target before sending in-dialog requests."""
+    for name in ("rAddr", "rAddr0"):
+        value = getattr(ua, name, None)
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
+            setattr(ua, name, (value[0], value[1].lower()))
+    target = getattr(ua, "rTarget", None)
+    if target is not None and isinstance(getattr(target, "transport", None), str):
+        target.transport = target.transport.lower()
 
 
 class _SippyThread:
