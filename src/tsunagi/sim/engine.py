@@ -122,7 +122,7 @@ class _Stats:
         self.wait_sum = [0.0] * size
 
 
-def _arrivals(
+def draw_calls(
     scenario: Scenario, seed: int
 ) -> tuple[list[float], list[int], list[float], list[float]]:
     """Merged arrival stream: time, queue, handle + after-call work, and patience per call."""
@@ -158,7 +158,7 @@ def _arrivals(
 def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     """Run ``scenario`` once with ``seed``; the same inputs always give the same result."""
     scenario.validate()
-    arr_t, arr_q, arr_hold, arr_pat = _arrivals(scenario, seed)
+    arr_t, arr_q, arr_hold, arr_pat = draw_calls(scenario, seed)
     n_q, n_i = len(scenario.queues), scenario.intervals
     length = scenario.interval_minutes * 60.0
     target = scenario.service_seconds

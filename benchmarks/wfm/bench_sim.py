@@ -1,0 +1,135 @@
+"""Simulator throughput: Tsunagi's engine vs an equivalent SimPy model, in one run.
+
+Run: ``python benchmarks/wfm/bench_sim.py [--skip-simpy-1m]``.
+
+Both models get the *same* pre-drawn calls (``draw_calls``: arrival time, queue,
+handle + after-call work, patience) and the same constant staffing: two queues,
+three agent groups (one per queue plus a blended group holding both skills).
+The SimPy model is the textbook one: agents are items of a ``FilterStore``;
+a call process waits for ``store.get(skill filter) | timeout(patience)`` and
+puts the agent back after the hold time. Routing rules differ in detail
+(SimPy serves get requests in FIFO order and takes the first matching agent;
+Tsunagi runs the routing policy with best-skilled / longest-idle choice), so
+the KPIs are shown side by side as a sanity check, not expected to be equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from tsunagi.sim.engine import draw_calls, simulate
+from tsunagi.sim.scenario import AgentGroup, Distribution, QueueSpec, Scenario
+
+INTERVALS = 96  # a 24-hour day of quarter-hours
+
+
+def scenario(scale: float, staff_factor: float, patience_s: float | None) -> Scenario:
+    patience = Distribution("exponential", patience_s) if patience_s else None
+    handle = Distribution("exponential", 240)
+    return Scenario(
+        queues=[
+            QueueSpec("a", [600 * scale] * INTERVALS, handle, patience=patience),
+            QueueSpec("b", [440 * scale] * INTERVALS, handle, patience=patience),
+        ],
+        agent_groups=[
+            AgentGroup("a-only", {"a": 1}, [round(100 * scale * staff_factor)] * INTERVALS),
+            AgentGroup("b-only", {"b": 1}, [round(70 * scale * staff_factor)] * INTERVALS),
+            AgentGroup(
+                "blended", {"a": 1, "b": 1}, [round(120 * scale * staff_factor)] * INTERVALS
+            ),
+        ],
+    )
+
+
+def run_simpy(sc: Scenario, seed: int) -> dict[str, float]:
+    times, queues, holds, patiences = draw_calls(sc, seed)
+    names = [q.name for q in sc.queues]
+    env = simpy.Environment()
+    store = simpy.FilterStore(env)
+    for group in sc.agent_groups:
+        for _ in range(group.staffing[0]):
+            store.put(frozenset(group.skills))
+    answered = abandoned = within = 0
+    wait_sum = 0.0
+
+    def call(i: int) -> Generator[Any, Any, None]:
+        nonlocal answered, abandoned, within, wait_sum
+        skill = names[queues[i]]
+        arrived = env.now
+        get = store.get(lambda agent: skill in agent)
+        patience = patiences[i]
+        if patience == float("inf"):
+            agent = yield get
+        else:
+            result = yield get | env.timeout(patience)
+            if get not in result:
+                get.cancel()
+                abandoned += 1
+                return
+            agent = result[get]
+        wait = env.now - arrived
+        answered += 1
+        wait_sum += wait
+        within += wait <= sc.service_seconds
+        yield env.timeout(holds[i])
+        store.put(agent)
+
+    def source() -> Generator[Any, Any, None]:
+        for i, t in enumerate(times):
+            yield env.timeout(t - env.now)
+            env.process(call(i))
+
+    env.process(source())
+    env.run()
+    n = len(times)
+    return {
+        "calls": n,
+        "service_level": within / n,
+        "abandon_rate": abandoned / n,
+        "asa_s": wait_sum / max(answered, 1),
+    }
+
+
+def measure(label: str, sc: Scenario, with_simpy: bool) -> None:
+    t0 = time.perf_counter()
+    ours = simulate(sc, seed=1)
+    t_ours = time.perf_counter() - t0
+    line = (
+        f"| {label} | {ours.calls:,} | {ours.calls / t_ours:,.0f} | "
+        f"SL {ours.total.service_level:.3f}, ab {ours.total.abandon_rate:.3f}, "
+        f"ASA {ours.total.asa_s:.1f} s |"
+    )
+    if with_simpy:
+        t0 = time.perf_counter()
+        ref = run_simpy(sc, seed=1)
+        t_ref = time.perf_counter() - t0
+        line += (
+            f" {ref['calls'] / t_ref:,.0f} | SL {ref['service_level']:.3f}, "
+            f"ab {ref['abandon_rate']:.3f}, ASA {ref['asa_s']:.1f} s |"
+            f" {t_ref / t_ours:.1f}x |"
+        )
+    else:
+        line += " (not run) | | |"
+    print(line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--skip-simpy-1m", action="store_true")
+    args = parser.parse_args()
+    print("| case | calls | Tsunagi calls/s | Tsunagi KPIs | SimPy calls/s | SimPy KPIs | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    measure("100k-call day, staffed (rho 0.96), patience 180 s", scenario(1, 1, 180), True)
+    measure("1M-call day, staffed", scenario(10, 1, 180), not args.skip_simpy_1m)
+    measure(
+        "100k-call day, understaffed 80 %, no abandonment (backlog)", scenario(1, 0.8, None), True
+    )
+
+
+if __name__ == "__main__":
+    main()
