@@ -24,8 +24,10 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while
+    it is open, which would break asyncio in the tests that follow on the same worker."""
     require(sync_playwright is not None and Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
