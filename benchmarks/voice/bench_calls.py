@@ -1,13 +1,16 @@
 """Voice engine load benchmark: concurrent calls through the sippy + rtpengine engine.
 
 Modes
-  ivr     each call: answered, recorded, looping music, DTMF by SIP INFO, caller hangs up
+  Callers (sipp, benchmarks/voice/caller.xml) send DTMF by SIP INFO, then 21 s of
+  G.711 speech (a 7 s capture shipped with sipp, played 3 times), then hang up.
+
+  ivr     each call: answered, recorded, looping music, DTMF counted, caller hangs up
   bridge  each call: answered, recorded, an agent leg originated to a sipp UAS farm
           (echoing RTP), customer and agent bridged, caller hangs up, agent hung up
 
 Run (from the repository root, rtpengine and sipp installed):
-  .venv/bin/python benchmarks/voice/bench_calls.py --mode ivr --calls 200 --rate 20 --hold-s 20
-  .venv/bin/python benchmarks/voice/bench_calls.py --mode bridge --calls 100 --rate 10 --hold-s 20
+  .venv/bin/python benchmarks/voice/bench_calls.py --mode ivr --calls 200 --rate 20
+  .venv/bin/python benchmarks/voice/bench_calls.py --mode bridge --calls 100 --rate 10
 
 Prints call-setup time (INVITE → 200 OK, from sipp's per-call response times), failed
 calls, and CPU / memory of rtpengine and of the Python worker over the run.
@@ -16,8 +19,8 @@ calls, and CPU / memory of rtpengine and of the Python worker over the run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -31,7 +34,13 @@ import numpy as np
 
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine, VoiceWorkerConfig
 from tsunagi.adapters.telephony.processes import RtpengineSettings, free_port, start_rtpengine
-from tsunagi.ports.telephony import CallAnswered, CallHungUp, CallOffered, DtmfReceived
+from tsunagi.ports.telephony import (
+    CallAnswered,
+    CallHungUp,
+    CallOffered,
+    DtmfReceived,
+    RecordingReady,
+)
 
 HERE = Path(__file__).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -71,6 +80,7 @@ class App:
         self.answered = 0
         self.bridged = 0
         self.errors: list[str] = []
+        self.recorded_s: list[float] = []
 
     async def run(self) -> None:
         async for event in self.engine.events():
@@ -94,6 +104,8 @@ class App:
         elif isinstance(event, CallAnswered) and event.direction == "outbound":
             await engine.bridge(self.peer[event.leg_id], event.leg_id)
             self.bridged += 1
+        elif isinstance(event, RecordingReady):
+            self.recorded_s.append(event.duration_s)
         elif isinstance(event, DtmfReceived):
             self.dtmf += 1
         elif isinstance(event, CallHungUp) and event.by_remote:
@@ -116,7 +128,6 @@ async def main() -> int:
     parser.add_argument("--mode", choices=["ivr", "bridge"], default="ivr")
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--rate", type=int, default=10, help="new calls per second")
-    parser.add_argument("--hold-s", type=int, default=20, help="seconds each call stays up")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tsunagi-voice-bench-") as tmp:
         return await run(args, Path(tmp))
@@ -166,7 +177,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
     cpu0 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
     sipp_argv = [
         "sipp", "-sf", str(HERE / "caller.xml"), "-m", str(args.calls), "-r", str(args.rate),
-        "-l", str(args.calls), "-d", str(args.hold_s * 1000), "-i", "127.0.0.1",
+        "-l", str(args.calls), "-i", "127.0.0.1",
         "-p", str(free_port()), "-mp", str(free_port(span=4)), "-timeout", "300s",
         "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-nostdin",
         f"127.0.0.1:{config.sip_port}",
@@ -199,7 +210,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         last = rows[-1].split(";")
         failed = int(last[names.index("FailedCall(C)")])
         successful = int(last[names.index("SuccessfulCall(C)")])
-    print(f"mode={args.mode} calls={args.calls} rate={args.rate}/s hold={args.hold_s}s")
+    print(f"mode={args.mode} calls={args.calls} rate={args.rate}/s (each call ~22 s)")
     print(f"sipp exit={sipp.returncode} successful={successful} failed={failed}")
     if setup_ms:
         print(
@@ -215,8 +226,12 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         f"engine: answered={app.answered} bridged={app.bridged} dtmf={app.dtmf} "
         f"errors={len(app.errors)} {app.errors[:3]}"
     )
-    recordings = list(settings.recording_dir.glob("*.wav"))
-    print(f"recordings written: {len(recordings)}")
+    await asyncio.sleep(2)  # the last recordings are converted after their calls end
+    durations = app.recorded_s or [0.0]
+    print(
+        f"recordings: {len(app.recorded_s)}, duration s min={min(durations):.1f} "
+        f"median={statistics.median(durations):.1f}"
+    )
 
     app_task.cancel()
     await engine.stop()

@@ -29,6 +29,7 @@ from voice_peers import require_tool, write_tone
 
 PROMPT_HZ = 440.0
 MUSIC_HZ = 350.0
+MENU_HZ = 800.0
 T = TypeVar("T")
 
 
@@ -54,6 +55,9 @@ def media_dir(tmp_path: Path) -> Path:
     directory.mkdir()
     write_tone(directory / "welcome.wav", PROMPT_HZ, 1.0)
     write_tone(directory / "music.wav", MUSIC_HZ, 2.0)
+    write_tone(directory / "menu.wav", MENU_HZ, 1.0)
+    write_tone(directory / "invalid.wav", MENU_HZ, 0.5)
+    write_tone(directory / "closed.wav", MENU_HZ, 0.5)
     return directory
 
 
@@ -81,6 +85,15 @@ class EventLog:
                         return event
                 self._new.clear()
                 await self._new.wait()
+
+    async def changed(self, timeout_s: float = 1.0) -> None:
+        """Wait (at most ``timeout_s``) for the next event."""
+        self._new.clear()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._new.wait()
+        except TimeoutError:
+            pass
 
     def of(self, kind: type[object], leg_id: str | None = None) -> list[TelephonyEvent]:
         return [
