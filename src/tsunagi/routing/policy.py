@@ -239,6 +239,11 @@ class Router:
                 return self._assign(waiting, chosen)
         return None
 
+    @property
+    def has_triggers(self) -> bool:
+        """Whether a change since the last decision may allow a match."""
+        return bool(self._agent_triggers or self._contact_triggers)
+
     def assignments(self) -> Iterator[Assignment]:
         """Drain :meth:`next_assignment` until stable."""
         while (found := self.next_assignment()) is not None:

@@ -1,0 +1,447 @@
+"""Contacts: creation (idempotent), waiting, callbacks, abandon, transfer, move.
+
+Every function is one ``do_*`` action: one transaction that changes the rows and writes
+the events to the outbox. The routing engine reacts to those events; nothing here decides
+which agent gets a contact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.actions.events import emit
+from tsunagi.actions.routing.rows import (
+    announce_agent,
+    contact_fields,
+    lock_contact,
+    move,
+    release_assignment,
+    utcnow,
+)
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Queue, Tenant
+from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tsunagi.routing.agents import CHANNELS
+from tsunagi.routing.events import (
+    ContactAbandonedEvent,
+    ContactCallbackScheduledEvent,
+    ContactClosedEvent,
+    ContactCreatedEvent,
+    ContactQueuedEvent,
+    ContactTransferredEvent,
+)
+from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
+from tsunagi.routing.queues import (
+    Admission,
+    OverflowAction,
+    QueueRouting,
+    admit,
+    is_open,
+    routing_settings,
+)
+
+S = ContactState
+ESCALATION_SKILL = "escalation"
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    channel: str
+    queue_id: UUID
+    priority: int = 0
+    vip: bool = False
+    target_agent_ids: tuple[UUID, ...] = ()
+    customer_ref: str | None = None
+    source: str | None = None
+    idempotency_key: str | None = None
+    callback_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    contact_id: UUID
+    created: bool  # False when the idempotency key named an existing contact
+    state: str
+
+
+async def do_create_contact(
+    db: Database, *, tenant_id: UUID, new: NewContact, actor: str | None, at: datetime | None = None
+) -> Created:
+    """Create a contact and queue it (or schedule/close it by the queue's hours and limits).
+
+    With an ``idempotency_key`` a retry returns the contact made the first time.
+    """
+    if new.channel not in CHANNELS:
+        raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}")
+    if new.idempotency_key is not None:
+        existing = await _find_by_key(db, tenant_id, new.idempotency_key)
+        if existing is not None:
+            return existing
+    when = at or utcnow()
+    try:
+        async with db.scoped(tenant_id) as session, session.begin():
+            contact = await _create(session, tenant_id, new, when, actor)
+            return Created(contact.id, True, contact.state)
+    except IntegrityError:
+        if new.idempotency_key is None:
+            raise
+        # A concurrent retry with the same key won the race: answer with its contact.
+        existing = await _find_by_key(db, tenant_id, new.idempotency_key)
+        if existing is None:
+            raise
+        return existing
+
+
+async def _find_by_key(db: Database, tenant_id: UUID, key: str) -> Created | None:
+    async with db.scoped(tenant_id, readonly=True) as session:
+        row = (
+            await session.execute(
+                select(RoutingContact.id, RoutingContact.state).where(
+                    RoutingContact.idempotency_key == key
+                )
+            )
+        ).first()
+    return None if row is None else Created(row[0], False, row[1])
+
+
+async def _queue_and_settings(session: AsyncSession, queue_id: UUID) -> tuple[Queue, QueueRouting]:
+    queue = await session.scalar(select(Queue).where(Queue.id == queue_id))
+    if queue is None:
+        raise NotFoundError("queue not found")
+    return queue, routing_settings(queue.config)
+
+
+async def _create(
+    session: AsyncSession, tenant_id: UUID, new: NewContact, at: datetime, actor: str | None
+) -> RoutingContact:
+    queue, settings = await _queue_and_settings(session, new.queue_id)
+    priority = new.priority + queue.priority + (settings.vip_priority if new.vip else 0)
+    contact = RoutingContact(
+        tenant_id=tenant_id,
+        channel=new.channel,
+        queue_id=queue.id,
+        state=S.CREATED,
+        version=1,
+        priority=priority,
+        vip=new.vip,
+        escalated=False,
+        skill=settings.routing_skill(queue.code, vip=new.vip),
+        extra_skills=list(settings.extra_skills),
+        target_agent_ids=[str(agent_id) for agent_id in new.target_agent_ids],
+        ranked_at=at,
+        created_at=at,
+        updated_at=at,
+        idempotency_key=new.idempotency_key,
+        customer_ref=new.customer_ref,
+        source=new.source,
+    )
+    session.add(contact)
+    await session.flush()
+    emit(
+        session,
+        ContactCreatedEvent(
+            **contact_fields(contact, at, actor),
+            vip=new.vip,
+            customer_ref=new.customer_ref,
+            source=new.source,
+        ),
+    )
+    if new.callback_at is not None:
+        _schedule_callback(session, contact, new.callback_at, at, actor, kept_place=False)
+        return contact
+    await _admit(session, contact, queue, settings, at, actor, hops=0)
+    return contact
+
+
+async def _admit(
+    session: AsyncSession,
+    contact: RoutingContact,
+    queue: Queue,
+    settings: QueueRouting,
+    at: datetime,
+    actor: str | None,
+    *,
+    hops: int,
+) -> None:
+    """Queue the contact, or apply the queue's closed/full action."""
+    timezone = await session.scalar(select(Tenant.timezone).where(Tenant.id == queue.tenant_id))
+    waiting = await session.scalar(
+        select(func.count())
+        .select_from(RoutingContact)
+        .where(RoutingContact.queue_id == queue.id, RoutingContact.state == S.QUEUED)
+    )
+    verdict = admit(settings, at=at, timezone=timezone or "UTC", waiting=waiting or 0)
+    if verdict is Admission.ADMIT:
+        queue_contact(session, contact, at, actor, reason="new")
+        return
+    action = settings.closed_action if verdict is Admission.CLOSED else settings.overflow_action
+    if action is OverflowAction.QUEUE and settings.overflow_queue and hops < 3:
+        target = await session.scalar(select(Queue).where(Queue.code == settings.overflow_queue))
+        if target is not None:
+            target_settings = routing_settings(target.config)
+            contact.queue_id = target.id
+            contact.skill = target_settings.routing_skill(target.code, vip=contact.vip)
+            contact.extra_skills = list(target_settings.extra_skills)
+            await _admit(session, contact, target, target_settings, at, actor, hops=hops + 1)
+            return
+    if action is OverflowAction.CALLBACK:
+        when = at if verdict is Admission.FULL else _next_opening(settings, at, timezone or "UTC")
+        _schedule_callback(session, contact, when, at, actor, kept_place=False)
+        return
+    outcome = {
+        Admission.CLOSED: "closed_hours",
+        Admission.FULL: "voicemail" if action is OverflowAction.VOICEMAIL else "full",
+    }[verdict]
+    if action is OverflowAction.VOICEMAIL:
+        outcome = "voicemail"
+    move(contact, S.CLOSED, at)
+    contact.outcome = outcome
+    contact.ended_at = at
+    emit(session, ContactClosedEvent(**contact_fields(contact, at, actor), outcome=outcome))
+
+
+def _next_opening(settings: QueueRouting, at: datetime, timezone: str) -> datetime:
+    step = timedelta(minutes=5)
+    probe = at
+    for _ in range(14 * 24 * 12):  # two weeks of 5-minute steps
+        probe += step
+        if is_open(settings, probe, timezone):
+            return probe
+    return at + timedelta(days=1)
+
+
+def queue_contact(
+    session: AsyncSession,
+    contact: RoutingContact,
+    at: datetime,
+    actor: str | None,
+    *,
+    reason: str,
+) -> None:
+    """Move to ``queued`` (keeping ``ranked_at``) and announce what the contact needs."""
+    move(contact, S.QUEUED, at)
+    contact.queued_at = contact.queued_at or at
+    contact.callback_at = None
+    emit(
+        session,
+        ContactQueuedEvent(
+            **contact_fields(contact, at, actor),
+            skill=contact.skill,
+            extra_skills=list(contact.extra_skills),
+            target_agent_ids=[UUID(value) for value in contact.target_agent_ids],
+            priority=contact.priority,
+            ranked_at=contact.ranked_at,
+            reason=reason,
+        ),
+    )
+
+
+def _schedule_callback(
+    session: AsyncSession,
+    contact: RoutingContact,
+    callback_at: datetime,
+    at: datetime,
+    actor: str | None,
+    *,
+    kept_place: bool,
+) -> None:
+    move(contact, S.CALLBACK_SCHEDULED, at)
+    contact.callback_at = callback_at
+    if not kept_place:
+        contact.ranked_at = callback_at
+    emit(
+        session,
+        ContactCallbackScheduledEvent(
+            **contact_fields(contact, at, actor), callback_at=callback_at, kept_place=kept_place
+        ),
+    )
+
+
+async def do_request_callback(
+    db: Database,
+    *,
+    tenant_id: UUID,
+    contact_id: UUID,
+    callback_at: datetime | None,
+    actor: str | None,
+) -> None:
+    """A waiting customer asks to be called back: at a chosen time, or keeping their place.
+
+    Keeping the place means the contact stays in the line with its ``ranked_at``; only its
+    channel becomes ``callback`` (the agent will dial out when it reaches the front).
+    """
+    at = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact = await lock_contact(session, contact_id)
+        if contact.state != S.QUEUED:
+            raise ConflictError("only a waiting contact can ask for a callback")
+        if callback_at is None:
+            contact.channel = "callback"
+            _schedule_callback(session, contact, at, at, actor, kept_place=True)
+        else:
+            _schedule_callback(session, contact, callback_at, at, actor, kept_place=False)
+
+
+async def do_release_due_callbacks(db: Database, *, tenant_id: UUID, now: datetime) -> int:
+    """Queue every callback whose time has come; returns how many."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        due = (
+            await session.scalars(
+                select(RoutingContact.id).where(
+                    RoutingContact.state == S.CALLBACK_SCHEDULED,
+                    RoutingContact.callback_at <= now,
+                )
+            )
+        ).all()
+    for contact_id in due:
+        async with db.scoped(tenant_id) as session, session.begin():
+            contact = await lock_contact(session, contact_id)
+            if contact.state == S.CALLBACK_SCHEDULED:
+                contact.channel = "callback"
+                queue_contact(session, contact, now, "system:routing", reason="callback_due")
+    return len(due)
+
+
+async def do_abandon_contact(
+    db: Database, *, tenant_id: UUID, contact_id: UUID, actor: str | None
+) -> None:
+    """The customer left before being served (hung up, closed the chat, cancelled)."""
+    at = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact = await lock_contact(session, contact_id)
+        if contact.state in (S.CLOSED, S.ABANDONED):
+            return  # already final: a repeated hang-up signal changes nothing
+        agent = await release_assignment(session, contact, at=at)
+        move(contact, S.ABANDONED, at)
+        contact.ended_at = at
+        waited = (at - contact.created_at).total_seconds()
+        contact.waited_s = waited
+        emit(session, ContactAbandonedEvent(**contact_fields(contact, at, actor), waited_s=waited))
+        if agent is not None:
+            await announce_agent(session, agent, at=at, actor=actor)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferTarget:
+    queue_id: UUID | None = None
+    agent_id: UUID | None = None
+    escalate: bool = False
+
+
+async def do_transfer_contact(
+    db: Database,
+    *,
+    tenant_id: UUID,
+    contact_id: UUID,
+    by_agent_id: UUID | None,
+    target: TransferTarget,
+    actor: str | None,
+) -> None:
+    """Blind transfer or escalation of a contact in conversation (or a move of a waiting one).
+
+    The first agent's part ends at once; the contact keeps its history and its place
+    (``ranked_at``) and waits for the target: a queue, a named agent, or the supervisors
+    (skill ``escalation``). ``by_agent_id`` (when given) must be the agent holding it.
+    """
+    at = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact = await lock_contact(session, contact_id)
+        in_conversation = ContactState(contact.state) in IN_CONVERSATION
+        if not in_conversation and contact.state != S.QUEUED:
+            raise ConflictError("only a waiting contact or one in conversation can be transferred")
+        if by_agent_id is not None and contact.agent_id != by_agent_id:
+            raise ConflictError("the contact is not yours")
+        from_agent = contact.agent_id
+        agent = await release_assignment(session, contact, at=at)
+        await _retarget(session, contact, target)
+        emit(
+            session,
+            ContactTransferredEvent(
+                **contact_fields(contact, at, actor),
+                from_agent_id=from_agent,
+                to_queue_id=target.queue_id,
+                to_agent_id=target.agent_id,
+                escalated=target.escalate,
+            ),
+        )
+        reason = "escalated" if target.escalate else "transfer" if in_conversation else "moved"
+        queue_contact(session, contact, at, actor, reason=reason)
+        if agent is not None:
+            await announce_agent(session, agent, at=at, actor=actor)
+
+
+async def _retarget(session: AsyncSession, contact: RoutingContact, target: TransferTarget) -> None:
+    if target.escalate:
+        contact.escalated = True
+        contact.skill = ESCALATION_SKILL
+        contact.extra_skills = []
+        contact.target_agent_ids = []
+    elif target.agent_id is not None:
+        contact.target_agent_ids = [str(target.agent_id)]
+    elif target.queue_id is not None:
+        queue, settings = await _queue_and_settings(session, target.queue_id)
+        contact.queue_id = queue.id
+        contact.skill = settings.routing_skill(queue.code, vip=contact.vip)
+        contact.extra_skills = list(settings.extra_skills)
+        contact.target_agent_ids = []
+    else:
+        raise InvalidInputError("a transfer needs a queue, an agent or escalate=true")
+
+
+async def do_overflow_waiting(db: Database, *, tenant_id: UUID, now: datetime) -> int:
+    """Apply each queue's maximum wait: move on, keep the place as a callback, or voicemail."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        queues = (await session.scalars(select(Queue))).all()
+        late: list[UUID] = []
+        for queue in queues:
+            settings = routing_settings(queue.config)
+            if settings.max_wait_s is None:
+                continue
+            limit = now - timedelta(seconds=settings.max_wait_s)
+            late += (
+                await session.scalars(
+                    select(RoutingContact.id).where(
+                        RoutingContact.queue_id == queue.id,
+                        RoutingContact.state == S.QUEUED,
+                        RoutingContact.channel != "callback",
+                        RoutingContact.queued_at <= limit,
+                    )
+                )
+            ).all()
+    for contact_id in late:
+        async with db.scoped(tenant_id) as session, session.begin():
+            await _overflow_one(session, contact_id, now)
+    return len(late)
+
+
+async def _overflow_one(session: AsyncSession, contact_id: UUID, now: datetime) -> None:
+    contact = await lock_contact(session, contact_id)
+    if contact.state != S.QUEUED or contact.queue_id is None:
+        return
+    _queue, settings = await _queue_and_settings(session, contact.queue_id)
+    actor = "system:routing"
+    action = settings.overflow_action
+    if action is OverflowAction.QUEUE and settings.overflow_queue:
+        target = await session.scalar(select(Queue).where(Queue.code == settings.overflow_queue))
+        if target is not None:
+            await _retarget(session, contact, TransferTarget(queue_id=target.id))
+            contact.queued_at = now  # the wait limit of the new queue counts from here
+            queue_contact(session, contact, now, actor, reason="overflow")
+            return
+    if action is OverflowAction.CALLBACK:
+        contact.channel = "callback"  # keeps its place; an agent will call back
+        queue_contact(session, contact, now, actor, reason="overflow")
+        return
+    move(contact, S.CLOSED, now)
+    contact.outcome = "voicemail" if action is OverflowAction.VOICEMAIL else "max_wait"
+    contact.ended_at = now
+    emit(
+        session, ContactClosedEvent(**contact_fields(contact, now, actor), outcome=contact.outcome)
+    )

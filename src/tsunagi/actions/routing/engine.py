@@ -1,0 +1,466 @@
+"""The routing engine: the pure :class:`~tsunagi.routing.policy.Router` kept in step with
+the database, making offers through :func:`do_offer_contact`.
+
+One engine is active at a time: on PostgreSQL the leader holds an advisory lock on its own
+connection (the server releases it when the process dies, and a standby takes over within
+``tick_s``); on SQLite there is one process. The leader:
+
+1. *follows* each tenant's routing events from the outbox, in stream order (``seq``), and
+   applies them to its Router. Events carry absolute states and versions, so a repeated
+   or already-known event changes nothing. The bus only wakes it up;
+2. *decides* with the Router and makes each offer in its own transaction. A stale decision
+   (the contact or agent changed meanwhile) fails there; the engine then reloads those two
+   rows and decides again;
+3. *sweeps* every ``sweep_s``: offer timeouts, lost leases, after-call-work maxima,
+   callbacks due, maximum waits; and renews the leases of its own pending offers.
+
+On taking over it loads the Router from the tables (the truth); offers left by a dead
+leader stay valid until their lease runs out, then go back to the queue and are offered
+again. Nothing in memory is needed for correctness, only for speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tsunagi.actions.routing.contacts import do_overflow_waiting, do_release_due_callbacks
+from tsunagi.actions.routing.offers import do_expire_offers, do_offer_contact, do_renew_leases
+from tsunagi.actions.routing.rows import need_of, utcnow
+from tsunagi.adapters.relay import tenant_channel
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import OutboxEvent, Tenant
+from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
+from tsunagi.domain.errors import ConflictError, NotFoundError
+from tsunagi.ports.bus import EventBus
+from tsunagi.routing.agents import Presence
+from tsunagi.routing.events import (
+    AgentStateChangedEvent,
+    ContactAbandonedEvent,
+    ContactCallbackScheduledEvent,
+    ContactClosedEvent,
+    ContactConnectedEvent,
+    ContactCreatedEvent,
+    ContactEndedEvent,
+    ContactEvent,
+    ContactHeldEvent,
+    ContactOfferDeclinedEvent,
+    ContactOfferedEvent,
+    ContactQueuedEvent,
+    ContactResumedEvent,
+    ContactTransferredEvent,
+)
+from tsunagi.routing.lifecycle import TERMINAL, ContactState
+from tsunagi.routing.policy import Need, Router
+
+log = logging.getLogger(__name__)
+
+ROUTING_LOCK_KEY = 7_415_263_003
+PAGE = 1000
+MAX_STALE = 200  # stale decisions per pass before yielding (the next pass goes on)
+
+RoutingEvent = (
+    AgentStateChangedEvent
+    | ContactAbandonedEvent
+    | ContactCallbackScheduledEvent
+    | ContactClosedEvent
+    | ContactConnectedEvent
+    | ContactCreatedEvent
+    | ContactEndedEvent
+    | ContactHeldEvent
+    | ContactOfferDeclinedEvent
+    | ContactOfferedEvent
+    | ContactQueuedEvent
+    | ContactResumedEvent
+    | ContactTransferredEvent
+)
+ROUTING_TYPES = tuple(
+    cls.type_name()
+    for cls in (
+        AgentStateChangedEvent,
+        ContactAbandonedEvent,
+        ContactCallbackScheduledEvent,
+        ContactClosedEvent,
+        ContactConnectedEvent,
+        ContactCreatedEvent,
+        ContactEndedEvent,
+        ContactHeldEvent,
+        ContactOfferDeclinedEvent,
+        ContactOfferedEvent,
+        ContactQueuedEvent,
+        ContactResumedEvent,
+        ContactTransferredEvent,
+    )
+)
+_ROUTING_TYPE_SET = frozenset(ROUTING_TYPES)
+_decoder: msgspec.json.Decoder[RoutingEvent] = msgspec.json.Decoder(RoutingEvent)
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+@dataclass(slots=True)
+class TenantState:
+    """The leader's copy of one tenant: its Router, stream position and known versions."""
+
+    router: Router
+    last_seq: int = 0
+    contacts: dict[UUID, int] = field(default_factory=dict)
+    agents: dict[UUID, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EngineStats:
+    offers: int = 0
+    stale_decisions: int = 0
+    events_applied: int = 0
+    takeovers: int = 0
+    reclaimed: int = 0
+
+
+class RoutingEngine:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        worker_id: str | None = None,
+        lease_s: float = 3.0,
+        sweep_s: float = 0.5,
+        tick_s: float = 1.0,
+        priority_step_s: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.lease_s = lease_s
+        self.sweep_s = sweep_s
+        self.tick_s = tick_s
+        self.priority_step_s = priority_step_s
+        self.stats = EngineStats()
+        self.tenants: dict[UUID, TenantState] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners: dict[UUID, asyncio.Task[None]] = {}
+        self._leader: AsyncConnection | None = None
+        self._is_leader = False
+        self._last_sweep = 0.0
+        self._last_renew = 0.0
+        self._last_tenant_scan = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def is_leader(self) -> bool:
+        return self._is_leader
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="routing-engine")
+
+    async def stop(self) -> None:
+        for task in [*self._listeners.values(), self._task]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._listeners.clear()
+        await self._resign()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("routing engine pass failed; reloading")
+                self.tenants.clear()
+                await self._resign()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._timeout())
+            self._wake.clear()
+
+    def _timeout(self) -> float:
+        return min(self.tick_s, self.sweep_s) if self._is_leader else self.tick_s
+
+    async def run_once(self) -> None:
+        """One pass: (re)gain leadership, follow events, decide, and sweep when due."""
+        if not await self._lead():
+            return
+        clock = time.monotonic()
+        if clock - self._last_tenant_scan > 10 or not self.tenants:
+            await self._scan_tenants()
+            self._last_tenant_scan = clock
+        for tenant_id in list(self.tenants):
+            await self._follow(tenant_id)
+            await self._decide(tenant_id)
+        if clock - self._last_renew >= self.lease_s / 3:
+            await do_renew_leases(self.db, worker_id=self.worker_id, lease_s=self.lease_s)
+            self._last_renew = clock
+        if clock - self._last_sweep >= self.sweep_s:
+            self._last_sweep = clock
+            now = utcnow()
+            for tenant_id in list(self.tenants):
+                changed = await do_expire_offers(self.db, tenant_id=tenant_id, now=now)
+                changed += await do_release_due_callbacks(self.db, tenant_id=tenant_id, now=now)
+                changed += await do_overflow_waiting(self.db, tenant_id=tenant_id, now=now)
+                self.stats.reclaimed += changed
+                if changed:
+                    self._wake.set()
+
+    # ----------------------------------------------------------------- leadership
+    async def _lead(self) -> bool:
+        if self.db.is_sqlite:
+            self._is_leader = True
+            return True
+        if self._leader is not None:
+            try:
+                await self._leader.scalar(text("SELECT 1"))
+                await self._leader.commit()
+                return True
+            except Exception:
+                log.warning("lost the routing leader connection")
+                await self._resign()
+                return False
+        connection = await self.db.engine.connect()
+        got = await connection.scalar(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": ROUTING_LOCK_KEY}
+        )
+        await connection.commit()
+        if not got:
+            await connection.close()
+            return False
+        self._leader = connection
+        self._is_leader = True
+        self.tenants.clear()
+        self.stats.takeovers += 1
+        log.info("routing engine %s leads", self.worker_id)
+        return True
+
+    async def _resign(self) -> None:
+        self._is_leader = False
+        if self._leader is not None:
+            with contextlib.suppress(Exception):
+                await self._leader.close()
+            self._leader = None
+
+    # -------------------------------------------------------------------- tenants
+    async def _scan_tenants(self) -> None:
+        async with self.db.system(readonly=True) as session:
+            found = (await session.scalars(select(Tenant.id))).all()
+        for tenant_id in found:
+            if tenant_id not in self.tenants:
+                await self._load(tenant_id)
+            if tenant_id not in self._listeners:
+                self._listeners[tenant_id] = asyncio.create_task(self._listen(tenant_id))
+
+    async def _listen(self, tenant_id: UUID) -> None:
+        """Wake up on the tenant's published events (the outbox is read for content)."""
+        while True:
+            try:
+                async with self.bus.subscribe(tenant_channel(tenant_id)) as messages:
+                    async for _message in messages:
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("routing engine lost its bus subscription; retrying")
+                await asyncio.sleep(0.5)
+
+    async def _load(self, tenant_id: UUID) -> None:
+        """Build the tenant's Router from the tables: stream position first, then state."""
+        state = TenantState(Router(priority_step_s=self.priority_step_s))
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            state.last_seq = await session.scalar(select(func.max(OutboxEvent.seq))) or 0
+            loads: dict[UUID, dict[str, int]] = {}
+            for agent_id, channel, count in await session.execute(
+                select(
+                    RoutingAssignment.agent_id, RoutingAssignment.channel, func.count()
+                ).group_by(RoutingAssignment.agent_id, RoutingAssignment.channel)
+            ):
+                loads.setdefault(agent_id, {})[channel] = count
+            agents = (await session.scalars(select(RoutingAgent))).all()
+            for agent in sorted(agents, key=lambda a: (a.since, str(a.user_id))):
+                state.agents[agent.user_id] = agent.version
+                if agent.presence == Presence.SIGNED_OUT and agent.user_id not in loads:
+                    continue
+                state.router.set_agent(
+                    agent.user_id,
+                    skills={k: int(v) for k, v in agent.skills.items()},
+                    capacity={k: int(v) for k, v in agent.capacity.items()},
+                    ready=agent.presence == Presence.READY,
+                    load=loads.get(agent.user_id, {}),
+                    idle_since=_ts(agent.idle_since),
+                )
+            waiting = (
+                await session.scalars(
+                    select(RoutingContact)
+                    .where(RoutingContact.state == ContactState.QUEUED)
+                    .order_by(RoutingContact.ranked_at, RoutingContact.updated_at)
+                )
+            ).all()
+            for contact in waiting:
+                state.contacts[contact.id] = contact.version
+                state.router.enqueue(
+                    contact.id,
+                    need_of(contact),
+                    priority=contact.priority,
+                    ranked_at=_ts(contact.ranked_at),
+                )
+        self.tenants[tenant_id] = state
+
+    # ------------------------------------------------------------------ following
+    async def _follow(self, tenant_id: UUID) -> None:
+        state = self.tenants[tenant_id]
+        while True:
+            async with self.db.scoped(tenant_id, readonly=True) as session:
+                rows = (
+                    await session.execute(
+                        select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload)
+                        .where(OutboxEvent.seq > state.last_seq)
+                        .order_by(OutboxEvent.seq)
+                        .limit(PAGE)
+                    )
+                ).all()
+            # Only rows of routing types are decoded; others just move the position on.
+            for seq, kind, payload in rows:
+                assert seq is not None
+                state.last_seq = seq
+                if kind in _ROUTING_TYPE_SET:
+                    self.apply(state, _decoder.decode(payload))
+                    if state.router.has_triggers:
+                        # Decide now, as if each change came alone: a batch must not let
+                        # an agent freed earlier in it take a contact a better agent fits.
+                        await self._decide(tenant_id)
+            if len(rows) < PAGE:
+                return
+
+    def apply(self, state: TenantState, event: RoutingEvent) -> None:
+        """Apply one event to the Router unless a newer version is already known."""
+        self.stats.events_applied += 1
+        if isinstance(event, AgentStateChangedEvent):
+            if event.version <= state.agents.get(event.agent_id, 0):
+                return
+            state.agents[event.agent_id] = event.version
+            self._set_agent(state, event)
+            return
+        assert isinstance(event, ContactEvent)
+        known = state.contacts.get(event.contact_id, 0)
+        if isinstance(event, ContactQueuedEvent):
+            if event.version <= known:
+                return
+            state.contacts[event.contact_id] = event.version
+            state.router.enqueue(
+                event.contact_id,
+                Need(
+                    "voice" if event.channel == "callback" else event.channel,
+                    event.skill,
+                    frozenset(event.extra_skills),
+                    frozenset(event.target_agent_ids),
+                ),
+                priority=event.priority,
+                ranked_at=_ts(event.ranked_at),
+            )
+            return
+        if event.state == ContactState.QUEUED or event.version < known:
+            return  # a decline announces the re-queue that follows it
+        state.router.remove(event.contact_id)
+        if event.state in TERMINAL:
+            state.contacts.pop(event.contact_id, None)
+        else:
+            state.contacts[event.contact_id] = event.version
+
+    @staticmethod
+    def _set_agent(state: TenantState, event: AgentStateChangedEvent) -> None:
+        if event.presence == Presence.SIGNED_OUT and not any(event.load.values()):
+            state.router.remove_agent(event.agent_id)
+            return
+        state.router.set_agent(
+            event.agent_id,
+            skills=dict(event.skills),
+            capacity=dict(event.capacity),
+            ready=event.presence == Presence.READY,
+            load=dict(event.load),
+            idle_since=_ts(event.idle_since),
+        )
+
+    # ------------------------------------------------------------------- deciding
+    async def _decide(self, tenant_id: UUID) -> None:
+        state = self.tenants[tenant_id]
+        stale = 0
+        while stale < MAX_STALE and (found := state.router.next_assignment()) is not None:
+            contact_id, agent_id = found.contact_id, found.agent_id
+            assert isinstance(contact_id, UUID)
+            assert isinstance(agent_id, UUID)
+            try:
+                offered = await do_offer_contact(
+                    self.db,
+                    tenant_id=tenant_id,
+                    contact_id=contact_id,
+                    agent_id=agent_id,
+                    worker_id=self.worker_id,
+                    lease_s=self.lease_s,
+                )
+            except (ConflictError, NotFoundError):
+                self.stats.stale_decisions += 1
+                stale += 1
+                await self._refresh(tenant_id, contact_id, agent_id)
+                continue
+            self.stats.offers += 1
+            state.contacts[contact_id] = offered.contact_version
+            state.agents[agent_id] = offered.agent_version
+
+    async def _refresh(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
+        """Replace what the Router assumed about a contact and an agent with their rows."""
+        state = self.tenants[tenant_id]
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            contact = await session.scalar(
+                select(RoutingContact).where(RoutingContact.id == contact_id)
+            )
+            agent = await session.scalar(
+                select(RoutingAgent).where(RoutingAgent.user_id == agent_id)
+            )
+            loads = dict(
+                (
+                    await session.execute(
+                        select(RoutingAssignment.channel, func.count())
+                        .where(RoutingAssignment.agent_id == agent_id)
+                        .group_by(RoutingAssignment.channel)
+                    )
+                )
+            )
+        state.router.remove(contact_id)
+        if contact is not None and contact.state == ContactState.QUEUED:
+            state.contacts[contact_id] = contact.version
+            state.router.enqueue(
+                contact_id,
+                need_of(contact),
+                priority=contact.priority,
+                ranked_at=_ts(contact.ranked_at),
+            )
+        if agent is None:
+            state.router.remove_agent(agent_id)
+            return
+        state.agents[agent_id] = agent.version
+        state.router.set_agent(
+            agent_id,
+            skills={k: int(v) for k, v in agent.skills.items()},
+            capacity={k: int(v) for k, v in agent.capacity.items()},
+            ready=agent.presence == Presence.READY,
+            load={str(k): int(v) for k, v in loads.items()},
+            idle_since=_ts(agent.idle_since),
+        )

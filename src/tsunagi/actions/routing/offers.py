@@ -1,0 +1,356 @@
+"""Offers and the life of a held contact: offer, accept, reject, hold, end, close, timers.
+
+``do_offer_contact`` is how a routing decision takes effect: it re-checks everything the
+in-memory decision assumed (the contact still waits, the agent is ready with room on the
+channel and fits the contact) and inserts the assignment row, whose primary key is the
+contact id. A second offer of the same contact cannot commit.
+
+Offers carry a lease: the worker that made the offer renews it while alive
+(:func:`do_renew_leases`); :func:`do_expire_offers` puts back offers whose lease ran out
+(the worker died) without blaming the agent, and offers nobody answered in time with the
+agent set to not ready (``missed_offer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.actions.events import emit
+from tsunagi.actions.routing.contacts import queue_contact
+from tsunagi.actions.routing.rows import (
+    announce_agent,
+    contact_fields,
+    lock_agent,
+    lock_contact,
+    move,
+    need_of,
+    release_assignment,
+    utcnow,
+)
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Queue
+from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
+from tsunagi.domain.errors import ConflictError
+from tsunagi.routing.agents import NotReadyReason, Presence
+from tsunagi.routing.events import (
+    ContactClosedEvent,
+    ContactConnectedEvent,
+    ContactEndedEvent,
+    ContactHeldEvent,
+    ContactOfferDeclinedEvent,
+    ContactOfferedEvent,
+    ContactResumedEvent,
+)
+from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
+from tsunagi.routing.queues import QueueRouting, routing_settings
+
+S = ContactState
+ENGINE_ACTOR = "system:routing"
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    contact_version: int
+    agent_version: int
+    offer_expires_at: datetime
+
+
+async def _settings(session: AsyncSession, queue_id: UUID | None) -> QueueRouting:
+    if queue_id is None:
+        return routing_settings(None)
+    config = await session.scalar(select(Queue.config).where(Queue.id == queue_id))
+    return routing_settings(config)
+
+
+async def do_offer_contact(
+    db: Database,
+    *,
+    tenant_id: UUID,
+    contact_id: UUID,
+    agent_id: UUID,
+    worker_id: str,
+    lease_s: float,
+    at: datetime | None = None,
+) -> Offered:
+    """Make the offer a routing decision chose; raises :class:`ConflictError` if it is stale."""
+    now = at or utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact = await lock_contact(session, contact_id)
+        if contact.state != S.QUEUED:
+            raise ConflictError(f"contact is {contact.state}, not queued")
+        agent = await lock_agent(session, agent_id, at=now)
+        need = need_of(contact)
+        _check_fits(agent, need.skill, need.extras, need.agents)
+        used = await session.scalar(
+            select(func.count())
+            .select_from(RoutingAssignment)
+            .where(
+                RoutingAssignment.agent_id == agent_id, RoutingAssignment.channel == need.channel
+            )
+        )
+        if (used or 0) >= int(agent.capacity.get(need.channel, 0)):
+            raise ConflictError("the agent has no room on this channel")
+        settings = await _settings(session, contact.queue_id)
+        expires = now + timedelta(seconds=settings.offer_timeout_s)
+        session.add(
+            RoutingAssignment(
+                tenant_id=tenant_id,
+                contact_id=contact.id,
+                agent_id=agent_id,
+                channel=need.channel,
+                state=S.OFFERED,
+                offered_at=now,
+                offer_expires_at=expires,
+                lease_owner=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_s),
+            )
+        )
+        await session.flush()  # the primary key refuses a second holder here
+        move(contact, S.OFFERED, now)
+        contact.agent_id = agent_id
+        emit(
+            session,
+            ContactOfferedEvent(
+                **contact_fields(contact, now, ENGINE_ACTOR), offer_expires_at=expires
+            ),
+        )
+        event = await announce_agent(session, agent, at=now, actor=ENGINE_ACTOR)
+        return Offered(contact.version, event.version, expires)
+
+
+def _check_fits(
+    agent: RoutingAgent, skill: str, extras: frozenset[str], named: frozenset[Hashable]
+) -> None:
+    if agent.presence != Presence.READY:
+        raise ConflictError("the agent is not ready")
+    if named:
+        if agent.user_id not in named:
+            raise ConflictError("the contact waits for other named agents")
+    elif skill not in agent.skills or not extras.issubset(agent.skills):
+        raise ConflictError("the agent lacks a skill the contact needs")
+
+
+async def _held(
+    session: AsyncSession, contact_id: UUID, agent_id: UUID | None, *states: ContactState
+) -> tuple[RoutingContact, RoutingAssignment]:
+    contact = await lock_contact(session, contact_id)
+    assignment = await session.get(RoutingAssignment, contact_id)
+    if assignment is None or contact.state not in states:
+        raise ConflictError(f"the contact is {contact.state}")
+    if agent_id is not None and assignment.agent_id != agent_id:
+        raise ConflictError("the contact is not yours")
+    return contact, assignment
+
+
+async def do_accept_offer(
+    db: Database, *, tenant_id: UUID, contact_id: UUID, agent_id: UUID, actor: str | None
+) -> None:
+    now = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact, assignment = await _held(session, contact_id, agent_id, S.OFFERED)
+        agent = await lock_agent(session, assignment.agent_id, at=now)
+        move(contact, S.CONNECTED, now)
+        assignment.state = S.CONNECTED
+        assignment.offer_expires_at = None
+        assignment.lease_owner = None
+        assignment.lease_expires_at = None
+        contact.connected_at = now
+        contact.waited_s = (now - contact.created_at).total_seconds()
+        emit(session, ContactConnectedEvent(**contact_fields(contact, now, actor)))
+        await announce_agent(session, agent, at=now, actor=actor)
+
+
+async def do_reject_offer(
+    db: Database, *, tenant_id: UUID, contact_id: UUID, agent_id: UUID, actor: str | None
+) -> None:
+    """The agent said no: the contact goes back to its place, the agent to not ready."""
+    now = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact, _assignment = await _held(session, contact_id, agent_id, S.OFFERED)
+        await _decline(session, contact, "rejected", NotReadyReason.REJECTED_OFFER, now, actor)
+
+
+async def _decline(
+    session: AsyncSession,
+    contact: RoutingContact,
+    reason: str,
+    blame: NotReadyReason | None,
+    now: datetime,
+    actor: str | None,
+) -> None:
+    agent = await release_assignment(session, contact, at=now)
+    assert agent is not None
+    if blame is not None and agent.presence == Presence.READY:
+        agent.presence = Presence.NOT_READY
+        agent.reason = blame
+        agent.since = now
+    fields = contact_fields(contact, now, actor)
+    fields.update(state=S.QUEUED, version=contact.version + 1, agent_id=None)
+    emit(
+        session,
+        ContactOfferDeclinedEvent(**fields, declined_by=agent.user_id, reason=reason),
+    )
+    queue_contact(session, contact, now, actor, reason="requeued")
+    await announce_agent(session, agent, at=now, actor=actor)
+
+
+async def do_hold_contact(
+    db: Database, *, tenant_id: UUID, contact_id: UUID, agent_id: UUID | None, actor: str | None
+) -> None:
+    await _toggle(db, tenant_id, contact_id, agent_id, actor, hold=True)
+
+
+async def do_resume_contact(
+    db: Database, *, tenant_id: UUID, contact_id: UUID, agent_id: UUID | None, actor: str | None
+) -> None:
+    await _toggle(db, tenant_id, contact_id, agent_id, actor, hold=False)
+
+
+async def _toggle(
+    db: Database,
+    tenant_id: UUID,
+    contact_id: UUID,
+    agent_id: UUID | None,
+    actor: str | None,
+    *,
+    hold: bool,
+) -> None:
+    now = utcnow()
+    source, target = (S.CONNECTED, S.ON_HOLD) if hold else (S.ON_HOLD, S.CONNECTED)
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact, assignment = await _held(session, contact_id, agent_id, source)
+        move(contact, target, now)
+        assignment.state = target
+        event_class = ContactHeldEvent if hold else ContactResumedEvent
+        emit(session, event_class(**contact_fields(contact, now, actor)))
+
+
+async def do_end_contact(
+    db: Database, *, tenant_id: UUID, contact_id: UUID, agent_id: UUID | None, actor: str | None
+) -> datetime:
+    """The conversation ended (hang-up, chat closed): after-call work starts; returns its limit."""
+    now = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact, assignment = await _held(session, contact_id, agent_id, *IN_CONVERSATION)
+        agent = await lock_agent(session, assignment.agent_id, at=now)
+        settings = await _settings(session, contact.queue_id)
+        until = now + timedelta(seconds=settings.acw_max_s)
+        move(contact, S.WRAP_UP, now)
+        assignment.state = S.WRAP_UP
+        contact.ended_at = now
+        contact.wrap_up_until = until
+        emit(session, ContactEndedEvent(**contact_fields(contact, now, actor), wrap_up_until=until))
+        await announce_agent(session, agent, at=now, actor=actor)
+        return until
+
+
+async def do_close_contact(
+    db: Database,
+    *,
+    tenant_id: UUID,
+    contact_id: UUID,
+    agent_id: UUID | None,
+    actor: str | None,
+    category: str | None = None,
+    resolved_first_contact: bool | None = None,
+    outcome: str = "handled",
+) -> None:
+    """Finish after-call work with the wrap-up form (category, resolved on first contact)."""
+    now = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact, _assignment = await _held(session, contact_id, agent_id, S.WRAP_UP)
+        await _close(session, contact, now, actor, outcome, category, resolved_first_contact)
+
+
+async def _close(
+    session: AsyncSession,
+    contact: RoutingContact,
+    now: datetime,
+    actor: str | None,
+    outcome: str,
+    category: str | None,
+    resolved: bool | None,
+) -> None:
+    agent = await release_assignment(session, contact, at=now)
+    move(contact, S.CLOSED, now)
+    contact.wrap_up_until = None
+    contact.outcome = outcome
+    contact.category = category
+    contact.resolved_first_contact = resolved
+    emit(
+        session,
+        ContactClosedEvent(
+            **contact_fields(contact, now, actor),
+            outcome=outcome,
+            category=category,
+            resolved_first_contact=resolved,
+        ),
+    )
+    if agent is not None:
+        await announce_agent(session, agent, at=now, actor=actor)
+
+
+async def do_renew_leases(db: Database, *, worker_id: str, lease_s: float) -> int:
+    """Extend every pending offer this worker made (infrastructure: all tenants)."""
+    now = utcnow()
+    async with db.system() as session, session.begin():
+        result = await session.execute(
+            update(RoutingAssignment)
+            .where(
+                RoutingAssignment.lease_owner == worker_id,
+                RoutingAssignment.state == S.OFFERED,
+            )
+            .values(lease_expires_at=now + timedelta(seconds=lease_s))
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def do_expire_offers(db: Database, *, tenant_id: UUID, now: datetime) -> int:
+    """Put back offers nobody answered in time or whose worker's lease ran out; end
+    after-call work at its maximum. Returns how many contacts changed."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        rows = (
+            await session.execute(
+                select(RoutingAssignment.contact_id).where(
+                    or_(
+                        (RoutingAssignment.state == S.OFFERED)
+                        & (
+                            (RoutingAssignment.offer_expires_at <= now)
+                            | (RoutingAssignment.lease_expires_at <= now)
+                        ),
+                        (RoutingAssignment.state == S.WRAP_UP),
+                    )
+                )
+            )
+        ).all()
+    changed = 0
+    for (contact_id,) in rows:
+        async with db.scoped(tenant_id) as session, session.begin():
+            changed += await _expire_one(session, contact_id, now)
+    return changed
+
+
+async def _expire_one(session: AsyncSession, contact_id: UUID, now: datetime) -> int:
+    contact = await lock_contact(session, contact_id)
+    assignment = await session.get(RoutingAssignment, contact_id)
+    if assignment is None:
+        return 0
+    if contact.state == S.OFFERED:
+        if assignment.offer_expires_at is not None and assignment.offer_expires_at <= now:
+            await _decline(
+                session, contact, "timeout", NotReadyReason.MISSED_OFFER, now, ENGINE_ACTOR
+            )
+            return 1
+        if assignment.lease_expires_at is not None and assignment.lease_expires_at <= now:
+            await _decline(session, contact, "lease_lost", None, now, ENGINE_ACTOR)
+            return 1
+    if contact.state == S.WRAP_UP and contact.wrap_up_until and contact.wrap_up_until <= now:
+        await _close(session, contact, now, ENGINE_ACTOR, "acw_timeout", None, None)
+        return 1
+    return 0

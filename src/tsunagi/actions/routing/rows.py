@@ -1,0 +1,155 @@
+"""Row helpers shared by the routing actions: locking, state moves and the events they emit.
+
+Lock order, everywhere: the contact row first, then the agent row. On PostgreSQL the
+locks are ``SELECT … FOR UPDATE``; on SQLite every writing transaction already holds the
+database lock from ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.actions.events import emit
+from tsunagi.adapters.storage.models import User
+from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
+from tsunagi.domain.errors import NotFoundError
+from tsunagi.routing.agents import Presence, state_of
+from tsunagi.routing.events import AgentStateChangedEvent
+from tsunagi.routing.lifecycle import ContactState, check_transition
+from tsunagi.routing.policy import Need
+
+DEFAULT_CAPACITY = {"voice": 1}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def need_channel(channel: str) -> str:
+    """The agent capacity a contact uses: a callback is a voice call made by the agent."""
+    return "voice" if channel == "callback" else channel
+
+
+def need_of(contact: RoutingContact) -> Need:
+    return Need(
+        need_channel(contact.channel),
+        contact.skill,
+        frozenset(contact.extra_skills),
+        frozenset(UUID(value) for value in contact.target_agent_ids),
+    )
+
+
+async def lock_contact(session: AsyncSession, contact_id: UUID) -> RoutingContact:
+    contact = await session.scalar(
+        select(RoutingContact).where(RoutingContact.id == contact_id).with_for_update()
+    )
+    if contact is None:
+        raise NotFoundError("contact not found")
+    return contact
+
+
+async def lock_agent(session: AsyncSession, agent_id: UUID, *, at: datetime) -> RoutingAgent:
+    """The agent's routing row, created signed out on first use (for existing users only)."""
+    agent = await session.scalar(
+        select(RoutingAgent).where(RoutingAgent.user_id == agent_id).with_for_update()
+    )
+    if agent is not None:
+        return agent
+    if await session.scalar(select(User.id).where(User.id == agent_id)) is None:
+        raise NotFoundError("agent not found")
+    agent = RoutingAgent(
+        user_id=agent_id,
+        presence=Presence.SIGNED_OUT,
+        since=at,
+        idle_since=at,
+        version=0,
+        skills={},
+        capacity=dict(DEFAULT_CAPACITY),
+    )
+    session.add(agent)
+    await session.flush()
+    return agent
+
+
+def move(contact: RoutingContact, target: ContactState, at: datetime) -> None:
+    contact.state = check_transition(ContactState(contact.state), target)
+    contact.version += 1
+    contact.updated_at = at
+
+
+def contact_fields(contact: RoutingContact, at: datetime, actor: str | None) -> dict[str, Any]:
+    """The fields every contact event carries."""
+    return {
+        "tenant_id": contact.tenant_id,
+        "occurred_at": at,
+        "actor": actor,
+        "contact_id": contact.id,
+        "version": contact.version,
+        "state": contact.state,
+        "channel": contact.channel,
+        "queue_id": contact.queue_id,
+        "agent_id": contact.agent_id,
+    }
+
+
+async def holdings(session: AsyncSession, agent_id: UUID) -> list[tuple[str, str]]:
+    """(channel, state) of every contact the agent holds."""
+    rows = await session.execute(
+        select(RoutingAssignment.channel, RoutingAssignment.state).where(
+            RoutingAssignment.agent_id == agent_id
+        )
+    )
+    return [(channel, state) for channel, state in rows]
+
+
+async def announce_agent(
+    session: AsyncSession, agent: RoutingAgent, *, at: datetime, actor: str | None
+) -> AgentStateChangedEvent:
+    """Bump the agent's version and emit its whole routing state (call after every change)."""
+    held = await holdings(session, agent.user_id)
+    load: dict[str, int] = {}
+    for channel, _state in held:
+        load[channel] = load.get(channel, 0) + 1
+    wrapping = sum(1 for _channel, state in held if state == ContactState.WRAP_UP)
+    state = state_of(Presence(agent.presence), engaged=len(held) - wrapping, wrapping=wrapping)
+    agent.version += 1
+    name = await session.scalar(select(User.display_name).where(User.id == agent.user_id))
+    event = AgentStateChangedEvent(
+        tenant_id=agent.tenant_id,
+        occurred_at=at,
+        actor=actor,
+        agent_id=agent.user_id,
+        version=agent.version,
+        state=state,
+        presence=agent.presence,
+        reason=agent.reason,
+        since=agent.since,
+        idle_since=agent.idle_since,
+        load=load,
+        capacity={k: int(v) for k, v in agent.capacity.items()},
+        skills={k: int(v) for k, v in agent.skills.items()},
+        display_name=name or "",
+    )
+    emit(session, event)
+    return event
+
+
+async def release_assignment(
+    session: AsyncSession, contact: RoutingContact, *, at: datetime
+) -> RoutingAgent | None:
+    """Delete the contact's assignment; returns the (locked) agent that held it."""
+    assignment = await session.get(RoutingAssignment, contact.id)
+    if assignment is None:
+        return None
+    agent = await lock_agent(session, assignment.agent_id, at=at)
+    await session.delete(assignment)
+    await session.flush()
+    contact.last_agent_id = assignment.agent_id
+    contact.agent_id = None
+    agent.idle_since = at
+    return agent

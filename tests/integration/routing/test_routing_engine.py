@@ -1,0 +1,369 @@
+"""The durable routing engine on SQLite + memory bus and PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from integration.routing.routing_floor import Floor, events_of
+from tsunagi.actions.routing.agents import do_set_presence
+from tsunagi.actions.routing.contacts import (
+    NewContact,
+    TransferTarget,
+    do_abandon_contact,
+    do_create_contact,
+    do_request_callback,
+    do_transfer_contact,
+)
+from tsunagi.actions.routing.offers import (
+    do_accept_offer,
+    do_close_contact,
+    do_end_contact,
+    do_hold_contact,
+    do_offer_contact,
+    do_reject_offer,
+    do_resume_contact,
+)
+from tsunagi.adapters.storage.routing_models import RoutingAssignment, RoutingContact
+from tsunagi.domain.errors import ConflictError
+from tsunagi.routing.agents import Presence
+
+
+async def test_a_contact_goes_through_its_whole_life(floor: Floor) -> None:
+    await floor.add_queue("billing")
+    await floor.add_agent("aiko", {"billing": 5})
+    contact_id = await floor.create("billing", customer_ref="cust-1")
+    offered = await floor.wait_state(contact_id, "offered")
+    assert offered.agent_id == floor.agents["aiko"]
+    tenant, aiko = floor.tenant_id, floor.agents["aiko"]
+    await do_accept_offer(
+        floor.db, tenant_id=tenant, contact_id=contact_id, agent_id=aiko, actor="t"
+    )
+    await do_hold_contact(
+        floor.db, tenant_id=tenant, contact_id=contact_id, agent_id=aiko, actor="t"
+    )
+    await do_resume_contact(
+        floor.db, tenant_id=tenant, contact_id=contact_id, agent_id=aiko, actor="t"
+    )
+    until = await do_end_contact(
+        floor.db, tenant_id=tenant, contact_id=contact_id, agent_id=aiko, actor="t"
+    )
+    assert until > datetime.now(UTC)
+    assert (await floor.agent("aiko")).presence == Presence.READY
+    await do_close_contact(
+        floor.db,
+        tenant_id=tenant,
+        contact_id=contact_id,
+        agent_id=aiko,
+        actor="t",
+        category="billing-amount",
+        resolved_first_contact=True,
+    )
+    closed = await floor.contact(contact_id)
+    assert closed.state == "closed"
+    assert closed.category == "billing-amount"
+    assert closed.waited_s is not None
+    types = [e["type"] for e in await events_of(floor, contact_id)]
+    assert types == [
+        "contact.created",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.held",
+        "contact.resumed",
+        "contact.ended",
+        "contact.closed",
+    ]
+    versions = [e["version"] for e in await events_of(floor, contact_id)]
+    assert versions == sorted(versions)
+    async with floor.db.scoped(tenant, readonly=True) as session:
+        assert await session.scalar(select(func.count()).select_from(RoutingAssignment)) == 0
+
+
+async def test_idempotency_key_returns_the_same_contact(floor: Floor) -> None:
+    await floor.add_queue("chat")
+    new = NewContact(channel="chat", queue_id=floor.queues["chat"], idempotency_key="msg-42")
+    results = await asyncio.gather(
+        *[
+            do_create_contact(floor.db, tenant_id=floor.tenant_id, new=new, actor="t")
+            for _ in range(5)
+        ]
+    )
+    assert len({r.contact_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        count = await session.scalar(select(func.count()).select_from(RoutingContact))
+    assert count == 1
+
+
+async def test_a_contact_cannot_be_held_by_two_agents(floor: Floor) -> None:
+    await floor.engine.stop()  # offers made by hand here, racing each other
+    await floor.add_queue("gas")
+    await floor.add_agent("a1", {"gas": 3})
+    await floor.add_agent("a2", {"gas": 3})
+    contact_id = await floor.create("gas")
+    attempts = [
+        do_offer_contact(
+            floor.db,
+            tenant_id=floor.tenant_id,
+            contact_id=contact_id,
+            agent_id=floor.agents[name],
+            worker_id="w",
+            lease_s=5,
+        )
+        for name in ("a1", "a2", "a1", "a2")
+    ]
+    outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+    successes = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(successes) == 1
+    assert all(isinstance(o, ConflictError | Exception) for o in outcomes if o not in successes)
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        rows = (await session.scalars(select(RoutingAssignment))).all()
+    assert len(rows) == 1
+
+
+async def test_best_skilled_agent_and_priority_order(floor: Floor) -> None:
+    await floor.add_queue("delivery")
+    await floor.add_agent("novice", {"delivery": 2})
+    await floor.add_agent("expert", {"delivery": 9})
+    first = await floor.create("delivery")
+    assert (await floor.wait_state(first, "offered")).agent_id == floor.agents["expert"]
+    second = await floor.create("delivery")
+    assert (await floor.wait_state(second, "offered")).agent_id == floor.agents["novice"]
+    normal = await floor.create("delivery")
+    vip = await floor.create("delivery", vip=True)
+    await asyncio.sleep(0.3)
+    assert await floor.state_of(normal) == "queued"
+    await do_reject_offer(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        contact_id=first,
+        agent_id=floor.agents["expert"],
+        actor="t",
+    )
+    # Both agents said no and are not ready; three contacts wait: first (oldest), normal,
+    # and the VIP, whose priority (+5 × 60 s) ranks it as if it had come five minutes earlier.
+    assert (await floor.agent("expert")).presence == Presence.NOT_READY
+    await do_reject_offer(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        contact_id=second,
+        agent_id=floor.agents["novice"],
+        actor="t",
+    )
+    await floor.presence("novice", Presence.READY)
+    assert (await floor.wait_state(vip, "offered")).agent_id == floor.agents["novice"]
+    await floor.presence("expert", Presence.READY)
+    assert (await floor.wait_state(first, "offered")).agent_id == floor.agents["expert"]
+    await asyncio.sleep(0.3)
+    assert await floor.state_of(normal) == "queued"
+    assert await floor.state_of(second) == "queued"
+
+
+async def test_missed_offer_puts_agent_not_ready_and_reoffers(floor: Floor) -> None:
+    await floor.add_queue("quick", config={"routing": {"offer_timeout_s": 1}})
+    await floor.add_agent("sleepy", {"quick": 9})
+    contact_id = await floor.create("quick")
+    assert (await floor.wait_state(contact_id, "offered")).agent_id == floor.agents["sleepy"]
+    await floor.add_agent("awake", {"quick": 1})
+    offered = await floor.wait_state(contact_id, "offered", timeout=5)
+
+    async def moved() -> bool:
+        return (await floor.contact(contact_id)).agent_id == floor.agents["awake"]
+
+    await floor.until(moved, what="re-offer to the awake agent")
+    sleepy = await floor.agent("sleepy")
+    assert sleepy.presence == Presence.NOT_READY
+    assert sleepy.reason == "missed_offer"
+    del offered
+    reasons = [
+        e.get("reason")
+        for e in await events_of(floor, contact_id)
+        if e["type"] == "contact.offer_declined"
+    ]
+    assert reasons == ["timeout"]
+
+
+async def test_lost_lease_is_reclaimed_without_blame(floor: Floor) -> None:
+    await floor.add_queue("support")
+    await floor.add_agent("ok", {"support": 5})
+    await floor.engine.stop()
+    contact_id = await floor.create("support")
+    # A worker that dies right after offering: its lease is never renewed.
+    await do_offer_contact(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        contact_id=contact_id,
+        agent_id=floor.agents["ok"],
+        worker_id="dead-worker",
+        lease_s=0.3,
+    )
+    from .conftest import open_floor  # a new worker takes over
+
+    del open_floor
+    floor.engine = type(floor.engine)(
+        floor.db, floor.bus, worker_id="w2", lease_s=1.0, sweep_s=0.1, tick_s=0.2
+    )
+    await floor.engine.start()
+
+    async def reoffered() -> bool:
+        events = await events_of(floor, contact_id)
+        return [e["type"] for e in events].count("contact.offered") == 2
+
+    await floor.until(reoffered, what="re-offer after the lease ran out")
+    assert (await floor.agent("ok")).presence == Presence.READY  # not blamed
+    declined = [
+        e for e in await events_of(floor, contact_id) if e["type"] == "contact.offer_declined"
+    ]
+    assert [e["reason"] for e in declined] == ["lease_lost"]
+
+
+async def test_transfer_to_a_queue_and_escalation(floor: Floor) -> None:
+    await floor.add_queue("front")
+    await floor.add_queue("gas")
+    await floor.add_agent("front-desk", {"front": 5})
+    await floor.add_agent("gas-expert", {"gas": 5})
+    await floor.add_agent("sv", {"escalation": 5})
+    tenant = floor.tenant_id
+    contact_id = await floor.create("front")
+    await floor.wait_state(contact_id, "offered")
+    await do_accept_offer(
+        floor.db,
+        tenant_id=tenant,
+        contact_id=contact_id,
+        agent_id=floor.agents["front-desk"],
+        actor="t",
+    )
+    await do_transfer_contact(
+        floor.db,
+        tenant_id=tenant,
+        contact_id=contact_id,
+        by_agent_id=floor.agents["front-desk"],
+        target=TransferTarget(queue_id=floor.queues["gas"]),
+        actor="t",
+    )
+    moved = await floor.wait_state(contact_id, "offered")
+    assert moved.agent_id == floor.agents["gas-expert"]
+    assert moved.queue_id == floor.queues["gas"]
+    await do_accept_offer(
+        floor.db,
+        tenant_id=tenant,
+        contact_id=contact_id,
+        agent_id=floor.agents["gas-expert"],
+        actor="t",
+    )
+    await do_transfer_contact(
+        floor.db,
+        tenant_id=tenant,
+        contact_id=contact_id,
+        by_agent_id=floor.agents["gas-expert"],
+        target=TransferTarget(escalate=True),
+        actor="t",
+    )
+    escalated = await floor.wait_state(contact_id, "offered")
+    assert escalated.agent_id == floor.agents["sv"]
+    assert escalated.escalated
+    kinds = [e["type"] for e in await events_of(floor, contact_id)]
+    assert kinds.count("contact.transferred") == 2
+
+
+async def test_callbacks_keep_place_or_come_back_at_their_time(floor: Floor) -> None:
+    await floor.add_queue("orders")
+    tenant = floor.tenant_id
+    keep = await floor.create("orders")
+    later = await floor.create("orders")
+    await do_request_callback(
+        floor.db, tenant_id=tenant, contact_id=keep, callback_at=None, actor="t"
+    )
+    at = datetime.now(UTC) + timedelta(seconds=0.5)
+    await do_request_callback(
+        floor.db, tenant_id=tenant, contact_id=later, callback_at=at, actor="t"
+    )
+    assert await floor.state_of(later) == "callback_scheduled"
+    booked = await floor.create("orders", callback_at=datetime.now(UTC) + timedelta(hours=2))
+    assert await floor.state_of(booked) == "callback_scheduled"
+    await floor.wait_state(keep, "queued")
+    assert (await floor.contact(keep)).channel == "callback"
+    await floor.wait_state(later, "queued")
+    await floor.add_agent("caller", {"orders": 5})
+    await floor.wait_state(keep, "offered")
+    assert await floor.state_of(booked) == "callback_scheduled"
+
+
+async def test_closed_hours_full_queue_and_abandon(floor: Floor) -> None:
+    closed_all_week = {
+        "routing": {"business_hours": {"mon": [["00:00", "00:01"]]}, "closed_action": "voicemail"}
+    }
+    await floor.add_queue("night", config=closed_all_week)
+    contact_id = await floor.create("night")
+    closed = await floor.contact(contact_id)
+    assert closed.state == "closed"
+    assert closed.outcome in ("voicemail", "closed_hours")
+    await floor.add_queue("tiny", config={"routing": {"max_size": 1, "overflow_action": "message"}})
+    first = await floor.create("tiny")
+    second = await floor.create("tiny")
+    assert await floor.state_of(first) == "queued"
+    assert (await floor.contact(second)).outcome == "full"
+    await do_abandon_contact(floor.db, tenant_id=floor.tenant_id, contact_id=first, actor="t")
+    await do_abandon_contact(floor.db, tenant_id=floor.tenant_id, contact_id=first, actor="t")
+    assert await floor.state_of(first) == "abandoned"
+
+
+async def test_sign_out_is_refused_while_in_conversation(floor: Floor) -> None:
+    await floor.add_queue("q")
+    await floor.add_agent("busy", {"q": 5})
+    contact_id = await floor.create("q")
+    await floor.wait_state(contact_id, "offered")
+    await do_accept_offer(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        contact_id=contact_id,
+        agent_id=floor.agents["busy"],
+        actor="t",
+    )
+    with pytest.raises(ConflictError):
+        await do_set_presence(
+            floor.db,
+            tenant_id=floor.tenant_id,
+            agent_id=floor.agents["busy"],
+            presence=Presence.SIGNED_OUT,
+            actor="t",
+        )
+
+
+async def test_chat_capacity_three_at_a_time(floor: Floor) -> None:
+    await floor.add_queue("webchat")
+    await floor.add_agent("chatter", {"webchat": 5}, {"chat": 3})
+    ids = [await floor.create("webchat", channel="chat") for _ in range(4)]
+
+    async def three_offered() -> bool:
+        states = [await floor.state_of(i) for i in ids]
+        return states.count("offered") == 3
+
+    await floor.until(three_offered, what="three chats offered")
+    await asyncio.sleep(0.3)
+    assert [await floor.state_of(i) for i in ids].count("queued") == 1
+
+
+async def test_engine_restart_rebuilds_from_the_database(floor: Floor) -> None:
+    await floor.add_queue("r")
+    waiting = [await floor.create("r") for _ in range(3)]
+    await floor.engine.stop()
+    await floor.add_agent("late", {"r": 5}, {"voice": 1})
+    engine = type(floor.engine)(
+        floor.db,
+        floor.bus,
+        worker_id=f"w-{uuid.uuid4().hex[:6]}",
+        lease_s=1.0,
+        sweep_s=0.1,
+        tick_s=0.2,
+    )
+    floor.engine = engine
+    await engine.start()
+    got = await floor.wait_state(waiting[0], "offered")
+    assert got.agent_id == floor.agents["late"]
+    assert [await floor.state_of(i) for i in waiting[1:]] == ["queued", "queued"]
