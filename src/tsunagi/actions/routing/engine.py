@@ -435,12 +435,10 @@ class RoutingEngine:
                 select(RoutingAgent).where(RoutingAgent.user_id == agent_id)
             )
             loads = dict(
-                (
-                    await session.execute(
-                        select(RoutingAssignment.channel, func.count())
-                        .where(RoutingAssignment.agent_id == agent_id)
-                        .group_by(RoutingAssignment.channel)
-                    )
+                await session.execute(
+                    select(RoutingAssignment.channel, func.count())
+                    .where(RoutingAssignment.agent_id == agent_id)
+                    .group_by(RoutingAssignment.channel)
                 )
             )
         state.router.remove(contact_id)
