@@ -10,7 +10,9 @@ from voice_peers import Baresip, heard, run_sipp, tone_shares, tone_timeline, wr
 
 from conftest import MUSIC_HZ, PROMPT_HZ, EventLog
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
+from tsunagi.domain.errors import ConflictError, InvalidInputError
 from tsunagi.ports.telephony import (
+    BridgeMode,
     CallAnswered,
     CallHungUp,
     CallOffered,
@@ -201,3 +203,49 @@ async def test_music_loops_until_stopped(engine: Engine, tmp_path: Path) -> None
     assert timeline.count(MUSIC_HZ) >= 8  # ≥ 4 s of music from a 2 s file: it looped
     assert set(timeline) == {MUSIC_HZ}
     assert len(timeline) <= 11  # ≤ 5.5 s of audio in a call of ≥ 6.5 s: it stopped
+
+
+async def test_supervisor_listens_to_the_customer_unheard(engine: Engine, tmp_path: Path) -> None:
+    worker, log = engine
+    customer = Baresip(
+        "customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
+    )
+    agent = Baresip("agent", tmp_path / "agent", write_tone(tmp_path / "a.wav", AGENT_HZ, 30))
+    supervisor = Baresip(
+        "supervisor", tmp_path / "supervisor", write_tone(tmp_path / "s.wav", AGENT2_HZ, 30)
+    )
+    phones = [customer, agent, supervisor]
+    for phone in phones:
+        phone.start()
+    try:
+        customer.command("dial", worker_uri(worker))
+        customer_leg = await answer_next_call(engine, prompt=False)
+        agent_leg = await worker.originate(agent.uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=agent_leg)
+        await worker.bridge(customer_leg, agent_leg)
+        supervisor_leg = await worker.originate(supervisor.uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=supervisor_leg)
+        listen = await worker.bridge(customer_leg, supervisor_leg, BridgeMode.LISTEN)
+        with pytest.raises(ConflictError):
+            await worker.bridge(agent_leg, supervisor_leg, BridgeMode.LISTEN)
+        await asyncio.sleep(3)
+        await worker.unbridge(listen)
+        await asyncio.sleep(1.5)
+        for leg in (customer_leg, agent_leg, supervisor_leg):
+            await worker.hangup(leg)
+        for phone in phones:
+            await asyncio.to_thread(phone.wait_event, "CALL_CLOSED")
+    finally:
+        for phone in phones:
+            phone.stop()
+    assert heard(supervisor.dumps("dec")[0], TONES) == {CUSTOMER_HZ}
+    assert heard(customer.dumps("dec")[0], TONES) == {AGENT_HZ}
+    assert heard(agent.dumps("dec")[0], TONES) == {CUSTOMER_HZ}
+    # after unbridge the supervisor receives nothing: its dump ends ≤ 3.5 s in
+    assert len(tone_timeline(supervisor.dumps("dec")[0], TONES)) <= 7
+
+
+async def test_whisper_is_refused_until_a_mixer_is_integrated(engine: Engine) -> None:
+    worker, _ = engine
+    with pytest.raises(InvalidInputError, match="mixer"):
+        await worker.bridge("a", "b", BridgeMode.WHISPER)

@@ -12,6 +12,7 @@ from tsunagi.adapters.telephony.dtmf import parse_dtmf_log, parse_sip_info
 from tsunagi.adapters.telephony.engine import parse_target
 from tsunagi.adapters.telephony.media import audio_port, plain_sdp
 from tsunagi.adapters.telephony.recording import (
+    RtpPacket,
     decode_g711,
     mix_streams,
     pcap_to_wav,
@@ -110,3 +111,31 @@ def test_pcap_streams_are_placed_on_one_timeline(tmp_path: Path) -> None:
     assert np.all(mix[:320] == 32124) and np.all(mix[320:4000] == 0)
     assert np.all(mix[4000:] == 32124)
     assert pcap_to_wav([pcap], tmp_path / "leg.wav") == pytest.approx(4160 / 8000)
+
+
+def test_a_stream_that_restarts_its_timestamps_is_placed_by_capture_time(
+    tmp_path: Path,
+) -> None:
+    pcap = tmp_path / "replay.pcap"
+    loud = bytes([0x80]) * 160
+    _rtp_pcap(
+        pcap,
+        [
+            (10.0, 7, 0, 5000, loud),
+            (10.02, 7, 0, 5160, loud),
+            (13.0, 7, 0, 5000, loud),  # the same timestamps again, 3 s later
+            (13.02, 7, 0, 5160, loud),
+        ],
+    )
+    mix = mix_streams(read_pcap(pcap))
+    assert len(mix) == 3 * 8000 + 320
+    assert np.all(mix[:320] == 32124) and np.all(mix[-320:] == 32124)
+    assert np.all(mix[320 : 3 * 8000] == 0)
+
+
+def test_timestamps_wrap_around() -> None:
+    packets = [
+        RtpPacket(0.0, 1, 0, 0xFFFFFF60, bytes([0x80]) * 160),
+        RtpPacket(0.02, 1, 0, 0x00000000, bytes([0x80]) * 160),
+    ]
+    assert len(mix_streams(packets)) == 320

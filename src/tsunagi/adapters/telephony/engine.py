@@ -76,6 +76,8 @@ class _Leg:
     playback_timer: asyncio.TimerHandle | None = None
     recording_id: str | None = None
     bridge_id: str | None = None
+    listening: str | None = None
+    """The LISTEN bridge in which this leg is the listener."""
     replaces: str | None = None
     """For a transfer target: the leg whose peer moves to this leg when it answers."""
     pending: list[asyncio.Future[None]] = field(default_factory=list)
@@ -90,6 +92,8 @@ class SippyRtpengineEngine:
         self._events: asyncio.Queue[TelephonyEvent] = asyncio.Queue()
         self._legs: dict[str, _Leg] = {}
         self._bridges: dict[str, tuple[str, str]] = {}
+        self._listens: dict[str, tuple[str, str]] = {}
+        """LISTEN bridges: id → (source, listener)."""
         self._recordings: dict[str, str] = {}
         self._ng = NgClient(config.ng_host, config.ng_port)
         self._media = RtpengineMedia(self._ng, host=config.media_host)
@@ -186,8 +190,10 @@ class SippyRtpengineEngine:
         return leg_id
 
     async def bridge(self, first: str, second: str, mode: BridgeMode = BridgeMode.FULL) -> str:
+        if mode is BridgeMode.LISTEN:
+            return await self._listen(first, second)
         if mode is not BridgeMode.FULL:
-            raise InvalidInputError(f"bridge mode {mode} is not implemented by this engine yet")
+            raise InvalidInputError(f"bridge mode {mode} needs a mixer; not implemented yet")
         legs = [self._leg(first, _State.ANSWERED), self._leg(second, _State.ANSWERED)]
         if first == second or any(leg.bridge_id for leg in legs):
             raise ConflictError("a leg can be in one bridge at a time")
@@ -201,7 +207,32 @@ class SippyRtpengineEngine:
             leg.bridge_id = bridge_id
         return bridge_id
 
+    async def _listen(self, source: str, listener: str) -> str:
+        """LISTEN: ``listener`` hears ``source``'s party; nobody hears ``listener``.
+
+        A leg can be listened to while it is in a full bridge; the listener is in no
+        other bridge. Listening to both parties of a conversation needs a mixer.
+        """
+        self._leg(source, _State.ANSWERED)
+        ear = self._leg(listener, _State.ANSWERED)
+        if source == listener or ear.bridge_id or ear.listening:
+            raise ConflictError("the listener must be a free leg other than the source")
+        if ear.playback_id is not None:
+            await self.stop_playback(listener)
+        await self._media.listen(source, listener)
+        bridge_id = str(new_id())
+        self._listens[bridge_id] = (source, listener)
+        ear.listening = bridge_id
+        return bridge_id
+
     async def unbridge(self, bridge_id: str) -> None:
+        if bridge_id in self._listens:
+            source, listener = self._listens.pop(bridge_id)
+            ear = self._legs.get(listener)
+            if ear is not None:
+                ear.listening = None
+            await self._media.stop_listening(source, listener)
+            return
         pair = self._bridges.pop(bridge_id, None)
         if pair is None:
             raise NotFoundError(f"no bridge {bridge_id}")
@@ -390,6 +421,9 @@ class SippyRtpengineEngine:
         await self._cancel_playback(leg, stopped=True)
         if leg.bridge_id is not None and leg.bridge_id in self._bridges:
             await self.unbridge(leg.bridge_id)
+        for listen_id, pair in list(self._listens.items()):
+            if leg.leg_id in pair:
+                await self.unbridge(listen_id)
         if announce:
             self._emit(
                 CallHungUp(

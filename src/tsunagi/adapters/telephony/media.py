@@ -11,6 +11,7 @@ we tell it to:
 * a bridge: the ``engine`` sides of two legs are pointed at each other's
   rtpengine port (media is relayed twice through rtpengine; cheap, and it keeps
   each leg independent so legs can be re-bridged, transferred or recorded alone);
+* listening: a ``subscribe`` copy of one party's media sent to the listener's leg;
 * recording: rtpengine's pcap recording of the leg's call.
 
 Whether the ``engine`` side is the offerer (legs we originate) or the answerer
@@ -156,6 +157,31 @@ class RtpengineMedia:
             await self._ng.request("block media", call_id=some_id, from_tag=PARTY)
             await self._point_engine(some_id, some, _DISCARD_PORT)
 
+    async def listen(self, source: str, listener: str) -> None:
+        """The listener's party hears a copy of what the source's party says.
+
+        rtpengine's ``subscribe request`` adds a receive-only copy of the source
+        party's media to the source's call; its answer points that copy at the
+        listener's relay port, from where the listener's call relays it to the
+        listener. The listener's own voice stays blocked.
+        """
+        target = self._legs[listener]
+        await self._ng.request(
+            "subscribe request", call_id=source, from_tag=PARTY, to_tag=_listen_tag(listener)
+        )
+        await self._ng.request(
+            "subscribe answer",
+            call_id=source,
+            to_tag=_listen_tag(listener),
+            sdp=plain_sdp(self._host, target.relay_port),
+        )
+
+    async def stop_listening(self, source: str, listener: str) -> None:
+        if source in self._legs:
+            await self._ng.request(
+                "unsubscribe", call_id=source, from_tag=PARTY, to_tag=_listen_tag(listener)
+            )
+
     def peer_of(self, leg_id: str) -> str | None:
         leg = self._legs.get(leg_id)
         return None if leg is None else leg.peer
@@ -179,3 +205,7 @@ class RtpengineMedia:
 
     async def stop_recording(self, leg_id: str) -> None:
         await self._ng.request("stop recording", call_id=leg_id)
+
+
+def _listen_tag(listener: str) -> str:
+    return f"listen-{listener}"

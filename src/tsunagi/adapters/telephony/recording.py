@@ -100,25 +100,42 @@ def decode_g711(payload: bytes, payload_type: int) -> NDArray[np.int16]:
 
 
 def mix_streams(packets: Iterable[RtpPacket]) -> NDArray[np.int16]:
-    """All G.711 streams summed on one timeline (see the module docstring)."""
+    """All G.711 streams summed on one timeline (see the module docstring).
+
+    A stream is placed by its RTP timestamps from an anchor packet; when a timestamp
+    disagrees with the capture clock by more than a second (a sender restarted its
+    timestamps, or replayed a capture), the stream is re-anchored at that packet.
+    """
     audio = [p for p in packets if p.payload_type in _TABLES]
     if not audio:
         return np.zeros(0, dtype=np.int16)
     start_s = min(p.captured_s for p in audio)
-    firsts: dict[int, RtpPacket] = {}
-    for packet in audio:
-        firsts.setdefault(packet.ssrc, packet)
+    anchors: dict[int, tuple[int, int]] = {}  # ssrc → (timeline offset, RTP timestamp)
     placed: list[tuple[int, NDArray[np.int16]]] = []
     for packet in audio:
-        first = firsts[packet.ssrc]
-        offset = round((first.captured_s - start_s) * SAMPLE_RATE)
-        offset += (packet.timestamp - first.timestamp) & 0xFFFFFFFF
+        by_clock = round((packet.captured_s - start_s) * SAMPLE_RATE)
+        anchor = anchors.get(packet.ssrc)
+        offset = by_clock
+        if anchor is not None:
+            offset = anchor[0] + _ts_delta(packet.timestamp, anchor[1])
+        if anchor is None or abs(offset - by_clock) > _RESYNC_SAMPLES:
+            anchors[packet.ssrc] = (by_clock, packet.timestamp)
+            offset = by_clock
         placed.append((offset, decode_g711(packet.payload, packet.payload_type)))
     length = max(offset + len(samples) for offset, samples in placed)
     mix = np.zeros(length, dtype=np.int32)
     for offset, samples in placed:
         mix[offset : offset + len(samples)] += samples
     return np.clip(mix, -32768, 32767).astype(np.int16)
+
+
+_RESYNC_SAMPLES = SAMPLE_RATE  # one second
+
+
+def _ts_delta(timestamp: int, anchor: int) -> int:
+    """RTP timestamp difference with 32-bit wrap-around, signed."""
+    delta = (timestamp - anchor) & 0xFFFFFFFF
+    return delta - (1 << 32) if delta >= 1 << 31 else delta
 
 
 def write_wav(path: Path, samples: NDArray[np.int16]) -> None:
