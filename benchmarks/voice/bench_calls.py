@@ -33,7 +33,12 @@ from pathlib import Path
 import numpy as np
 
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine, VoiceWorkerConfig
-from tsunagi.adapters.telephony.processes import RtpengineSettings, free_port, start_rtpengine
+from tsunagi.adapters.telephony.processes import (
+    RtpengineSettings,
+    free_port,
+    free_udp_range,
+    start_rtpengine,
+)
 from tsunagi.ports.telephony import (
     CallAnswered,
     CallHungUp,
@@ -137,7 +142,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
     media = work / "media"
     media.mkdir()
     write_music(media / "music.wav")
-    base = free_port(span=2000)
+    base = free_udp_range(2000)
     settings = RtpengineSettings(
         workdir=work / "rtpengine",
         ng_port=free_port(),

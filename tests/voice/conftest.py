@@ -19,6 +19,7 @@ from tsunagi.adapters.telephony.processes import (
     ManagedProcess,
     RtpengineSettings,
     free_port,
+    free_udp_range,
     start_rtpengine,
 )
 from tsunagi.ports.telephony import TelephonyEvent
@@ -36,7 +37,7 @@ T = TypeVar("T")
 @pytest.fixture
 def rtpengine(tmp_path: Path) -> Iterator[RtpengineSettings]:
     require_tool("rtpengine", "rtpengine-daemon")
-    base = free_port(span=200)
+    base = free_udp_range(200)
     settings = RtpengineSettings(
         workdir=tmp_path / "rtpengine",
         ng_port=free_port(),

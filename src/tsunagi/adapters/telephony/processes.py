@@ -9,6 +9,7 @@ taken instead of failing later with a timeout.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -41,8 +42,21 @@ def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1", span: int 
     raise ComponentError(f"no run of {span} free ports on {host}")
 
 
-def _is_free(host: str, port: int) -> bool:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+def free_udp_range(span: int, host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
+    """The first of ``span`` consecutive UDP ports free now, below the usual ephemeral
+    range (32768+) so that outgoing connections do not land in it (for RTP)."""
+    rng = secrets.SystemRandom()
+    for _ in range(50):
+        base = rng.randrange(low, high - span)
+        if all(_is_free(host, base + i, kinds=(socket.SOCK_DGRAM,)) for i in range(span)):
+            return base
+    raise ComponentError(f"no run of {span} free UDP ports on {host} in {low}-{high}")
+
+
+def _is_free(
+    host: str, port: int, kinds: tuple[int, ...] = (socket.SOCK_DGRAM, socket.SOCK_STREAM)
+) -> bool:
+    for kind in kinds:
         with socket.socket(socket.AF_INET, kind) as probe:
             try:
                 probe.bind((host, port))
