@@ -101,9 +101,9 @@ class Target:
         return self.max_abandon is None or kpis.abandon_rate <= self.max_abandon
 
 
-def traffic(volume: int, aht_s: Number, interval_s: int) -> Fraction:
+def traffic(volume: Number, aht_s: Number, interval_s: int) -> Fraction:
     """Offered load in Erlangs, exactly: ``volume * aht / interval``."""
-    return Fraction(volume) * exact(aht_s) / interval_s
+    return exact(volume) * exact(aht_s) / interval_s
 
 
 def minimum_agents(traffic_erlangs: Fraction, target: Target, model: Model) -> int:
@@ -182,7 +182,7 @@ def required_agents(
 class StaffingTable:
     """Per-interval results; all arrays have one entry per interval."""
 
-    volume: IntArray
+    volume: FloatArray
     traffic_erlangs: FloatArray
     agents: IntArray
     agents_with_shrinkage: IntArray
@@ -244,7 +244,7 @@ def _erlang_c_vector(
 
 
 def staff_intervals(
-    volumes: Sequence[int],
+    volumes: Sequence[Number],
     *,
     aht_s: Number,
     interval_minutes: int,
@@ -256,15 +256,17 @@ def staff_intervals(
     """Staff every interval of a volume series (one queue, one AHT)."""
     if interval_minutes <= 0:
         raise ValueError("interval_minutes must be > 0")
-    if any(v < 0 for v in volumes):
+    exact_volumes = [exact(v) for v in volumes]
+    if any(v < 0 for v in exact_volumes):
         raise ValueError("volumes must be >= 0")
     interval_s = interval_minutes * 60
     aht = float(exact(aht_s))
     if aht <= 0:
         raise ValueError("aht_s must be > 0")
-    a_exact = [traffic(v, aht_s, interval_s) for v in volumes]
+    aht_exact = exact(aht_s)
+    a_exact = [v * aht_exact / interval_s for v in exact_volumes]
     a = np.array([float(x) for x in a_exact], dtype=np.float64)
-    vol = np.asarray(volumes, dtype=np.int64)
+    vol = np.array([float(v) for v in exact_volumes], dtype=np.float64)
     if model == "erlang-c":
         agents, sl, asa, pw = _erlang_c_vector(a_exact, a, aht, target)
         occ = np.divide(a, agents, out=np.zeros_like(a), where=agents > 0)
@@ -300,7 +302,7 @@ class PeriodSummary:
     """
 
     label: str
-    volume: int
+    volume: float
     workload_hours: float
     agent_hours: float
     scheduled_hours: float
@@ -321,7 +323,7 @@ def summarize(table: StaffingTable, labels: Sequence[str]) -> list[PeriodSummary
     for label in dict.fromkeys(labels):
         m = keys == label
         vol = table.volume[m]
-        total = int(vol.sum())
+        total = float(vol.sum())
         weights = vol / total if total else np.full(int(m.sum()), 1.0 / max(1, int(m.sum())))
         agent_h = float(table.agents[m].sum() * hours)
         work_h = float(table.traffic_erlangs[m].sum() * hours)

@@ -1,0 +1,192 @@
+"""`tsunagi wfm ...` and `tsunagi sim run` through the real command group."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tsunagi.cli.main import cli
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs/wfm/example-scenario.json"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), obj={})
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def volumes(tmp_path: Path) -> Path:
+    path = tmp_path / "volumes.csv"
+    path.write_text(
+        "interval_start,volume\n"
+        "2026-04-01T09:00,100\n2026-04-01T09:15,0\n2026-04-01T09:30,2000\n"
+        "2026-04-02T09:00,50\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_staff_contract_columns_and_values(volumes: Path) -> None:
+    code, out = run(
+        "wfm",
+        "staff",
+        "--volumes",
+        str(volumes),
+        "--aht-s",
+        "180",
+        "--interval-minutes",
+        "15",
+        "--sl-target",
+        "0.8",
+        "--sl-seconds",
+        "20",
+        "--max-occupancy",
+        "0.85",
+        "--shrinkage",
+        "0.3",
+    )
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == [
+        "interval_start",
+        "volume",
+        "traffic_erlangs",
+        "agents",
+        "agents_with_shrinkage",
+        "service_level",
+        "asa_s",
+        "occupancy",
+    ]
+    # 50 calls / 15 min at 180 s = 10 Erlangs: the worked example, 14 agents and 20 with shrinkage.
+    assert rows[3]["agents"] == "14"
+    assert rows[3]["agents_with_shrinkage"] == "20"
+    assert rows[1]["agents"] == "0"
+
+
+def test_staff_erlang_a_adds_abandon_rate(volumes: Path) -> None:
+    code, out = run(
+        "wfm",
+        "staff",
+        "--volumes",
+        str(volumes),
+        "--aht-s",
+        "300",
+        "--interval-minutes",
+        "15",
+        "--model",
+        "erlang-a",
+        "--patience-s",
+        "180",
+        "--asa-target-s",
+        "15",
+    )
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert "abandon_rate" in rows[0]
+    assert all(float(r["asa_s"]) <= 15 for r in rows)
+
+
+def test_staff_summary_by_day(volumes: Path) -> None:
+    code, out = run(
+        "wfm",
+        "staff",
+        "--volumes",
+        str(volumes),
+        "--aht-s",
+        "300",
+        "--interval-minutes",
+        "15",
+        "--summary",
+        "day",
+    )
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["period"] for r in rows] == ["2026-04-01", "2026-04-02"]
+    assert rows[0]["volume"] == "2100"
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "Could not open file"),
+        ("interval_start,calls\n", [], "missing column(s) volume"),
+        ("interval_start,volume\n2026-04-01T09:00,abc\n", [], "'abc' is not a number"),
+        ("interval_start,volume\nyesterday,3\n", [], "not an ISO date-time"),
+        ("interval_start,volume\n2026-04-01T09:00,-3\n", [], "below 0"),
+        ("interval_start,volume\n2026-04-01T09:00,3\n", ["--shrinkage", "1.5"], "outside"),
+        ("interval_start,volume\n2026-04-01T09:00,3\n", ["--model", "erlang-a"], "patience"),
+    ],
+)
+def test_staff_bad_input_is_one_clear_line(
+    tmp_path: Path, content: str | None, args: list[str], message: str
+) -> None:
+    path = tmp_path / "in.csv"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    code, out = run(
+        "wfm",
+        "staff",
+        "--volumes",
+        str(path),
+        "--aht-s",
+        "300",
+        "--interval-minutes",
+        "15",
+        *args,
+    )
+    assert code != 0
+    assert message in out
+    assert "Traceback" not in out
+
+
+def test_forecast_and_backtest(tmp_path: Path) -> None:
+    lines = ["interval_start,volume"]
+    for day in range(1, 29):  # four weeks of February 2026, two half-hours a day
+        lines += [f"2026-02-{day:02d}T09:00,{20 + day % 7}", f"2026-02-{day:02d}T09:30,10"]
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out = run(
+        "wfm", "forecast", "--history", str(path), "--days", "7", "--special-day", "2026-03-03=2"
+    )
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0]["interval_start"] == "2026-03-01T09:00:00"
+    assert len(rows) == 14
+    by_day = {r["interval_start"][:10] for r in rows}
+    assert len(by_day) == 7
+    code, out = run(
+        "wfm", "forecast", "--history", str(path), "--backtest-weeks", "1", "--no-holidays"
+    )
+    assert code == 0, out
+    assert out.splitlines()[0].startswith("method,mape_interval")
+    code, out = run("wfm", "forecast", "--history", str(path), "--open-weekdays", "9")
+    assert code != 0
+    assert "weekdays are 0" in out
+
+
+def test_sim_run_text_and_json() -> None:
+    code, out = run("sim", "run", str(EXAMPLE), "--seed", "3")
+    assert code == 0, out
+    assert out.splitlines()[0].split()[:2] == ["queue", "offered"]
+    code, out = run("sim", "run", str(EXAMPLE), "--seed", "3", "--format", "json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert set(data["queues"]) == {"general", "vip"}
+    assert data["total"]["offered"] == sum(q["total"]["offered"] for q in data["queues"].values())
+    again = json.loads(run("sim", "run", str(EXAMPLE), "--seed", "3", "--format", "json")[1])
+    assert again == data
+
+
+def test_sim_run_bad_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{"queues": []}', encoding="utf-8")
+    code, out = run("sim", "run", str(path))
+    assert code != 0
+    assert "agent_groups" in out
+    assert "Traceback" not in out
