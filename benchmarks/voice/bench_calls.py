@@ -56,6 +56,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_cpu() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -180,6 +187,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
     rtp_pid = rtpengine.pid
     assert rtp_pid is not None
     cpu0 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
+    machine0 = machine_cpu()
     sipp_argv = [
         "sipp", "-sf", str(HERE / "caller.xml"), "-m", str(args.calls), "-r", str(args.rate),
         "-l", str(args.calls), "-i", "127.0.0.1",
@@ -197,6 +205,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sipp.wait(), 1)
     cpu1 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
+    machine1 = machine_cpu()
     await asyncio.sleep(1)
     wall = cpu1[2] - cpu0[2]
 
@@ -226,6 +235,8 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         f"cpu over {wall:.0f}s: rtpengine {100 * (cpu1[0] - cpu0[0]) / wall:.1f}% of a core, "
         f"worker {100 * (cpu1[1] - cpu0[1]) / wall:.1f}% of a core"
     )
+    busy = (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1])
+    print(f"whole machine (incl. sipp callers and agent farm): {100 * busy:.1f}% busy of all cores")
     print(f"peak RSS MiB: rtpengine {peak_rss['rtpengine']:.0f}, worker {peak_rss['worker']:.0f}")
     print(
         f"engine: answered={app.answered} bridged={app.bridged} dtmf={app.dtmf} "
