@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=19 * 1024, ge=8)
     relay_poll_interval_s: float = Field(default=0.25, gt=0)
     secure_cookies: bool = False
+    # Personal data is sealed with per-tenant keys wrapped by this master key (base64 of
+    # 32 bytes), or the key in master_key_file (default: <data_dir>/keys/master.key).
+    master_key: str | None = None
+    master_key_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -60,6 +64,10 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'tsunagi.db').resolve()}"
 
     @property
+    def effective_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "keys" / "master.key"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 
@@ -72,6 +80,11 @@ class Settings(BaseSettings):
             problems.append("set TSUNAGI_SECRET_KEY to a random value of at least 32 characters")
         if not self.secure_cookies:
             problems.append("set TSUNAGI_SECURE_COOKIES=true (serve over HTTPS)")
+        if not self.master_key and not self.effective_master_key_file.exists():
+            problems.append(
+                "set TSUNAGI_MASTER_KEY or create the key file "
+                f"{self.effective_master_key_file} (tsunagi keys init)"
+            )
         if problems:
             raise ConfigurationError("Refusing to start in production mode: " + "; ".join(problems))
 

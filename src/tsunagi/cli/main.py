@@ -258,6 +258,25 @@ def tenant_create(ctx: click.Context, slug: str, name: str, timezone: str, local
 
 
 @cli.group()
+def keys() -> None:
+    """The master key that protects personal data."""
+
+
+@keys.command("init")
+@click.pass_context
+def keys_init(ctx: click.Context) -> None:
+    """Create the master key file (refuses to replace an existing one)."""
+    from tsunagi.adapters.security.crypto import load_or_create_master_key
+
+    settings = _settings(ctx)
+    path = settings.effective_master_key_file
+    if path.exists():
+        raise click.ClickException(f"{path} exists; a new key would make sealed data unreadable")
+    load_or_create_master_key(path, create=True)
+    click.echo(f"created {path} (mode 0600); back it up apart from the database")
+
+
+@cli.group()
 def docs() -> None:
     """Generate reference documents from the code."""
 

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
+
+from faker import Faker
 
 from tsunagi.actions import accounts
+from tsunagi.actions.customers import do_import_customers
+from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.security.passwords import PasswordHasher
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.migrate import upgrade
 from tsunagi.adapters.storage.models import Category, Queue
+from tsunagi.domain.customers import CustomerRecord, Identifier
 from tsunagi.settings import Settings
 
 DEMO_PASSWORD = "tsunagi-demo-2026"  # noqa: S105 - printed on purpose for the demo accounts
@@ -85,13 +91,14 @@ async def load_demo(settings: Settings, *, customers: int = 10_000) -> DemoAccou
     try:
         existing = await accounts.find_tenant_by_slug(db, TENANT_SLUG)
         if existing is None:
-            await _fill(db, settings)
+            tenant_id = await _fill(db, settings)
+            await load_customers(db, KeyRing(master_key_for(settings)), tenant_id, customers)
         return _accounts()
     finally:
         await db.dispose()
 
 
-async def _fill(db: Database, settings: Settings) -> None:
+async def _fill(db: Database, settings: Settings) -> UUID:
     tenant_id = await accounts.do_create_tenant(
         db,
         slug=TENANT_SLUG,
@@ -130,6 +137,57 @@ async def _fill(db: Database, settings: Settings) -> None:
             display_name=display_name,
             password=DEMO_PASSWORD,
             roles=[role],
+            actor="demo",
+        )
+    return tenant_id
+
+
+SEGMENTS = ("宅配", "宅配", "宅配", "店舗", "店舗", "でんき", "共済")
+CUSTOMER_BATCH = 1000
+
+
+def fake_customers(count: int, *, seed: int = 2026) -> list[CustomerRecord]:
+    """Members of the demo co-op: made-up Japanese names, addresses and numbers."""
+    fake = Faker("ja_JP")
+    fake.seed_instance(seed)
+    made = []
+    for number in range(1, count + 1):
+        company = number % 37 == 0
+        identifiers = [
+            Identifier("member_no", f"{number:08d}"),
+            Identifier("phone", fake.phone_number(), "home"),
+        ]
+        if number % 2 == 0:
+            identifiers.append(
+                Identifier(
+                    "phone", f"090-{number % 10000:04d}-{(number * 7919) % 10000:04d}", "mobile"
+                )
+            )
+        if number % 3 != 0:
+            identifiers.append(Identifier("email", f"member{number}@{fake.free_email_domain()}"))
+        made.append(
+            CustomerRecord(
+                kind="company" if company else "person",
+                name=fake.company() if company else fake.name(),
+                name_kana=None if company else fake.kana_name(),
+                address=fake.address(),
+                segment="法人" if company else SEGMENTS[number % len(SEGMENTS)],
+                vip=number % 50 == 0,
+                tags=("高齢", "見守り") if number % 41 == 0 else (),
+                identifiers=tuple(identifiers),
+            )
+        )
+    return made
+
+
+async def load_customers(db: Database, keyring: KeyRing, tenant_id: UUID, count: int) -> None:
+    records = fake_customers(count)
+    for start in range(0, len(records), CUSTOMER_BATCH):
+        await do_import_customers(
+            db,
+            keyring,
+            tenant_id=tenant_id,
+            items=records[start : start + CUSTOMER_BATCH],
             actor="demo",
         )
 

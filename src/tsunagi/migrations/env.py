@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tsunagi.adapters.storage.models import UTCDateTime
 from tsunagi.adapters.storage.schema import Base
 
 target_metadata = Base.metadata
+
+
+def _render_item(kind: str, obj: Any, _autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write our column types as plain SQLAlchemy types in new migration scripts."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def _run(connection: Connection) -> None:
@@ -19,6 +29,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

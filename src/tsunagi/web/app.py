@@ -24,6 +24,7 @@ from tsunagi.adapters.bus.memory import MemoryBus
 from tsunagi.adapters.bus.redis import RedisBus
 from tsunagi.adapters.ratelimit import AttemptLimiter, MemoryLimiter, RedisLimiter
 from tsunagi.adapters.relay import OutboxRelay
+from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.security.passwords import PasswordHasher
 from tsunagi.adapters.storage.db import Database
 from tsunagi.ports.bus import EventBus
@@ -66,6 +67,7 @@ def build_services(settings: Settings) -> Services:
         ),
         login_limiter=limiter,
         catalogues=Catalogues(),
+        keyring=KeyRing(master_key_for(settings)),
     )
 
 

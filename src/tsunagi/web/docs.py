@@ -68,7 +68,10 @@ def reference_app() -> Litestar:
     from tsunagi.settings import Settings
     from tsunagi.web.app import create_app
 
-    return create_app(Settings(env="test", database_url="sqlite+aiosqlite:///:memory:"))
+    unused_key = "A" * 43 + "="  # 32 zero bytes: this app never opens personal data
+    return create_app(
+        Settings(env="test", database_url="sqlite+aiosqlite:///:memory:", master_key=unused_key)
+    )
 
 
 def authorization_markdown(app: Litestar) -> str:

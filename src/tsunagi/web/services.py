@@ -9,6 +9,7 @@ from litestar.connection import ASGIConnection
 
 from tsunagi.adapters.ratelimit import AttemptLimiter
 from tsunagi.adapters.relay import OutboxRelay
+from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.security.passwords import PasswordHasher
 from tsunagi.adapters.storage.db import Database
 from tsunagi.ports.bus import EventBus
@@ -25,6 +26,7 @@ class Services:
     hasher: PasswordHasher
     login_limiter: AttemptLimiter
     catalogues: Catalogues
+    keyring: KeyRing
 
 
 def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:

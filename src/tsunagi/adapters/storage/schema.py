@@ -6,6 +6,7 @@ Feature packages that add tables import their model module here (one line each).
 from __future__ import annotations
 
 from tsunagi.adapters.storage import (
+    crm_models,  # noqa: F401 - registers the customer tables
     models,
     routing_models,  # noqa: F401 - registers the routing tables
 )
