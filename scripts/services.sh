@@ -23,6 +23,8 @@ if ! port_open 6379; then
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 fi
 [[ -x /usr/bin/chromium ]] || apt_install chromium
+# Japanese glyphs for screenshots and PDF reports.
+[[ -d /usr/share/fonts/opentype/noto ]] || apt_install fonts-noto-cjk
 # Subsystems with tools of their own (SIP peers, mail servers…) add a script here.
 for extra in scripts/services.d/*.sh; do
     [[ -e "$extra" ]] && bash "$extra"

@@ -34,7 +34,7 @@ from tsunagi.web.api import audit, health, queues, tokens, users
 from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, current_principal
 from tsunagi.web.errors import EXCEPTION_HANDLERS
 from tsunagi.web.features import feature_hooks, feature_routes, load_features
-from tsunagi.web.i18n import LANGUAGES, Catalogues, current_locale
+from tsunagi.web.i18n import AUDIT_LABELS, LANGUAGES, ROLE_LABELS, Catalogues, current_locale
 from tsunagi.web.pages import auth as auth_pages
 from tsunagi.web.pages import home
 from tsunagi.web.services import Services
@@ -85,7 +85,20 @@ def _templates(catalogues: Catalogues) -> TemplateConfig[JinjaTemplateEngine]:
     environment.globals["languages"] = LANGUAGES
     environment.globals["version"] = __version__
     environment.filters["localtime"] = _localtime
+    environment.filters["duration"] = _duration
+    environment.globals["role_labels"] = ROLE_LABELS
+    environment.globals["audit_labels"] = AUDIT_LABELS
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
+def _duration(seconds: int) -> str:
+    """20 → "20s", 90 → "1m30s", 86400 → "24h"."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds >= 60:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    return f"{seconds}s"
 
 
 def _localtime(value: datetime, zone: str, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:

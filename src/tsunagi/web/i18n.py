@@ -25,6 +25,25 @@ def N_(message: str) -> str:  # noqa: N802 - the name extraction tools know
     return message
 
 
+ROLE_LABELS = {
+    "communicator": N_("Communicator"),
+    "supervisor": N_("Supervisor"),
+    "manager": N_("Manager"),
+    "administrator": N_("Administrator"),
+    "client_viewer": N_("Client viewer"),
+}
+AUDIT_LABELS = {
+    "auth.signed_in": N_("Signed in"),
+    "auth.signed_out": N_("Signed out"),
+    "auth.sign_in_failed": N_("Sign-in failed"),
+    "authz.denied": N_("Permission denied"),
+    "customer.read": N_("Customer record opened"),
+    "allowed": N_("allowed"),
+    "denied": N_("denied"),
+    "ok": N_("ok"),
+}
+
+
 class Catalogues:
     def __init__(self) -> None:
         self._by_locale: dict[str, NullTranslations] = {"en": NullTranslations()}

@@ -1,0 +1,455 @@
+"""REST API of the routing engine: contacts, offers, agents' states and the floor.
+
+Channel adapters and integrations create contacts (``Idempotency-Key`` header makes a retry
+safe) and follow them over ``/ws/events``; communicators answer their offers; supervisors
+act on anyone's contacts and states. A communicator's grant on contacts and agents is
+``own``: the handlers pass the caller as the acting agent, and the actions refuse a
+contact held by someone else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Request, get, post, put
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from sqlalchemy import select
+
+from tsunagi.actions.routing import agents as agent_actions
+from tsunagi.actions.routing import contacts as contact_actions
+from tsunagi.actions.routing import offers
+from tsunagi.actions.routing.floor import floor_snapshot
+from tsunagi.adapters.storage.models import Queue
+from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingContact
+from tsunagi.domain.errors import InvalidInputError, NotFoundError
+from tsunagi.domain.permissions import Action, Grant, Principal, Resource, grant_for
+from tsunagi.routing.agents import AgentProfile, NotReadyReason, Presence
+from tsunagi.routing.queues import QueueRouting, routing_settings
+from tsunagi.web.api.schemas import Input, Output
+from tsunagi.web.auth import check, require_principal
+from tsunagi.web.services import services_of
+
+AnyRequest = Request[Any, Any, Any]
+TAGS = ["routing"]
+
+
+class ContactCreate(Input):
+    channel: Literal["voice", "chat", "email", "sms", "callback"]
+    queue_id: UUID
+    priority: int = 0
+    vip: bool = False
+    target_agent_ids: list[UUID] = []  # noqa: RUF012 - msgspec copies defaults
+    customer_ref: str | None = None
+    source: str | None = None
+    callback_at: datetime | None = None
+
+
+class ContactOut(Output):
+    id: UUID
+    state: str
+    version: int
+    channel: str
+    queue_id: UUID | None
+    agent_id: UUID | None
+    priority: int
+    vip: bool
+    escalated: bool
+    created_at: datetime
+    ranked_at: datetime
+    connected_at: datetime | None
+    ended_at: datetime | None
+    waited_s: float | None
+    callback_at: datetime | None
+    outcome: str | None
+    category: str | None
+    resolved_first_contact: bool | None
+    created: bool = True
+
+
+class WrapUp(Input):
+    category: str | None = None
+    resolved_first_contact: bool | None = None
+
+
+class Transfer(Input):
+    queue_id: UUID | None = None
+    agent_id: UUID | None = None
+    escalate: bool = False
+
+
+class Callback(Input):
+    callback_at: datetime | None = None
+
+
+class PresenceIn(Input):
+    presence: Literal["ready", "not_ready", "signed_out"]
+    reason: str | None = None
+
+
+class AgentOut(Output):
+    agent_id: UUID
+    presence: str
+    reason: str | None
+    since: datetime
+    version: int
+    skills: dict[str, int]
+    capacity: dict[str, int]
+
+
+def _out(contact: RoutingContact, *, created: bool = True) -> ContactOut:
+    return ContactOut(
+        id=contact.id,
+        state=contact.state,
+        version=contact.version,
+        channel=contact.channel,
+        queue_id=contact.queue_id,
+        agent_id=contact.agent_id,
+        priority=contact.priority,
+        vip=contact.vip,
+        escalated=contact.escalated,
+        created_at=contact.created_at,
+        ranked_at=contact.ranked_at,
+        connected_at=contact.connected_at,
+        ended_at=contact.ended_at,
+        waited_s=contact.waited_s,
+        callback_at=contact.callback_at,
+        outcome=contact.outcome,
+        category=contact.category,
+        resolved_first_contact=contact.resolved_first_contact,
+        created=created,
+    )
+
+
+def _agent_out(agent: RoutingAgent) -> AgentOut:
+    return AgentOut(
+        agent_id=agent.user_id,
+        presence=agent.presence,
+        reason=agent.reason,
+        since=agent.since,
+        version=agent.version,
+        skills={k: int(v) for k, v in agent.skills.items()},
+        capacity={k: int(v) for k, v in agent.capacity.items()},
+    )
+
+
+def acting_agent(principal: Principal, kind: str) -> UUID | None:
+    """``None`` (any holder) for a role with an ``all`` grant, else the caller themself."""
+    if grant_for(principal.roles, kind, Action.UPDATE) is Grant.ALL:
+        return None
+    return principal.user_id
+
+
+async def _load(request: AnyRequest, contact_id: UUID) -> ContactOut:
+    principal = require_principal(request)
+    async with services_of(request).db.scoped(principal.tenant_id, readonly=True) as session:
+        contact = await session.scalar(
+            select(RoutingContact).where(RoutingContact.id == contact_id)
+        )
+    if contact is None:
+        raise NotFoundError("contact not found")
+    return _out(contact)
+
+
+@post("/api/v1/contacts", opt={"authz": ("create", "contact")}, tags=TAGS, status_code=201)
+async def create_contact(
+    request: AnyRequest,
+    data: JSONBody[ContactCreate],
+    idempotency_key: Annotated[
+        str | None, HeaderParameter(name="Idempotency-Key", max_length=200)
+    ] = None,
+) -> ContactOut:
+    """Create a contact of any channel; it is queued (or scheduled/closed by the queue's rules)."""
+    principal = require_principal(request)
+    services = services_of(request)
+    created = await contact_actions.do_create_contact(
+        services.db,
+        tenant_id=principal.tenant_id,
+        new=contact_actions.NewContact(
+            channel=data.channel,
+            queue_id=data.queue_id,
+            priority=max(-10, min(10, data.priority)),
+            vip=data.vip,
+            target_agent_ids=tuple(data.target_agent_ids),
+            customer_ref=data.customer_ref,
+            source=data.source,
+            idempotency_key=idempotency_key,
+            callback_at=data.callback_at,
+        ),
+        actor=principal.actor,
+    )
+    out = await _load(request, created.contact_id)
+    out.created = created.created
+    return out
+
+
+@get("/api/v1/contacts", opt={"authz": ("read", "contact")}, tags=TAGS)
+async def list_contacts(
+    request: AnyRequest,
+    contact_state: Annotated[str | None, QueryParameter(name="state")] = None,
+    queue_id: FromQuery[UUID | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
+) -> list[ContactOut]:
+    principal = require_principal(request)
+    query = select(RoutingContact).order_by(RoutingContact.created_at.desc()).limit(limit)
+    if contact_state is not None:
+        query = query.where(RoutingContact.state == contact_state)
+    if queue_id is not None:
+        query = query.where(RoutingContact.queue_id == queue_id)
+    async with services_of(request).db.scoped(principal.tenant_id, readonly=True) as session:
+        rows = (await session.scalars(query)).all()
+    return [_out(row) for row in rows]
+
+
+@get("/api/v1/contacts/{contact_id:uuid}", opt={"authz": ("read", "contact")}, tags=TAGS)
+async def read_contact(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
+    return await _load(request, contact_id)
+
+
+def _contact_action(name: str) -> Any:
+    """One POST route per held-contact action; the caller acts as agent unless ``all``."""
+
+    async def handler(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
+        principal = require_principal(request)
+        action = getattr(offers, f"do_{name}")
+        await action(
+            services_of(request).db,
+            tenant_id=principal.tenant_id,
+            contact_id=contact_id,
+            agent_id=_agent_for(principal, name),
+            actor=principal.actor,
+        )
+        return await _load(request, contact_id)
+
+    handler.__name__ = f"{name}_contact_route"
+    handler.__doc__ = f"``{name.replace('_', ' ')}`` on a contact you hold (supervisors: any)."
+    path = f"/api/v1/contacts/{{contact_id:uuid}}/{name.split('_')[0]}"
+    return post(path, opt={"authz": ("update", "contact")}, tags=TAGS, status_code=200)(handler)
+
+
+def _agent_for(principal: Principal, name: str) -> UUID | None:
+    if name in ("accept_offer", "reject_offer"):
+        return principal.user_id  # only the offered agent answers an offer, supervisors too
+    return acting_agent(principal, "contact")
+
+
+accept = _contact_action("accept_offer")
+reject = _contact_action("reject_offer")
+hold = _contact_action("hold_contact")
+resume = _contact_action("resume_contact")
+end = _contact_action("end_contact")
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/close",
+    opt={"authz": ("update", "contact")},
+    tags=TAGS,
+    status_code=200,
+)
+async def close_contact(
+    request: AnyRequest, contact_id: FromPath[UUID], data: JSONBody[WrapUp]
+) -> ContactOut:
+    """Finish after-call work with the wrap-up form."""
+    principal = require_principal(request)
+    await offers.do_close_contact(
+        services_of(request).db,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        agent_id=acting_agent(principal, "contact"),
+        actor=principal.actor,
+        category=data.category,
+        resolved_first_contact=data.resolved_first_contact,
+    )
+    return await _load(request, contact_id)
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/transfer",
+    opt={"authz": ("update", "contact")},
+    tags=TAGS,
+    status_code=200,
+)
+async def transfer_contact(
+    request: AnyRequest, contact_id: FromPath[UUID], data: JSONBody[Transfer]
+) -> ContactOut:
+    """Blind transfer to a queue or an agent, or escalation to the supervisors; supervisors
+    also use it to move a waiting contact."""
+    principal = require_principal(request)
+    await contact_actions.do_transfer_contact(
+        services_of(request).db,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        by_agent_id=acting_agent(principal, "contact"),
+        target=contact_actions.TransferTarget(
+            queue_id=data.queue_id, agent_id=data.agent_id, escalate=data.escalate
+        ),
+        actor=principal.actor,
+    )
+    return await _load(request, contact_id)
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/abandon",
+    opt={"authz": ("update", "contact")},
+    tags=TAGS,
+    status_code=200,
+)
+async def abandon_contact(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
+    """The customer left (channel adapters; requires the ``all`` grant)."""
+    principal = require_principal(request)
+    check(principal, Action.UPDATE, Resource("contact", principal.tenant_id, owner_id=None))
+    if acting_agent(principal, "contact") is not None:
+        raise InvalidInputError("only channel adapters and supervisors record abandons")
+    await contact_actions.do_abandon_contact(
+        services_of(request).db,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        actor=principal.actor,
+    )
+    return await _load(request, contact_id)
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/callback",
+    opt={"authz": ("update", "contact")},
+    tags=TAGS,
+    status_code=200,
+)
+async def request_callback(
+    request: AnyRequest, contact_id: FromPath[UUID], data: JSONBody[Callback]
+) -> ContactOut:
+    """A waiting customer keeps their place as a callback, or books a time."""
+    principal = require_principal(request)
+    if acting_agent(principal, "contact") is not None:
+        raise InvalidInputError("callbacks are requested by channels and supervisors")
+    await contact_actions.do_request_callback(
+        services_of(request).db,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        callback_at=data.callback_at,
+        actor=principal.actor,
+    )
+    return await _load(request, contact_id)
+
+
+@get("/api/v1/agents", opt={"authz": ("read", "agent")}, tags=TAGS)
+async def list_agents(request: AnyRequest) -> list[AgentOut]:
+    principal = require_principal(request)
+    async with services_of(request).db.scoped(principal.tenant_id, readonly=True) as session:
+        rows = (await session.scalars(select(RoutingAgent))).all()
+    return [_agent_out(row) for row in rows]
+
+
+@put("/api/v1/agents/{agent_id:uuid}/presence", opt={"authz": ("update", "agent")}, tags=TAGS)
+async def set_presence(
+    request: AnyRequest, agent_id: FromPath[UUID], data: JSONBody[PresenceIn]
+) -> AgentOut:
+    """Ready, not ready with a reason code, or signed out (yourself; supervisors: anyone)."""
+    principal = require_principal(request)
+    check(principal, Action.UPDATE, Resource("agent", principal.tenant_id, owner_id=agent_id))
+    try:
+        reason = NotReadyReason(data.reason) if data.reason else None
+    except ValueError as exc:
+        known = ", ".join(r.value for r in NotReadyReason)
+        raise InvalidInputError(f"unknown reason code; known: {known}") from exc
+    services = services_of(request)
+    await agent_actions.do_set_presence(
+        services.db,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        presence=Presence(data.presence),
+        reason=reason,
+        actor=principal.actor,
+    )
+    found = await agent_actions.find_agent(services.db, principal.tenant_id, agent_id)
+    assert found is not None
+    return _agent_out(found)
+
+
+@put(
+    "/api/v1/agents/{agent_id:uuid}/profile",
+    opt={"authz": ("update", "routing_settings")},
+    tags=TAGS,
+)
+async def set_profile(
+    request: AnyRequest, agent_id: FromPath[UUID], data: JSONBody[AgentProfile]
+) -> AgentOut:
+    """Skills with proficiency 1-10 and channel capacities."""
+    principal = require_principal(request)
+    services = services_of(request)
+    await agent_actions.do_set_agent_profile(
+        services.db,
+        tenant_id=principal.tenant_id,
+        agent_id=agent_id,
+        profile=data,
+        actor=principal.actor,
+    )
+    found = await agent_actions.find_agent(services.db, principal.tenant_id, agent_id)
+    assert found is not None
+    return _agent_out(found)
+
+
+@get("/api/v1/floor", opt={"authz": ("read", "floor")}, tags=TAGS)
+async def read_floor(request: AnyRequest) -> dict[str, Any]:
+    """The live floor now: queues with waiting contacts and today's outcomes, agents' states."""
+    principal = require_principal(request)
+    return await floor_snapshot(
+        services_of(request).db, principal.tenant_id, viewer=principal.user_id
+    )
+
+
+@get(
+    "/api/v1/queues/{queue_id:uuid}/routing",
+    opt={"authz": ("read", "routing_settings")},
+    tags=TAGS,
+)
+async def read_queue_routing(request: AnyRequest, queue_id: FromPath[UUID]) -> QueueRouting:
+    principal = require_principal(request)
+    async with services_of(request).db.scoped(principal.tenant_id, readonly=True) as session:
+        config = await session.scalar(select(Queue.config).where(Queue.id == queue_id))
+    if config is None:
+        raise NotFoundError("queue not found")
+    return routing_settings(config)
+
+
+@put(
+    "/api/v1/queues/{queue_id:uuid}/routing",
+    opt={"authz": ("update", "routing_settings")},
+    tags=TAGS,
+)
+async def update_queue_routing(
+    request: AnyRequest, queue_id: FromPath[UUID], data: JSONBody[QueueRouting]
+) -> QueueRouting:
+    """Skills, offer timeout, ACW maximum, hours, holidays, limits and overflow of a queue."""
+    principal = require_principal(request)
+    settings = data.validated()
+    async with services_of(request).db.scoped(principal.tenant_id) as session, session.begin():
+        queue = await session.scalar(select(Queue).where(Queue.id == queue_id).with_for_update())
+        if queue is None:
+            raise NotFoundError("queue not found")
+        queue.config = {**(queue.config or {}), "routing": msgspec.to_builtins(settings)}
+    return settings
+
+
+ROUTES = [
+    create_contact,
+    list_contacts,
+    read_contact,
+    accept,
+    reject,
+    hold,
+    resume,
+    end,
+    close_contact,
+    transfer_contact,
+    abandon_contact,
+    request_callback,
+    list_agents,
+    set_presence,
+    set_profile,
+    read_floor,
+    read_queue_routing,
+    update_queue_routing,
+]

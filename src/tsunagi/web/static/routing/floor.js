@@ -1,0 +1,297 @@
+// Live floor pages (wallboard, supervisor floor, communicator desk).
+// Load the "routing" snapshot from /ws/events, then apply contact.* and agent.* events.
+// Timers only re-render durations on the client clock; nothing polls the server.
+const config = JSON.parse(document.getElementById("routing-config").textContent);
+const L = config.labels;
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+const HELD = new Set(["offered", "connected", "on_hold", "wrap_up"]);
+const STATES = ["available", "on_contact", "after_call_work", "not_ready"];
+
+const floor = { queues: new Map(), agents: new Map(), mine: new Map(), skew: 0 };
+let dirty = false;
+
+function queueOf(id) {
+  if (!floor.queues.has(id)) floor.queues.set(id, { id, waiting: new Map(), outcomes: [], sl_threshold_s: 20 });
+  return floor.queues.get(id);
+}
+
+function applySnapshot(data) {
+  if (!data) return;
+  floor.queues.clear(); floor.agents.clear(); floor.mine.clear();
+  floor.skew = Date.parse(data.now) - Date.now();
+  for (const q of data.queues) {
+    const entry = queueOf(q.id);
+    Object.assign(entry, q, { waiting: new Map(q.waiting.map((c) => [c.contact_id, c])) });
+  }
+  for (const a of data.agents) floor.agents.set(a.agent_id, { ...a, state_since: a.since });
+  for (const c of data.mine) floor.mine.set(c.contact_id, c);
+  floor.dayStart = Date.parse(data.day_start);
+  changed();
+}
+
+function removeWaiting(contactId) {
+  for (const q of floor.queues.values()) q.waiting.delete(contactId);
+}
+
+function applyEvent(ev) {
+  if (ev.type === "agent.state_changed") return applyAgent(ev);
+  if (!ev.type.startsWith("contact.")) return;
+  let known = null;
+  for (const q of floor.queues.values()) known = known ?? q.waiting.get(ev.contact_id);
+  removeWaiting(ev.contact_id);
+  if (ev.type === "contact.queued" && ev.queue_id) {
+    queueOf(ev.queue_id).waiting.set(ev.contact_id, {
+      contact_id: ev.contact_id, queued_at: known?.queued_at ?? ev.occurred_at,
+      vip: known?.vip ?? ev.priority > 0, escalated: ev.reason === "escalated" || known?.escalated,
+      channel: ev.channel, priority: ev.priority,
+    });
+  }
+  if (ev.type === "contact.connected" && ev.queue_id) {
+    queueOf(ev.queue_id).outcomes.push({ at: ev.occurred_at, answered: true, waited_s: ev.waited_s });
+  }
+  if (ev.type === "contact.abandoned" && ev.queue_id) {
+    queueOf(ev.queue_id).outcomes.push({ at: ev.occurred_at, answered: false, waited_s: ev.waited_s });
+  }
+  if (ev.agent_id === config.me && HELD.has(ev.state)) {
+    floor.mine.set(ev.contact_id, { contact_id: ev.contact_id, state: ev.state, channel: ev.channel,
+      offer_expires_at: ev.offer_expires_at ?? floor.mine.get(ev.contact_id)?.offer_expires_at });
+  } else if (floor.mine.has(ev.contact_id)) {
+    floor.mine.delete(ev.contact_id);
+  }
+  changed();
+}
+
+function applyAgent(ev) {
+  const before = floor.agents.get(ev.agent_id);
+  if (ev.presence === "signed_out" && !Object.values(ev.load).some((n) => n > 0)) {
+    floor.agents.delete(ev.agent_id);
+  } else {
+    const since = before && before.state === ev.state ? before.state_since : ev.occurred_at;
+    floor.agents.set(ev.agent_id, { ...ev, state_since: since });
+  }
+  changed();
+}
+
+function changed() {
+  if (dirty) return;
+  dirty = true;
+  requestAnimationFrame(() => { dirty = false; render(); });
+}
+
+// ---------------------------------------------------------------- figures
+function now() { return Date.now() + floor.skew; }
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${String(r).padStart(2, "0")}`;
+}
+function serviceLevel(q, sinceMs) {
+  const rows = q.outcomes.filter((o) => Date.parse(o.at) >= sinceMs);
+  const limit = q.sl_threshold_s;
+  const good = rows.filter((o) => o.answered && (o.waited_s ?? 0) <= limit).length;
+  const counted = rows.filter((o) => o.answered || (o.waited_s ?? 0) > limit).length;
+  return counted ? Math.round((100 * good) / counted) : null;
+}
+
+// ---------------------------------------------------------------- render
+function render() {
+  renderQueues();
+  if (config.view === "wallboard") renderTiles();
+  if (config.view === "floor") { renderAgentTable(); renderWaiting(); renderAlerts(); }
+  if (config.view === "desk") renderDesk();
+}
+
+function renderQueues() {
+  for (const card of document.querySelectorAll("[data-queue-id]")) {
+    const q = floor.queues.get(card.dataset.queueId);
+    if (!q) continue;
+    const oldest = Math.min(...[...q.waiting.values()].map((c) => Date.parse(c.queued_at)));
+    const slToday = serviceLevel(q, floor.dayStart ?? 0);
+    const sl30 = serviceLevel(q, now() - 30 * 60 * 1000);
+    const set = (name, value) => { const el = card.querySelector(`[data-fig="${name}"]`); if (el) el.textContent = value; };
+    set("waiting", String(q.waiting.size));
+    set("longest", q.waiting.size ? clock((now() - oldest) / 1000) : "0:00");
+    set("sl_today", slToday === null ? "–" : `${slToday}%`);
+    set("sl_30", sl30 === null ? "–" : `${sl30}%`);
+    set("answered", String(q.outcomes.filter((o) => o.answered).length));
+    set("abandoned", String(q.outcomes.filter((o) => !o.answered).length));
+    const alert = (q.waiting_alert && q.waiting.size >= q.waiting_alert)
+      || (q.sl_alert_pct && sl30 !== null && sl30 < q.sl_alert_pct);
+    card.classList.toggle("alert", Boolean(alert));
+  }
+}
+
+function agentsSorted() {
+  return [...floor.agents.values()].sort((a, b) => (a.display_name || "").localeCompare(b.display_name || ""));
+}
+
+function renderTiles() {
+  const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
+  const list = document.querySelector("[data-agent-list]");
+  const tiles = [];
+  for (const a of agentsSorted()) {
+    if (a.state in counts) counts[a.state] += 1;
+    const li = document.createElement("li");
+    li.className = `tile state-${a.state}`;
+    li.dataset.agentId = a.agent_id;
+    li.append(text("strong", a.display_name), text("span", L[a.state] ?? a.state),
+      text("span", clock((now() - Date.parse(a.state_since)) / 1000), "since"));
+    tiles.push(li);
+  }
+  list?.replaceChildren(...tiles);
+  for (const el of document.querySelectorAll("[data-count-state]")) el.textContent = String(counts[el.dataset.countState] ?? 0);
+}
+
+function renderAgentTable() {
+  const body = document.querySelector("[data-agent-table]");
+  const reasons = document.getElementById("reason-options").innerHTML;
+  const rows = agentsSorted().map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.agentId = a.agent_id;
+    tr.className = `state-${a.state}`;
+    const actions = document.createElement("td");
+    const select = document.createElement("select");
+    select.innerHTML = reasons;
+    actions.append(
+      button(L.ready, () => presence(a.agent_id, "ready")),
+      select,
+      button(L.notready, () => presence(a.agent_id, "not_ready", select.value)),
+    );
+    tr.append(text("td", a.display_name), text("td", `${L[a.state] ?? a.state}${a.reason ? ` (${a.reason})` : ""}`),
+      text("td", clock((now() - Date.parse(a.state_since)) / 1000)), actions);
+    return tr;
+  });
+  body?.replaceChildren(...rows);
+}
+
+function renderWaiting() {
+  const body = document.querySelector("[data-waiting-list]");
+  const options = document.getElementById("move-options").innerHTML;
+  const rows = [];
+  for (const q of floor.queues.values()) {
+    for (const c of q.waiting.values()) {
+      const tr = document.createElement("tr");
+      tr.dataset.contactId = c.contact_id;
+      const tags = [c.vip ? L.vip : "", c.escalated ? L.escalated : "", c.channel === "callback" ? L.callback : ""].filter(Boolean).join(" ");
+      const select = document.createElement("select");
+      select.innerHTML = options;
+      const actions = document.createElement("td");
+      actions.append(select, button(L.move, () => api(`/api/v1/contacts/${c.contact_id}/transfer`, { queue_id: select.value })));
+      if (c.escalated) actions.append(button(L.take, () => api(`/api/v1/contacts/${c.contact_id}/transfer`, { agent_id: config.me })));
+      tr.append(text("td", q.name_ja && config.lang === "ja" ? q.name_ja : q.name_en ?? q.code),
+        text("td", clock((now() - Date.parse(c.queued_at)) / 1000)), text("td", tags), actions);
+      rows.push(tr);
+    }
+  }
+  body?.replaceChildren(...rows);
+}
+
+function renderAlerts() {
+  const list = document.querySelector("[data-alerts]");
+  const items = [];
+  for (const card of document.querySelectorAll(".queue-card.alert")) {
+    items.push(text("li", card.querySelector("h2").textContent));
+  }
+  list?.replaceChildren(...items);
+}
+
+function renderDesk() {
+  const me = floor.agents.get(config.me);
+  const mine = document.querySelector("[data-my-state]");
+  if (mine) mine.textContent = me ? `${L[me.state] ?? me.state}${me.reason ? ` (${me.reason})` : ""}` : L.signed_out;
+  const list = document.querySelector("[data-my-contacts]");
+  const categories = document.getElementById("category-options").innerHTML;
+  const items = [...floor.mine.values()].map((c) => {
+    const li = document.createElement("li");
+    li.dataset.contactId = c.contact_id;
+    li.dataset.state = c.state;
+    li.className = `mine state-${c.state}`;
+    li.append(text("strong", `${L[c.state] ?? c.state} · ${c.channel}`));
+    const path = (verb) => `/api/v1/contacts/${c.contact_id}/${verb}`;
+    if (c.state === "offered") {
+      const left = c.offer_expires_at ? Math.max(0, (Date.parse(c.offer_expires_at) - now()) / 1000) : null;
+      if (left !== null) li.append(text("span", ` ${Math.ceil(left)}s`, "countdown"));
+      li.append(button(L.accept, () => api(path("accept")), "accept"), button(L.reject, () => api(path("reject")), "reject"));
+    } else if (c.state === "connected") {
+      li.append(button(L.hold, () => api(path("hold")), "hold"), button(L.end, () => api(path("end")), "end"),
+        button(L.escalate, () => api(path("transfer"), { escalate: true }), "escalate"));
+    } else if (c.state === "on_hold") {
+      li.append(button(L.resume, () => api(path("resume")), "resume"), button(L.end, () => api(path("end")), "end"));
+    } else if (c.state === "wrap_up") {
+      const select = document.createElement("select");
+      select.innerHTML = categories;
+      select.dataset.testid = "wrap-category";
+      const resolved = document.createElement("input");
+      resolved.type = "checkbox";
+      resolved.dataset.testid = "wrap-resolved";
+      li.append(select, resolved, button(L.close, () => api(path("close"), {
+        category: select.value || null, resolved_first_contact: resolved.checked }), "close"));
+    }
+    return li;
+  });
+  list?.replaceChildren(...items);
+}
+
+function text(tag, value, cls) {
+  const el = document.createElement(tag);
+  el.textContent = value ?? "";
+  if (cls) el.className = cls;
+  return el;
+}
+
+function button(label, action, testid) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.textContent = label;
+  if (testid) el.dataset.testid = testid;
+  el.addEventListener("click", action);
+  return el;
+}
+
+async function api(path, body = {}, method = "POST") {
+  const response = await fetch(path, {
+    method, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body),
+  });
+  const error = document.querySelector("[data-desk-error]");
+  if (!response.ok) {
+    const detail = await response.json().catch(() => ({}));
+    if (error) error.textContent = detail.detail ?? `${response.status}`;
+  } else if (error) {
+    error.textContent = "";
+  }
+  return response;
+}
+
+function presence(agentId, value, reason) {
+  return api(`/api/v1/agents/${agentId}/presence`, { presence: value, reason: reason ?? null }, "PUT");
+}
+
+for (const el of document.querySelectorAll("[data-presence]")) {
+  el.addEventListener("click", () => {
+    const reason = el.dataset.presence === "not_ready" ? document.querySelector("[data-reason]").value : null;
+    presence(config.me, el.dataset.presence, reason);
+  });
+}
+
+// ---------------------------------------------------------------- socket
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/events`);
+  const status = document.querySelector("[data-live-status]");
+  socket.addEventListener("open", () => { if (status) status.textContent = config.lang === "ja" ? "接続中" : "Live"; });
+  socket.addEventListener("message", (frame) => {
+    const message = JSON.parse(frame.data);
+    if (message.kind === "snapshot") applySnapshot(message.data.routing);
+    else if (message.kind === "event") applyEvent(message.event);
+    else if (message.kind === "resync") socket.close();
+    document.body.dataset.lastSeq = String(message.seq ?? message.last_event_id ?? "");
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4001 || event.code === 1008) { location.assign("/login"); return; }
+    if (status) status.textContent = config.lang === "ja" ? "再接続中…" : "Reconnecting…";
+    setTimeout(connect, 1000);  // a fresh snapshot on every reconnect
+  });
+}
+
+setInterval(render, 1000);
+connect();
