@@ -114,6 +114,8 @@ class Baresip:
     name: str
     workdir: Path
     tone: Path
+    registrar: str | None = None
+    """``host:port`` to register with (an edge); None: no registration."""
     sip_port: int = 0
     ctrl_port: int = 0
     process: ManagedProcess | None = None
@@ -123,7 +125,7 @@ class Baresip:
 
     @property
     def uri(self) -> str:
-        return f"sip:{self.name}@127.0.0.1:{self.sip_port}"
+        return f"sip:{self.name}@{self.registrar or f'127.0.0.1:{self.sip_port}'}"
 
     def start(self) -> None:
         binary = require_tool("baresip", "baresip")
@@ -155,9 +157,9 @@ ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
 snd_path {self.workdir}
 """
         (self.workdir / "config").write_text(config)
+        regint = 60 if self.registrar else 0
         (self.workdir / "accounts").write_text(
-            f"<sip:{self.name}@127.0.0.1:{self.sip_port}>;regint=0;answermode=auto;"
-            "audio_codecs=PCMU;dtmfmode=rtpevent\n"
+            f"<{self.uri}>;regint={regint};answermode=auto;audio_codecs=PCMU;dtmfmode=rtpevent\n"
         )
         self.process = ManagedProcess(
             f"baresip-{self.name}", [binary, "-f", str(self.workdir)], self.workdir / "log"
@@ -187,6 +189,17 @@ snd_path {self.workdir}
             seen = len(self.events)
             self._pump()
         raise AssertionError(f"{self.name}: no {kind} within {timeout_s} s; saw {self.events}")
+
+    def wait_registered(self, timeout_s: float = 10.0) -> None:
+        """Registration runs at start-up, often before the control connection exists,
+        so its event may be missed: read baresip's own log line instead."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if "200 OK" in self.process.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name} did not register: {self.process.tail()}")
 
     def _pump(self) -> None:
         assert self._sock is not None
