@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source .venv/bin/activate
 pot=$(mktemp --suffix=.pot)
-pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o "$pot" . >/dev/null
-pybabel update -i "$pot" -d src/tsunagi/i18n -l ja --no-fuzzy-matching --omit-header=false 2>/dev/null \
-    || pybabel update -i "$pot" -d src/tsunagi/i18n -l ja --no-fuzzy-matching
+pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output -o "$pot" . >/dev/null
+pybabel -q update -i "$pot" -d src/tsunagi/i18n -l ja --no-fuzzy-matching --ignore-obsolete
 rm -f "$pot"
 grep -c '^msgstr ""$' src/tsunagi/i18n/ja/LC_MESSAGES/messages.po | xargs -I{} echo "entries to translate (header included): {}"
