@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=19 * 1024, ge=8)
     relay_poll_interval_s: float = Field(default=0.25, gt=0)
     secure_cookies: bool = False
+    # Tracebacks in error pages: for developers only, never in production.
+    debug: bool = False
     # Personal data is sealed with per-tenant keys wrapped by this master key (base64 of
     # 32 bytes), or the key in master_key_file (default: <data_dir>/keys/master.key).
     master_key: str | None = None

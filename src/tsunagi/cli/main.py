@@ -84,7 +84,7 @@ def _serve(settings: Settings, *, workers: int = 1) -> None:
         host=settings.host,
         port=settings.port,
         log_level="info",
-        ws="websockets",
+        ws="websockets-sansio",
     )
 
 

@@ -174,5 +174,5 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
         ),
         lifespan=[lifespan],
         state=State({"services": built}),
-        debug=settings.env == "development",
+        debug=settings.debug and settings.env != "production",
     )
