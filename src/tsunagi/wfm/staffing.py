@@ -36,7 +36,7 @@ def exact(value: Number) -> Fraction:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"not a finite number: {value}")
-        return Fraction(repr(value))
+        return Fraction(str(float(value)))
     return Fraction(value)
 
 
