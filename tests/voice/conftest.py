@@ -34,8 +34,23 @@ MENU_HZ = 800.0
 T = TypeVar("T")
 
 
+class MediaPlane:
+    """The test's rtpengine: its settings and process, which a test may kill and restart."""
+
+    def __init__(self, settings: RtpengineSettings) -> None:
+        self.settings = settings
+        self.proc: ManagedProcess = start_rtpengine(settings)
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+    def restart(self) -> None:
+        self.proc.stop()
+        self.proc = start_rtpengine(self.settings)
+
+
 @pytest.fixture
-def rtpengine(tmp_path: Path) -> Iterator[RtpengineSettings]:
+def rtpengine(tmp_path: Path) -> Iterator[MediaPlane]:
     require_tool("rtpengine", "rtpengine-daemon")
     base = free_udp_range(200)
     settings = RtpengineSettings(
@@ -45,9 +60,9 @@ def rtpengine(tmp_path: Path) -> Iterator[RtpengineSettings]:
         rtp_port_min=base,
         rtp_port_max=base + 199,
     )
-    proc: ManagedProcess = start_rtpengine(settings)
-    yield settings
-    proc.stop()
+    plane = MediaPlane(settings)
+    yield plane
+    plane.proc.stop()
 
 
 @pytest.fixture
@@ -102,23 +117,25 @@ class EventLog:
         ]
 
     async def close(self) -> None:
+        """Stop collecting (idempotent)."""
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
 
 
 @pytest.fixture
 async def engine(
-    rtpengine: RtpengineSettings, media_dir: Path
+    rtpengine: MediaPlane, media_dir: Path
 ) -> AsyncIterator[tuple[SippyRtpengineEngine, EventLog]]:
+    plane = rtpengine.settings
     config = VoiceWorkerConfig(
         sip_host="127.0.0.1",
         sip_port=free_port(),
-        ng_host=rtpengine.host,
-        ng_port=rtpengine.ng_port,
-        dtmf_log_host=rtpengine.host,
-        dtmf_log_port=rtpengine.dtmf_log_port,
+        ng_host=plane.host,
+        ng_port=plane.ng_port,
+        dtmf_log_host=plane.host,
+        dtmf_log_port=plane.dtmf_log_port,
         media_dir=media_dir,
-        recording_dir=rtpengine.recording_dir,
+        recording_dir=plane.recording_dir,
     )
     worker = SippyRtpengineEngine(config)
     await worker.start()

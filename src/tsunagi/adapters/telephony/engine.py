@@ -11,6 +11,7 @@ rtpengine and (in production) kamailio are separate processes; see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from tsunagi.adapters.telephony import sip
 from tsunagi.adapters.telephony.dtmf import DtmfLogEntry, listen_dtmf_log, parse_sip_info
 from tsunagi.adapters.telephony.media import PARTY, RtpengineMedia
-from tsunagi.adapters.telephony.ng import NgClient
+from tsunagi.adapters.telephony.ng import NgClient, RtpengineError
 from tsunagi.adapters.telephony.recording import pcap_to_wav
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.domain.ids import new_id
@@ -56,6 +57,8 @@ class VoiceWorkerConfig:
     recording_dir: Path
     """rtpengine's ``--recording-dir``; WAV files are written next to its pcaps."""
     media_host: str = "127.0.0.1"
+    health_interval_s: float = 1.0
+    """How often rtpengine is pinged; when it stops answering, every leg is ended."""
 
 
 class _State(StrEnum):
@@ -101,6 +104,8 @@ class SippyRtpengineEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dtmf_transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._media_up = True
+        self._watch: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -112,8 +117,17 @@ class SippyRtpengineEngine:
             self._config.dtmf_log_host, self._config.dtmf_log_port, self._on_dtmf_log
         )
         await asyncio.to_thread(self._sip.start, lambda: str(new_id()))
+        self._watch = asyncio.get_running_loop().create_task(self._watch_media())
+
+    @property
+    def media_healthy(self) -> bool:
+        """Whether rtpengine answered the last health ping (for the status page)."""
+        return self._media_up
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         for leg_id, leg in list(self._legs.items()):
             if leg.state is not _State.ENDED:
                 await self.hangup(leg_id)
@@ -135,7 +149,13 @@ class SippyRtpengineEngine:
         if leg.remote_sdp is None:
             raise ConflictError("late-media INVITEs (no SDP offer) are not supported yet")
         leg.state = _State.ANSWERING
-        local_sdp = await self._media.accept(leg_id, leg.remote_sdp)
+        try:
+            local_sdp = await self._media.accept(leg_id, leg.remote_sdp)
+        except RtpengineError:
+            # No media plane: refuse the call; the outcome is a CallHungUp event.
+            self._sip.reject(leg_id, 503, "Media Unavailable")
+            await self._end(leg, HangupCause.ENGINE_FAILURE, by_remote=False)
+            return
         if leg.state is _State.ENDED:  # the caller gave up while we set up media
             await self._media.release(leg_id)
             return
@@ -176,8 +196,14 @@ class SippyRtpengineEngine:
     async def originate(self, target: str, *, caller_id: str, timeout_s: float) -> str:
         user, host, port = parse_target(target)
         leg_id = str(new_id())
-        self._legs[leg_id] = _Leg(leg_id, LegDirection.OUTBOUND, _State.CALLING)
-        sdp = await self._media.offer(leg_id)
+        leg = self._legs[leg_id] = _Leg(leg_id, LegDirection.OUTBOUND, _State.CALLING)
+        try:
+            sdp = await self._media.offer(leg_id)
+        except RtpengineError:
+            cause = HangupCause.ENGINE_FAILURE
+            self._emit(OriginateFailed(leg_id=leg_id, occurred_at=self._now(), cause=cause))
+            await self._end(leg, cause, by_remote=False, announce=False)
+            return leg_id
         self._sip.originate(
             leg_id,
             user=user,
@@ -355,6 +381,29 @@ class SippyRtpengineEngine:
         await self.hangup(old_id)
         await self.bridge(kept, new_id_)
 
+    async def _watch_media(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.health_interval_s)
+            try:
+                await self._ng.request("ping")
+            except RtpengineError:
+                if self._media_up:
+                    self._media_up = False
+                    log.error("rtpengine stopped answering: ending every call")
+                    await self._media_lost()
+            else:
+                self._media_up = True
+
+    async def _media_lost(self) -> None:
+        """rtpengine died or restarted: all media state is gone, so is every call."""
+        self._media.forget_all()
+        for leg in list(self._legs.values()):
+            if leg.state is _State.OFFERED:
+                self._sip.reject(leg.leg_id, 503, "Media Unavailable")
+            elif leg.state is not _State.ENDED:
+                self._sip.hangup(leg.leg_id)
+            await self._end(leg, HangupCause.ENGINE_FAILURE, by_remote=False)
+
     def _on_dtmf_log(self, entry: DtmfLogEntry) -> None:
         leg = self._legs.get(entry.call_id)
         if leg is None or entry.source_tag != PARTY or leg.state is not _State.ANSWERED:
@@ -419,11 +468,11 @@ class SippyRtpengineEngine:
         was_answered = leg.state is _State.ANSWERED
         leg.state = _State.ENDED
         await self._cancel_playback(leg, stopped=True)
-        if leg.bridge_id is not None and leg.bridge_id in self._bridges:
-            await self.unbridge(leg.bridge_id)
-        for listen_id, pair in list(self._listens.items()):
-            if leg.leg_id in pair:
-                await self.unbridge(listen_id)
+        bridges = [leg.bridge_id] if leg.bridge_id in self._bridges else []
+        bridges += [b for b, pair in self._listens.items() if leg.leg_id in pair]
+        for bridge_id in bridges:
+            with contextlib.suppress(RtpengineError):
+                await self.unbridge(bridge_id)
         if announce:
             self._emit(
                 CallHungUp(
@@ -431,7 +480,8 @@ class SippyRtpengineEngine:
                 )
             )
         if self._media.knows(leg.leg_id):
-            await self._media.release(leg.leg_id)
+            with contextlib.suppress(RtpengineError):  # rtpengine may be the reason
+                await self._media.release(leg.leg_id)
         if leg.recording_id is not None:
             self._finish_recording(leg)
         del self._legs[leg.leg_id]

@@ -116,6 +116,10 @@ class RtpengineMedia:
         if self._legs.pop(leg_id, None) is not None:
             await self._ng.request("delete", call_id=leg_id)
 
+    def forget_all(self) -> None:
+        """rtpengine lost its state (it died): drop ours without asking it."""
+        self._legs.clear()
+
     def knows(self, leg_id: str) -> bool:
         return leg_id in self._legs
 

@@ -185,8 +185,18 @@ class SipStack:
         _sippy("Time.Timeout").Timeout(self._close, 0.3)
 
     def _close(self) -> None:
-        self._config["_sip_tm"].shutdown()
+        # Close the sockets but keep the transaction tables: sippy's full shutdown()
+        # empties them while transaction timers (e.g. 32 s ACK absorption) are still
+        # scheduled in the shared loop, and those timers then fail on None.
+        tm = self._config["_sip_tm"]
+        tm.cp_timer.cancel()
+        tm.l4r.shutdown()
+        tm.req_cb = self._refuse
         self._stopped.set()
+
+    @staticmethod
+    def _refuse(req: Any, sip_t: Any) -> Any:
+        return (req.genResponse(503, "Service Unavailable"), None, None)
 
     def _request(self, req: Any, sip_t: Any) -> Any:
         if req.getHFBody("to").getTag() is not None:
