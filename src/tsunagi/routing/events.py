@@ -59,7 +59,7 @@ class ContactOfferDeclinedEvent(
 
 
 class ContactConnectedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.connected"):
-    pass
+    waited_s: float | None = None
 
 
 class ContactHeldEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.held"):

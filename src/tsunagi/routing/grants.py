@@ -5,7 +5,8 @@
   contacts (the engine checks that the contact is theirs); supervisors on any.
 * ``agent`` — agents' routing state: a communicator changes their own (ready, break…),
   a supervisor anyone's.
-* ``floor`` — the live wallboard and supervisor floor figures.
+* ``floor`` — the live wallboard and floor figures; ``floor.supervisor`` — the supervisor
+  floor page (act on agents and waiting contacts); ``desk`` — a communicator's desk page.
 * ``routing_settings`` — skills/capacities of agents and queue routing settings.
 """
 
@@ -22,6 +23,8 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("agent", Action.READ): {_C: Grant.ALL, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("agent", Action.UPDATE): {_C: Grant.OWN, _S: Grant.ALL, _A: Grant.ALL},
     ("floor", Action.READ): {_C: Grant.ALL, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("floor.supervisor", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("desk", Action.READ): {_C: Grant.ALL, _S: Grant.ALL},
     ("routing_settings", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("routing_settings", Action.UPDATE): {_A: Grant.ALL},
 }

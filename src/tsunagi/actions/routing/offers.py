@@ -162,7 +162,10 @@ async def do_accept_offer(
         assignment.lease_expires_at = None
         contact.connected_at = now
         contact.waited_s = (now - contact.created_at).total_seconds()
-        emit(session, ContactConnectedEvent(**contact_fields(contact, now, actor)))
+        emit(
+            session,
+            ContactConnectedEvent(**contact_fields(contact, now, actor), waited_s=contact.waited_s),
+        )
         await announce_agent(session, agent, at=now, actor=actor)
 
 

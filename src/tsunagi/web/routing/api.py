@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Request, get, post, put
+from litestar import Request, get, patch, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 
@@ -22,9 +22,9 @@ from tsunagi.actions.routing import agents as agent_actions
 from tsunagi.actions.routing import contacts as contact_actions
 from tsunagi.actions.routing import offers
 from tsunagi.actions.routing.floor import floor_snapshot
-from tsunagi.adapters.storage.models import Queue
+from tsunagi.adapters.storage.models import Queue, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingContact
-from tsunagi.domain.errors import InvalidInputError, NotFoundError
+from tsunagi.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from tsunagi.domain.permissions import Action, Grant, Principal, Resource, grant_for
 from tsunagi.routing.agents import AgentProfile, NotReadyReason, Presence
 from tsunagi.routing.queues import QueueRouting, routing_settings
@@ -81,12 +81,17 @@ class Transfer(Input):
 
 
 class Callback(Input):
-    callback_at: datetime | None = None
+    callback_at: str | None = None  # ISO 8601 with offset; none = keep the place in line
 
 
 class PresenceIn(Input):
-    presence: Literal["ready", "not_ready", "signed_out"]
+    presence: str | None = None  # ready, not_ready (with a reason) or signed_out
     reason: str | None = None
+
+
+class ProfileIn(Input):
+    skills: dict[str, int] = msgspec.field(default_factory=dict)
+    capacity: dict[str, int] = msgspec.field(default_factory=lambda: {"voice": 1})
 
 
 class AgentOut(Output):
@@ -140,6 +145,13 @@ def acting_agent(principal: Principal, kind: str) -> UUID | None:
     if grant_for(principal.roles, kind, Action.UPDATE) is Grant.ALL:
         return None
     return principal.user_id
+
+
+async def _require_user(request: AnyRequest, user_id: UUID) -> None:
+    principal = require_principal(request)
+    async with services_of(request).db.scoped(principal.tenant_id, readonly=True) as session:
+        if await session.scalar(select(User.id).where(User.id == user_id)) is None:
+            raise NotFoundError("agent not found")
 
 
 async def _load(request: AnyRequest, contact_id: UUID) -> ContactOut:
@@ -229,6 +241,11 @@ def _contact_action(name: str) -> Any:
     return post(path, opt={"authz": ("update", "contact")}, tags=TAGS, status_code=200)(handler)
 
 
+def _require_all(principal: Principal) -> None:
+    if acting_agent(principal, "contact") is not None:
+        raise PermissionDeniedError("only channel adapters and supervisors may do this")
+
+
 def _agent_for(principal: Principal, name: str) -> UUID | None:
     if name in ("accept_offer", "reject_offer"):
         return principal.user_id  # only the offered agent answers an offer, supervisors too
@@ -299,9 +316,8 @@ async def transfer_contact(
 async def abandon_contact(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
     """The customer left (channel adapters; requires the ``all`` grant)."""
     principal = require_principal(request)
-    check(principal, Action.UPDATE, Resource("contact", principal.tenant_id, owner_id=None))
-    if acting_agent(principal, "contact") is not None:
-        raise InvalidInputError("only channel adapters and supervisors record abandons")
+    await _load(request, contact_id)  # 404 before 403: another tenant's contact is not there
+    _require_all(principal)
     await contact_actions.do_abandon_contact(
         services_of(request).db,
         tenant_id=principal.tenant_id,
@@ -322,16 +338,28 @@ async def request_callback(
 ) -> ContactOut:
     """A waiting customer keeps their place as a callback, or books a time."""
     principal = require_principal(request)
-    if acting_agent(principal, "contact") is not None:
-        raise InvalidInputError("callbacks are requested by channels and supervisors")
+    await _load(request, contact_id)
+    _require_all(principal)
     await contact_actions.do_request_callback(
         services_of(request).db,
         tenant_id=principal.tenant_id,
         contact_id=contact_id,
-        callback_at=data.callback_at,
+        callback_at=_parse_time(data.callback_at),
         actor=principal.actor,
     )
     return await _load(request, contact_id)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInputError("callback_at must be an ISO 8601 date-time") from exc
+    if parsed.tzinfo is None:
+        raise InvalidInputError("callback_at needs a UTC offset (e.g. +09:00)")
+    return parsed
 
 
 @get("/api/v1/agents", opt={"authz": ("read", "agent")}, tags=TAGS)
@@ -342,13 +370,19 @@ async def list_agents(request: AnyRequest) -> list[AgentOut]:
     return [_agent_out(row) for row in rows]
 
 
-@put("/api/v1/agents/{agent_id:uuid}/presence", opt={"authz": ("update", "agent")}, tags=TAGS)
+@patch("/api/v1/agents/{agent_id:uuid}/presence", opt={"authz": ("update", "agent")}, tags=TAGS)
 async def set_presence(
     request: AnyRequest, agent_id: FromPath[UUID], data: JSONBody[PresenceIn]
 ) -> AgentOut:
     """Ready, not ready with a reason code, or signed out (yourself; supervisors: anyone)."""
     principal = require_principal(request)
+    await _require_user(request, agent_id)
     check(principal, Action.UPDATE, Resource("agent", principal.tenant_id, owner_id=agent_id))
+    try:
+        presence = Presence(data.presence or "")
+    except ValueError as exc:
+        known = ", ".join(p.value for p in Presence)
+        raise InvalidInputError(f"presence must be one of: {known}") from exc
     try:
         reason = NotReadyReason(data.reason) if data.reason else None
     except ValueError as exc:
@@ -359,7 +393,7 @@ async def set_presence(
         services.db,
         tenant_id=principal.tenant_id,
         agent_id=agent_id,
-        presence=Presence(data.presence),
+        presence=presence,
         reason=reason,
         actor=principal.actor,
     )
@@ -368,13 +402,13 @@ async def set_presence(
     return _agent_out(found)
 
 
-@put(
+@patch(
     "/api/v1/agents/{agent_id:uuid}/profile",
     opt={"authz": ("update", "routing_settings")},
     tags=TAGS,
 )
 async def set_profile(
-    request: AnyRequest, agent_id: FromPath[UUID], data: JSONBody[AgentProfile]
+    request: AnyRequest, agent_id: FromPath[UUID], data: JSONBody[ProfileIn]
 ) -> AgentOut:
     """Skills with proficiency 1-10 and channel capacities."""
     principal = require_principal(request)
@@ -383,7 +417,7 @@ async def set_profile(
         services.db,
         tenant_id=principal.tenant_id,
         agent_id=agent_id,
-        profile=data,
+        profile=AgentProfile(skills=data.skills, capacity=data.capacity),
         actor=principal.actor,
     )
     found = await agent_actions.find_agent(services.db, principal.tenant_id, agent_id)
@@ -414,7 +448,7 @@ async def read_queue_routing(request: AnyRequest, queue_id: FromPath[UUID]) -> Q
     return routing_settings(config)
 
 
-@put(
+@patch(
     "/api/v1/queues/{queue_id:uuid}/routing",
     opt={"authz": ("update", "routing_settings")},
     tags=TAGS,

@@ -263,7 +263,7 @@ async function api(path, body = {}, method = "POST") {
 }
 
 function presence(agentId, value, reason) {
-  return api(`/api/v1/agents/${agentId}/presence`, { presence: value, reason: reason ?? null }, "PUT");
+  return api(`/api/v1/agents/${agentId}/presence`, { presence: value, reason: reason ?? null }, "PATCH");
 }
 
 for (const el of document.querySelectorAll("[data-presence]")) {
