@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from tsunagi.adapters.telephony.dtmf import parse_dtmf_log, parse_sip_info
-from tsunagi.adapters.telephony.engine import parse_target
 from tsunagi.adapters.telephony.media import audio_port, plain_sdp
 from tsunagi.adapters.telephony.recording import (
     RtpPacket,
@@ -18,6 +17,7 @@ from tsunagi.adapters.telephony.recording import (
     pcap_to_wav,
     read_pcap,
 )
+from tsunagi.adapters.telephony.sip import cause_of_status, parse_target
 from tsunagi.domain.errors import InvalidInputError
 
 
@@ -139,3 +139,17 @@ def test_timestamps_wrap_around() -> None:
         RtpPacket(0.02, 1, 0, 0x00000000, bytes([0x80]) * 160),
     ]
     assert len(mix_streams(packets)) == 320
+
+
+@pytest.mark.parametrize(
+    ("status", "cause"),
+    [
+        (486, "busy"),
+        (408, "no_answer"),
+        (603, "rejected"),
+        (404, "unreachable"),
+        (500, "engine_failure"),
+    ],
+)
+def test_failure_statuses_map_to_causes(status: int, cause: str) -> None:
+    assert cause_of_status(status) == cause

@@ -194,7 +194,7 @@ class SippyRtpengineEngine:
             await self._cancel_playback(leg, stopped=True)
 
     async def originate(self, target: str, *, caller_id: str, timeout_s: float) -> str:
-        user, host, port = parse_target(target)
+        user, host, port = sip.parse_target(target)
         leg_id = str(new_id())
         leg = self._legs[leg_id] = _Leg(leg_id, LegDirection.OUTBOUND, _State.CALLING)
         try:
@@ -332,7 +332,7 @@ class SippyRtpengineEngine:
         if isinstance(signal, sip.Connected) and leg.state is _State.CALLING:
             await self._outbound_answered(leg, signal.sdp)
         elif isinstance(signal, sip.Failed) and leg.state is _State.CALLING:
-            cause = _cause_of_status(signal.status)
+            cause = sip.cause_of_status(signal.status)
             self._emit(
                 OriginateFailed(
                     leg_id=leg.leg_id, occurred_at=now, cause=cause, sip_status=signal.status
@@ -517,30 +517,3 @@ class SippyRtpengineEngine:
                 duration_s=duration_s,
             )
         )
-
-
-def parse_target(target: str) -> tuple[str, str, int]:
-    """``sip:user@host:port`` (or without ``sip:``/port) → (user, host, port)."""
-    rest = target.removeprefix("sip:")
-    user, at, hostport = rest.rpartition("@")
-    if not at or not user or not hostport:
-        raise InvalidInputError(f"bad SIP target {target!r}")
-    host, colon, port_text = hostport.partition(":")
-    port = 5060
-    if colon:
-        if not port_text.isdigit():
-            raise InvalidInputError(f"bad SIP target {target!r}")
-        port = int(port_text)
-    return user, host, port
-
-
-def _cause_of_status(status: int) -> HangupCause:
-    if status in (486, 600):
-        return HangupCause.BUSY
-    if status in (408, 480, 487):
-        return HangupCause.NO_ANSWER
-    if status in (603, 403):
-        return HangupCause.REJECTED
-    if status in (404, 503):
-        return HangupCause.UNREACHABLE
-    return HangupCause.ENGINE_FAILURE

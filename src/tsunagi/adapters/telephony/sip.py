@@ -25,6 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tsunagi.domain.errors import InvalidInputError
+from tsunagi.ports.telephony import HangupCause
+
 # sippy ships no type information and must be imported in its own thread (its
 # event loop is a singleton bound to the importing thread): modules are loaded
 # lazily through ``_sippy`` and handled as ``Any`` inside this module only.
@@ -381,3 +384,31 @@ class _SippyThread:
 
 def _default_leg_id() -> str:
     raise RuntimeError("SipStack.start() sets the leg id factory")
+
+
+def parse_target(target: str) -> tuple[str, str, int]:
+    """``sip:user@host:port`` (or without ``sip:``/port) → (user, host, port)."""
+    rest = target.removeprefix("sip:")
+    user, at, hostport = rest.rpartition("@")
+    if not at or not user or not hostport:
+        raise InvalidInputError(f"bad SIP target {target!r}")
+    host, colon, port_text = hostport.partition(":")
+    port = 5060
+    if colon:
+        if not port_text.isdigit():
+            raise InvalidInputError(f"bad SIP target {target!r}")
+        port = int(port_text)
+    return user, host, port
+
+
+def cause_of_status(status: int) -> HangupCause:
+    """The hang-up cause a final SIP failure status stands for."""
+    if status in (486, 600):
+        return HangupCause.BUSY
+    if status in (408, 480, 487):
+        return HangupCause.NO_ANSWER
+    if status in (603, 403):
+        return HangupCause.REJECTED
+    if status in (404, 503):
+        return HangupCause.UNREACHABLE
+    return HangupCause.ENGINE_FAILURE
