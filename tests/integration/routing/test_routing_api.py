@@ -1,0 +1,174 @@
+"""The routing REST API and the live floor over /ws/events, through a real server."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.sync.client import connect
+
+from testkit import Browserless, LiveServer, World, run
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Queue
+
+
+def add_queue(database_url: str, tenant_id: uuid.UUID, code: str) -> str:
+    async def write() -> str:
+        db = Database(database_url)
+        try:
+            async with db.scoped(tenant_id) as session, session.begin():
+                queue = Queue(
+                    code=code,
+                    name_ja=code,
+                    name_en=code,
+                    channel="voice",
+                    sl_threshold_s=20,
+                    config={},
+                    created_at=datetime.now(UTC),
+                )
+                session.add(queue)
+            return str(queue.id)
+        finally:
+            await db.dispose()
+
+    return run(write)
+
+
+def signed_in(client_factory: Callable[[], Browserless], world: World, role: str) -> Browserless:
+    client = client_factory()
+    assert client.sign_in(world.account("a", role).username).status_code == 303
+    return client
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 10) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_offer_accept_wrap_up_close_through_the_api(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    queue_id = add_queue(database_url, world.tenants["a"], "billing")
+    admin = signed_in(client_factory, world, "administrator")
+    agent = signed_in(client_factory, world, "communicator")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    me = world.account("a", "communicator").user_id
+    profile = admin.request(
+        "PATCH",
+        f"/api/v1/agents/{me}/profile",
+        json={"skills": {"billing": 7}, "capacity": {"voice": 1}},
+    )
+    assert profile.status_code == 200, profile.text
+    ready = agent.request("PATCH", f"/api/v1/agents/{me}/presence", json={"presence": "ready"})
+    assert ready.status_code == 200, ready.text
+    created = supervisor.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"channel": "voice", "queue_id": queue_id},
+        headers={"Idempotency-Key": "call-1"},
+    )
+    assert created.status_code == 201, created.text
+    again = supervisor.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"channel": "voice", "queue_id": queue_id},
+        headers={"Idempotency-Key": "call-1"},
+    )
+    assert again.json()["id"] == created.json()["id"]
+    assert again.json()["created"] is False
+    contact = created.json()["id"]
+
+    def offered() -> bool:
+        body = agent.request("GET", f"/api/v1/contacts/{contact}").json()
+        return body["state"] == "offered" and body["agent_id"] == str(me)
+
+    wait_for(offered, "the offer")
+    # Only the offered agent answers; a supervisor's accept is refused.
+    assert supervisor.request("POST", f"/api/v1/contacts/{contact}/accept").status_code == 409
+    assert agent.request("POST", f"/api/v1/contacts/{contact}/accept").status_code == 200
+    assert agent.request("POST", f"/api/v1/contacts/{contact}/end").status_code == 200
+    closed = agent.request(
+        "POST",
+        f"/api/v1/contacts/{contact}/close",
+        json={"category": "billing-amount", "resolved_first_contact": True},
+    )
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["state"] == "closed"
+    floor = supervisor.request("GET", "/api/v1/floor").json()
+    billing = next(q for q in floor["queues"] if q["code"] == "billing")
+    assert [o["answered"] for o in billing["outcomes"]] == [True]
+
+
+def test_communicators_act_only_on_their_own(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    queue_id = add_queue(database_url, world.tenants["a"], "q")
+    agent = signed_in(client_factory, world, "communicator")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    other = world.account("a", "supervisor").user_id
+    refused = agent.request("PATCH", f"/api/v1/agents/{other}/presence", json={"presence": "ready"})
+    assert refused.status_code == 403
+    contact = supervisor.request(
+        "POST", "/api/v1/contacts", json={"channel": "chat", "queue_id": queue_id}
+    ).json()["id"]
+    assert agent.request("POST", f"/api/v1/contacts/{contact}/abandon").status_code == 403
+    assert agent.request("POST", f"/api/v1/contacts/{contact}/end").status_code == 409
+    abandoned = supervisor.request("POST", f"/api/v1/contacts/{contact}/abandon")
+    assert abandoned.json()["state"] == "abandoned"
+    bad = agent.request(
+        "PATCH",
+        f"/api/v1/agents/{world.account('a', 'communicator').user_id}/presence",
+        json={"presence": "not_ready", "reason": "napping"},
+    )
+    assert bad.status_code == 422
+
+
+def test_the_floor_snapshot_then_contact_events_on_the_socket(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    queue_id = add_queue(database_url, world.tenants["a"], "gas")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    page = supervisor.request("GET", "/routing/wallboard")
+    assert page.status_code == 200
+    assert 'data-testid="queue-gas-waiting"' in page.text
+    cookie = "; ".join(f"{c.name}={c.value}" for c in supervisor.http.cookies.jar)
+    with connect(
+        f"ws://127.0.0.1:{server.port}/ws/events",
+        additional_headers={"Cookie": cookie},
+        origin=server.url,
+        open_timeout=10,
+    ) as socket:  # type: ignore[arg-type]
+        snapshot = json.loads(socket.recv(timeout=10))
+        assert snapshot["kind"] == "snapshot"
+        gas = next(q for q in snapshot["data"]["routing"]["queues"] if q["code"] == "gas")
+        assert gas["waiting"] == []
+        contact = supervisor.request(
+            "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+        ).json()["id"]
+        seen: list[str] = []
+        while "contact.queued" not in seen:
+            message = json.loads(socket.recv(timeout=5))
+            if message["kind"] == "event" and message["event"].get("contact_id") == contact:
+                seen.append(message["event"]["type"])
+        assert seen == ["contact.created", "contact.queued"]
+
+
+def test_pages_by_role(server: LiveServer, world: World, client_factory: Any) -> None:
+    expectations = {
+        "communicator": {"/routing/desk": 200, "/routing/floor": 403, "/routing/wallboard": 200},
+        "supervisor": {"/routing/desk": 200, "/routing/floor": 200, "/routing/wallboard": 200},
+        "client_viewer": {"/routing/desk": 403, "/routing/floor": 403, "/routing/wallboard": 403},
+    }
+    for role, pages in expectations.items():
+        client = signed_in(client_factory, world, role)
+        for path, status in pages.items():
+            assert client.request("GET", path).status_code == status, f"{role} {path}"
