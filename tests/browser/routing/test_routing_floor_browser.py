@@ -1,0 +1,115 @@
+"""The floor in a real browser: the wallboard sees a new waiting contact within a second; a
+communicator gets the offer on the desk, accepts, wraps up, and the wallboard's figures move."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from testkit import PASSWORD, Browserless, LiveServer, World, run
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Category, Queue
+
+pytestmark = pytest.mark.browser
+
+
+def seed(database_url: str, tenant_id: uuid.UUID) -> str:
+    async def write() -> str:
+        db = Database(database_url)
+        try:
+            async with db.scoped(tenant_id) as session, session.begin():
+                queue = Queue(
+                    code="delivery",
+                    name_ja="宅配",
+                    name_en="Home delivery",
+                    channel="voice",
+                    sl_threshold_s=20,
+                    config={},
+                    created_at=datetime.now(UTC),
+                )
+                session.add(queue)
+                session.add(
+                    Category(
+                        code="delivery-missing",
+                        name_ja="配送が来ない",
+                        name_en="Delivery missing",
+                        sort_order=1,
+                    )
+                )
+            return str(queue.id)
+        finally:
+            await db.dispose()
+
+    return run(write)
+
+
+def open_signed_in(browser: Browser, server: LiveServer, username: str, path: str) -> Page:
+    page = browser.new_context(locale="en-US").new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{server.url}/login")
+    form = page.get_by_test_id("login-form")
+    form.locator("input[name=username]").fill(username)
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{server.url}/home/**")
+    page.goto(f"{server.url}{path}")
+    return page
+
+
+def test_wallboard_and_desk_follow_a_contact(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed(database_url, world.tenants["a"])
+    communicator = world.account("a", "communicator")
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    assert (
+        admin.request(
+            "PATCH",
+            f"/api/v1/agents/{communicator.user_id}/profile",
+            json={"skills": {"delivery": 6}},
+        ).status_code
+        == 200
+    )
+
+    wallboard = open_signed_in(
+        browser, server, world.account("a", "supervisor").username, "/routing/wallboard"
+    )
+    desk = open_signed_in(browser, server, communicator.username, "/routing/desk")
+    expect(wallboard.locator("[data-live-status]")).to_have_text("Live")
+    expect(desk.locator("[data-live-status]")).to_have_text("Live")
+    waiting = wallboard.get_by_test_id("queue-delivery-waiting")
+    expect(waiting).to_have_text("0")
+
+    # A contact arrives while nobody is ready: the wallboard shows it within a second.
+    started = time.monotonic()
+    created = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    )
+    assert created.status_code == 201, created.text
+    expect(waiting).to_have_text("1", timeout=1_000)
+    shown_after_s = time.monotonic() - started
+    assert shown_after_s < 1.0
+
+    # The communicator becomes ready and gets the offer on the desk.
+    desk.get_by_test_id("go-ready").click()
+    accept = desk.get_by_test_id("my-contacts").get_by_test_id("accept")
+    expect(accept).to_be_visible()
+    expect(waiting).to_have_text("0")
+    expect(wallboard.get_by_test_id("agents-on_contact")).to_have_text("1")
+    accept.click()
+    desk.get_by_test_id("my-contacts").get_by_test_id("end").click()
+    wrap = desk.get_by_test_id("my-contacts")
+    wrap.get_by_test_id("wrap-category").select_option("delivery-missing")
+    wrap.get_by_test_id("wrap-resolved").check()
+    wrap.get_by_test_id("close").click()
+    expect(wrap.locator("li")).to_have_count(0)
+    expect(wallboard.get_by_test_id("queue-delivery-answered")).to_have_text("1")
+    expect(wallboard.get_by_test_id("queue-delivery-sl-today")).to_have_text("100%")
+    expect(wallboard.get_by_test_id("agents-available")).to_have_text("1")
+    expect(desk.get_by_test_id("my-state")).to_have_text("Available")
+    admin.close()
