@@ -11,6 +11,7 @@ import csv
 import io
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from tsunagi.wfm.staffing import Model, Target, exact, staff_intervals, summarize
 
@@ -375,3 +377,318 @@ def forecast(
     out.writerow(["interval_start", "volume"])
     for ts, value in fc.items():
         out.writerow([pd.Timestamp(str(ts)).isoformat(), f"{value:.2f}"])
+
+
+def _day_grid(
+    starts: Sequence[datetime], values: Sequence[Fraction], interval_minutes: int
+) -> tuple[list[date], int, list[list[int]]]:
+    """Days x intervals of whole agents; the grid spans the earliest to the latest time of day."""
+    step = timedelta(minutes=interval_minutes)
+    offsets = [ts - datetime.combine(ts.date(), datetime.min.time()) for ts in starts]
+    if any(o % step for o in offsets):
+        raise click.ClickException(
+            f"interval starts must fall on the {interval_minutes}-minute grid"
+        )
+    first = min(offsets) // step
+    width = max(offsets) // step - first + 1
+    days = sorted({ts.date() for ts in starts})
+    index = {d: k for k, d in enumerate(days)}
+    grid = [[0] * width for _ in days]
+    for ts, off, value in zip(starts, offsets, values, strict=True):
+        grid[index[ts.date()]][off // step - first] = -((-value.numerator) // value.denominator)
+    return days, first * interval_minutes, grid
+
+
+@wfm.command("schedule")
+@click.option(
+    "--required",
+    "required_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CSV with interval_start and the agents to cover (e.g. `wfm staff` output).",
+)
+@click.option(
+    "--column",
+    default="agents_with_shrinkage",
+    show_default=True,
+    help="Column holding the agents required.",
+)
+@click.option(
+    "--shifts",
+    "shifts_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSON list of shift types (see docs/wfm/guide.md).",
+)
+@click.option("--interval-minutes", required=True, type=click.IntRange(min=1))
+@click.option(
+    "--days-per-week",
+    type=click.IntRange(1, 7),
+    help="Plan weekly rotations with days off (needs exactly 7 days).",
+)
+@click.option("--time-limit-s", default=20.0, show_default=True, type=click.FloatRange(min=1))
+@click.option(
+    "--show", type=click.Choice(["coverage", "shifts"]), default="coverage", show_default=True
+)
+def schedule_command(
+    required_path: Path,
+    column: str,
+    shifts_path: Path,
+    interval_minutes: int,
+    days_per_week: int | None,
+    time_limit_s: float,
+    show: str,
+) -> None:
+    """Choose shifts covering the required agents at least cost; print coverage or shifts."""
+    from tsunagi.wfm.schedule import ShiftType, schedule
+
+    starts, values = read_series(required_path, column)
+    days, day_start, grid = _day_grid(starts, values, interval_minutes)
+    try:
+        shifts = msgspec.json.decode(shifts_path.read_bytes(), type=list[ShiftType])
+    except OSError as exc:
+        raise click.FileError(str(shifts_path), hint=exc.strerror) from exc
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise click.ClickException(f"{shifts_path}: {exc}") from exc
+    # Shift windows are given on the clock; the grid starts at the first interval of the day.
+    shifts = [
+        replace(
+            s,
+            earliest_start_minutes=max(0, s.earliest_start_minutes - day_start),
+            latest_start_minutes=s.latest_start_minutes - day_start,
+        )
+        for s in shifts
+    ]
+    try:
+        result = schedule(
+            grid,
+            shifts,
+            interval_minutes=interval_minutes,
+            days_per_week=days_per_week,
+            time_limit_s=time_limit_s,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    step = timedelta(minutes=interval_minutes)
+    if show == "shifts":
+        out.writerow(["day", "shift", "start", "end", "break_start", "agents", "cost"])
+        for d, pattern, n in result.shifts:
+            begin = (
+                datetime.combine(days[d], datetime.min.time())
+                + timedelta(minutes=day_start)
+                + pattern.start * step
+            )
+            end = begin + timedelta(minutes=pattern.shift.length_minutes)
+            brk = (
+                (begin + (pattern.break_start - pattern.start) * step).time().isoformat("minutes")
+                if pattern.break_start is not None
+                else ""
+            )
+            out.writerow(
+                [
+                    days[d].isoformat(),
+                    pattern.shift.name,
+                    begin.time().isoformat("minutes"),
+                    end.time().isoformat("minutes"),
+                    brk,
+                    n,
+                    f"{pattern.cost * n:.2f}",
+                ]
+            )
+        return
+    out.writerow(["interval_start", "required", "scheduled", "over", "under"])
+    over, under = result.over(), result.under()
+    for d, day in enumerate(days):
+        base = datetime.combine(day, datetime.min.time()) + timedelta(minutes=day_start)
+        for t in range(len(grid[d])):
+            out.writerow(
+                [
+                    (base + t * step).isoformat(),
+                    grid[d][t],
+                    result.coverage[d][t],
+                    over[d][t],
+                    under[d][t],
+                ]
+            )
+    sys.stdout.flush()
+    click.echo(f"status {result.status}, cost {result.cost:.2f}, heads {result.heads}", err=True)
+
+
+class _RoleConfig(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    hourly_rate: float
+    per_agents: float
+
+
+class _RatesConfig(msgspec.Struct, forbid_unknown_fields=True):
+    agent_hourly_rate: float
+    roles: list[_RoleConfig] = []
+    telephony_per_minute: float = 0.0
+    licence_per_seat_month: float = 0.0
+    rent_per_month: float = 0.0
+    depreciation_per_month: float = 0.0
+    paid_hours_per_head_month: float = 160.0
+    busy_threshold: float = 0.1
+
+
+class _ScenarioConfig(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    aht_s: str
+    sl_target: str = "0.8"
+    sl_seconds: float = 20.0
+    max_occupancy: str | None = None
+    shrinkage: str = "0"
+    aht_factor: str = "1"
+    model: Model = "erlang-c"
+    patience_s: float | None = None
+
+
+class _BudgetConfig(msgspec.Struct, forbid_unknown_fields=True):
+    rates: _RatesConfig
+    scenarios: list[_ScenarioConfig]
+
+
+@wfm.command("budget")
+@click.option(
+    "--volumes",
+    "volumes_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="CSV interval_start,volume for the year (e.g. `wfm forecast` output).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="JSON with rates and scenarios (see docs/wfm/example-budget.json).",
+)
+@click.option("--interval-minutes", required=True, type=click.IntRange(min=1))
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True
+)
+def budget_command(volumes_path: Path, config_path: Path, interval_minutes: int, fmt: str) -> None:
+    """Annual budget by month for each scenario, side by side."""
+    from tsunagi.wfm.budget import CostRates, Role, Scenario, annual_budget, compare
+
+    try:
+        config = msgspec.json.decode(config_path.read_bytes(), type=_BudgetConfig)
+    except OSError as exc:
+        raise click.FileError(str(config_path), hint=exc.strerror) from exc
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise click.ClickException(f"{config_path}: {exc}") from exc
+    r = config.rates
+    rates = CostRates(
+        agent_hourly_rate=r.agent_hourly_rate,
+        roles=tuple(Role(x.name, x.hourly_rate, x.per_agents) for x in r.roles),
+        telephony_per_minute=r.telephony_per_minute,
+        licence_per_seat_month=r.licence_per_seat_month,
+        rent_per_month=r.rent_per_month,
+        depreciation_per_month=r.depreciation_per_month,
+        paid_hours_per_head_month=r.paid_hours_per_head_month,
+        busy_threshold=r.busy_threshold,
+    )
+    starts, volumes = read_series(volumes_path, "volume")
+    budgets = []
+    for sc in config.scenarios:
+        where = f"scenario {sc.name!r}"
+        target = Target(
+            service_level=_fraction(sc.sl_target, f"{where} sl_target", high=0.9999),
+            service_seconds=sc.sl_seconds,
+            max_occupancy=(
+                _fraction(sc.max_occupancy, f"{where} max_occupancy", low=0.01)
+                if sc.max_occupancy
+                else None
+            ),
+        )
+        scenario = Scenario(
+            sc.name,
+            target,
+            aht_s=_number(sc.aht_s, f"{where} aht_s"),
+            shrinkage=_fraction(sc.shrinkage, f"{where} shrinkage", high=0.99),
+            aht_factor=_number(sc.aht_factor, f"{where} aht_factor"),
+            model=sc.model,
+            patience_s=sc.patience_s,
+        )
+        try:
+            budgets.append(
+                annual_budget(
+                    starts,
+                    volumes,
+                    interval_minutes=interval_minutes,
+                    scenario=scenario,
+                    rates=rates,
+                )
+            )
+        except ValueError as exc:
+            raise click.ClickException(f"{where}: {exc}") from exc
+    if fmt == "csv":
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        roles = [x.name for x in r.roles]
+        out.writerow(
+            [
+                "scenario",
+                "month",
+                "season",
+                "calls",
+                "agent_hours",
+                "agent_heads",
+                *[f"labour_{x}" for x in ["agents", *roles]],
+                "telephony",
+                "licences",
+                "rent",
+                "depreciation",
+                "variable",
+                "fixed",
+                "total",
+                "labour_share",
+            ]
+        )
+        for b in budgets:
+            for m in b.months:
+                out.writerow(
+                    [
+                        b.scenario,
+                        m.month,
+                        "busy" if m.busy else "normal",
+                        _g(m.calls),
+                        f"{m.agent_hours:.1f}",
+                        f"{m.agent_heads:.2f}",
+                        *[f"{m.labour[x]:.0f}" for x in ["agents", *roles]],
+                        f"{m.telephony:.0f}",
+                        f"{m.licences:.0f}",
+                        f"{m.rent:.0f}",
+                        f"{m.depreciation:.0f}",
+                        f"{m.variable:.0f}",
+                        f"{m.fixed:.0f}",
+                        f"{m.total:.0f}",
+                        f"{m.labour_share:.4f}",
+                    ]
+                )
+        return
+    click.echo(
+        "| scenario | calls | agent hours | mean heads | variable | fixed | total |"
+        " labour share | busy months | busy-month cost |"
+    )
+    click.echo("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in compare(budgets):
+        click.echo(
+            f"| {row['scenario']} | {row['calls']:,.0f} | {row['agent_hours']:,.0f} |"
+            f" {row['mean_agent_heads']:.1f} | {row['variable']:,.0f} | {row['fixed']:,.0f} |"
+            f" {row['total']:,.0f} | {row['labour_share']:.1%} | {row['busy_months']} |"
+            f" {row['busy_month_cost']:,.0f} |"
+        )
+    for b in budgets:
+        click.echo(f"\n### {b.scenario}\n")
+        click.echo(
+            "| month | season | calls | heads | labour | telephony | licences | fixed |"
+            " total | labour share |"
+        )
+        click.echo("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for m in b.months:
+            click.echo(
+                f"| {m.month} | {'busy' if m.busy else 'normal'} | {m.calls:,.0f} |"
+                f" {m.agent_heads:.1f} | {sum(m.labour.values()):,.0f} | {m.telephony:,.0f} |"
+                f" {m.licences:,.0f} | {m.fixed:,.0f} | {m.total:,.0f} | {m.labour_share:.1%} |"
+            )

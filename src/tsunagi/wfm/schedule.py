@@ -60,6 +60,7 @@ class Pattern:
     shift: ShiftType
     start: int  # interval index
     covered: tuple[int, ...]  # interval indices on duty
+    break_start: int | None = None  # interval index where the break begins
 
     @property
     def cost(self) -> float:
@@ -96,7 +97,7 @@ def build_patterns(
         for start in range(first, last + 1, step):
             for off in offsets:
                 on = [start + k for k in range(length) if not (brk and off <= k < off + brk)]
-                patterns.append(Pattern(shift, start, tuple(on)))
+                patterns.append(Pattern(shift, start, tuple(on), start + off if brk else None))
     if not patterns:
         raise ValueError("no shift fits inside the planning day")
     return patterns

@@ -190,3 +190,88 @@ def test_sim_run_bad_scenario(tmp_path: Path) -> None:
     assert code != 0
     assert "agent_groups" in out
     assert "Traceback" not in out
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs/wfm"
+
+
+def test_schedule_covers_the_staff_output(tmp_path: Path) -> None:
+    required = tmp_path / "required.csv"
+    rows = ["interval_start,agents_with_shrinkage"]
+    for day in (1, 2):
+        for k, need in enumerate([2, 4, 6, 6, 5, 4, 4, 3, 2, 2, 1, 1]):
+            rows.append(f"2027-03-0{day}T{9 + k // 2:02d}:{30 * (k % 2):02d},{need}")
+    required.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = [
+        "wfm",
+        "schedule",
+        "--required",
+        str(required),
+        "--shifts",
+        str(DOCS / "example-shifts.json"),
+        "--interval-minutes",
+        "30",
+        "--time-limit-s",
+        "5",
+    ]
+    code, out = run(*args)
+    assert code == 0, out
+    lines = [r for r in csv.DictReader(io.StringIO(out)) if r.get("interval_start")]
+    assert len(lines) == 24
+    assert all(int(r["scheduled"]) >= int(r["required"]) for r in lines)
+    assert all(int(r["under"]) == 0 for r in lines)
+    code, out = run(*args, "--show", "shifts")
+    assert code == 0, out
+    assert out.splitlines()[0] == "day,shift,start,end,break_start,agents,cost"
+    bad = tmp_path / "shifts.json"
+    bad.write_text('[{"name": "x"}]', encoding="utf-8")
+    code, out = run(
+        "wfm",
+        "schedule",
+        "--required",
+        str(required),
+        "--shifts",
+        str(bad),
+        "--interval-minutes",
+        "30",
+    )
+    assert code != 0
+    assert "length_minutes" in out
+
+
+def test_budget_compares_scenarios(tmp_path: Path) -> None:
+    volumes = tmp_path / "year.csv"
+    rows = ["interval_start,volume"]
+    for month in range(1, 13):
+        for hour in range(9, 18):
+            rows.append(f"2027-{month:02d}-05T{hour:02d}:00,{200 if month == 3 else 120}")
+    volumes.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, out = run(
+        "wfm",
+        "budget",
+        "--volumes",
+        str(volumes),
+        "--config",
+        str(DOCS / "example-budget.json"),
+        "--interval-minutes",
+        "60",
+    )
+    assert code == 0, out
+    assert "| SL 90/20 |" in out
+    code, out = run(
+        "wfm",
+        "budget",
+        "--volumes",
+        str(volumes),
+        "--config",
+        str(DOCS / "example-budget.json"),
+        "--interval-minutes",
+        "60",
+        "--format",
+        "csv",
+    )
+    assert code == 0, out
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert len(table) == 36
+    march = [r for r in table if r["month"] == "2027-03"]
+    assert all(r["season"] == "busy" for r in march)
