@@ -14,42 +14,22 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from tsunagi.sim.calibrate import Calibration, calibrate, day_scenario, recorded_kpis
+from tsunagi.sim.calibrate import (
+    Calibration,
+    anonymous_bank_calls,
+    calibrate,
+    day_scenario,
+    recorded_kpis,
+)
 from tsunagi.sim.engine import Kpis, simulate
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared/data/anonymous_bank_callcenter"
 
 
-def seconds(clock: pd.Series) -> pd.Series:
-    parts = clock.str.split(":", expand=True).astype(int)
-    return parts[0] * 3600 + parts[1] * 60 + parts[2]
-
-
 def load(name: str) -> pd.DataFrame:
-    raw = pd.read_csv(DATA / name, sep="\t", dtype=str)
-    raw = raw[raw["outcome"].isin(["AGENT", "HANG"])]
-    queued = raw["q_start"] != "0:00:00"
-    answered = raw["outcome"] == "AGENT"
-    raw = raw[answered | queued]  # hang-ups inside the VRU never reached the agents
-    answered = raw["outcome"] == "AGENT"
-    arrival = np.where(
-        raw["q_start"] != "0:00:00", seconds(raw["q_start"]), seconds(raw["vru_exit"])
-    )
-    calls = pd.DataFrame(
-        {
-            "day": pd.to_datetime("19" + raw["date"], format="%Y%m%d").dt.date,
-            "queue": np.where(raw["type"] == "IN", "internet", "retail"),
-            "arrival_s": arrival,
-            "wait_s": pd.to_numeric(raw["q_time"]).clip(lower=0),
-            "answered": answered.to_numpy(),
-            "service_s": pd.to_numeric(raw["ser_time"]).where(answered, 0),
-            "server": raw["server"].where(answered, ""),
-        }
-    )
-    return calls[(calls["arrival_s"] >= 7 * 3600) & (calls["wait_s"] < 3600)]
+    return anonymous_bank_calls(pd.read_csv(DATA / name, sep="\t", dtype=str))
 
 
 def replay(

@@ -34,6 +34,39 @@ from tsunagi.sim.engine import Kpis
 from tsunagi.sim.scenario import AgentGroup, Distribution, QueueSpec, Scenario
 
 
+def _clock_seconds(clock: pd.Series) -> pd.Series:
+    parts = clock.str.split(":", expand=True).astype(int)
+    return parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+def anonymous_bank_calls(raw: pd.DataFrame, *, opens_s: int = 7 * 3600) -> pd.DataFrame:
+    """The call table from the Technion "Anonymous Bank" log (all columns read as text).
+
+    Keeps calls that reached the agents (answered, or abandoned in the queue; hang-ups
+    inside the VRU never queued), drops PHANTOM rows, calls before ``opens_s`` and the
+    few with a queue time over an hour (midnight roll-over). Internet-support calls
+    (type ``IN``) form the ``internet`` queue, all others ``retail``.
+    """
+    raw = raw[raw["outcome"].isin(["AGENT", "HANG"])]
+    queued = raw["q_start"] != "0:00:00"
+    raw = raw[(raw["outcome"] == "AGENT") | queued]
+    queued = raw["q_start"] != "0:00:00"
+    answered = raw["outcome"] == "AGENT"
+    arrival = np.where(queued, _clock_seconds(raw["q_start"]), _clock_seconds(raw["vru_exit"]))
+    calls = pd.DataFrame(
+        {
+            "day": pd.to_datetime("19" + raw["date"], format="%Y%m%d").dt.date,
+            "queue": np.where(raw["type"] == "IN", "internet", "retail"),
+            "arrival_s": arrival,
+            "wait_s": pd.to_numeric(raw["q_time"]).clip(lower=0),
+            "answered": answered.to_numpy(),
+            "service_s": pd.to_numeric(raw["ser_time"]).where(answered, 0),
+            "server": raw["server"].where(answered, ""),
+        }
+    )
+    return calls[(calls["arrival_s"] >= opens_s) & (calls["wait_s"] < 3600)]
+
+
 def fit_patience(wait_s: np.ndarray, answered: np.ndarray) -> Distribution:
     """Exponential patience by censored maximum likelihood."""
     abandons = int((~answered).sum())
