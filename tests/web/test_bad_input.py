@@ -134,11 +134,11 @@ def test_there_are_write_endpoints_to_check() -> None:
 
 
 def test_bad_json_bodies_change_nothing(
-    server: LiveServer, world: World, database_url: str
+    client_factory: Any, server: LiveServer, world: World, database_url: str
 ) -> None:
     clients: dict[str, Browserless] = {}
     for role in ROLE_NAMES:
-        clients[role] = Browserless(server.url)
+        clients[role] = client_factory()
         clients[role].sign_in(world.account("a", role).username)
     before = snapshot(database_url)
     for method, path, need, properties, required in json_write_endpoints():
@@ -154,18 +154,21 @@ def test_bad_json_bodies_change_nothing(
             (f"{name} of the wrong type", {**base, name: WRONG_TYPE[kind]})
             for name, kind in properties.items()
         ]
+        # A path naming a row that does not exist may be answered 404 before the body is
+        # read; the feature's own tests send bad bodies to real rows.
+        accepted = (422,) if target == path or "/users/" in path else (404, 422)
         for label, body in cases:
             response = client.request(method, target, json=body)
             where = f"{role} {method} {target} with {label}"
-            assert response.status_code == 422, f"{where}: {response.status_code} {response.text}"
+            assert response.status_code in accepted, (
+                f"{where}: {response.status_code} {response.text}"
+            )
             assert response.json()["detail"], where
         malformed = client.request(
             method, target, content=b"{not json", headers={"content-type": "application/json"}
         )
-        assert malformed.status_code in (400, 422), f"{method} {target} malformed JSON"
+        assert malformed.status_code in (400, *accepted), f"{method} {target} malformed JSON"
     after = snapshot(database_url)
-    for client in clients.values():
-        client.close()
     assert after == before
 
 
@@ -177,13 +180,18 @@ def test_bad_json_bodies_change_nothing(
     ],
 )
 def test_bad_forms_are_refused(
-    server: LiveServer, world: World, database_url: str, path: str, form: dict[str, str]
+    request: pytest.FixtureRequest,
+    server: LiveServer,
+    world: World,
+    database_url: str,
+    path: str,
+    form: dict[str, str],
 ) -> None:
     client = Browserless(server.url)
+    request.addfinalizer(client.close)
     token = client.login_form_csrf()
     before = snapshot(database_url)
     response = client.http.post(path, data={**form, "_csrf": token})
     after = snapshot(database_url)
-    client.close()
     assert response.status_code == 422, response.text
     assert before == after
