@@ -34,6 +34,7 @@ Cost: an agent trigger looks at the head of one heap per (channel, skill) the ag
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -93,6 +94,43 @@ _ContactEntry = tuple[float, int, Id]  # key, seq, contact id
 _AgentEntry = tuple[int, int, float, int, int, Id]  # rank…, stamp, agent id
 
 
+class _Triggers:
+    """An insertion-ordered set with O(1) add, discard and pop of the oldest.
+
+    (A dict would do, but taking the first key of a dict after many deletions from its
+    front scans the deleted slots, which made decisions grow with the number waiting.)
+    """
+
+    __slots__ = ("_live", "_order", "_token")
+
+    def __init__(self) -> None:
+        self._live: dict[Id, int] = {}
+        self._order: deque[tuple[int, Id]] = deque()
+        self._token = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._live)
+
+    def add(self, item: Id) -> None:
+        """Add at the back; an item already present keeps its place."""
+        if item not in self._live:
+            self._token += 1
+            self._live[item] = self._token
+            self._order.append((self._token, item))
+
+    def discard(self, item: Id) -> None:
+        self._live.pop(item, None)
+
+    def pop_first(self) -> Id | None:
+        live, order = self._live, self._order
+        while order:
+            token, item = order.popleft()
+            if live.get(item) == token:
+                del live[item]
+                return item
+        return None
+
+
 class Router:
     """The pure ACD: feed it changes, ask it for the next assignment. No I/O, no clock.
 
@@ -110,8 +148,8 @@ class Router:
         self._agents: dict[Id, AgentSlot] = {}
         self._free: dict[tuple[str, str], list[_AgentEntry]] = {}
         self._free_limit: dict[tuple[str, str], int] = {}
-        self._agent_triggers: dict[Id, None] = {}
-        self._contact_triggers: dict[Id, None] = {}
+        self._agent_triggers = _Triggers()
+        self._contact_triggers = _Triggers()
         self._seq = 0
         self._ordinal = 0
         self._stamp = 0
@@ -138,11 +176,11 @@ class Router:
         heapq.heappush(heap, (key, self._seq, contact_id))
         if len(heap) > self._group_limit[need]:
             self._compact_group(need)
-        self._contact_triggers[contact_id] = None
+        self._contact_triggers.add(contact_id)
 
     def remove(self, contact_id: Id) -> bool:
         """Stop waiting (abandoned, moved, scheduled for callback). False if not waiting."""
-        self._contact_triggers.pop(contact_id, None)
+        self._contact_triggers.discard(contact_id)
         return self._waiting.pop(contact_id, None) is not None
 
     def is_waiting(self, contact_id: Id) -> bool:
@@ -183,7 +221,7 @@ class Router:
         if slot is not None:
             self._stamp += 1
             slot.stamp = self._stamp
-        self._agent_triggers.pop(agent_id, None)
+        self._agent_triggers.discard(agent_id)
 
     def agent_ready(self, agent_id: Id, *, now: float) -> None:
         slot = self._agents[agent_id]
@@ -218,19 +256,16 @@ class Router:
     def next_assignment(self) -> Assignment | None:
         """The next match, already applied to the state; ``None`` when stable."""
         agent_triggers = self._agent_triggers
-        while agent_triggers:
-            agent_id = next(iter(agent_triggers))
+        while (agent_id := agent_triggers.pop_first()) is not None:
             slot = self._agents.get(agent_id)
             best = self._best_for_agent(slot) if slot is not None else None
-            del agent_triggers[agent_id]  # re-added at the back if room remains: round robin
+            # (popped: re-added at the back if room remains, so free agents take turns)
             if best is None:
                 continue
             assert slot is not None
             return self._assign(best, slot)
         contact_triggers = self._contact_triggers
-        while contact_triggers:
-            contact_id = next(iter(contact_triggers))
-            del contact_triggers[contact_id]
+        while (contact_id := contact_triggers.pop_first()) is not None:
             waiting = self._waiting.get(contact_id)
             if waiting is None:
                 continue
@@ -341,7 +376,7 @@ class Router:
 
     def _assign(self, waiting: WaitingContact, slot: AgentSlot) -> Assignment:
         del self._waiting[waiting.contact_id]
-        self._contact_triggers.pop(waiting.contact_id, None)
+        self._contact_triggers.discard(waiting.contact_id)
         channel = waiting.need.channel
         slot.load[channel] = slot.load.get(channel, 0) + 1
         self._reindex(slot)
@@ -352,7 +387,7 @@ class Router:
         self._stamp += 1
         stamp = slot.stamp = self._stamp
         if not slot.ready:
-            self._agent_triggers.pop(slot.agent_id, None)
+            self._agent_triggers.discard(slot.agent_id)
             return
         triggered = False
         for channel, cap in slot.capacity.items():
@@ -372,9 +407,9 @@ class Router:
                 if len(heap) > self._free_limit[key]:
                     self._compact_free(key)
         if triggered:
-            self._agent_triggers[slot.agent_id] = None
+            self._agent_triggers.add(slot.agent_id)
         else:
-            self._agent_triggers.pop(slot.agent_id, None)
+            self._agent_triggers.discard(slot.agent_id)
 
     def _compact_group(self, need: Need) -> None:
         waiting = self._waiting
