@@ -17,6 +17,7 @@ from uuid import UUID
 
 from tsunagi.domain.errors import NotFoundError, PermissionDeniedError
 from tsunagi.domain.permission_types import Action, Grant, Role
+from tsunagi.knowledge.grants import GRANTS as KNOWLEDGE_GRANTS
 from tsunagi.routing.grants import GRANTS as ROUTING_GRANTS
 
 __all__ = [
@@ -62,6 +63,7 @@ POLICY: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("home.administrator", Action.READ): {_A: Grant.ALL},
     ("home.client_viewer", Action.READ): {_V: Grant.ALL},
     **ROUTING_GRANTS,
+    **KNOWLEDGE_GRANTS,
 }
 
 # Scopes an API token may carry: "<resource>:<action>" or "<resource>:*".

@@ -14,7 +14,7 @@ from typing import Any
 
 from tsunagi.web.services import Services
 
-FEATURE_MODULES: tuple[str, ...] = ("tsunagi.web.routing",)
+FEATURE_MODULES: tuple[str, ...] = ("tsunagi.web.routing", "tsunagi.web.knowledge")
 
 Hook = Callable[[Services], Awaitable[None]]
 
