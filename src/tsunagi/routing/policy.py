@@ -285,46 +285,40 @@ class Router:
             yield found
 
     def _best_for_agent(self, slot: AgentSlot) -> WaitingContact | None:
+        """The best-ranked contact the agent may take: the heads of its groups, compared."""
         if not slot.ready:
             return None
         best: WaitingContact | None = None
-        best_key: tuple[float, int] | None = None
-        skills = slot.skills
+        best_key = (float("inf"), 0)
+        empties: list[Need] = []
+        groups, waiting, skills, load = self._groups, self._waiting, slot.skills, slot.load
+        targeted = self._groups_by_agent.get(slot.agent_id)
         for channel, cap in slot.capacity.items():
-            if slot.load.get(channel, 0) >= cap:
+            if load.get(channel, 0) >= cap:
                 continue
+            candidates: list[Need] = []
             for skill in skills:
                 needs = self._groups_by_cs.get((channel, skill))
-                if not needs:
-                    continue
-                for need in list(needs):
-                    if need.extras and not need.extras.issubset(skills):
-                        continue
-                    head = self._head(need)
-                    if head is not None and (best_key is None or (head.key, head.seq) < best_key):
-                        best, best_key = head, (head.key, head.seq)
-            targeted = self._groups_by_agent.get(slot.agent_id)
+                if needs:
+                    candidates.extend(n for n in needs if not n.extras or n.extras.issubset(skills))
             if targeted:
-                for need in list(targeted):
-                    if need.channel != channel:
-                        continue
-                    head = self._head(need)
-                    if head is not None and (best_key is None or (head.key, head.seq) < best_key):
-                        best, best_key = head, (head.key, head.seq)
+                candidates.extend(n for n in targeted if n.channel == channel)
+            for need in candidates:
+                heap = groups[need]
+                while heap:
+                    key, seq, contact_id = heap[0]
+                    found = waiting.get(contact_id)
+                    if found is not None and found.seq == seq:
+                        if (key, seq) < best_key:
+                            best, best_key = found, (key, seq)
+                        break
+                    heapq.heappop(heap)
+                else:
+                    empties.append(need)
+        for need in empties:
+            if need in groups and not groups[need]:
+                self._drop_group(need)
         return best
-
-    def _head(self, need: Need) -> WaitingContact | None:
-        """The best-ranked live contact of a group; drops stale entries and empty groups."""
-        heap = self._groups[need]
-        waiting = self._waiting
-        while heap:
-            _key, seq, contact_id = heap[0]
-            found = waiting.get(contact_id)
-            if found is not None and found.seq == seq:
-                return found
-            heapq.heappop(heap)
-        self._drop_group(need)
-        return None
 
     def _drop_group(self, need: Need) -> None:
         del self._groups[need]
