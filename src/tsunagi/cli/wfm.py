@@ -312,6 +312,10 @@ def _weekdays(value: str) -> frozenset[int]:
     type=click.IntRange(1, 52),
     help="Instead of forecasting, score both methods on the last N weeks.",
 )
+@click.option(
+    "--handle-time-column",
+    help="Column of total handle seconds per interval; adds an aht_s forecast column.",
+)
 def forecast(
     history_path: Path,
     interval_minutes: int,
@@ -323,6 +327,7 @@ def forecast(
     no_holidays: bool,
     special: tuple[str, ...],
     backtest_weeks: int | None,
+    handle_time_column: str | None,
 ) -> None:
     """Forecast volume per interval (CSV interval_start,volume), or backtest the methods."""
     import pandas as pd
@@ -330,6 +335,7 @@ def forecast(
     from tsunagi.wfm.forecast import (
         Calendar,
         backtest,
+        forecast_aht,
         forecast_intervals,
         japanese_holiday,
         to_intervals,
@@ -374,9 +380,21 @@ def forecast(
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    out.writerow(["interval_start", "volume"])
+    if handle_time_column is None:
+        out.writerow(["interval_start", "volume"])
+        for ts, value in fc.items():
+            out.writerow([pd.Timestamp(str(ts)).isoformat(), f"{value:.2f}"])
+        return
+    _, handle = read_series(history_path, handle_time_column)
+    handle_s = to_intervals(
+        pd.Series([float(v) for v in handle], index=pd.DatetimeIndex(starts)), interval_minutes
+    )
+    aht = forecast_aht(history, handle_s.reindex(history.index).fillna(0.0), targets, weeks=weeks)
+    overall = float(handle_s.sum() / max(float(history.sum()), 1.0))
+    out.writerow(["interval_start", "volume", "aht_s"])
     for ts, value in fc.items():
-        out.writerow([pd.Timestamp(str(ts)).isoformat(), f"{value:.2f}"])
+        stamp = pd.Timestamp(str(ts))
+        out.writerow([stamp.isoformat(), f"{value:.2f}", f"{float(aht.get(stamp, overall)):.1f}"])
 
 
 def _day_grid(

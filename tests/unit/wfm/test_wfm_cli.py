@@ -277,3 +277,26 @@ def test_budget_compares_scenarios(tmp_path: Path) -> None:
     assert len(table) == 36
     march = [r for r in table if r["month"] == "2027-03"]
     assert all(r["season"] == "busy" for r in march)
+
+
+def test_forecast_with_handle_time(tmp_path: Path) -> None:
+    lines = ["interval_start,volume,handle_s"]
+    for day in range(1, 29):
+        lines += [f"2026-02-{day:02d}T09:00,10,2000", f"2026-02-{day:02d}T09:30,20,6000"]
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out = run(
+        "wfm",
+        "forecast",
+        "--history",
+        str(path),
+        "--days",
+        "2",
+        "--handle-time-column",
+        "handle_s",
+        "--no-holidays",
+    )
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["aht_s"] for r in rows] == ["200.0", "300.0", "200.0", "300.0"]
+    assert rows[0]["volume"] == "10.00"
