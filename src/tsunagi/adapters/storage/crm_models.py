@@ -9,10 +9,18 @@ attributes, not personal data.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagi.adapters.storage.models import Base, TenantScoped
@@ -46,6 +54,10 @@ class Customer(TenantScoped, Base):
     # Per channel: {"phone": {"consent": true, "do_not_contact": false}, ...}
     contact_preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
     key_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Set when this record was merged into another; merged records are kept for history.
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -64,3 +76,34 @@ class CustomerIdentifier(TenantScoped, Base):
     label: Mapped[str | None] = mapped_column(String(32))  # home, mobile, work…
     value_enc: Mapped[bytes] = mapped_column(LargeBinary)
     value_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Order(TenantScoped, Base):
+    """An order or a contract of a customer (co-op deliveries, electricity, gas…)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_customer_date", "tenant_id", "customer_id", "ordered_on"),
+        UniqueConstraint("tenant_id", "kind", "number", name="uq_orders_number"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="order")  # order | contract
+    number: Mapped[str] = mapped_column(String(64))
+    ordered_on: Mapped[date]
+    status: Mapped[str] = mapped_column(String(32), default="open")
+    total_yen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class OrderLine(TenantScoped, Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    product_code: Mapped[str] = mapped_column(String(64))
+    product_name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    amount_yen: Mapped[int] = mapped_column(BigInteger, default=0)
