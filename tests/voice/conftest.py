@@ -7,19 +7,22 @@ when the test ends. The voice worker (sippy) runs in this process.
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine, VoiceWorkerConfig
 from tsunagi.adapters.telephony.processes import (
+    JanusSettings,
     ManagedProcess,
     RtpengineSettings,
     free_port,
     free_udp_range,
+    start_janus,
     start_rtpengine,
 )
 from tsunagi.ports.telephony import TelephonyEvent
@@ -122,12 +125,8 @@ class EventLog:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-@pytest.fixture
-async def engine(
-    rtpengine: MediaPlane, media_dir: Path
-) -> AsyncIterator[tuple[SippyRtpengineEngine, EventLog]]:
-    plane = rtpengine.settings
-    config = VoiceWorkerConfig(
+def worker_config(plane: RtpengineSettings, media_dir: Path, **extra: Any) -> VoiceWorkerConfig:
+    return VoiceWorkerConfig(
         sip_host="127.0.0.1",
         sip_port=free_port(),
         ng_host=plane.host,
@@ -136,10 +135,48 @@ async def engine(
         dtmf_log_port=plane.dtmf_log_port,
         media_dir=media_dir,
         recording_dir=plane.recording_dir,
+        **extra,
     )
+
+
+async def _running(
+    config: VoiceWorkerConfig,
+) -> AsyncIterator[tuple[SippyRtpengineEngine, EventLog]]:
     worker = SippyRtpengineEngine(config)
     await worker.start()
     log = EventLog(worker)
     yield worker, log
     await log.close()
     await worker.stop()
+
+
+@pytest.fixture
+async def engine(
+    rtpengine: MediaPlane, media_dir: Path
+) -> AsyncIterator[tuple[SippyRtpengineEngine, EventLog]]:
+    async for running in _running(worker_config(rtpengine.settings, media_dir)):
+        yield running
+
+
+@pytest.fixture
+def janus(tmp_path: Path) -> Iterator[JanusSettings]:
+    require_tool("janus", "janus")
+    base = free_udp_range(400)
+    settings = JanusSettings(
+        workdir=tmp_path / "janus",
+        http_port=free_port(socket.SOCK_STREAM),
+        rtp_port_min=base,
+        rtp_port_max=base + 399,
+    )
+    proc = start_janus(settings)
+    yield settings
+    proc.stop()
+
+
+@pytest.fixture
+async def mixing_engine(
+    rtpengine: MediaPlane, media_dir: Path, janus: JanusSettings
+) -> AsyncIterator[tuple[SippyRtpengineEngine, EventLog]]:
+    config = worker_config(rtpengine.settings, media_dir, mixer_url=janus.url)
+    async for running in _running(config):
+        yield running

@@ -88,6 +88,18 @@ def tone_timeline(
     return timeline
 
 
+def tone_windows(
+    path: Path, frequencies: list[float], window_s: float = 0.5
+) -> list[dict[float, float]]:
+    """Each frequency's share of the energy, window by window."""
+    samples, rate = read_wav(path)
+    size = int(rate * window_s)
+    return [
+        tone_levels(samples[i : i + size], rate, frequencies)
+        for i in range(0, len(samples) - size + 1, size)
+    ]
+
+
 def tone_shares(path: Path, frequencies: list[float], window_s: float = 0.5) -> dict[float, float]:
     """Each frequency's mean share of the energy over the non-silent windows (for mixes)."""
     samples, rate = read_wav(path)

@@ -12,7 +12,8 @@ The model is deliberately small:
   engine.
 * A **bridge** joins two legs so their audio flows: ``full`` both ways,
   ``listen`` (the second leg only hears the first), ``whisper`` (the second leg is
-  heard by the first leg only, e.g. a supervisor coaching an agent).
+  heard by the first leg only, e.g. a supervisor coaching an agent), ``barge`` (the
+  second leg joins the first leg's conversation: three-way).
 * **Media** is named, never a path: ``play(leg, "prompts/welcome")``. The adapter
   resolves names through its own media library.
 * Everything the engine observes arrives as a typed :data:`TelephonyEvent` from
@@ -40,6 +41,9 @@ class BridgeMode(StrEnum):
     """The second leg hears the first; nobody hears the second leg."""
     WHISPER = "whisper"
     """The first leg hears the second leg (in addition to what it already hears)."""
+    BARGE = "barge"
+    """The second leg joins the conversation the first leg is in: everyone hears
+    everyone (three-way). When only two legs remain they are bridged ``full`` again."""
 
 
 class DtmfMethod(StrEnum):

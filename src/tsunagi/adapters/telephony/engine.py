@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from tsunagi.adapters.telephony import sip
 from tsunagi.adapters.telephony.dtmf import DtmfLogEntry, listen_dtmf_log, parse_sip_info
 from tsunagi.adapters.telephony.media import PARTY, RtpengineMedia
+from tsunagi.adapters.telephony.mixer import JanusMixer, MixerError, Participant
 from tsunagi.adapters.telephony.ng import NgClient, RtpengineError
 from tsunagi.adapters.telephony.recording import pcap_to_wav
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
@@ -57,6 +58,9 @@ class VoiceWorkerConfig:
     recording_dir: Path
     """rtpengine's ``--recording-dir``; WAV files are written next to its pcaps."""
     media_host: str = "127.0.0.1"
+    mixer_url: str | None = None
+    """Janus HTTP API (``http://host:port/janus``) for barge; None: no mixing."""
+    mixer_host: str = "127.0.0.1"
     health_interval_s: float = 1.0
     """How often rtpengine is pinged; when it stops answering, every leg is ended."""
 
@@ -96,6 +100,9 @@ class SippyRtpengineEngine:
         self._legs: dict[str, _Leg] = {}
         self._bridges: dict[str, tuple[str, str]] = {}
         self._listens: dict[str, tuple[str, str]] = {}
+        self._rooms: dict[str, tuple[int, dict[str, Participant]]] = {}
+        """Mixed (barge) bridges: id → (Janus room, participants by leg)."""
+        self._mixer = JanusMixer(config.mixer_url) if config.mixer_url else None
         """LISTEN bridges: id → (source, listener)."""
         self._recordings: dict[str, str] = {}
         self._ng = NgClient(config.ng_host, config.ng_port)
@@ -116,6 +123,8 @@ class SippyRtpengineEngine:
         self._dtmf_transport = await listen_dtmf_log(
             self._config.dtmf_log_host, self._config.dtmf_log_port, self._on_dtmf_log
         )
+        if self._mixer is not None:
+            await self._mixer.open()
         await asyncio.to_thread(self._sip.start, lambda: str(new_id()))
         self._watch = asyncio.get_running_loop().create_task(self._watch_media())
 
@@ -136,6 +145,8 @@ class SippyRtpengineEngine:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._dtmf_transport is not None:
             self._dtmf_transport.close()
+        if self._mixer is not None:
+            await self._mixer.close()
         self._ng.close()
 
     async def events(self) -> AsyncIterator[TelephonyEvent]:
@@ -218,6 +229,8 @@ class SippyRtpengineEngine:
     async def bridge(self, first: str, second: str, mode: BridgeMode = BridgeMode.FULL) -> str:
         if mode is BridgeMode.LISTEN:
             return await self._listen(first, second)
+        if mode is BridgeMode.BARGE:
+            return await self._barge(first, second)
         if mode is not BridgeMode.FULL:
             raise InvalidInputError(f"bridge mode {mode} needs a mixer; not implemented yet")
         legs = [self._leg(first, _State.ANSWERED), self._leg(second, _State.ANSWERED)]
@@ -251,7 +264,67 @@ class SippyRtpengineEngine:
         ear.listening = bridge_id
         return bridge_id
 
+    async def _barge(self, first: str, second: str) -> str:
+        """Move ``first``'s full bridge and ``second`` into a Janus room (same bridge id)."""
+        if self._mixer is None:
+            raise InvalidInputError("bridge mode barge needs a mixer (mixer_url)")
+        joined = self._leg(first, _State.ANSWERED)
+        newcomer = self._leg(second, _State.ANSWERED)
+        bridge_id = joined.bridge_id
+        if bridge_id is None or bridge_id not in self._bridges:
+            raise ConflictError("barge needs the first leg in a full bridge")
+        if newcomer.bridge_id or newcomer.listening:
+            raise ConflictError("the barging leg must be free")
+        pair = self._bridges.pop(bridge_id)
+        await self._media.disconnect(first)
+        room = await self._mixer.create_room()
+        parts: dict[str, Participant] = {}
+        self._rooms[bridge_id] = (room, parts)
+        for leg_id in (*pair, second):
+            parts[leg_id] = await self._mixer.join(
+                room,
+                send_to=(self._config.media_host, self._media.relay_port(leg_id)),
+                display=leg_id,
+            )
+            await self._media.attach(leg_id, self._config.mixer_host, parts[leg_id].janus_port)
+            self._legs[leg_id].bridge_id = bridge_id
+        return bridge_id
+
+    async def _leave_room(self, bridge_id: str, leg_id: str) -> None:
+        """A leg leaves a mixed bridge; two remaining legs fall back to a full bridge."""
+        assert self._mixer is not None
+        room, parts = self._rooms[bridge_id]
+        part = parts.pop(leg_id, None)
+        if part is not None:
+            await self._mixer.leave(part)
+            await self._media.detach(leg_id)
+        if len(parts) > 2:
+            return
+        del self._rooms[bridge_id]
+        for rest in parts.values():
+            await self._mixer.leave(rest)
+        await self._mixer.destroy_room(room)
+        remaining = list(parts)
+        for other in remaining:
+            await self._media.detach(other)
+        if len(remaining) == 2:
+            await self._media.connect(remaining[0], remaining[1])
+            self._bridges[bridge_id] = (remaining[0], remaining[1])
+        else:
+            for other in remaining:
+                self._legs[other].bridge_id = None
+
     async def unbridge(self, bridge_id: str) -> None:
+        if bridge_id in self._rooms:  # dissolve a mixed bridge: nobody hears anybody
+            assert self._mixer is not None
+            room, parts = self._rooms.pop(bridge_id)
+            for leg_id, part in parts.items():
+                await self._mixer.leave(part)
+                await self._media.detach(leg_id)
+                if (member := self._legs.get(leg_id)) is not None:
+                    member.bridge_id = None
+            await self._mixer.destroy_room(room)
+            return
         if bridge_id in self._listens:
             source, listener = self._listens.pop(bridge_id)
             ear = self._legs.get(listener)
@@ -468,6 +541,10 @@ class SippyRtpengineEngine:
         was_answered = leg.state is _State.ANSWERED
         leg.state = _State.ENDED
         await self._cancel_playback(leg, stopped=True)
+        if leg.bridge_id in self._rooms:
+            with contextlib.suppress(RtpengineError, MixerError):
+                await self._leave_room(leg.bridge_id, leg.leg_id)
+            leg.bridge_id = None
         bridges = [leg.bridge_id] if leg.bridge_id in self._bridges else []
         bridges += [b for b, pair in self._listens.items() if leg.leg_id in pair]
         for bridge_id in bridges:

@@ -190,9 +190,26 @@ class RtpengineMedia:
         leg = self._legs.get(leg_id)
         return None if leg is None else leg.peer
 
-    async def _point_engine(self, leg_id: str, leg: _LegMedia, port: int) -> None:
+    async def attach(self, leg_id: str, host: str, port: int) -> None:
+        """Send the leg's party audio to ``host:port`` and relay what comes back to it
+        (a mixer participant)."""
+        await self._point_engine(leg_id, self._legs[leg_id], port, host=host)
+        await self._ng.request("unblock media", call_id=leg_id, from_tag=PARTY)
+
+    async def detach(self, leg_id: str) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is not None:
+            await self._ng.request("block media", call_id=leg_id, from_tag=PARTY)
+            await self._point_engine(leg_id, leg, _DISCARD_PORT)
+
+    def relay_port(self, leg_id: str) -> int:
+        return self._legs[leg_id].relay_port
+
+    async def _point_engine(
+        self, leg_id: str, leg: _LegMedia, port: int, *, host: str | None = None
+    ) -> None:
         leg.version += 1
-        sdp = plain_sdp(self._host, port, version=leg.version)
+        sdp = plain_sdp(host or self._host, port, version=leg.version)
         if not leg.engine_offers:
             await self._ng.request("answer", call_id=leg_id, from_tag=PARTY, to_tag=ENGINE, sdp=sdp)
             return

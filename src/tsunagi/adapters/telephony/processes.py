@@ -317,3 +317,82 @@ def start_kamailio(settings: KamailioSettings) -> ManagedProcess:
     proc = ManagedProcess("kamailio", settings.argv(binary), settings.workdir / "kamailio.log")
     proc.start(lambda: not _is_free(settings.host, settings.port, kinds=(socket.SOCK_DGRAM,)))
     return proc
+
+
+_JANUS_LIB = "/usr/lib/x86_64-linux-gnu/janus"
+_JANUS_PLUGINS_OFF = [
+    "duktape", "echotest", "lua", "nosip", "recordplay", "sip", "streaming",
+    "textroom", "videocall", "videoroom", "voicemail",
+]  # fmt: skip
+_JANUS_TRANSPORTS_OFF = ["mqtt", "nanomsg", "pfunix", "rabbitmq", "websockets"]
+
+
+@dataclass(frozen=True, slots=True)
+class JanusSettings:
+    """Janus with only AudioBridge and the HTTP API on ``host:http_port``."""
+
+    workdir: Path
+    host: str = "127.0.0.1"
+    http_port: int = 8088
+    rtp_port_min: int = 34000
+    rtp_port_max: int = 34399
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http_port}/janus"
+
+    def config_files(self) -> dict[str, str]:
+        plugins = ",".join(f"libjanus_{name}.so" for name in _JANUS_PLUGINS_OFF)
+        transports = ",".join(f"libjanus_{name}.so" for name in _JANUS_TRANSPORTS_OFF)
+        middle = (self.rtp_port_min + self.rtp_port_max) // 2
+        return {
+            "janus.jcfg": f"""general: {{
+    configs_folder = "{self.workdir}"
+    plugins_folder = "{_JANUS_LIB}/plugins"
+    transports_folder = "{_JANUS_LIB}/transports"
+    events_folder = "{_JANUS_LIB}/events"
+    loggers_folder = "{_JANUS_LIB}/loggers"
+    debug_level = 4
+    session_timeout = 0
+}}
+media: {{
+    rtp_port_range = "{self.rtp_port_min}-{middle}"
+}}
+plugins: {{
+    disable = "{plugins}"
+}}
+transports: {{
+    disable = "{transports}"
+}}
+""",
+            "janus.plugin.audiobridge.jcfg": f"""general: {{
+    rtp_port_range = "{middle + 1}-{self.rtp_port_max}"
+    local_ip = "{self.host}"
+    events = false
+}}
+""",
+            "janus.transport.http.jcfg": f"""general: {{
+    json = "compact"
+    base_path = "/janus"
+    http = true
+    port = {self.http_port}
+    ip = "{self.host}"
+    https = false
+}}
+admin: {{
+    admin_http = false
+}}
+""",
+        }
+
+
+def start_janus(settings: JanusSettings) -> ManagedProcess:
+    binary = require_binary("janus", "janus")
+    ensure_free(settings.host, settings.http_port, "Janus HTTP API")
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    for name, text in settings.config_files().items():
+        (settings.workdir / name).write_text(text)
+    argv = [binary, "-F", str(settings.workdir), "-C", str(settings.workdir / "janus.jcfg")]
+    proc = ManagedProcess("janus", argv, settings.workdir / "janus.log")
+    proc.start(lambda: not _is_free(settings.host, settings.http_port, kinds=(socket.SOCK_STREAM,)))
+    return proc
