@@ -71,3 +71,54 @@ async def test_supervisor_barges_in_and_leaves(mixing_engine: Engine, tmp_path: 
         timeline = tone_timeline(heard[name], TONES)
         assert timeline[:2] == [other, other]  # before the barge: only the peer
         assert timeline[-2:] == [other, other]  # after the supervisor left: only the peer
+
+
+async def test_coach_whispers_to_the_agent_unheard_by_the_customer(
+    mixing_engine: Engine, tmp_path: Path
+) -> None:
+    worker, log = mixing_engine
+    phones = {
+        name: Baresip(name, tmp_path / name, write_tone(tmp_path / f"{name}.wav", hz, 40))
+        for name, hz in (
+            ("customer", CUSTOMER_HZ),
+            ("agent", AGENT_HZ),
+            ("supervisor", SUPERVISOR_HZ),
+        )
+    }
+    for phone in phones.values():
+        phone.start()
+    try:
+        phones["customer"].command("dial", f"sip:100@127.0.0.1:{worker._config.sip_port}")
+        customer = (await log.wait_for(CallOffered)).leg_id
+        await worker.answer(customer)
+        agent = await worker.originate(phones["agent"].uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=agent)
+        bridge = await worker.bridge(customer, agent)
+        await asyncio.sleep(2)
+        coach = await worker.originate(phones["supervisor"].uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=coach)
+        assert await worker.bridge(agent, coach, BridgeMode.WHISPER) == bridge
+        await asyncio.sleep(4)
+        await worker.hangup(coach)  # the coach leaves: customer and agent go on as before
+        await asyncio.sleep(2.5)
+        await worker.hangup(customer)
+        await worker.hangup(agent)
+        for phone in phones.values():
+            await asyncio.to_thread(phone.wait_event, "CALL_CLOSED")
+    finally:
+        for phone in phones.values():
+            phone.stop()
+    heard = {name: phone.dumps("dec")[0] for name, phone in phones.items()}
+    # The customer never hears the coach, before, during or after the whisper.
+    customer_timeline = tone_timeline(heard["customer"], TONES)
+    assert set(customer_timeline) == {AGENT_HZ}, customer_timeline
+    assert len(customer_timeline) >= 14  # ≥ 7 s: the agent was heard throughout
+    # The agent hears customer and coach together while the coach whispers.
+    agent_windows = tone_windows(heard["agent"], TONES)
+    whispered = [w for w in agent_windows if min(w[CUSTOMER_HZ], w[SUPERVISOR_HZ]) > 0.3]
+    assert len(whispered) >= 4
+    assert tone_timeline(heard["agent"], TONES)[-2:] == [CUSTOMER_HZ, CUSTOMER_HZ]
+    # The coach hears both customer and agent, never itself.
+    coach_heard = tone_shares(heard["supervisor"], TONES)
+    assert coach_heard[CUSTOMER_HZ] > 0.2 and coach_heard[AGENT_HZ] > 0.2, coach_heard
+    assert coach_heard[SUPERVISOR_HZ] < 0.05, coach_heard

@@ -22,7 +22,8 @@ from pathlib import Path, PurePosixPath
 from tsunagi.adapters.telephony import sip
 from tsunagi.adapters.telephony.dtmf import DtmfLogEntry, listen_dtmf_log, parse_sip_info
 from tsunagi.adapters.telephony.media import PARTY, RtpengineMedia
-from tsunagi.adapters.telephony.mixer import JanusMixer, MixerError, Participant
+from tsunagi.adapters.telephony.mixer import JanusMixer, MixerError
+from tsunagi.adapters.telephony.mixing import Mixing
 from tsunagi.adapters.telephony.ng import NgClient, RtpengineError
 from tsunagi.adapters.telephony.recording import pcap_to_wav
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
@@ -100,13 +101,16 @@ class SippyRtpengineEngine:
         self._legs: dict[str, _Leg] = {}
         self._bridges: dict[str, tuple[str, str]] = {}
         self._listens: dict[str, tuple[str, str]] = {}
-        self._rooms: dict[str, tuple[int, dict[str, Participant]]] = {}
-        """Mixed (barge) bridges: id → (Janus room, participants by leg)."""
-        self._mixer = JanusMixer(config.mixer_url) if config.mixer_url else None
         """LISTEN bridges: id → (source, listener)."""
         self._recordings: dict[str, str] = {}
         self._ng = NgClient(config.ng_host, config.ng_port)
         self._media = RtpengineMedia(self._ng, host=config.media_host)
+        self._mixer = JanusMixer(config.mixer_url) if config.mixer_url else None
+        self._mixing: Mixing | None = None
+        if self._mixer is not None:
+            self._mixing = Mixing(
+                self._media, self._mixer, media_host=config.media_host, mixer_host=config.mixer_host
+            )
         self._sip = sip.SipStack(config.sip_host, config.sip_port, self._from_sip_thread)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dtmf_transport: asyncio.DatagramTransport | None = None
@@ -229,10 +233,8 @@ class SippyRtpengineEngine:
     async def bridge(self, first: str, second: str, mode: BridgeMode = BridgeMode.FULL) -> str:
         if mode is BridgeMode.LISTEN:
             return await self._listen(first, second)
-        if mode is BridgeMode.BARGE:
-            return await self._barge(first, second)
-        if mode is not BridgeMode.FULL:
-            raise InvalidInputError(f"bridge mode {mode} needs a mixer; not implemented yet")
+        if mode in (BridgeMode.BARGE, BridgeMode.WHISPER):
+            return await self._mix(first, second, mode)
         legs = [self._leg(first, _State.ANSWERED), self._leg(second, _State.ANSWERED)]
         if first == second or any(leg.bridge_id for leg in legs):
             raise ConflictError("a leg can be in one bridge at a time")
@@ -264,66 +266,48 @@ class SippyRtpengineEngine:
         ear.listening = bridge_id
         return bridge_id
 
-    async def _barge(self, first: str, second: str) -> str:
-        """Move ``first``'s full bridge and ``second`` into a Janus room (same bridge id)."""
-        if self._mixer is None:
-            raise InvalidInputError("bridge mode barge needs a mixer (mixer_url)")
-        joined = self._leg(first, _State.ANSWERED)
-        newcomer = self._leg(second, _State.ANSWERED)
-        bridge_id = joined.bridge_id
+    async def _mix(self, first: str, second: str, mode: BridgeMode) -> str:
+        """BARGE: ``second`` joins ``first``'s conversation. WHISPER: ``second`` (a coach)
+        is heard by ``first`` (the agent) only. Same bridge id as ``first``'s bridge."""
+        if self._mixing is None:
+            raise InvalidInputError(f"bridge mode {mode} needs a mixer (mixer_url)")
+        member = self._leg(first, _State.ANSWERED)
+        guest = self._leg(second, _State.ANSWERED)
+        bridge_id = member.bridge_id
         if bridge_id is None or bridge_id not in self._bridges:
-            raise ConflictError("barge needs the first leg in a full bridge")
-        if newcomer.bridge_id or newcomer.listening:
-            raise ConflictError("the barging leg must be free")
+            raise ConflictError(f"{mode} needs the first leg in a full bridge")
+        if guest.bridge_id or guest.listening:
+            raise ConflictError(f"the {mode} leg must be free")
         pair = self._bridges.pop(bridge_id)
         await self._media.disconnect(first)
-        room = await self._mixer.create_room()
-        parts: dict[str, Participant] = {}
-        self._rooms[bridge_id] = (room, parts)
-        for leg_id in (*pair, second):
-            parts[leg_id] = await self._mixer.join(
-                room,
-                send_to=(self._config.media_host, self._media.relay_port(leg_id)),
-                display=leg_id,
-            )
-            await self._media.attach(leg_id, self._config.mixer_host, parts[leg_id].janus_port)
-            self._legs[leg_id].bridge_id = bridge_id
+        if mode is BridgeMode.BARGE:
+            await self._mixing.barge(bridge_id, pair, second)
+        else:
+            customer = pair[1] if pair[0] == first else pair[0]
+            await self._mixing.whisper(bridge_id, customer, first, second)
+        guest.bridge_id = bridge_id
         return bridge_id
 
-    async def _leave_room(self, bridge_id: str, leg_id: str) -> None:
-        """A leg leaves a mixed bridge; two remaining legs fall back to a full bridge."""
-        assert self._mixer is not None
-        room, parts = self._rooms[bridge_id]
-        part = parts.pop(leg_id, None)
-        if part is not None:
-            await self._mixer.leave(part)
-            await self._media.detach(leg_id)
-        if len(parts) > 2:
-            return
-        del self._rooms[bridge_id]
-        for rest in parts.values():
-            await self._mixer.leave(rest)
-        await self._mixer.destroy_room(room)
-        remaining = list(parts)
-        for other in remaining:
-            await self._media.detach(other)
-        if len(remaining) == 2:
-            await self._media.connect(remaining[0], remaining[1])
-            self._bridges[bridge_id] = (remaining[0], remaining[1])
-        else:
-            for other in remaining:
-                self._legs[other].bridge_id = None
+    async def _leave_mix(self, bridge_id: str, leg: _Leg) -> None:
+        assert self._mixing is not None
+        members = self._mixing.members(bridge_id)
+        again = await self._mixing.leave(bridge_id, leg.leg_id)
+        leg.bridge_id = None
+        for leg_id in members:
+            other = self._legs.get(leg_id)
+            if other is not None and (again is None or leg_id not in again):
+                other.bridge_id = None
+        if again is not None:
+            await self._media.connect(*again)
+            self._bridges[bridge_id] = again
 
     async def unbridge(self, bridge_id: str) -> None:
-        if bridge_id in self._rooms:  # dissolve a mixed bridge: nobody hears anybody
-            assert self._mixer is not None
-            room, parts = self._rooms.pop(bridge_id)
-            for leg_id, part in parts.items():
-                await self._mixer.leave(part)
-                await self._media.detach(leg_id)
+        if self._mixing is not None and bridge_id in self._mixing:
+            members = self._mixing.members(bridge_id)
+            await self._mixing.dissolve(bridge_id)
+            for leg_id in members:
                 if (member := self._legs.get(leg_id)) is not None:
                     member.bridge_id = None
-            await self._mixer.destroy_room(room)
             return
         if bridge_id in self._listens:
             source, listener = self._listens.pop(bridge_id)
@@ -541,9 +525,9 @@ class SippyRtpengineEngine:
         was_answered = leg.state is _State.ANSWERED
         leg.state = _State.ENDED
         await self._cancel_playback(leg, stopped=True)
-        if leg.bridge_id in self._rooms:
+        if self._mixing is not None and leg.bridge_id and leg.bridge_id in self._mixing:
             with contextlib.suppress(RtpengineError, MixerError):
-                await self._leave_room(leg.bridge_id, leg.leg_id)
+                await self._leave_mix(leg.bridge_id, leg)
             leg.bridge_id = None
         bridges = [leg.bridge_id] if leg.bridge_id in self._bridges else []
         bridges += [b for b, pair in self._listens.items() if leg.leg_id in pair]

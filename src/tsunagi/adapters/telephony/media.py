@@ -180,6 +180,30 @@ class RtpengineMedia:
             sdp=plain_sdp(self._host, target.relay_port),
         )
 
+    async def copy_to(self, source: str, tag: str, host: str, port: int) -> int:
+        """Send a copy of the source party's voice to ``host:port`` (a subscription
+        named ``tag``); returns rtpengine's port the copy comes from."""
+        origin = await self.copy_from(source, tag)
+        await self.copy_destination(source, tag, host, port)
+        return origin
+
+    async def copy_from(self, source: str, tag: str) -> int:
+        """First half of :meth:`copy_to`: the port the copy will come from."""
+        reply = await self._ng.request(
+            "subscribe request", call_id=source, from_tag=PARTY, to_tag=tag
+        )
+        return audio_port(text_field(reply, "sdp"))
+
+    async def copy_destination(self, source: str, tag: str, host: str, port: int) -> None:
+        """Second half of :meth:`copy_to`: where the copy goes."""
+        await self._ng.request(
+            "subscribe answer", call_id=source, to_tag=tag, sdp=plain_sdp(host, port)
+        )
+
+    async def stop_copy(self, source: str, tag: str) -> None:
+        if source in self._legs:
+            await self._ng.request("unsubscribe", call_id=source, from_tag=PARTY, to_tag=tag)
+
     async def stop_listening(self, source: str, listener: str) -> None:
         if source in self._legs:
             await self._ng.request(
