@@ -107,13 +107,73 @@ def tenants(server: LiveServer, world: World) -> Any:
     made.close()
 
 
-def _call(client: Browserless, method: str, path: str) -> httpx.Response:
-    body: dict[str, Any] | None = {} if method in ("POST", "PATCH", "PUT") else None
-    return client.request(method, path, json=body, headers={"accept": "application/json"})
+SAMPLE_QUERY = {"string": "matrix", "integer": 1, "boolean": "true", "number": 1}
+
+
+def _sample(schema: dict[str, Any], components: dict[str, Any]) -> Any:
+    if "$ref" in schema:
+        return _sample(components[schema["$ref"].rsplit("/", 1)[1]], components)
+    for key in ("oneOf", "anyOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"]
+            return _sample(options[0], components) if options else None
+    kind, form = schema.get("type", "string"), schema.get("format")
+    if kind == "object":
+        return {
+            name: _sample(prop, components)
+            for name, prop in schema.get("properties", {}).items()
+            if name in schema.get("required", [])
+        }
+    if kind == "array":
+        return []
+    if kind == "string" and "enum" in schema:
+        return schema["enum"][0]
+    if form == "uuid":
+        return "00000000-0000-4000-8000-000000000000"
+    if form == "date":
+        return "2026-01-05"
+    if form == "date-time":
+        return "2026-01-05T10:00:00Z"
+    return SAMPLE_QUERY.get(kind, "matrix")
+
+
+def valid_inputs() -> dict[tuple[str, str], tuple[dict[str, Any], Any]]:
+    """Required query parameters and a minimal body of each route (from OpenAPI), so the
+    call reaches authorization and the row lookup instead of stopping at validation."""
+    document = reference_app().openapi_schema.to_schema()
+    components = document.get("components", {}).get("schemas", {})
+    found: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            params = {
+                p["name"]: _sample(p.get("schema", {}), components)
+                for p in operation.get("parameters", [])
+                if p.get("in") == "query" and p.get("required")
+            }
+            content = operation.get("requestBody", {}).get("content", {})
+            body = (
+                _sample(content["application/json"]["schema"], components)
+                if "application/json" in content
+                else None
+            )
+            found[(method.upper(), path)] = (params, body)
+    return found
+
+
+def _call(
+    client: Browserless, method: str, path: str, inputs: tuple[dict[str, Any], Any] | None
+) -> httpx.Response:
+    params, body = inputs or ({}, None)
+    if body is None and method in ("POST", "PATCH", "PUT"):
+        body = {}
+    return client.request(
+        method, path, json=body, params=params, headers={"accept": "application/json"}
+    )
 
 
 def test_matrix(tenants: Tenants) -> None:
     checked = 0
+    inputs = valid_inputs()
     for method, path, action, resource in _guarded():
         if method == "WEBSOCKET":
             continue  # covered by tests/web/test_events.py
@@ -121,7 +181,8 @@ def test_matrix(tenants: Tenants) -> None:
             client = tenants.clients[role]
             grant = grant_for(frozenset({Role(role)}), resource, Action(action))
             target = tenants.path_in_b(path)
-            response = _call(client, method, target)
+            openapi_path = PARAM.sub(lambda m: "{" + m["name"] + "}", path)
+            response = _call(client, method, target, inputs.get((method, openapi_path)))
             where = f"{role} {method} {target}"
             if grant is None:
                 assert response.status_code in (403, 404), where

@@ -57,6 +57,8 @@ class CustomerView:
     vip: bool
     tags: list[str]
     identifiers: list[dict[str, Any]]
+    contact_preferences: dict[str, Any]
+    merged_into_id: UUID | None
 
 
 def _rows(
@@ -202,6 +204,8 @@ def _view(cipher: TenantCipher, customer: Customer, identifiers: Any) -> Custome
         segment=customer.segment,
         vip=customer.vip,
         tags=list(customer.tags),
+        contact_preferences=dict(customer.contact_preferences),
+        merged_into_id=customer.merged_into_id,
         identifiers=[
             {
                 "kind": row.kind,
@@ -440,6 +444,8 @@ async def list_orders(
     db: Database, *, principal: Principal, customer_id: UUID, limit: int = 20
 ) -> list[dict[str, Any]]:
     async with db.scoped(principal.tenant_id, readonly=True) as session:
+        if await session.get(Customer, customer_id) is None:
+            raise NotFoundError("customer not found")
         orders = (
             await session.scalars(
                 select(Order)
