@@ -1,0 +1,168 @@
+"""Write and query the knowledge search index inside the caller's transaction.
+
+The index is ``kb_search_docs`` (one row per published article) and ``kb_postings``
+(one row per article and term). Every statement here is an ORM statement on tenant
+tables, so a scoped session adds the tenant criterion itself: a search can only ever
+read its own tenant's postings. The same statements run on SQLite and PostgreSQL.
+
+A search is three reads: the document count and mean length, the document frequency of
+each query term (an index-only count), and the BM25 sum over the postings of the
+remaining terms, grouped by article, best first (formula in ``knowledge/ranking.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import cast
+from uuid import UUID
+
+from sqlalchemy import Float, Table, case, delete, func, insert, select
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.adapters.storage.kb_models import KbPosting, KbSearchDoc
+from tsunagi.knowledge.ranking import K1, B, term_weights
+
+POSTINGS = cast(Table, KbPosting.__table__)
+_BATCH = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedArticle:
+    article_id: UUID
+    version: int
+    public: bool
+    kind: str
+    category_code: str | None
+    title: str
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    article_id: UUID
+    score: float
+    title: str
+    snippet: str
+    kind: str
+    category_code: str | None
+    public: bool
+
+
+async def put(
+    session: AsyncSession, tenant_id: UUID, article: IndexedArticle, counts: Counter[str]
+) -> None:
+    """Make ``article`` searchable with these term counts, replacing what it had."""
+    await remove(session, article.article_id)
+    length = sum(counts.values())
+    session.add(
+        KbSearchDoc(
+            tenant_id=tenant_id,
+            article_id=article.article_id,
+            version=article.version,
+            public=article.public,
+            kind=article.kind,
+            category_code=article.category_code,
+            title=article.title,
+            snippet=article.snippet,
+            length=length,
+        )
+    )
+    await session.flush()
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "article_id": article.article_id,
+            "term": term,
+            "tf": tf,
+            "length": length,
+            "public": article.public,
+        }
+        for term, tf in counts.items()
+    ]
+    for start in range(0, len(rows), _BATCH):
+        await session.execute(insert(POSTINGS), rows[start : start + _BATCH])
+
+
+async def remove(session: AsyncSession, article_id: UUID) -> None:
+    """Take an article out of search (no-op when it is not indexed)."""
+    await session.execute(delete(KbPosting).where(KbPosting.article_id == article_id))
+    await session.execute(delete(KbSearchDoc).where(KbSearchDoc.article_id == article_id))
+
+
+async def search(
+    session: AsyncSession, query_terms: list[str], *, public_only: bool, limit: int = 10
+) -> list[Hit]:
+    """The ``limit`` best articles for ``query_terms`` by BM25; statistics (N, avgdl, df)
+    are the tenant's whole index, so a public search ranks like an internal one."""
+    if not query_terms:
+        return []
+    count, avg_length = (
+        await session.execute(select(func.count(), func.avg(KbSearchDoc.length)))
+    ).one()
+    if not count:
+        return []
+    frequencies = dict(
+        (
+            await session.execute(
+                select(KbPosting.term, func.count())
+                .where(KbPosting.term.in_(query_terms))
+                .group_by(KbPosting.term)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    weights = term_weights(frequencies, int(count))
+    if not weights:
+        return []
+    scored = await _scores(session, weights, float(avg_length), public_only, limit)
+    return await _hits(session, scored)
+
+
+async def _scores(
+    session: AsyncSession,
+    weights: dict[str, float],
+    avg_length: float,
+    public_only: bool,
+    limit: int,
+) -> list[tuple[UUID, float]]:
+    weight = case(weights, value=KbPosting.term, else_=0.0)
+    tf = sql_cast(KbPosting.tf, Float)
+    norm = K1 * (1.0 - B) + (K1 * B / avg_length) * sql_cast(KbPosting.length, Float)
+    score = func.sum(weight * tf * (K1 + 1.0) / (tf + norm)).label("score")
+    statement = (
+        select(KbPosting.article_id, score)
+        .where(KbPosting.term.in_(list(weights)))
+        .group_by(KbPosting.article_id)
+        .order_by(score.desc(), KbPosting.article_id.desc())
+        .limit(limit)
+    )
+    if public_only:
+        statement = statement.where(KbPosting.public.is_(True))
+    return [(row[0], float(row[1])) for row in (await session.execute(statement)).all()]
+
+
+async def _hits(session: AsyncSession, scored: list[tuple[UUID, float]]) -> list[Hit]:
+    if not scored:
+        return []
+    docs = {
+        doc.article_id: doc
+        for doc in await session.scalars(
+            select(KbSearchDoc).where(KbSearchDoc.article_id.in_([key for key, _ in scored]))
+        )
+    }
+    return [
+        Hit(
+            article_id=key,
+            score=score,
+            title=docs[key].title,
+            snippet=docs[key].snippet,
+            kind=docs[key].kind,
+            category_code=docs[key].category_code,
+            public=docs[key].public,
+        )
+        for key, score in scored
+        if key in docs
+    ]
