@@ -95,19 +95,23 @@ def run_simpy(sc: Scenario, seed: int) -> dict[str, float]:
     }
 
 
-def measure(label: str, sc: Scenario, with_simpy: bool) -> None:
-    t0 = time.perf_counter()
-    ours = simulate(sc, seed=1)
-    t_ours = time.perf_counter() - t0
+def measure(label: str, sc: Scenario, with_simpy: bool, simpy_runs: int = 2) -> None:
+    t_ours = float("inf")
+    for _ in range(2):  # best of two: the machine is shared
+        t0 = time.perf_counter()
+        ours = simulate(sc, seed=1)
+        t_ours = min(t_ours, time.perf_counter() - t0)
     line = (
         f"| {label} | {ours.calls:,} | {ours.calls / t_ours:,.0f} | "
         f"SL {ours.total.service_level:.3f}, ab {ours.total.abandon_rate:.3f}, "
         f"ASA {ours.total.asa_s:.1f} s |"
     )
     if with_simpy:
-        t0 = time.perf_counter()
-        ref = run_simpy(sc, seed=1)
-        t_ref = time.perf_counter() - t0
+        t_ref = float("inf")
+        for _ in range(simpy_runs):
+            t0 = time.perf_counter()
+            ref = run_simpy(sc, seed=1)
+            t_ref = min(t_ref, time.perf_counter() - t0)
         line += (
             f" {ref['calls'] / t_ref:,.0f} | SL {ref['service_level']:.3f}, "
             f"ab {ref['abandon_rate']:.3f}, ASA {ref['asa_s']:.1f} s |"
@@ -125,9 +129,12 @@ def main() -> None:
     print("| case | calls | Tsunagi calls/s | Tsunagi KPIs | SimPy calls/s | SimPy KPIs | ratio |")
     print("|---|---|---|---|---|---|---|")
     measure("100k-call day, staffed (rho 0.96), patience 180 s", scenario(1, 1, 180), True)
-    measure("1M-call day, staffed", scenario(10, 1, 180), not args.skip_simpy_1m)
+    measure("1M-call day, staffed", scenario(10, 1, 180), not args.skip_simpy_1m, simpy_runs=1)
     measure(
-        "100k-call day, understaffed 80 %, no abandonment (backlog)", scenario(1, 0.8, None), True
+        "100k-call day, understaffed 80 %, no abandonment (backlog)",
+        scenario(1, 0.8, None),
+        True,
+        simpy_runs=1,  # SimPy needs minutes here
     )
 
 
