@@ -258,6 +258,62 @@ def tenant_create(ctx: click.Context, slug: str, name: str, timezone: str, local
 
 
 @cli.group()
+def customers() -> None:
+    """Customer records (personal data is sealed; see docs/architecture/personal-data.md)."""
+
+
+@customers.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "tenant_slug", required=True, help="Tenant slug.")
+@click.option("--apply", is_flag=True, help="Write the good rows (default: preview only).")
+@click.option("--max-errors", default=20, show_default=True, help="Bad rows to list.")
+@click.pass_context
+def customers_import(
+    ctx: click.Context, csv_file: Path, tenant_slug: str, apply: bool, max_errors: int
+) -> None:
+    """Import customers from CSV_FILE (UTF-8, header row), streamed in batches.
+
+    Columns: name (required), name_kana, kind, phones, emails, member_no, contract_no,
+    address, segment, vip, tags, notes; several values in one cell are separated by ";".
+    """
+    settings = _settings(ctx)
+    report = _run(_import_customers(settings, tenant_slug, csv_file, apply))
+    verb = "imported" if apply else "would import"
+    click.echo(f"{report.rows} rows: {verb} {report.imported}, rejected {report.rejected}")
+    for error in report.errors[:max_errors]:
+        click.echo(f"  line {error.line}: {error.message}")
+    if report.rejected > max_errors:
+        click.echo(f"  … and {report.rejected - max_errors} more")
+
+
+async def _import_customers(
+    settings: Settings, tenant_slug: str, csv_file: Path, apply: bool
+) -> Any:
+    from tsunagi.actions import accounts
+    from tsunagi.actions.customers import do_import_csv
+    from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+    from tsunagi.adapters.storage.db import Database
+    from tsunagi.domain.errors import NotFoundError
+
+    db = Database(settings.effective_database_url)
+    try:
+        tenant = await accounts.find_tenant_by_slug(db, tenant_slug)
+        if tenant is None:
+            raise NotFoundError(f"no tenant {tenant_slug!r}")
+        with csv_file.open(encoding="utf-8-sig", newline="") as handle:
+            return await do_import_csv(
+                db,
+                KeyRing(master_key_for(settings)),
+                tenant_id=tenant.id,
+                lines=handle,
+                actor="cli",
+                dry_run=not apply,
+            )
+    finally:
+        await db.dispose()
+
+
+@cli.group()
 def keys() -> None:
     """The master key that protects personal data."""
 
@@ -308,3 +364,7 @@ for _module, _name in (("tsunagi.cli.wfm", "wfm"), ("tsunagi.cli.sim", "sim")):
 
 def main() -> None:
     cli(obj={})
+
+
+if __name__ == "__main__":
+    main()
