@@ -13,8 +13,9 @@ relay port (:meth:`RtpengineMedia.attach`).
   only the agent, so the customer is *not* attached to the room: a copy of the
   customer's voice (an rtpengine subscription) is the room's third participant,
   whose mix goes back to the subscription's port where rtpengine drops it, and a
-  copy of the agent's voice goes straight to the customer's relay port. The customer's own ``engine`` side points at that copy's
-  source port so rtpengine sees a consistent peer.
+  copy of the agent's voice goes straight to the customer's relay port. The
+  customer's own ``engine`` side points at that copy's source port so rtpengine sees
+  a consistent peer.
 
 Leaving: when the barging or coaching leg leaves (or hangs up), the room is dissolved
 and the original pair is bridged ``full`` again under the same bridge id.
