@@ -308,6 +308,12 @@ def _weekdays(value: str) -> frozenset[int]:
     help="DATE=FACTOR for a planner adjustment (0 closes the day); repeatable.",
 )
 @click.option(
+    "--busy-season",
+    "busy",
+    multiple=True,
+    help="START:END=FACTOR for a busy period, e.g. 2026-09-15:2026-09-30=1.3; repeatable.",
+)
+@click.option(
     "--backtest-weeks",
     type=click.IntRange(1, 52),
     help="Instead of forecasting, score both methods on the last N weeks.",
@@ -326,6 +332,7 @@ def forecast(
     open_weekdays: str,
     no_holidays: bool,
     special: tuple[str, ...],
+    busy: tuple[str, ...],
     backtest_weeks: int | None,
     handle_time_column: str | None,
 ) -> None:
@@ -339,6 +346,7 @@ def forecast(
         forecast_intervals,
         japanese_holiday,
         to_intervals,
+        with_busy_season,
     )
 
     starts, volumes = read_series(history_path, "volume")
@@ -349,6 +357,20 @@ def forecast(
         is_holiday=(lambda _d: False) if no_holidays else japanese_holiday,
         special_days=_special_days(special),
     )
+    for item in busy:
+        span, sep, factor = item.partition("=")
+        first_day, _, last_day = span.partition(":")
+        try:
+            calendar = with_busy_season(
+                calendar, date.fromisoformat(first_day), date.fromisoformat(last_day), float(factor)
+            )
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{item!r}: use START:END=FACTOR, e.g. 2026-09-15:2026-09-30=1.3",
+                param_hint="--busy-season",
+            ) from exc
+        if not sep:
+            raise click.BadParameter(f"{item!r}: missing =FACTOR", param_hint="--busy-season")
     out = csv.writer(sys.stdout, lineterminator="\n")
     try:
         if backtest_weeks is not None:

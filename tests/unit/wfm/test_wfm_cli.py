@@ -300,3 +300,28 @@ def test_forecast_with_handle_time(tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["aht_s"] for r in rows] == ["200.0", "300.0", "200.0", "300.0"]
     assert rows[0]["volume"] == "10.00"
+
+
+def test_forecast_busy_season(tmp_path: Path) -> None:
+    lines = ["interval_start,volume"]
+    for day in range(1, 29):
+        lines.append(f"2026-02-{day:02d}T09:00,100")
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out = run(
+        "wfm",
+        "forecast",
+        "--history",
+        str(path),
+        "--days",
+        "3",
+        "--no-holidays",
+        "--busy-season",
+        "2026-03-02:2026-03-03=1.5",
+    )
+    assert code == 0, out
+    volumes = [r["volume"] for r in csv.DictReader(io.StringIO(out))]
+    assert volumes == ["100.00", "150.00", "150.00"]
+    code, out = run("wfm", "forecast", "--history", str(path), "--busy-season", "soon")
+    assert code != 0
+    assert "START:END=FACTOR" in out
