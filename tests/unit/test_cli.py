@@ -141,3 +141,33 @@ def test_the_demo_loads_the_co_op(tmp_path: Path) -> None:
     assert mode == "wal"
     again = CliRunner().invoke(cli, ["demo", "--data-dir", str(tmp_path), "--no-serve"])
     assert again.exit_code == 0
+
+
+def test_customers_import_previews_then_applies(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"TSUNAGI_DATA_DIR": str(tmp_path)}
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    assert (
+        runner.invoke(cli, ["tenant", "create", "--slug", "co", "--name", "Co"], env=env).exit_code
+        == 0
+    )
+    source = tmp_path / "customers.csv"
+    source.write_text("\ufeffname,phones\n中村 恵,03-1111-2222\n,03-3333-4444\n", encoding="utf-8")
+    preview = runner.invoke(cli, ["customers", "import", str(source), "--tenant", "co"], env=env)
+    assert preview.exit_code == 0, preview.output
+    assert "2 rows: would import 1, rejected 1" in preview.output
+    assert "line 3: a customer needs a name" in preview.output
+    with sqlite3.connect(tmp_path / "tsunagi.db") as connection:
+        assert connection.execute("SELECT count(*) FROM customers").fetchone() == (0,)
+    applied = runner.invoke(
+        cli, ["customers", "import", str(source), "--tenant", "co", "--apply"], env=env
+    )
+    assert "imported 1, rejected 1" in applied.output
+    with sqlite3.connect(tmp_path / "tsunagi.db") as connection:
+        assert connection.execute("SELECT count(*) FROM customers").fetchone() == (1,)
+        assert b"\xe4\xb8\xad\xe6\x9d\x91" not in b"".join(  # 中村 is stored sealed
+            row[0] for row in connection.execute("SELECT name_enc FROM customers")
+        )
+    missing = runner.invoke(cli, ["customers", "import", str(source), "--tenant", "nope"], env=env)
+    assert missing.exit_code != 0
+    assert "nope" in missing.output
