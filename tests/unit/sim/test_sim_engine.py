@@ -6,6 +6,8 @@ import math
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tsunagi.sim.engine import Kpis, simulate
 from tsunagi.sim.scenario import AgentGroup, Distribution, QueueSpec, Scenario, load_scenario
@@ -170,3 +172,41 @@ def test_scenario_json_errors_name_the_problem() -> None:
         load_scenario(bad)
     with pytest.raises(ValueError, match="expected 2 intervals"):
         load_scenario(bad.replace('"staffing": [1, 1]', '"staffing": [1]'))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rates=st.lists(st.floats(0, 40), min_size=1, max_size=4),
+    staff_a=st.lists(st.integers(0, 6), min_size=4, max_size=4),
+    staff_b=st.lists(st.integers(0, 6), min_size=4, max_size=4),
+    patience=st.one_of(st.none(), st.floats(1, 600)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_call_is_accounted_for_once(
+    rates: list[float],
+    staff_a: list[int],
+    staff_b: list[int],
+    patience: float | None,
+    seed: int,
+) -> None:
+    n = len(rates)
+    pat = Distribution("exponential", patience) if patience is not None else None
+    sc = Scenario(
+        queues=[
+            QueueSpec("x", rates, Distribution("lognormal", 120, 1.5), patience=pat),
+            QueueSpec("y", rates[::-1], Distribution("constant", 60), patience=pat, priority=1),
+        ],
+        agent_groups=[
+            AgentGroup("a", {"x": 1}, staff_a[:n]),
+            AgentGroup("b", {"x": 1, "y": 2}, staff_b[:n]),
+        ],
+    )
+    result = simulate(sc, seed)
+    assert result.total.offered == result.calls
+    for kpis in [*result.by_queue, result.total]:
+        assert kpis.answered + kpis.abandoned + kpis.unfinished == kpis.offered
+        assert 0 <= kpis.service_level <= 1
+        assert kpis.asa_s >= 0
+    if patience is not None:
+        assert result.total.unfinished == 0
+    assert simulate(sc, seed) == result
