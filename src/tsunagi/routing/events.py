@@ -26,6 +26,7 @@ class ContactEvent(Event, frozen=True, kw_only=True, tag=False):
     channel: str
     queue_id: UUID | None = None
     agent_id: UUID | None = None
+    last_agent_id: UUID | None = None  # who held it most recently (for their desk)
 
 
 class ContactCreatedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.created"):

@@ -172,3 +172,33 @@ def test_pages_by_role(server: LiveServer, world: World, client_factory: Any) ->
         client = signed_in(client_factory, world, role)
         for path, status in pages.items():
             assert client.request("GET", path).status_code == status, f"{role} {path}"
+
+
+def test_the_desk_socket_delivers_the_offer_and_only_the_agents_own(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    queue_id = add_queue(database_url, world.tenants["a"], "desk")
+    admin = signed_in(client_factory, world, "administrator")
+    agent = signed_in(client_factory, world, "communicator")
+    me = world.account("a", "communicator").user_id
+    admin.request("PATCH", f"/api/v1/agents/{me}/profile", json={"skills": {"desk": 5}})
+    cookie = "; ".join(f"{c.name}={c.value}" for c in agent.http.cookies.jar)
+    with connect(
+        f"ws://127.0.0.1:{server.port}/ws/routing/desk",
+        additional_headers={"Cookie": cookie},
+        origin=server.url,  # type: ignore[arg-type]
+        open_timeout=10,
+    ) as socket:
+        snapshot = json.loads(socket.recv(timeout=10))
+        assert snapshot["kind"] == "snapshot"
+        assert snapshot["mine"] == []
+        agent.request("PATCH", f"/api/v1/agents/{me}/presence", json={"presence": "ready"})
+        contact = admin.request(
+            "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+        ).json()["id"]
+        kinds: list[tuple[str, str | None]] = []
+        while ("contact.offered", contact) not in kinds:
+            event = json.loads(socket.recv(timeout=5))["event"]
+            kinds.append((event["type"], event.get("contact_id")))
+            assert event.get("agent_id") in (str(me), None) or event.get("last_agent_id") == str(me)
+        assert ("contact.created", contact) not in kinds  # not the agent's business yet

@@ -107,6 +107,11 @@ _ROUTING_TYPE_SET = frozenset(ROUTING_TYPES)
 _decoder: msgspec.json.Decoder[RoutingEvent] = msgspec.json.Decoder(RoutingEvent)
 
 
+def desk_channel(tenant_id: UUID, agent_id: UUID) -> str:
+    """The bus channel of one agent's desk (offers and changes of the agent's contacts)."""
+    return f"desk:{tenant_id}:{agent_id}"
+
+
 def _ts(value: datetime) -> float:
     return value.timestamp()
 
@@ -341,7 +346,9 @@ class RoutingEngine:
                 assert seq is not None
                 state.last_seq = seq
                 if kind in _ROUTING_TYPE_SET:
-                    self.apply(state, _decoder.decode(payload))
+                    event = _decoder.decode(payload)
+                    self.apply(state, event)
+                    await self._tell_desks(tenant_id, event)
                     if state.router.has_triggers:
                         # Decide now, as if each change came alone: a batch must not let
                         # an agent freed earlier in it take a contact a better agent fits.
@@ -384,6 +391,24 @@ class RoutingEngine:
         else:
             state.contacts[event.contact_id] = event.version
 
+    async def _tell_desks(self, tenant_id: UUID, event: RoutingEvent) -> None:
+        """Forward an event to the desk channel of each agent it concerns.
+
+        Desks subscribe to their own channel only, so a floor of 500 agents does not fan
+        every event out 500 times. Delivery is at-least-once while a leader lives (the
+        fast path after an offer and the outbox both send it) and may miss events during
+        a takeover; desks drop repeats by version and reload on a version gap.
+        """
+        if isinstance(event, AgentStateChangedEvent):
+            targets = {event.agent_id}
+        else:
+            targets = {a for a in (event.agent_id, event.last_agent_id) if a is not None}
+        if not targets:
+            return
+        message = b'{"kind":"event","event":' + msgspec.json.encode(event) + b"}"
+        for agent_id in targets:
+            await self.bus.publish(desk_channel(tenant_id, agent_id), message)
+
     @staticmethod
     def _set_agent(state: TenantState, event: AgentStateChangedEvent) -> None:
         if event.presence == Presence.SIGNED_OUT and not any(event.load.values()):
@@ -423,6 +448,8 @@ class RoutingEngine:
             self.stats.offers += 1
             state.contacts[contact_id] = offered.contact_version
             state.agents[agent_id] = offered.agent_version
+            for event in offered.events:  # straight to the desk, ahead of the outbox relay
+                await self._tell_desks(tenant_id, event)
 
     async def _refresh(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
         """Replace what the Router assumed about a contact and an agent with their rows."""

@@ -149,3 +149,44 @@ def _agent(agent: RoutingAgent, names: dict[UUID, str], held: Any) -> dict[str, 
         "capacity": agent.capacity,
         "skills": agent.skills,
     }
+
+
+async def desk_snapshot(db: Database, tenant_id: UUID, agent_id: UUID) -> dict[str, Any]:
+    """One agent's desk now: their routing state and the contacts they hold."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        agent = await session.scalar(select(RoutingAgent).where(RoutingAgent.user_id == agent_id))
+        rows = (
+            await session.execute(
+                select(RoutingAssignment, RoutingContact)
+                .join(RoutingContact, RoutingContact.id == RoutingAssignment.contact_id)
+                .where(RoutingAssignment.agent_id == agent_id)
+            )
+        ).all()
+        held = [(assignment.channel, assignment.state) for assignment, _contact in rows]
+        name = await session.scalar(select(User.display_name).where(User.id == agent_id))
+    wrapping = sum(1 for _channel, state in held if state == S.WRAP_UP)
+    return {
+        "agent": None
+        if agent is None
+        else {
+            "agent_id": str(agent_id),
+            "display_name": name or "",
+            "version": agent.version,
+            "presence": agent.presence,
+            "reason": agent.reason,
+            "state": state_of(
+                Presence(agent.presence), engaged=len(held) - wrapping, wrapping=wrapping
+            ),
+        },
+        "mine": [
+            {
+                "contact_id": str(contact.id),
+                "version": contact.version,
+                "state": contact.state,
+                "channel": contact.channel,
+                "queue_id": str(contact.queue_id) if contact.queue_id else None,
+                "offer_expires_at": _iso(assignment.offer_expires_at),
+            }
+            for assignment, contact in rows
+        ],
+    }

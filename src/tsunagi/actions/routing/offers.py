@@ -39,6 +39,7 @@ from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignm
 from tsunagi.domain.errors import ConflictError
 from tsunagi.routing.agents import NotReadyReason, Presence
 from tsunagi.routing.events import (
+    AgentStateChangedEvent,
     ContactClosedEvent,
     ContactConnectedEvent,
     ContactEndedEvent,
@@ -59,6 +60,7 @@ class Offered:
     contact_version: int
     agent_version: int
     offer_expires_at: datetime
+    events: tuple[ContactOfferedEvent, AgentStateChangedEvent]
 
 
 async def _settings(session: AsyncSession, queue_id: UUID | None) -> QueueRouting:
@@ -114,14 +116,12 @@ async def do_offer_contact(
         await session.flush()  # the primary key refuses a second holder here
         move(contact, S.OFFERED, now)
         contact.agent_id = agent_id
-        emit(
-            session,
-            ContactOfferedEvent(
-                **contact_fields(contact, now, ENGINE_ACTOR), offer_expires_at=expires
-            ),
+        offered = ContactOfferedEvent(
+            **contact_fields(contact, now, ENGINE_ACTOR), offer_expires_at=expires
         )
+        emit(session, offered)
         event = await announce_agent(session, agent, at=now, actor=ENGINE_ACTOR)
-        return Offered(contact.version, event.version, expires)
+        return Offered(contact.version, event.version, expires, (offered, event))
 
 
 def _check_fits(

@@ -94,6 +94,7 @@ def contact_fields(contact: RoutingContact, at: datetime, actor: str | None) -> 
         "channel": contact.channel,
         "queue_id": contact.queue_id,
         "agent_id": contact.agent_id,
+        "last_agent_id": contact.last_agent_id,
     }
 
 

@@ -13,10 +13,10 @@ from tsunagi.actions.routing.engine import RoutingEngine
 from tsunagi.actions.routing.floor import floor_snapshot
 from tsunagi.domain.permissions import Action, Principal, Resource, is_allowed
 from tsunagi.web import events
-from tsunagi.web.routing import api, pages
+from tsunagi.web.routing import api, desk, pages
 from tsunagi.web.services import Services
 
-ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES]
+ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES, *desk.ROUTES]
 
 # One engine per running app (keyed by its Services); built in startup, never at import.
 ENGINES: dict[int, RoutingEngine] = {}

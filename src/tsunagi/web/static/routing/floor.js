@@ -293,5 +293,54 @@ function connect() {
   });
 }
 
+// The desk listens to its own stream only (/ws/routing/desk), not the whole floor.
+const versions = new Map();
+let agentVersion = 0;
+
+function applyDeskSnapshot(message) {
+  floor.mine.clear(); floor.agents.clear(); versions.clear();
+  agentVersion = message.agent?.version ?? 0;
+  if (message.agent) floor.agents.set(message.agent.agent_id, message.agent);
+  for (const c of message.mine) { floor.mine.set(c.contact_id, c); versions.set(c.contact_id, c.version); }
+  changed();
+}
+
+function applyDeskEvent(ev, socket) {
+  if (ev.type === "agent.state_changed") {
+    if (ev.version <= agentVersion) return;
+    if (ev.version > agentVersion + 1) { socket.close(); return; }  // missed something: reload
+    agentVersion = ev.version;
+    floor.agents.set(ev.agent_id, ev);
+    changed();
+    return;
+  }
+  if ((versions.get(ev.contact_id) ?? 0) >= ev.version && ev.type !== "contact.queued") return;
+  versions.set(ev.contact_id, ev.version);
+  if (ev.agent_id === config.me && HELD.has(ev.state)) {
+    floor.mine.set(ev.contact_id, { contact_id: ev.contact_id, state: ev.state, channel: ev.channel,
+      offer_expires_at: ev.offer_expires_at ?? floor.mine.get(ev.contact_id)?.offer_expires_at });
+  } else {
+    floor.mine.delete(ev.contact_id);
+  }
+  changed();
+}
+
+function connectDesk() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/routing/desk`);
+  const status = document.querySelector("[data-live-status]");
+  socket.addEventListener("open", () => { if (status) status.textContent = config.lang === "ja" ? "接続中" : "Live"; });
+  socket.addEventListener("message", (frame) => {
+    const message = JSON.parse(frame.data);
+    if (message.kind === "snapshot") applyDeskSnapshot(message);
+    else if (message.kind === "event") applyDeskEvent(message.event, socket);
+  });
+  socket.addEventListener("close", (event) => {
+    if (event.code === 1008) { location.assign("/login"); return; }
+    if (status) status.textContent = config.lang === "ja" ? "再接続中…" : "Reconnecting…";
+    setTimeout(connectDesk, 500);
+  });
+}
+
 setInterval(render, 1000);
-connect();
+if (config.view === "desk") connectDesk(); else connect();

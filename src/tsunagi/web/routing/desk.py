@@ -1,0 +1,77 @@
+"""``/ws/routing/desk``: one agent's own stream — offers and changes of their contacts.
+
+Protocol (server → client, JSON): first ``{"kind": "snapshot", "agent": {...}, "mine":
+[...]}``, then ``{"kind": "event", "event": {...}}`` for each ``contact.*`` event of a
+contact the agent holds or held last, and each ``agent.state_changed`` of the agent.
+Events may repeat (drop those whose ``version`` is not newer) and, during a routing
+leader takeover, be missed: a gap in the agent's ``version`` means reconnect for a new
+snapshot. The stream subscribes before taking the snapshot, so nothing falls between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from tsunagi.actions.routing.engine import desk_channel
+from tsunagi.actions.routing.floor import desk_snapshot
+from tsunagi.web.auth import require_principal
+from tsunagi.web.services import services_of
+
+CLOSE_POLICY = 1008
+
+
+@websocket("/ws/routing/desk", opt={"authz": ("read", "desk")})
+async def desk_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    principal = require_principal(socket)
+    origin = socket.headers.get("origin")
+    host = socket.headers.get("host")
+    if origin is not None and host is not None and origin.split("://", 1)[-1] != host:
+        await socket.close(code=CLOSE_POLICY, reason="cross-origin subscription refused")
+        return
+    services = services_of(socket)
+    await socket.accept()
+    channel = desk_channel(principal.tenant_id, principal.user_id)
+    async with services.bus.subscribe(channel) as live:
+        snapshot = await desk_snapshot(services.db, principal.tenant_id, principal.user_id)
+        await socket.send_json({"kind": "snapshot", **snapshot})
+        watcher = asyncio.create_task(_wait_for_disconnect(socket))
+        try:
+            await _forward(socket, live, watcher)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+
+
+async def _forward(
+    socket: WebSocket[Any, Any, Any], live: Any, watcher: asyncio.Task[None]
+) -> None:
+    iterator = live.__aiter__()
+    while not watcher.done():
+        next_message = asyncio.ensure_future(iterator.__anext__())
+        done, _ = await asyncio.wait({next_message, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if next_message not in done:
+            next_message.cancel()
+            return
+        try:
+            raw: bytes = next_message.result()
+        except StopAsyncIteration:
+            return
+        try:
+            await socket.send_text(raw.decode())
+        except WebSocketDisconnect:
+            return
+
+
+async def _wait_for_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await socket.receive_data(mode="text")
+
+
+ROUTES = [desk_socket]
