@@ -606,9 +606,22 @@ class _BudgetConfig(msgspec.Struct, forbid_unknown_fields=True):
 )
 @click.option("--interval-minutes", required=True, type=click.IntRange(min=1))
 @click.option(
+    "--scheduled",
+    "scheduled_path",
+    type=click.Path(path_type=Path),
+    help="Coverage CSV from `wfm schedule` (interval_start,scheduled): cost the shifts "
+    "actually planned instead of the staffing requirement.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True
 )
-def budget_command(volumes_path: Path, config_path: Path, interval_minutes: int, fmt: str) -> None:
+def budget_command(
+    volumes_path: Path,
+    config_path: Path,
+    interval_minutes: int,
+    scheduled_path: Path | None,
+    fmt: str,
+) -> None:
     """Annual budget by month for each scenario, side by side."""
     from tsunagi.wfm.budget import CostRates, Role, Scenario, annual_budget, compare
 
@@ -630,6 +643,17 @@ def budget_command(volumes_path: Path, config_path: Path, interval_minutes: int,
         busy_threshold=r.busy_threshold,
     )
     starts, volumes = read_series(volumes_path, "volume")
+    scheduled: list[int] | None = None
+    if scheduled_path is not None:
+        plan_starts, plan = read_series(scheduled_path, "scheduled")
+        by_start = dict(zip(plan_starts, plan, strict=True))
+        missing = [ts for ts in starts if ts not in by_start]
+        if missing:
+            raise click.ClickException(
+                f"{scheduled_path}: no scheduled count for {missing[0].isoformat()}"
+                f" ({len(missing)} interval(s) missing)"
+            )
+        scheduled = [int(by_start[ts]) for ts in starts]
     budgets = []
     for sc in config.scenarios:
         where = f"scenario {sc.name!r}"
@@ -659,6 +683,7 @@ def budget_command(volumes_path: Path, config_path: Path, interval_minutes: int,
                     interval_minutes=interval_minutes,
                     scenario=scenario,
                     rates=rates,
+                    scheduled=scheduled,
                 )
             )
         except ValueError as exc:

@@ -119,10 +119,17 @@ def annual_budget(
     interval_minutes: int,
     scenario: Scenario,
     rates: CostRates,
+    scheduled: Sequence[int] | None = None,
 ) -> Budget:
-    """Staff every interval for ``scenario`` and cost the result month by month."""
+    """Staff every interval for ``scenario`` and cost the result month by month.
+
+    ``scheduled`` (agents on duty per interval from a shift schedule, over-staffing
+    included) replaces the staffing's ``agents_with_shrinkage`` as the paid hours.
+    """
     if len(starts) != len(volumes):
         raise ValueError("one volume per interval start is needed")
+    if scheduled is not None and len(scheduled) != len(starts):
+        raise ValueError("one scheduled count per interval start is needed")
     aht = exact(scenario.aht_s) * exact(scenario.aht_factor)
     table = staff_intervals(
         volumes,
@@ -134,6 +141,11 @@ def annual_budget(
         patience_s=scenario.patience_s,
     )
     hours = interval_minutes / 60
+    paid = (
+        np.asarray(scheduled, dtype=np.int64)
+        if scheduled is not None
+        else table.agents_with_shrinkage
+    )
     months = np.array([ts.strftime("%Y-%m") for ts in starts])
     calls_by_month = {m: float(table.volume[months == m].sum()) for m in dict.fromkeys(months)}
     mean_calls = float(np.mean(list(calls_by_month.values()))) if calls_by_month else 0.0
@@ -141,7 +153,7 @@ def annual_budget(
     out: list[MonthBudget] = []
     for month, calls in calls_by_month.items():
         m = months == month
-        agent_hours = float(table.agents_with_shrinkage[m].sum() * hours)
+        agent_hours = float(paid[m].sum() * hours)
         heads = agent_hours / rates.paid_hours_per_head_month
         role_heads = {r.name: heads / r.per_agents for r in rates.roles}
         labour = {"agents": agent_hours * rates.agent_hourly_rate}

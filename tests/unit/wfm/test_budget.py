@@ -77,3 +77,22 @@ def test_scenarios_side_by_side() -> None:
 def test_mismatched_inputs() -> None:
     with pytest.raises(ValueError, match="one volume per interval"):
         annual_budget([datetime(2027, 1, 1)], [], interval_minutes=30, scenario=BASE, rates=RATES)
+
+
+def test_scheduled_coverage_replaces_the_requirement() -> None:
+    starts, volumes = year()
+    required = annual_budget(starts, volumes, interval_minutes=30, scenario=BASE, rates=RATES)
+    table = staff_intervals(
+        volumes, aht_s=300, interval_minutes=30, target=BASE.target, shrinkage="0.3"
+    )
+    planned = [int(n) + 1 for n in table.agents_with_shrinkage]  # one agent over everywhere
+    costed = annual_budget(
+        starts, volumes, interval_minutes=30, scenario=BASE, rates=RATES, scheduled=planned
+    )
+    extra_hours = len(starts) * 0.5
+    assert costed.total("agent_hours") == pytest.approx(required.total("agent_hours") + extra_hours)
+    assert costed.total() > required.total()
+    with pytest.raises(ValueError, match="scheduled count"):
+        annual_budget(
+            starts, volumes, interval_minutes=30, scenario=BASE, rates=RATES, scheduled=[1]
+        )

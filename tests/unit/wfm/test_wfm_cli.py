@@ -325,3 +325,36 @@ def test_forecast_busy_season(tmp_path: Path) -> None:
     code, out = run("wfm", "forecast", "--history", str(path), "--busy-season", "soon")
     assert code != 0
     assert "START:END=FACTOR" in out
+
+
+def test_budget_from_a_schedule(tmp_path: Path) -> None:
+    volumes = tmp_path / "v.csv"
+    volumes.write_text(
+        "interval_start,volume\n2027-01-05T09:00,40\n2027-02-05T09:00,40\n", encoding="utf-8"
+    )
+    coverage = tmp_path / "coverage.csv"
+    coverage.write_text(
+        "interval_start,required,scheduled,over,under\n"
+        "2027-01-05T09:00:00,10,12,2,0\n2027-02-05T09:00:00,10,10,0,0\n",
+        encoding="utf-8",
+    )
+    base = [
+        "wfm",
+        "budget",
+        "--volumes",
+        str(volumes),
+        "--config",
+        str(DOCS / "example-budget.json"),
+        "--interval-minutes",
+        "60",
+        "--format",
+        "csv",
+    ]
+    code, out = run(*base, "--scheduled", str(coverage))
+    assert code == 0, out
+    rows = [r for r in csv.DictReader(io.StringIO(out)) if r["scenario"] == "SL 80/20"]
+    assert [r["agent_hours"] for r in rows] == ["12.0", "10.0"]
+    coverage.write_text("interval_start,scheduled\n2027-01-05T09:00:00,12\n", encoding="utf-8")
+    code, out = run(*base, "--scheduled", str(coverage))
+    assert code != 0
+    assert "no scheduled count for 2027-02-05T09:00:00" in out
