@@ -6,10 +6,19 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from voice_peers import Baresip, heard, run_sipp, tone_shares, tone_timeline, write_tone
+from voice_peers import (
+    Baresip,
+    heard,
+    run_sipp,
+    tone_shares,
+    tone_timeline,
+    tone_windows,
+    write_tone,
+)
 
 from conftest import MUSIC_HZ, PROMPT_HZ, EventLog
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
+from tsunagi.adapters.telephony.recording import read_pcap
 from tsunagi.domain.errors import ConflictError, InvalidInputError
 from tsunagi.ports.telephony import (
     BridgeMode,
@@ -249,3 +258,51 @@ async def test_whisper_is_refused_until_a_mixer_is_integrated(engine: Engine) ->
     worker, _ = engine
     with pytest.raises(InvalidInputError, match="mixer"):
         await worker.bridge("a", "b", BridgeMode.WHISPER)
+
+
+async def test_paused_recording_holds_no_audio_and_no_dtmf(engine: Engine, tmp_path: Path) -> None:
+    worker, log = engine
+    customer = Baresip(
+        "customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
+    )
+    agent = Baresip("agent", tmp_path / "agent", write_tone(tmp_path / "a.wav", AGENT_HZ, 30))
+    customer.start()
+    agent.start()
+    try:
+        customer.command("dial", worker_uri(worker))
+        customer_leg = await answer_next_call(engine, prompt=False)
+        agent_leg = await worker.originate(agent.uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=agent_leg)
+        await worker.bridge(customer_leg, agent_leg)
+        recording = await worker.start_recording(customer_leg)
+        await asyncio.sleep(2)
+        await worker.pause_recording(recording)
+        with pytest.raises(ConflictError):
+            await worker.pause_recording(recording)
+        customer.command("sndcode", "4")  # a card digit, say
+        digit = await log.wait_for(DtmfReceived, leg_id=customer_leg)
+        assert digit.digit == "4"  # the platform still gets it; the file must not
+        await asyncio.sleep(2)
+        await worker.resume_recording(recording)
+        await asyncio.sleep(2)
+        await worker.stop_recording(recording)
+        ready = await log.wait_for(RecordingReady, recording_id=recording)
+        await worker.hangup(customer_leg)
+        await worker.hangup(agent_leg)
+    finally:
+        customer.stop()
+        agent.stop()
+    windows = tone_windows(Path(ready.location), TONES)
+    timeline = tone_timeline(Path(ready.location), TONES)
+    assert 5.5 <= ready.duration_s <= 7.5, ready.duration_s
+    # talk, then ≥ 1.5 s of silence (the pause), then talk again
+    silent = [i for i, tone in enumerate(timeline) if tone is None]
+    assert len(silent) >= 3 and silent[0] > 0 and silent[-1] < len(timeline) - 1, timeline
+    talk = [w for i, w in enumerate(windows) if i not in silent]
+    assert all(w[CUSTOMER_HZ] > 0.2 and w[AGENT_HZ] > 0.2 for w in talk), talk
+    packets = [
+        p
+        for pcap in (tmp_path / "rtpengine" / "recordings" / "pcaps").glob(f"{customer_leg}*.pcap")
+        for p in read_pcap(pcap)
+    ]
+    assert packets and all(p.payload_type != 101 for p in packets)  # no DTMF events

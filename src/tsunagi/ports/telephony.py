@@ -170,6 +170,13 @@ class TelephonyEngine(Protocol):
         """Record what the leg's party says and hears; returns the recording id."""
         ...
 
+    async def pause_recording(self, recording_id: str) -> None:
+        """Stop capturing until :meth:`resume_recording` (e.g. while a customer gives
+        payment details): the paused span is silence in the file and holds no DTMF."""
+        ...
+
+    async def resume_recording(self, recording_id: str) -> None: ...
+
     async def stop_recording(self, recording_id: str) -> None:
         """Stop; :class:`RecordingReady` follows when the file is complete."""
         ...

@@ -153,3 +153,14 @@ def test_timestamps_wrap_around() -> None:
 )
 def test_failure_statuses_map_to_causes(status: int, cause: str) -> None:
     assert cause_of_status(status) == cause
+
+
+def test_files_in_any_order_and_early_timestamps_stay_on_the_timeline(tmp_path: Path) -> None:
+    # A recording paused and resumed is two pcaps; their names sort in any order.
+    first, second = tmp_path / "b.pcap", tmp_path / "a.pcap"
+    loud = bytes([0x80]) * 160
+    _rtp_pcap(first, [(50.0, 3, 0, 1000, loud)])
+    _rtp_pcap(second, [(52.0, 3, 0, 1000 + 16000 - 40, loud)])  # timestamp 5 ms early
+    mix = mix_streams([*read_pcap(second), *read_pcap(first)])
+    assert len(mix) == 16000 - 40 + 160
+    assert np.all(mix[:160] == 32124) and np.all(mix[160:15960] == 0)

@@ -83,6 +83,7 @@ class _Leg:
     playback_id: str | None = None
     playback_timer: asyncio.TimerHandle | None = None
     recording_id: str | None = None
+    recording_paused: bool = False
     bridge_id: str | None = None
     listening: str | None = None
     """The LISTEN bridge in which this leg is the listener."""
@@ -335,12 +336,33 @@ class SippyRtpengineEngine:
         self._recordings[recording_id] = leg_id
         return recording_id
 
-    async def stop_recording(self, recording_id: str) -> None:
+    async def pause_recording(self, recording_id: str) -> None:
+        leg = self._recording_leg(recording_id)
+        if leg.recording_paused:
+            raise ConflictError("the recording is already paused")
+        # rtpengine 10.5 has no "pause recording": stop, and start again on resume;
+        # the WAV conversion leaves silence for the span no pcap covers.
+        await self._media.stop_recording(leg.leg_id)
+        leg.recording_paused = True
+
+    async def resume_recording(self, recording_id: str) -> None:
+        leg = self._recording_leg(recording_id)
+        if not leg.recording_paused:
+            raise ConflictError("the recording is not paused")
+        await self._media.start_recording(leg.leg_id)
+        leg.recording_paused = False
+
+    def _recording_leg(self, recording_id: str) -> _Leg:
         leg_id = self._recordings.get(recording_id)
         leg = self._legs.get(leg_id) if leg_id else None
-        if leg is None or leg_id is None:
-            raise NotFoundError(f"no recording {recording_id}")
-        await self._media.stop_recording(leg_id)
+        if leg is None or leg.state is not _State.ANSWERED:
+            raise NotFoundError(f"no live recording {recording_id}")
+        return leg
+
+    async def stop_recording(self, recording_id: str) -> None:
+        leg = self._recording_leg(recording_id)
+        if not leg.recording_paused:
+            await self._media.stop_recording(leg.leg_id)
         self._finish_recording(leg)
 
     async def transfer(self, leg_id: str, target: str, *, caller_id: str, timeout_s: float) -> str:
@@ -550,6 +572,7 @@ class SippyRtpengineEngine:
 
     def _finish_recording(self, leg: _Leg) -> None:
         recording_id, leg.recording_id = leg.recording_id, None
+        leg.recording_paused = False
         if recording_id is None:
             return
         self._recordings.pop(recording_id, None)

@@ -106,7 +106,7 @@ def mix_streams(packets: Iterable[RtpPacket]) -> NDArray[np.int16]:
     disagrees with the capture clock by more than a second (a sender restarted its
     timestamps, or replayed a capture), the stream is re-anchored at that packet.
     """
-    audio = [p for p in packets if p.payload_type in _TABLES]
+    audio = sorted((p for p in packets if p.payload_type in _TABLES), key=lambda p: p.captured_s)
     if not audio:
         return np.zeros(0, dtype=np.int16)
     start_s = min(p.captured_s for p in audio)
@@ -121,7 +121,8 @@ def mix_streams(packets: Iterable[RtpPacket]) -> NDArray[np.int16]:
         if anchor is None or abs(offset - by_clock) > _RESYNC_SAMPLES:
             anchors[packet.ssrc] = (by_clock, packet.timestamp)
             offset = by_clock
-        placed.append((offset, decode_g711(packet.payload, packet.payload_type)))
+        # a timestamp a few samples off the clock must not land before the start
+        placed.append((max(0, offset), decode_g711(packet.payload, packet.payload_type)))
     length = max(offset + len(samples) for offset, samples in placed)
     mix = np.zeros(length, dtype=np.int32)
     for offset, samples in placed:
