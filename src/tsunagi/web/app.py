@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -115,21 +114,11 @@ def _choose_locale(request: Request[Any, Any, Any], default: str) -> str:
     return cookie if cookie in LANGUAGES else default
 
 
-Background = Callable[[Services, asyncio.Event], Coroutine[Any, Any, None]]
-
-
-def create_app(
-    settings: Settings,
-    *,
-    services: Services | None = None,
-    background: Sequence[Background] = (),
-) -> Litestar:
-    """Build the app. Pass ``services`` to share a database or bus with a test, and
-    ``background`` for jobs that run while the app serves (each gets a stop event)."""
+def create_app(settings: Settings, *, services: Services | None = None) -> Litestar:
+    """Build the app. Pass ``services`` to share a database or bus with a test."""
     settings.check_production()
     built = services or build_services(settings)
     features = load_features()
-    stop = asyncio.Event()
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -137,12 +126,9 @@ def create_app(
         await built.relay.start()
         for startup in feature_hooks(features, "startup"):
             await startup(built)
-        jobs = [asyncio.create_task(job(built, stop)) for job in background]
         try:
             yield
         finally:
-            stop.set()
-            await asyncio.gather(*jobs, return_exceptions=True)
             for shutdown in reversed(feature_hooks(features, "shutdown")):
                 await shutdown(built)
             await built.relay.stop()

@@ -103,12 +103,17 @@ async def search(
     ).one()
     if not count:
         return []
-    rows = await session.execute(
-        select(KbPosting.term, func.count())
-        .where(KbPosting.term.in_(query_terms))
-        .group_by(KbPosting.term)
+    frequencies = dict(
+        (
+            await session.execute(
+                select(KbPosting.term, func.count())
+                .where(KbPosting.term.in_(query_terms))
+                .group_by(KbPosting.term)
+            )
+        )
+        .tuples()
+        .all()
     )
-    frequencies = {str(term): int(df) for term, df in rows}
     weights = term_weights(frequencies, int(count))
     if not weights:
         return []
