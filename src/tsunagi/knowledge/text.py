@@ -138,7 +138,9 @@ class _Analyser:
     def words(self, text: str) -> list[_Morpheme]:
         tokenizer = getattr(self._local, "tokenizer", None)
         if tokenizer is None:
-            tokenizer = self._dictionary.create(mode=SplitMode.A)
+            tokenizer = self._dictionary.tokenizer(
+                mode=SplitMode.A, fields={"pos", "normalized_form"}
+            )
             self._local.tokenizer = tokenizer
         return list(tokenizer.tokenize(text))
 

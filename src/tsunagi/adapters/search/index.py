@@ -103,17 +103,12 @@ async def search(
     ).one()
     if not count:
         return []
-    frequencies = dict(
-        (
-            await session.execute(
-                select(KbPosting.term, func.count())
-                .where(KbPosting.term.in_(query_terms))
-                .group_by(KbPosting.term)
-            )
-        )
-        .tuples()
-        .all()
+    rows = await session.execute(
+        select(KbPosting.term, func.count())
+        .where(KbPosting.term.in_(query_terms))
+        .group_by(KbPosting.term)
     )
+    frequencies = {str(term): int(df) for term, df in rows}
     weights = term_weights(frequencies, int(count))
     if not weights:
         return []
