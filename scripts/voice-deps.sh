@@ -8,6 +8,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 $SUDO apt-get install -y --no-install-recommends \
     rtpengine-daemon \
     sip-tester \
-    baresip-core
+    baresip-core \
+    kamailio \
+    janus
 # The services these packages may register are not used: the tests start their own
 # processes with generated configuration on free ports.
