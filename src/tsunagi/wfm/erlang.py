@@ -174,12 +174,20 @@ def _erlang_a_parts(n: int, rate_per_s: float, aht_s: float, patience_s: float) 
 
 
 def erlang_a_kpis(
-    n: int, rate_per_s: float, aht_s: float, patience_s: float, target_s: float
+    n: int,
+    rate_per_s: float,
+    aht_s: float,
+    patience_s: float,
+    target_s: float,
+    *,
+    with_asa: bool = True,
 ) -> QueueKpis:
     """Erlang A (M/M/n+M) figures: exponential handle time and patience, FCFS.
 
     ``service_level`` = P(answered within ``target_s``) over offered calls;
     ``asa_s`` = mean wait of answered calls; ``abandon_rate`` = P(abandon).
+    The ASA needs a numerical integral (most of the cost); ``with_asa=False``
+    skips it and reports ``nan`` (used inside staffing searches without an ASA target).
     """
     if aht_s <= 0 or patience_s <= 0:
         raise ValueError("aht_s and patience_s must be > 0")
@@ -201,8 +209,12 @@ def erlang_a_kpis(
     p_abandon = min(1.0, max(0.0, p_wait - served_waiting))
     served = 1.0 - p_abandon
     sl = (1.0 - p_wait) + within
-    wait_served = _mean_wait_of_served(parts, served_waiting)
-    asa = wait_served / served if served > 0 else math.inf
+    if not with_asa:
+        asa = math.nan
+    elif served > 0:
+        asa = _mean_wait_of_served(parts, served_waiting) / served
+    else:
+        asa = math.inf
     occupancy = min(1.0, a * served / n)
     return QueueKpis(n, p_wait, sl, asa, p_abandon, occupancy)
 

@@ -143,13 +143,20 @@ def kpis_for(
     target: Target,
     model: Model = "erlang-c",
     patience_s: float | None = None,
+    *,
+    with_asa: bool = True,
 ) -> QueueKpis:
     """Figures of one interval for ``agents`` under ``model``."""
     if model == "erlang-a":
         if patience_s is None:
             raise ValueError("Erlang A needs a mean patience (patience_s)")
         return erlang_a_kpis(
-            agents, traffic_erlangs / aht_s, aht_s, patience_s, target.service_seconds
+            agents,
+            traffic_erlangs / aht_s,
+            aht_s,
+            patience_s,
+            target.service_seconds,
+            with_asa=with_asa,
         )
     return erlang_c_kpis(agents, traffic_erlangs, aht_s, target.service_seconds)
 
@@ -171,8 +178,11 @@ def required_agents(
     if model == "erlang-a" and all(c is None for c in criteria):
         raise ValueError("Erlang A staffing needs at least one target")
 
+    need_asa = target.asa_s is not None
+
     def feasible(n: int) -> bool:
-        return target.met_by(kpis_for(n, a, aht, target, model, patience_s))
+        kpis = kpis_for(n, a, aht, target, model, patience_s, with_asa=need_asa)
+        return target.met_by(kpis)
 
     n = _bisect(lower, feasible)
     return kpis_for(n, a, aht, target, model, patience_s)
