@@ -4,4 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-ROUTES: list[Any] = []
+from tsunagi.web.knowledge import api, pages
+from tsunagi.web.services import Services
+
+ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES]
+
+
+async def shutdown(services: Services) -> None:
+    api.SUGGESTERS.pop(id(services), None)
