@@ -70,7 +70,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     _serve(settings, workers=workers)
 
 
-def _serve(settings: Settings, *, workers: int = 1) -> None:
+def _serve(settings: Settings, *, workers: int = 1, background: Any = ()) -> None:
     import uvicorn
 
     from tsunagi.web.app import create_app
@@ -80,7 +80,7 @@ def _serve(settings: Settings, *, workers: int = 1) -> None:
             "use a process manager for several workers; --workers >1 is not supported yet"
         )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, background=background),
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -108,7 +108,7 @@ def demo(
     no_serve: bool,
 ) -> None:
     """Create a demo center on a fresh embedded database and serve it."""
-    from tsunagi.demo.seed import load_demo
+    from tsunagi.demo.seed import live_floor, load_demo
 
     settings = _settings(ctx, host=host, port=port, data_dir=data_dir)
     if not settings.is_sqlite:
@@ -122,8 +122,12 @@ def demo(
             f" … ({len(usernames)} in all)" if len(usernames) > 3 else ""
         )
         click.echo(f"  {role:<14} {shown}")
+    click.echo(
+        "The floor is simulated; op01, op02 and op03 are left for you: sign in as one of them "
+        "to take real offers, and as sv1 to watch the wallboard."
+    )
     if not no_serve:
-        _serve(settings)
+        _serve(settings, background=[live_floor])
 
 
 @cli.group()

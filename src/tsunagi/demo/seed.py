@@ -7,8 +7,10 @@ Everything is created through the same actions the product uses.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from faker import Faker
@@ -20,8 +22,13 @@ from tsunagi.adapters.security.passwords import PasswordHasher
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.migrate import upgrade
 from tsunagi.adapters.storage.models import Category, Queue
+from tsunagi.demo.floor import run_floor
+from tsunagi.demo.knowledge import load_knowledge
 from tsunagi.domain.customers import CustomerRecord, Identifier
 from tsunagi.settings import Settings
+
+if TYPE_CHECKING:
+    from tsunagi.web.services import Services
 
 DEMO_PASSWORD = "tsunagi-demo-2026"  # noqa: S105 - printed on purpose for the demo accounts
 TENANT_SLUG = "izumi-coop"
@@ -93,6 +100,7 @@ async def load_demo(settings: Settings, *, customers: int = 10_000) -> DemoAccou
         if existing is None:
             tenant_id = await _fill(db, settings)
             await load_customers(db, KeyRing(master_key_for(settings)), tenant_id, customers)
+            await load_knowledge(db, tenant_id)
         return _accounts()
     finally:
         await db.dispose()
@@ -190,6 +198,14 @@ async def load_customers(db: Database, keyring: KeyRing, tenant_id: UUID, count:
             items=records[start : start + CUSTOMER_BATCH],
             actor="demo",
         )
+
+
+async def live_floor(services: Services, stop: asyncio.Event) -> None:
+    """Run the simulated floor of the demo tenant while the app serves."""
+    tenant = await accounts.find_tenant_by_slug(services.db, TENANT_SLUG)
+    if tenant is None:
+        return
+    await run_floor(services, tenant.id, stop_event=stop)
 
 
 def _accounts() -> DemoAccounts:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, c
 from tsunagi.web.errors import EXCEPTION_HANDLERS
 from tsunagi.web.features import feature_hooks, feature_routes, load_features
 from tsunagi.web.i18n import AUDIT_LABELS, LANGUAGES, ROLE_LABELS, Catalogues, current_locale
+from tsunagi.web.nav import NavItem, nav_for
 from tsunagi.web.pages import auth as auth_pages
 from tsunagi.web.pages import home
 from tsunagi.web.services import Services
@@ -84,11 +86,16 @@ def _templates(catalogues: Catalogues) -> TemplateConfig[JinjaTemplateEngine]:
     environment.globals["current_lang"] = current_locale.get
     environment.globals["languages"] = LANGUAGES
     environment.globals["version"] = __version__
+    environment.globals["nav"] = _nav
     environment.filters["localtime"] = _localtime
     environment.filters["duration"] = _duration
     environment.globals["role_labels"] = ROLE_LABELS
     environment.globals["audit_labels"] = AUDIT_LABELS
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(environment))
+
+
+def _nav(request: Request[Any, Any, Any]) -> list[NavItem]:
+    return nav_for(current_principal(request), request.app.state.get("page_paths", frozenset()))
 
 
 def _duration(seconds: int) -> str:
@@ -114,11 +121,21 @@ def _choose_locale(request: Request[Any, Any, Any], default: str) -> str:
     return cookie if cookie in LANGUAGES else default
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Litestar:
-    """Build the app. Pass ``services`` to share a database or bus with a test."""
+Background = Callable[[Services, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    background: Sequence[Background] = (),
+) -> Litestar:
+    """Build the app. Pass ``services`` to share a database or bus with a test, and
+    ``background`` for jobs that run while the app serves (each gets a stop event)."""
     settings.check_production()
     built = services or build_services(settings)
     features = load_features()
+    stop = asyncio.Event()
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -126,9 +143,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
         await built.relay.start()
         for startup in feature_hooks(features, "startup"):
             await startup(built)
+        jobs = [asyncio.create_task(job(built, stop)) for job in background]
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*jobs, return_exceptions=True)
             for shutdown in reversed(feature_hooks(features, "shutdown")):
                 await shutdown(built)
             await built.relay.stop()
@@ -147,7 +167,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
         include_in_schema=False,
     )
     openapi_router = Router(path="/api/schema", route_handlers=[], opt={"authz": PUBLIC})
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             static,
             health.health,
@@ -177,3 +197,5 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
         state=State({"services": built}),
         debug=settings.debug and settings.env != "production",
     )
+    app.state.page_paths = frozenset(route.path for route in app.routes)
+    return app
