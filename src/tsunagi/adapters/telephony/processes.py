@@ -216,6 +216,7 @@ alias="{host}:{port}"
 mpath="{modules}"
 loadmodule "tm.so"
 loadmodule "sl.so"
+loadmodule "rr.so"
 loadmodule "textops.so"
 loadmodule "pv.so"
 loadmodule "maxfwd.so"
@@ -245,11 +246,26 @@ request_route {{
         }}
         exit;
     }}
-    if (has_totag() || is_method("ACK")) {{
-        # In-dialog requests go end to end (no Record-Route): nothing to do here.
+    if (has_totag()) {{
+        # In-dialog: only what this edge record-routed is relayed.
+        if (loose_route()) {{
+            t_relay();
+            exit;
+        }}
+        if (is_method("ACK") && t_check_trans()) {{
+            t_relay();
+            exit;
+        }}
         sl_send_reply("404", "Not Here");
         exit;
     }}
+    if (is_method("ACK")) {{
+        if (t_check_trans()) {{
+            t_relay();
+        }}
+        exit;
+    }}
+    record_route();
     if ($si == "{worker_host}" && $sp == {worker_port}) {{
         # From the voice worker: to a phone registered here.
         if (!lookup("location")) {{
