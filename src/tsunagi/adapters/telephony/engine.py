@@ -14,18 +14,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 from tsunagi.adapters.telephony import sip
 from tsunagi.adapters.telephony.dtmf import DtmfLogEntry, listen_dtmf_log, parse_sip_info
+from tsunagi.adapters.telephony.legs import Leg, LegState, VoiceWorkerConfig
 from tsunagi.adapters.telephony.media import PARTY, RtpengineMedia
 from tsunagi.adapters.telephony.mixer import JanusMixer, MixerError
 from tsunagi.adapters.telephony.mixing import Mixing
 from tsunagi.adapters.telephony.ng import NgClient, RtpengineError
-from tsunagi.adapters.telephony.recording import pcap_to_wav
+from tsunagi.adapters.telephony.recording import convert_leg_recording
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.domain.ids import new_id
 from tsunagi.ports.telephony import (
@@ -46,52 +45,6 @@ from tsunagi.ports.telephony import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class VoiceWorkerConfig:
-    sip_host: str
-    sip_port: int
-    ng_host: str
-    ng_port: int
-    dtmf_log_host: str
-    dtmf_log_port: int
-    media_dir: Path
-    """Prompts and music: ``play(leg, "welcome")`` plays ``media_dir/welcome.wav``."""
-    recording_dir: Path
-    """rtpengine's ``--recording-dir``; WAV files are written next to its pcaps."""
-    media_host: str = "127.0.0.1"
-    mixer_url: str | None = None
-    """Janus HTTP API (``http://host:port/janus``) for barge; None: no mixing."""
-    mixer_host: str = "127.0.0.1"
-    health_interval_s: float = 1.0
-    """How often rtpengine is pinged; when it stops answering, every leg is ended."""
-
-
-class _State(StrEnum):
-    OFFERED = "offered"
-    ANSWERING = "answering"
-    CALLING = "calling"
-    ANSWERED = "answered"
-    ENDED = "ended"
-
-
-@dataclass(slots=True)
-class _Leg:
-    leg_id: str
-    direction: LegDirection
-    state: _State
-    remote_sdp: str | None = None
-    playback_id: str | None = None
-    playback_timer: asyncio.TimerHandle | None = None
-    recording_id: str | None = None
-    recording_paused: bool = False
-    bridge_id: str | None = None
-    listening: str | None = None
-    """The LISTEN bridge in which this leg is the listener."""
-    replaces: str | None = None
-    """For a transfer target: the leg whose peer moves to this leg when it answers."""
-    pending: list[asyncio.Future[None]] = field(default_factory=list)
-
-
 class SippyRtpengineEngine:
     def __init__(
         self, config: VoiceWorkerConfig, *, now: Callable[[], datetime] | None = None
@@ -99,7 +52,7 @@ class SippyRtpengineEngine:
         self._config = config
         self._now = now or (lambda: datetime.now(UTC))
         self._events: asyncio.Queue[TelephonyEvent] = asyncio.Queue()
-        self._legs: dict[str, _Leg] = {}
+        self._legs: dict[str, Leg] = {}
         self._bridges: dict[str, tuple[str, str]] = {}
         self._listens: dict[str, tuple[str, str]] = {}
         """LISTEN bridges: id → (source, listener)."""
@@ -143,7 +96,7 @@ class SippyRtpengineEngine:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
         for leg_id, leg in list(self._legs.items()):
-            if leg.state is not _State.ENDED:
+            if leg.state is not LegState.ENDED:
                 await self.hangup(leg_id)
         await asyncio.to_thread(self._sip.stop)
         if self._tasks:
@@ -161,10 +114,10 @@ class SippyRtpengineEngine:
     # -- commands ------------------------------------------------------------------------
 
     async def answer(self, leg_id: str) -> None:
-        leg = self._leg(leg_id, _State.OFFERED)
+        leg = self._leg(leg_id, LegState.OFFERED)
         if leg.remote_sdp is None:
             raise ConflictError("late-media INVITEs (no SDP offer) are not supported yet")
-        leg.state = _State.ANSWERING
+        leg.state = LegState.ANSWERING
         try:
             local_sdp = await self._media.accept(leg_id, leg.remote_sdp)
         except RtpengineError:
@@ -172,18 +125,18 @@ class SippyRtpengineEngine:
             self._sip.reject(leg_id, 503, "Media Unavailable")
             await self._end(leg, HangupCause.ENGINE_FAILURE, by_remote=False)
             return
-        if leg.state is _State.ENDED:  # the caller gave up while we set up media
+        if leg.state is LegState.ENDED:  # the caller gave up while we set up media
             await self._media.release(leg_id)
             return
         self._sip.answer(leg_id, local_sdp)
-        leg.state = _State.ANSWERED
+        leg.state = LegState.ANSWERED
         self._emit(CallAnswered(leg_id=leg_id, occurred_at=self._now(), direction=leg.direction))
 
     async def hangup(self, leg_id: str, cause: HangupCause = HangupCause.NORMAL) -> None:
         leg = self._legs.get(leg_id)
-        if leg is None or leg.state is _State.ENDED:
+        if leg is None or leg.state is LegState.ENDED:
             raise NotFoundError(f"no live leg {leg_id}")
-        if leg.state is _State.OFFERED:
+        if leg.state is LegState.OFFERED:
             status = {HangupCause.BUSY: 486, HangupCause.REJECTED: 603}.get(cause, 480)
             self._sip.reject(leg_id, status, "Rejected")
         else:
@@ -191,7 +144,7 @@ class SippyRtpengineEngine:
         await self._end(leg, cause, by_remote=False)
 
     async def play(self, leg_id: str, media: str, *, loop: bool = False) -> str:
-        leg = self._leg(leg_id, _State.ANSWERED)
+        leg = self._leg(leg_id, LegState.ANSWERED)
         path = self._media_path(media)
         await self._cancel_playback(leg, stopped=True)
         duration_ms = await self._media.play(leg_id, str(path), repeat=10_000 if loop else 1)
@@ -204,7 +157,7 @@ class SippyRtpengineEngine:
         return playback_id
 
     async def stop_playback(self, leg_id: str) -> None:
-        leg = self._leg(leg_id, _State.ANSWERED)
+        leg = self._leg(leg_id, LegState.ANSWERED)
         if leg.playback_id is not None:
             await self._media.stop_play(leg_id)
             await self._cancel_playback(leg, stopped=True)
@@ -212,7 +165,7 @@ class SippyRtpengineEngine:
     async def originate(self, target: str, *, caller_id: str, timeout_s: float) -> str:
         user, host, port = sip.parse_target(target)
         leg_id = str(new_id())
-        leg = self._legs[leg_id] = _Leg(leg_id, LegDirection.OUTBOUND, _State.CALLING)
+        leg = self._legs[leg_id] = Leg(leg_id, LegDirection.OUTBOUND, LegState.CALLING)
         try:
             sdp = await self._media.offer(leg_id)
         except RtpengineError:
@@ -236,7 +189,7 @@ class SippyRtpengineEngine:
             return await self._listen(first, second)
         if mode in (BridgeMode.BARGE, BridgeMode.WHISPER):
             return await self._mix(first, second, mode)
-        legs = [self._leg(first, _State.ANSWERED), self._leg(second, _State.ANSWERED)]
+        legs = [self._leg(first, LegState.ANSWERED), self._leg(second, LegState.ANSWERED)]
         if first == second or any(leg.bridge_id for leg in legs):
             raise ConflictError("a leg can be in one bridge at a time")
         for leg in legs:
@@ -255,8 +208,8 @@ class SippyRtpengineEngine:
         A leg can be listened to while it is in a full bridge; the listener is in no
         other bridge. Listening to both parties of a conversation needs a mixer.
         """
-        self._leg(source, _State.ANSWERED)
-        ear = self._leg(listener, _State.ANSWERED)
+        self._leg(source, LegState.ANSWERED)
+        ear = self._leg(listener, LegState.ANSWERED)
         if source == listener or ear.bridge_id or ear.listening:
             raise ConflictError("the listener must be a free leg other than the source")
         if ear.playback_id is not None:
@@ -272,8 +225,8 @@ class SippyRtpengineEngine:
         is heard by ``first`` (the agent) only. Same bridge id as ``first``'s bridge."""
         if self._mixing is None:
             raise InvalidInputError(f"bridge mode {mode} needs a mixer (mixer_url)")
-        member = self._leg(first, _State.ANSWERED)
-        guest = self._leg(second, _State.ANSWERED)
+        member = self._leg(first, LegState.ANSWERED)
+        guest = self._leg(second, LegState.ANSWERED)
         bridge_id = member.bridge_id
         if bridge_id is None or bridge_id not in self._bridges:
             raise ConflictError(f"{mode} needs the first leg in a full bridge")
@@ -289,7 +242,7 @@ class SippyRtpengineEngine:
         guest.bridge_id = bridge_id
         return bridge_id
 
-    async def _leave_mix(self, bridge_id: str, leg: _Leg) -> None:
+    async def _leave_mix(self, bridge_id: str, leg: Leg) -> None:
         assert self._mixing is not None
         members = self._mixing.members(bridge_id)
         again = await self._mixing.leave(bridge_id, leg.leg_id)
@@ -327,7 +280,7 @@ class SippyRtpengineEngine:
         await self._media.disconnect(pair[0])
 
     async def start_recording(self, leg_id: str) -> str:
-        leg = self._leg(leg_id, _State.ANSWERED)
+        leg = self._leg(leg_id, LegState.ANSWERED)
         if leg.recording_id is not None:
             raise ConflictError("the leg is already being recorded")
         await self._media.start_recording(leg_id)
@@ -352,10 +305,10 @@ class SippyRtpengineEngine:
         await self._media.start_recording(leg.leg_id)
         leg.recording_paused = False
 
-    def _recording_leg(self, recording_id: str) -> _Leg:
+    def _recording_leg(self, recording_id: str) -> Leg:
         leg_id = self._recordings.get(recording_id)
         leg = self._legs.get(leg_id) if leg_id else None
-        if leg is None or leg.state is not _State.ANSWERED:
+        if leg is None or leg.state is not LegState.ANSWERED:
             raise NotFoundError(f"no live recording {recording_id}")
         return leg
 
@@ -366,7 +319,7 @@ class SippyRtpengineEngine:
         self._finish_recording(leg)
 
     async def transfer(self, leg_id: str, target: str, *, caller_id: str, timeout_s: float) -> str:
-        leg = self._leg(leg_id, _State.ANSWERED)
+        leg = self._leg(leg_id, LegState.ANSWERED)
         if leg.bridge_id is None:
             raise ConflictError("only a bridged leg can be transferred")
         new_leg_id = await self.originate(target, caller_id=caller_id, timeout_s=timeout_s)
@@ -392,8 +345,8 @@ class SippyRtpengineEngine:
     async def _on_signal(self, signal: sip.SipSignal) -> None:
         now = self._now()
         if isinstance(signal, sip.Incoming):
-            self._legs[signal.leg_id] = _Leg(
-                signal.leg_id, LegDirection.INBOUND, _State.OFFERED, remote_sdp=signal.sdp
+            self._legs[signal.leg_id] = Leg(
+                signal.leg_id, LegDirection.INBOUND, LegState.OFFERED, remote_sdp=signal.sdp
             )
             self._emit(
                 CallOffered(
@@ -406,11 +359,11 @@ class SippyRtpengineEngine:
             )
             return
         leg = self._legs.get(signal.leg_id)
-        if leg is None or leg.state is _State.ENDED:
+        if leg is None or leg.state is LegState.ENDED:
             return
-        if isinstance(signal, sip.Connected) and leg.state is _State.CALLING:
+        if isinstance(signal, sip.Connected) and leg.state is LegState.CALLING:
             await self._outbound_answered(leg, signal.sdp)
-        elif isinstance(signal, sip.Failed) and leg.state is _State.CALLING:
+        elif isinstance(signal, sip.Failed) and leg.state is LegState.CALLING:
             cause = sip.cause_of_status(signal.status)
             self._emit(
                 OriginateFailed(
@@ -418,7 +371,7 @@ class SippyRtpengineEngine:
                 )
             )
             await self._end(leg, cause, by_remote=True, announce=False)
-        elif isinstance(signal, sip.Disconnected) and leg.state is _State.CALLING:
+        elif isinstance(signal, sip.Disconnected) and leg.state is LegState.CALLING:
             # sippy gives up on an unanswered INVITE (our timeout) by disconnecting.
             self._emit(
                 OriginateFailed(leg_id=leg.leg_id, occurred_at=now, cause=HangupCause.NO_ANSWER)
@@ -435,13 +388,13 @@ class SippyRtpengineEngine:
                     )
                 )
 
-    async def _outbound_answered(self, leg: _Leg, sdp: str | None) -> None:
+    async def _outbound_answered(self, leg: Leg, sdp: str | None) -> None:
         if sdp is None:
             self._sip.hangup(leg.leg_id)
             await self._end(leg, HangupCause.ENGINE_FAILURE, by_remote=False)
             return
         await self._media.answered(leg.leg_id, sdp)
-        leg.state = _State.ANSWERED
+        leg.state = LegState.ANSWERED
         self._emit(
             CallAnswered(
                 leg_id=leg.leg_id, occurred_at=self._now(), direction=LegDirection.OUTBOUND
@@ -452,7 +405,7 @@ class SippyRtpengineEngine:
 
     async def _complete_transfer(self, old_id: str, new_id_: str) -> None:
         old = self._legs.get(old_id)
-        if old is None or old.state is not _State.ANSWERED or old.bridge_id is None:
+        if old is None or old.state is not LegState.ANSWERED or old.bridge_id is None:
             return
         first, second = self._bridges[old.bridge_id]
         kept = second if first == old_id else first
@@ -477,15 +430,15 @@ class SippyRtpengineEngine:
         """rtpengine died or restarted: all media state is gone, so is every call."""
         self._media.forget_all()
         for leg in list(self._legs.values()):
-            if leg.state is _State.OFFERED:
+            if leg.state is LegState.OFFERED:
                 self._sip.reject(leg.leg_id, 503, "Media Unavailable")
-            elif leg.state is not _State.ENDED:
+            elif leg.state is not LegState.ENDED:
                 self._sip.hangup(leg.leg_id)
             await self._end(leg, HangupCause.ENGINE_FAILURE, by_remote=False)
 
     def _on_dtmf_log(self, entry: DtmfLogEntry) -> None:
         leg = self._legs.get(entry.call_id)
-        if leg is None or entry.source_tag != PARTY or leg.state is not _State.ANSWERED:
+        if leg is None or entry.source_tag != PARTY or leg.state is not LegState.ANSWERED:
             return
         self._emit(
             DtmfReceived(
@@ -498,9 +451,9 @@ class SippyRtpengineEngine:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _leg(self, leg_id: str, state: _State) -> _Leg:
+    def _leg(self, leg_id: str, state: LegState) -> Leg:
         leg = self._legs.get(leg_id)
-        if leg is None or leg.state is _State.ENDED:
+        if leg is None or leg.state is LegState.ENDED:
             raise NotFoundError(f"no live leg {leg_id}")
         if leg.state is not state:
             raise ConflictError(f"leg {leg_id} is {leg.state}, not {state}")
@@ -525,7 +478,7 @@ class SippyRtpengineEngine:
         leg.playback_id = leg.playback_timer = None
         self._emit(PlaybackDone(leg_id=leg_id, occurred_at=self._now(), playback_id=playback_id))
 
-    async def _cancel_playback(self, leg: _Leg, *, stopped: bool) -> None:
+    async def _cancel_playback(self, leg: Leg, *, stopped: bool) -> None:
         if leg.playback_timer is not None:
             leg.playback_timer.cancel()
         playback_id, leg.playback_id, leg.playback_timer = leg.playback_id, None, None
@@ -540,12 +493,12 @@ class SippyRtpengineEngine:
             )
 
     async def _end(
-        self, leg: _Leg, cause: HangupCause, *, by_remote: bool, announce: bool = True
+        self, leg: Leg, cause: HangupCause, *, by_remote: bool, announce: bool = True
     ) -> None:
-        if leg.state is _State.ENDED:
+        if leg.state is LegState.ENDED:
             return
-        was_answered = leg.state is _State.ANSWERED
-        leg.state = _State.ENDED
+        was_answered = leg.state is LegState.ANSWERED
+        leg.state = LegState.ENDED
         await self._cancel_playback(leg, stopped=True)
         if self._mixing is not None and leg.bridge_id and leg.bridge_id in self._mixing:
             with contextlib.suppress(RtpengineError, MixerError):
@@ -570,7 +523,7 @@ class SippyRtpengineEngine:
         del self._legs[leg.leg_id]
         _ = was_answered
 
-    def _finish_recording(self, leg: _Leg) -> None:
+    def _finish_recording(self, leg: Leg) -> None:
         recording_id, leg.recording_id = leg.recording_id, None
         leg.recording_paused = False
         if recording_id is None:
@@ -583,15 +536,8 @@ class SippyRtpengineEngine:
         task.add_done_callback(self._task_done)
 
     async def _convert_recording(self, leg_id: str, recording_id: str) -> None:
-        pcaps_dir = self._config.recording_dir / "pcaps"
         target = self._config.recording_dir / f"{recording_id}.wav"
-        duration_s = 0.0
-        for _ in range(50):  # rtpengine closes the pcap shortly after the call ends
-            found = sorted(pcaps_dir.glob(f"{leg_id}*.pcap"))
-            if found:
-                duration_s = await asyncio.to_thread(pcap_to_wav, found, target)
-                break
-            await asyncio.sleep(0.1)
+        duration_s = await convert_leg_recording(self._config.recording_dir, leg_id, target)
         self._emit(
             RecordingReady(
                 leg_id=leg_id,
@@ -601,3 +547,6 @@ class SippyRtpengineEngine:
                 duration_s=duration_s,
             )
         )
+
+
+__all__ = ["SippyRtpengineEngine", "VoiceWorkerConfig"]

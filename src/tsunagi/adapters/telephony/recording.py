@@ -13,6 +13,7 @@ G.711 (µ-law or A-law) and sum the streams into one 8 kHz 16-bit mono WAV.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import wave
 from collections.abc import Iterable, Iterator
@@ -153,3 +154,19 @@ def pcap_to_wav(pcaps: Iterable[Path], target: Path) -> float:
     samples = mix_streams(packets)
     write_wav(target, samples)
     return len(samples) / SAMPLE_RATE
+
+
+async def convert_leg_recording(recording_dir: Path, leg_id: str, target: Path) -> float:
+    """Wait for rtpengine to close the leg's pcaps, convert them; the WAV's duration.
+
+    rtpengine names them ``<call-id>-<random>.pcap`` (one per recorded span) in
+    ``recording_dir/pcaps`` and closes them shortly after recording stops.
+    """
+    pcaps_dir = recording_dir / "pcaps"
+    for _ in range(50):
+        found = sorted(pcaps_dir.glob(f"{leg_id}*.pcap"))
+        if found:
+            return await asyncio.to_thread(pcap_to_wav, found, target)
+        await asyncio.sleep(0.1)
+    await asyncio.to_thread(write_wav, target, np.zeros(0, dtype=np.int16))
+    return 0.0
