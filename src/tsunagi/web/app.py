@@ -31,7 +31,7 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.ports.bus import EventBus
 from tsunagi.settings import Settings
 from tsunagi.web import events
-from tsunagi.web.api import audit, customers, health, queues, tokens, users
+from tsunagi.web.api import audit, customers, desktop, health, queues, tokens, users
 from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, current_principal
 from tsunagi.web.errors import EXCEPTION_HANDLERS
 from tsunagi.web.features import feature_hooks, feature_routes, load_features
@@ -176,6 +176,7 @@ def create_app(
             *audit.ROUTES,
             *queues.ROUTES,
             *customers.ROUTES,
+            *desktop.ROUTES,
             *events.ROUTES,
             *auth_pages.ROUTES,
             *home.ROUTES,

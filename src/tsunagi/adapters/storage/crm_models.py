@@ -107,3 +107,30 @@ class OrderLine(TenantScoped, Base):
     product_name: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[int] = mapped_column(Integer, default=1)
     amount_yen: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ContactParty(TenantScoped, Base):
+    """Who is on the other end of a contact: the address they came from (sealed, hashed)
+    and the customer it was matched to. One row per contact (the routing engine's
+    ``routing_contacts`` row keeps no personal data)."""
+
+    __tablename__ = "contact_parties"
+    __table_args__ = (
+        Index("ix_contact_parties_customer", "tenant_id", "customer_id", "created_at"),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("routing_contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str | None] = mapped_column(String(16))  # phone | email | member_no | chat_login
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    address_hash: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    matched_by: Mapped[str | None] = mapped_column(String(16))  # lookup | communicator | api
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+    # The communicator's wrap-up notes for this contact (sealed) and sub-reason.
+    notes_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sub_reason: Mapped[str | None] = mapped_column(String(63))
+    created_at: Mapped[datetime]

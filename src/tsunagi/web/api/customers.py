@@ -112,7 +112,7 @@ class ImportReportOut(Output):
     errors: list[ImportErrorOut]
 
 
-def _out(view: customers.CustomerView) -> CustomerOut:
+def customer_out(view: customers.CustomerView) -> CustomerOut:
     return CustomerOut(
         id=view.id,
         kind=view.kind,
@@ -147,7 +147,7 @@ async def lookup_customers(
         services.db, services.keyring, principal=principal, kind=kind, value=value
     )
     return [
-        _out(
+        customer_out(
             await customers.read_customer(
                 services.db,
                 services.keyring,
@@ -177,7 +177,7 @@ async def read_customer(
         reason=reason,
         ip=client_ip(request),
     )
-    return _out(view)
+    return customer_out(view)
 
 
 @post("/api/v1/customers", opt={"authz": ("create", "customer")}, tags=["customers"])

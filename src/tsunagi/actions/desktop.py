@@ -1,0 +1,310 @@
+"""The communicator's desktop: who is calling (screen-pop), their history across channels,
+recent orders, products they are likely to want, and the sealed wrap-up notes.
+
+A channel adapter calls :func:`do_identify_party` right after creating a contact; the
+desktop calls :func:`screen_pop` when the contact is offered. Every customer record opened
+here is audited with the contact as the reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+
+from tsunagi.actions.customers import CustomerView, list_orders, read_customer
+from tsunagi.adapters.security.keyring import KeyRing
+from tsunagi.adapters.storage.crm_models import (
+    ContactParty,
+    Customer,
+    CustomerIdentifier,
+    Order,
+    OrderLine,
+)
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Queue, User
+from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.domain.customers import IDENTIFIER_KINDS
+from tsunagi.domain.errors import InvalidInputError, NotFoundError
+from tsunagi.domain.permissions import Principal
+
+HISTORY_PAGE = 20
+RECOMMENDATIONS = 5
+RECENT_DAYS = 30
+PARTY_KINDS = (*IDENTIFIER_KINDS, "chat_login")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    contact_id: UUID
+    channel: str
+    queue: str | None
+    created_at: datetime
+    state: str
+    category: str | None
+    outcome: str | None
+    resolved_first_contact: bool | None
+    communicator: str | None
+    notes: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenPop:
+    contact_id: UUID
+    address_kind: str | None
+    address: str | None
+    customer: CustomerView | None
+    candidates: list[CustomerView]
+    history: list[HistoryEntry]
+    orders: list[dict[str, Any]]
+    recommended: list[dict[str, Any]]
+
+
+async def do_identify_party(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    tenant_id: UUID,
+    contact_id: UUID,
+    kind: str | None,
+    address: str | None,
+) -> int:
+    """Record where ``contact_id`` came from and match it to customers; returns how many
+    customers matched (one: linked; several: the communicator chooses; none: create)."""
+    if (kind is None) != (address is None) or (kind is not None and kind not in PARTY_KINDS):
+        raise InvalidInputError(f"kind must be one of {', '.join(PARTY_KINDS)} with an address")
+    cipher = await keyring.cipher(db, tenant_id)
+    lookup_kind = "email" if kind == "chat_login" else kind
+    address_hash = (
+        cipher.lookup_hash(lookup_kind, address) if lookup_kind is not None and address else None
+    )
+    async with db.scoped(tenant_id) as session, session.begin():
+        if await session.get(RoutingContact, contact_id) is None:
+            raise NotFoundError("contact not found")
+        matches: list[UUID] = []
+        if address_hash is not None:
+            matches = list(
+                await session.scalars(
+                    select(CustomerIdentifier.customer_id)
+                    .join(Customer, Customer.id == CustomerIdentifier.customer_id)
+                    .where(
+                        CustomerIdentifier.kind == lookup_kind,
+                        CustomerIdentifier.value_hash == address_hash,
+                        Customer.merged_into_id.is_(None),
+                    )
+                    .distinct()
+                )
+            )
+        party = await session.get(ContactParty, contact_id)
+        if party is None:
+            party = ContactParty(contact_id=contact_id, created_at=datetime.now(UTC))
+            session.add(party)
+        party.kind = kind
+        party.address_enc = cipher.seal(
+            address, table="contact_parties", column="address", row_id=contact_id
+        )
+        party.address_hash = address_hash
+        party.candidates = len(matches)
+        party.customer_id = matches[0] if len(matches) == 1 else None
+        party.matched_by = "lookup" if len(matches) == 1 else None
+    return len(matches)
+
+
+async def do_link_customer(
+    db: Database, *, principal: Principal, contact_id: UUID, customer_id: UUID
+) -> None:
+    """The communicator says who it is (after choosing among several, or creating one)."""
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        if await session.get(RoutingContact, contact_id) is None:
+            raise NotFoundError("contact not found")
+        customer = await session.get(Customer, customer_id)
+        if customer is None or customer.merged_into_id is not None:
+            raise NotFoundError("customer not found")
+        party = await session.get(ContactParty, contact_id)
+        if party is None:
+            party = ContactParty(contact_id=contact_id, created_at=datetime.now(UTC))
+            session.add(party)
+        party.customer_id = customer_id
+        party.matched_by = "communicator"
+
+
+async def do_save_notes(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    contact_id: UUID,
+    notes: str | None,
+    sub_reason: str | None,
+) -> None:
+    """The wrap-up's free text (sealed) and sub-reason for a contact."""
+    cipher = await keyring.cipher(db, principal.tenant_id)
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        if await session.get(RoutingContact, contact_id) is None:
+            raise NotFoundError("contact not found")
+        party = await session.get(ContactParty, contact_id)
+        if party is None:
+            party = ContactParty(contact_id=contact_id, created_at=datetime.now(UTC))
+            session.add(party)
+        party.notes_enc = cipher.seal(
+            notes or None, table="contact_parties", column="notes", row_id=contact_id
+        )
+        party.sub_reason = sub_reason
+
+
+async def screen_pop(
+    db: Database, keyring: KeyRing, *, principal: Principal, contact_id: UUID, ip: str | None = None
+) -> ScreenPop:
+    """Everything the desktop shows when ``contact_id`` is offered."""
+    cipher = await keyring.cipher(db, principal.tenant_id)
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        if await session.get(RoutingContact, contact_id) is None:
+            raise NotFoundError("contact not found")
+        party = await session.get(ContactParty, contact_id)
+        candidate_ids: list[UUID] = []
+        if party is not None and party.customer_id is None and party.address_hash:
+            lookup_kind = "email" if party.kind == "chat_login" else party.kind
+            candidate_ids = list(
+                await session.scalars(
+                    select(CustomerIdentifier.customer_id)
+                    .join(Customer, Customer.id == CustomerIdentifier.customer_id)
+                    .where(
+                        CustomerIdentifier.kind == lookup_kind,
+                        CustomerIdentifier.value_hash == party.address_hash,
+                        Customer.merged_into_id.is_(None),
+                    )
+                    .distinct()
+                    .limit(10)
+                )
+            )
+    reason = f"contact {contact_id}"
+    customer = None
+    if party is not None and party.customer_id is not None:
+        customer = await read_customer(
+            db, keyring, principal=principal, customer_id=party.customer_id, reason=reason, ip=ip
+        )
+    candidates = [
+        await read_customer(db, keyring, principal=principal, customer_id=cid, reason=reason, ip=ip)
+        for cid in candidate_ids
+    ]
+    address = (
+        cipher.open(party.address_enc, table="contact_parties", column="address", row_id=contact_id)
+        if party is not None
+        else None
+    )
+    if customer is None:
+        return ScreenPop(
+            contact_id, party.kind if party else None, address, None, candidates, [], [], []
+        )
+    return ScreenPop(
+        contact_id=contact_id,
+        address_kind=party.kind if party else None,
+        address=address,
+        customer=customer,
+        candidates=[],
+        history=await customer_history(db, keyring, principal=principal, customer_id=customer.id),
+        orders=await list_orders(db, principal=principal, customer_id=customer.id, limit=5),
+        recommended=await recommend_products(db, principal=principal, customer_id=customer.id),
+    )
+
+
+async def customer_history(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    customer_id: UUID,
+    limit: int = HISTORY_PAGE,
+    before: datetime | None = None,
+) -> list[HistoryEntry]:
+    """The customer's contacts on every channel, newest first (a page of ``limit``)."""
+    cipher = await keyring.cipher(db, principal.tenant_id)
+    query = (
+        select(RoutingContact, ContactParty, Queue.name_ja, Queue.name_en, User.display_name)
+        .join(ContactParty, ContactParty.contact_id == RoutingContact.id)
+        .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
+        .outerjoin(User, User.id == RoutingContact.last_agent_id)
+        .where(ContactParty.customer_id == customer_id)
+        .order_by(ContactParty.created_at.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(ContactParty.created_at < before)
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        if await session.get(Customer, customer_id) is None:
+            raise NotFoundError("customer not found")
+        rows = (await session.execute(query)).all()
+    japanese = principal.locale != "en"
+    return [
+        HistoryEntry(
+            contact_id=contact.id,
+            channel=contact.channel,
+            queue=(name_ja if japanese else name_en),
+            created_at=contact.created_at,
+            state=contact.state,
+            category=contact.category,
+            outcome=contact.outcome,
+            resolved_first_contact=contact.resolved_first_contact,
+            communicator=agent_name,
+            notes=cipher.open(
+                party.notes_enc, table="contact_parties", column="notes", row_id=contact.id
+            ),
+        )
+        for contact, party, name_ja, name_en, agent_name in rows
+    ]
+
+
+async def recommend_products(
+    db: Database, *, principal: Principal, customer_id: UUID, today: date | None = None
+) -> list[dict[str, Any]]:
+    """Products the customer is likely to want: what customers who bought the same things
+    also bought (item-to-item co-occurrence over recent orders), minus what this customer
+    bought in the last 30 days; their own regular purchases fill the list if it is short."""
+    today = today or datetime.now(UTC).date()
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        own = (
+            await session.execute(
+                select(OrderLine.product_code, OrderLine.product_name, Order.ordered_on)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(Order.customer_id == customer_id)
+                .order_by(Order.ordered_on.desc())
+                .limit(200)
+            )
+        ).all()
+        if not own:
+            return []
+        bought = {code for code, _name, _day in own}
+        recent = {code for code, _name, day in own if day >= today - timedelta(days=RECENT_DAYS)}
+        peers = (
+            select(Order.id)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderLine.product_code.in_(bought), Order.customer_id != customer_id)
+            .order_by(Order.ordered_on.desc())
+            .limit(2000)
+        )
+        together = (
+            await session.execute(
+                select(OrderLine.product_code, OrderLine.product_name).where(
+                    OrderLine.order_id.in_(peers), OrderLine.product_code.not_in(bought)
+                )
+            )
+        ).all()
+    names: dict[str, str] = {}
+    names.update((code, name) for code, name in together)
+    names.update({code: name for code, name, _day in own})
+    scores = Counter(code for code, _name in together)
+    regular = Counter(code for code, _name, _day in own if code not in recent)
+    ranked = [code for code, _count in scores.most_common()]
+    ranked += [code for code, _count in regular.most_common() if code not in ranked]
+    return [
+        {
+            "product_code": code,
+            "product_name": names[code],
+            "why": "co-purchase" if code in scores else "regular",
+        }
+        for code in ranked[:RECOMMENDATIONS]
+    ]

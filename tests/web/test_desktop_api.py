@@ -1,0 +1,157 @@
+"""Screen-pop and history on both profiles: a contact from a known number pops its customer,
+with past contacts, orders and likely products; unknown and ambiguous numbers too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from testkit import Browserless, World, run
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Queue
+
+
+def make_queue(database_url: str, tenant_id: UUID) -> str:
+    async def insert() -> str:
+        db = Database(database_url)
+        try:
+            async with db.scoped(tenant_id) as session, session.begin():
+                queue = Queue(
+                    code="delivery",
+                    name_ja="宅配",
+                    name_en="Delivery",
+                    channel="voice",
+                    created_at=datetime.now(UTC),
+                )
+                session.add(queue)
+                await session.flush()
+                return str(queue.id)
+        finally:
+            await db.dispose()
+
+    return run(insert)
+
+
+def signed_in(client_factory: Any, world: World, role: str, tenant: str = "a") -> Browserless:
+    client: Browserless = client_factory()
+    assert client.sign_in(world.account(tenant, role).username).status_code == 303
+    return client
+
+
+def new_contact(client: Browserless, queue_id: str) -> str:
+    response = client.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    )
+    assert response.status_code == 201, response.text
+    contact_id: str = response.json()["id"]
+    return contact_id
+
+
+def test_screen_pop_history_and_recommendations(
+    client_factory, world: World, database_url: str
+) -> None:
+    queue_id = make_queue(database_url, world.tenants["a"])
+    supervisor = signed_in(client_factory, world, "supervisor")
+    desk = signed_in(client_factory, world, "communicator")
+    customer = supervisor.request(
+        "POST",
+        "/api/v1/customers",
+        json={"name": "木村 さくら", "identifiers": [{"kind": "phone", "value": "045-111-2222"}]},
+    ).json()["id"]
+    neighbour = supervisor.request("POST", "/api/v1/customers", json={"name": "林 一"}).json()["id"]
+    for who, number, lines in (
+        (customer, "A-1", [("P1", "産直たまご"), ("P2", "牛乳")]),
+        (neighbour, "A-2", [("P1", "産直たまご"), ("P3", "食パン")]),
+        (neighbour, "A-3", [("P2", "牛乳"), ("P3", "食パン"), ("P4", "納豆")]),
+    ):
+        added = supervisor.request(
+            "POST",
+            f"/api/v1/customers/{who}/orders",
+            json={
+                "number": number,
+                "ordered_on": "2026-01-10",
+                "lines": [
+                    {"product_code": c, "product_name": n, "amount_yen": 300} for c, n in lines
+                ],
+            },
+        )
+        assert added.status_code == 201, added.text
+
+    earlier = new_contact(supervisor, queue_id)
+    assert supervisor.request(
+        "PUT",
+        f"/api/v1/contacts/{earlier}/party",
+        json={"kind": "phone", "address": "045-111-2222"},
+    ).json() == {"candidates": 1}
+    assert (
+        supervisor.request(
+            "PUT",
+            f"/api/v1/contacts/{earlier}/notes",
+            json={"notes": "配達時間の変更", "sub_reason": "time"},
+        ).status_code
+        == 204
+    )
+
+    calling = new_contact(supervisor, queue_id)
+    supervisor.request(
+        "PUT",
+        f"/api/v1/contacts/{calling}/party",
+        json={"kind": "phone", "address": "+81 45 111 2222"},
+    )
+    pop = desk.http.get(f"/api/v1/contacts/{calling}/screen-pop")
+    assert pop.status_code == 200, pop.text
+    body = pop.json()
+    assert body["customer"]["name"] == "木村 さくら"
+    assert body["address"] == "+81 45 111 2222"
+    assert [h["contact_id"] for h in body["history"]] == [calling, earlier]
+    assert body["history"][1]["notes"] == "配達時間の変更"
+    assert body["orders"][0]["number"] == "A-1"
+    assert [r["product_code"] for r in body["recommended"]][:2] == ["P3", "P4"]
+
+    other = signed_in(client_factory, world, "communicator", tenant="b")
+    assert other.http.get(f"/api/v1/contacts/{calling}/screen-pop").status_code == 404
+    admin = signed_in(client_factory, world, "administrator")
+    reads = admin.http.get("/api/v1/audit", params={"action": "customer.read"}).json()
+    assert f"contact {calling}" in {r["reason"] for r in reads}
+
+
+def test_unknown_and_ambiguous_callers(client_factory, world: World, database_url: str) -> None:
+    queue_id = make_queue(database_url, world.tenants["a"])
+    supervisor = signed_in(client_factory, world, "supervisor")
+    for name in ("斉藤 一", "斉藤 二"):
+        supervisor.request(
+            "POST",
+            "/api/v1/customers",
+            json={"name": name, "identifiers": [{"kind": "phone", "value": "03-5555-0000"}]},
+        )
+    shared = new_contact(supervisor, queue_id)
+    found = supervisor.request(
+        "PUT", f"/api/v1/contacts/{shared}/party", json={"kind": "phone", "address": "0355550000"}
+    )
+    assert found.json() == {"candidates": 2}
+    pop = supervisor.http.get(f"/api/v1/contacts/{shared}/screen-pop").json()
+    assert pop["customer"] is None
+    assert sorted(c["name"] for c in pop["candidates"]) == ["斉藤 一", "斉藤 二"]
+    chosen = pop["candidates"][0]["id"]
+    assert (
+        supervisor.request(
+            "PUT", f"/api/v1/contacts/{shared}/customer", json={"customer_id": chosen}
+        ).status_code
+        == 204
+    )
+    assert (
+        supervisor.http.get(f"/api/v1/contacts/{shared}/screen-pop").json()["customer"]["id"]
+        == chosen
+    )
+
+    stranger = new_contact(supervisor, queue_id)
+    assert supervisor.request(
+        "PUT", f"/api/v1/contacts/{stranger}/party", json={"kind": "phone", "address": "0399999999"}
+    ).json() == {"candidates": 0}
+    pop = supervisor.http.get(f"/api/v1/contacts/{stranger}/screen-pop").json()
+    assert (pop["customer"], pop["candidates"]) == (None, [])
+    bad = supervisor.request(
+        "PUT", f"/api/v1/contacts/{stranger}/party", json={"kind": "fax", "address": "1"}
+    )
+    assert bad.status_code == 422
