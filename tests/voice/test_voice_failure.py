@@ -6,11 +6,19 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from voice_peers import Baresip, run_sipp, write_tone
+from voice_peers import Baresip, run_sipp, run_sipp_uas, write_tone
 
 from conftest import EventLog, MediaPlane
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
-from tsunagi.ports.telephony import CallAnswered, CallHungUp, CallOffered, HangupCause
+from tsunagi.adapters.telephony.processes import free_port
+from tsunagi.domain.errors import NotFoundError
+from tsunagi.ports.telephony import (
+    CallAnswered,
+    CallHungUp,
+    CallOffered,
+    HangupCause,
+    OriginateFailed,
+)
 
 pytestmark = [pytest.mark.voice, pytest.mark.slow]
 
@@ -100,3 +108,35 @@ async def test_a_restarted_worker_serves_calls_on_the_same_port(
     finally:
         await log2.close()
         await again.stop()
+
+
+async def test_a_busy_agent_fails_the_originate_as_busy(engine: Engine, tmp_path: Path) -> None:
+    worker, log = engine
+    port = free_port()
+    agent = asyncio.create_task(
+        asyncio.to_thread(
+            run_sipp_uas, Path(__file__).parent / "scenarios" / "agent_busy.xml", port, tmp_path
+        )
+    )
+    await asyncio.sleep(0.5)  # sipp binds its port
+    leg = await worker.originate(f"sip:agent@127.0.0.1:{port}", caller_id="100", timeout_s=5)
+    failed = await log.wait_for(OriginateFailed, leg_id=leg)
+    assert (failed.cause, failed.sip_status) == (HangupCause.BUSY, 486)
+    assert (await agent).returncode == 0
+    assert not log.of(CallHungUp, leg)  # a failed originate is not also a hang-up
+
+
+async def test_a_caller_who_gives_up_before_the_answer(engine: Engine, tmp_path: Path) -> None:
+    worker, log = engine
+    customer = Baresip("customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", 600, 30))
+    customer.start()
+    try:
+        customer.command("dial", f"sip:100@127.0.0.1:{worker._config.sip_port}")
+        offered = await log.wait_for(CallOffered)
+        customer.command("hangup")  # CANCEL while we have not answered
+        gone = await log.wait_for(CallHungUp, leg_id=offered.leg_id)
+        assert gone.by_remote
+        with pytest.raises(NotFoundError):
+            await worker.answer(offered.leg_id)
+    finally:
+        customer.stop()
