@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, get, post, put
+from litestar import Request, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from tsunagi.actions import knowledge
@@ -227,7 +227,7 @@ async def read_article(
     return _article_out(view)
 
 
-@put(ARTICLES + "/{article_id:uuid}", opt=UPDATE, tags=TAGS)
+@patch(ARTICLES + "/{article_id:uuid}", opt=UPDATE, tags=TAGS)
 async def revise_article(
     request: AnyRequest, article_id: FromPath[UUID], data: JSONBody[ArticleRevise]
 ) -> ArticleOut:

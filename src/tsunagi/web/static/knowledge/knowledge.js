@@ -29,7 +29,7 @@ async function search() {
   if (!q) { list.replaceChildren(); status.textContent = ""; return; }
   const hits = await api("GET", `/api/v1/knowledge/search?q=${encodeURIComponent(q)}&limit=10`);
   if (ticket !== latest) return; // a newer query is on its way
-  status.textContent = hits.length ? L.results.replace("%(n)s", hits.length) : L.none;
+  status.textContent = hits.length ? L.results.replace("{n}", hits.length) : L.none;
   list.replaceChildren(...hits.map((hit, i) => {
     const item = document.createElement("li");
     item.setAttribute("role", "option");
