@@ -125,15 +125,24 @@ def measure(label: str, sc: Scenario, with_simpy: bool, simpy_runs: int = 2) -> 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-simpy-1m", action="store_true")
+    parser.add_argument(
+        "--tsunagi-only", action="store_true", help="Only the per-call scaling of our engine."
+    )
     args = parser.parse_args()
+    simpy_on = not args.tsunagi_only
     print("| case | calls | Tsunagi calls/s | Tsunagi KPIs | SimPy calls/s | SimPy KPIs | ratio |")
     print("|---|---|---|---|---|---|---|")
-    measure("100k-call day, staffed (rho 0.96), patience 180 s", scenario(1, 1, 180), True)
-    measure("1M-call day, staffed", scenario(10, 1, 180), not args.skip_simpy_1m, simpy_runs=1)
+    measure("100k-call day, staffed (rho 0.96), patience 180 s", scenario(1, 1, 180), simpy_on)
+    measure(
+        "1M-call day, staffed",
+        scenario(10, 1, 180),
+        simpy_on and not args.skip_simpy_1m,
+        simpy_runs=1,
+    )
     measure(
         "100k-call day, understaffed 80 %, no abandonment (backlog)",
         scenario(1, 0.8, None),
-        True,
+        simpy_on,
         simpy_runs=1,  # SimPy needs minutes here
     )
 
