@@ -130,6 +130,12 @@ class App:
                     self.errors.append(f"hangup {other}: {exc!r}")
 
 
+async def rtpengine_calls(engine: SippyRtpengineEngine) -> int:
+    reply = await engine.ng.request("list")
+    calls = reply.get("calls", [])
+    return len(calls) if isinstance(calls, list) else -1
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -247,6 +253,11 @@ async def run(args: argparse.Namespace, work: Path) -> int:
     print(
         f"recordings: {len(app.recorded_s)}, duration s min={min(durations):.1f} "
         f"median={statistics.median(durations):.1f}"
+    )
+    await asyncio.sleep(35)  # sippy keeps a dialog ~32 s after BYE to absorb retransmissions
+    print(
+        f"left after the run: engine legs={engine.live_legs}, "
+        f"SIP dialogs={engine.sip_dialogs}, rtpengine calls={await rtpengine_calls(engine)}"
     )
 
     app_task.cancel()

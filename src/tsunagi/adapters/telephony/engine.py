@@ -87,6 +87,21 @@ class SippyRtpengineEngine:
         self._watch = asyncio.get_running_loop().create_task(self._watch_media())
 
     @property
+    def live_legs(self) -> int:
+        """Legs not yet ended (for leak checks and the status page)."""
+        return len(self._legs)
+
+    @property
+    def sip_dialogs(self) -> int:
+        """SIP dialogs sippy still holds (ended ones linger ~32 s for retransmissions)."""
+        return self._sip.dialogs
+
+    @property
+    def ng(self) -> NgClient:
+        """The rtpengine control client (diagnostics)."""
+        return self._ng
+
+    @property
     def media_healthy(self) -> bool:
         """Whether rtpengine answered the last health ping (for the status page)."""
         return self._media_up

@@ -129,6 +129,10 @@ class SipStack:
         _SippyThread.get().call(self._shutdown)
         self._stopped.wait(10)
 
+    @property
+    def dialogs(self) -> int:
+        return len(self._uas)
+
     # -- commands (any thread) -------------------------------------------------------
 
     def answer(self, leg_id: str, sdp: str) -> None:
