@@ -26,9 +26,11 @@ from typing import Generic, TypeVar
 
 K1 = 1.2
 B = 0.75
-# A term in more than this share of the articles says almost nothing (idf ≈ 0.1) yet
-# would make the query read most of the index: it is left out when rarer terms exist.
+# In a large index a term in more than half of the articles says little (idf ≤ ln 2,
+# against ≈ 9 for a rare term among 10,000) yet makes the query read half the index: it
+# is left out when rarer terms exist. Small indexes keep every term.
 COMMON_TERM_SHARE = 0.5
+PRUNE_FROM_DOCUMENTS = 1_000
 
 K = TypeVar("K", bound=Hashable)
 
@@ -47,9 +49,10 @@ def term_weights(document_frequencies: Mapping[str, int], document_count: int) -
     """idf of each query term that occurs at all; very common terms are dropped when a
     rarer one is present (see :data:`COMMON_TERM_SHARE`)."""
     present = {term: df for term, df in document_frequencies.items() if df > 0}
-    limit = COMMON_TERM_SHARE * document_count
-    rare = {term: df for term, df in present.items() if df <= limit}
-    chosen = rare or present
+    chosen = present
+    if document_count >= PRUNE_FROM_DOCUMENTS:
+        limit = COMMON_TERM_SHARE * document_count
+        chosen = {term: df for term, df in present.items() if df <= limit} or present
     return {term: idf(df, document_count) for term, df in chosen.items()}
 
 
