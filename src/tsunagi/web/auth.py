@@ -90,11 +90,14 @@ async def authz_guard(connection: Connection, handler: BaseRouteHandler) -> None
     if spec is None:
         raise PermissionDeniedException("this route has no authorization entry")
     method = connection.scope.get("method", "GET")
-    if method not in SAFE_METHODS and connection.scope["type"] == ScopeType.HTTP:
-        await _check_csrf(connection)
+    unsafe = method not in SAFE_METHODS and connection.scope["type"] == ScopeType.HTTP
     if spec == PUBLIC:
+        if unsafe:
+            await _check_csrf(connection)
         return
-    principal = require_principal(connection)
+    principal = require_principal(connection)  # a stale session is told to sign in (401)
+    if unsafe:
+        await _check_csrf(connection)
     action, kind = spec
     try:
         authorize(principal, Action(action), Resource(kind=kind, tenant_id=principal.tenant_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from litestar import Request, get, put
@@ -19,7 +19,7 @@ AnyRequest = Request[Any, Any, Any]
 
 
 class PartyIn(Input):
-    kind: str
+    kind: Literal["phone", "email", "member_no", "contract_no", "chat_login"]
     address: str
 
 
