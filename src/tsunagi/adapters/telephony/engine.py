@@ -71,6 +71,8 @@ class SippyRtpengineEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._media_up = True
         self._watch: asyncio.Task[None] | None = None
+        self._signals: asyncio.Queue[sip.SipSignal] = asyncio.Queue()
+        self._consumer: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class SippyRtpengineEngine:
             await self._mixer.open()
         await asyncio.to_thread(self._sip.start, lambda: str(new_id()))
         self._watch = asyncio.get_running_loop().create_task(self._watch_media())
+        self._consumer = asyncio.get_running_loop().create_task(self._consume_signals())
 
     @property
     def live_legs(self) -> int:
@@ -107,9 +110,10 @@ class SippyRtpengineEngine:
         return self._media_up
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.gather(self._watch, return_exceptions=True)
+        for task in (self._watch, self._consumer):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for leg_id, leg in list(self._legs.items()):
             if leg.state is not LegState.ENDED:
                 await self.hangup(leg_id)
@@ -345,17 +349,22 @@ class SippyRtpengineEngine:
 
     def _from_sip_thread(self, signal: sip.SipSignal) -> None:
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._spawn, signal)
+        self._loop.call_soon_threadsafe(self._signals.put_nowait, signal)
 
-    def _spawn(self, signal: sip.SipSignal) -> None:
-        task = asyncio.get_running_loop().create_task(self._on_signal(signal))
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+    async def _consume_signals(self) -> None:
+        """One at a time, in arrival order: a leg's hang-up is never handled while its
+        answer is still being set up."""
+        while True:
+            signal = await self._signals.get()
+            try:
+                await self._on_signal(signal)
+            except Exception:
+                log.exception("voice signal handling failed: %r", signal)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("voice signal handling failed", exc_info=task.exception())
+            log.error("voice task failed", exc_info=task.exception())
 
     async def _on_signal(self, signal: sip.SipSignal) -> None:
         now = self._now()
@@ -409,6 +418,8 @@ class SippyRtpengineEngine:
             await self._end(leg, HangupCause.ENGINE_FAILURE, by_remote=False)
             return
         await self._media.answered(leg.leg_id, sdp)
+        if leg.state is not LegState.CALLING:  # hung up meanwhile (by us)
+            return
         leg.state = LegState.ANSWERED
         self._emit(
             CallAnswered(
