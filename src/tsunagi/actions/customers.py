@@ -440,6 +440,45 @@ async def do_add_order(
         return row.id
 
 
+async def do_import_orders(
+    db: Database, *, tenant_id: UUID, orders: list[tuple[UUID, OrderRecord]]
+) -> int:
+    """Load many orders at once (history imports, the demo), in batches of 1,000."""
+    for start in range(0, len(orders), IMPORT_BATCH):
+        order_rows, line_rows = [], []
+        for customer_id, order in orders[start : start + IMPORT_BATCH]:
+            order_id = new_id()
+            order_rows.append(
+                {
+                    "id": order_id,
+                    "tenant_id": tenant_id,
+                    "customer_id": customer_id,
+                    "kind": order.kind,
+                    "number": order.number,
+                    "ordered_on": order.ordered_on,
+                    "status": order.status,
+                    "total_yen": sum(line.amount_yen for line in order.lines),
+                }
+            )
+            line_rows += [
+                {
+                    "id": new_id(),
+                    "tenant_id": tenant_id,
+                    "order_id": order_id,
+                    "product_code": line.product_code,
+                    "product_name": line.product_name,
+                    "quantity": line.quantity,
+                    "amount_yen": line.amount_yen,
+                }
+                for line in order.lines
+            ]
+        async with db.scoped(tenant_id) as session, session.begin():
+            await session.execute(insert(cast(Table, Order.__table__)), order_rows)
+            if line_rows:
+                await session.execute(insert(cast(Table, OrderLine.__table__)), line_rows)
+    return len(orders)
+
+
 async def list_orders(
     db: Database, *, principal: Principal, customer_id: UUID, limit: int = 20
 ) -> list[dict[str, Any]]:

@@ -8,15 +8,16 @@ Everything is created through the same actions the product uses.
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
 from faker import Faker
 
 from tsunagi.actions import accounts
-from tsunagi.actions.customers import do_import_customers
+from tsunagi.actions.customers import do_import_customers, do_import_orders
 from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.security.passwords import PasswordHasher
 from tsunagi.adapters.storage.db import Database
@@ -24,7 +25,7 @@ from tsunagi.adapters.storage.migrate import upgrade
 from tsunagi.adapters.storage.models import Category, Queue
 from tsunagi.demo.floor import run_floor
 from tsunagi.demo.knowledge import load_knowledge
-from tsunagi.domain.customers import CustomerRecord, Identifier
+from tsunagi.domain.customers import CustomerRecord, Identifier, OrderLineRecord, OrderRecord
 from tsunagi.settings import Settings
 
 if TYPE_CHECKING:
@@ -188,16 +189,72 @@ def fake_customers(count: int, *, seed: int = 2026) -> list[CustomerRecord]:
     return made
 
 
+# The co-op's weekly delivery catalogue (code, name, price in yen) by aisle: members who
+# buy from an aisle tend to buy more from it, which is what recommendations pick up.
+CATALOGUE: tuple[tuple[tuple[str, str, int], ...], ...] = (
+    (
+        ("F01", "産直たまご 10個", 298),
+        ("F02", "低温殺菌牛乳 1L", 248),
+        ("F03", "国産小麦の食パン", 198),
+        ("F04", "有機バナナ", 258),
+        ("F05", "ヨーグルト 400g", 178),
+    ),
+    (
+        ("M01", "国産豚こま切れ 300g", 498),
+        ("M02", "若鶏もも肉 500g", 598),
+        ("M03", "塩さば 2枚", 398),
+        ("M04", "無添加ウインナー", 348),
+    ),
+    (
+        ("V01", "産直キャベツ", 198),
+        ("V02", "たまねぎ 1kg", 298),
+        ("V03", "有機にんじん", 248),
+        ("V04", "ほうれん草", 158),
+        ("V05", "じゃがいも 1kg", 298),
+    ),
+    (
+        ("H01", "洗濯用石けん", 498),
+        ("H02", "トイレットペーパー 12ロール", 548),
+        ("H03", "台所用洗剤", 228),
+    ),
+    (("B01", "紙おむつ M", 1480), ("B02", "ベビーフード セット", 680), ("B03", "おしりふき", 398)),
+)
+ORDER_WEEKS = 8
+
+
+def fake_orders(customer_ids: list[UUID], *, seed: int = 2026) -> list[tuple[UUID, OrderRecord]]:
+    """A few weeks of deliveries for a fifth of the members, each fond of one or two aisles."""
+    rng = random.Random(seed)  # noqa: S311 - demo data
+    today = datetime.now(UTC).date()
+    orders = []
+    for index, customer_id in enumerate(customer_ids[::5]):
+        aisles = rng.sample(range(len(CATALOGUE)), k=rng.choice((1, 2)))
+        for week in range(rng.randint(1, ORDER_WEEKS)):
+            picks = {item for aisle in aisles for item in rng.sample(CATALOGUE[aisle], k=2)}
+            lines = tuple(
+                OrderLineRecord(code, name, quantity, price * quantity)
+                for code, name, price in sorted(picks)
+                for quantity in (rng.randint(1, 3),)
+            )
+            number = f"W{index:05d}-{week:02d}"
+            orders.append(
+                (customer_id, OrderRecord(number, today - timedelta(weeks=week), lines=lines))
+            )
+    return orders
+
+
 async def load_customers(db: Database, keyring: KeyRing, tenant_id: UUID, count: int) -> None:
     records = fake_customers(count)
+    customer_ids: list[UUID] = []
     for start in range(0, len(records), CUSTOMER_BATCH):
-        await do_import_customers(
+        customer_ids += await do_import_customers(
             db,
             keyring,
             tenant_id=tenant_id,
             items=records[start : start + CUSTOMER_BATCH],
             actor="demo",
         )
+    await do_import_orders(db, tenant_id=tenant_id, orders=fake_orders(customer_ids))
 
 
 async def live_floor(services: Services, stop: asyncio.Event) -> None:
