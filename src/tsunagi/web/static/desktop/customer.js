@@ -1,0 +1,146 @@
+// The customer side of the desk: when a contact is offered or connected, show who it is
+// (screen-pop), their history on every channel, recent orders and likely products, and
+// keep the wrap-up notes. Everything is drawn with textContent: nothing a customer typed
+// can run in this page.
+
+const panel = document.querySelector("[data-customer-panel]");
+const list = document.querySelector("[data-my-contacts]");
+const lang = document.documentElement.lang === "en" ? "en" : "ja";
+const T = {
+  ja: { none: "問い合わせを受けると、お客様の情報がここに表示されます。", unknown: "登録のないお客様です",
+        choose: "該当するお客様を選んでください", history: "対応履歴", orders: "最近のご注文",
+        likely: "おすすめ商品", notes: "メモ", save: "メモを保存", saved: "保存しました", vip: "VIP",
+        first: "即答", pick: "この方です", member: "組合員番号", phone: "電話", email: "メール" },
+  en: { none: "The customer appears here when a contact is offered.", unknown: "Not a known customer",
+        choose: "Choose the customer", history: "History", orders: "Recent orders",
+        likely: "Likely to want", notes: "Notes", save: "Save notes", saved: "Saved", vip: "VIP",
+        first: "FCR", pick: "This one", member: "Member no.", phone: "Phone", email: "E-mail" },
+}[lang];
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+let shown = null;
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+async function call(path, method = "GET", body) {
+  const response = await fetch(path, {
+    method,
+    headers: { "content-type": "application/json", "x-csrf-token": csrf },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail ?? response.statusText);
+  return response.status === 204 ? null : response.json();
+}
+
+function when(iso) {
+  return new Date(iso).toLocaleString(lang === "ja" ? "ja-JP" : "en-GB", { dateStyle: "short", timeStyle: "short" });
+}
+
+function customerCard(customer) {
+  const card = el("div", null, "customer");
+  const name = el("h3", customer.name);
+  name.dataset.testid = "customer-name";
+  if (customer.vip) name.append(" ", el("span", T.vip, "pill vip"));
+  card.append(name);
+  if (customer.name_kana) card.append(el("p", customer.name_kana, "muted"));
+  const facts = el("dl", null, "facts");
+  for (const id of customer.identifiers) {
+    facts.append(el("dt", T[id.kind] ?? id.kind), el("dd", id.value));
+  }
+  if (customer.address) facts.append(el("dt", "〒"), el("dd", customer.address));
+  card.append(facts);
+  if (customer.tags.length) card.append(el("p", customer.tags.join(" · "), "muted"));
+  return card;
+}
+
+function section(title, items, render, testid) {
+  const box = el("section", null, "pop-section");
+  box.append(el("h4", title));
+  const ul = el("ul");
+  ul.dataset.testid = testid;
+  for (const item of items) ul.append(render(item));
+  box.append(ul);
+  return box;
+}
+
+function renderPop(pop) {
+  const parts = [];
+  if (pop.customer) {
+    parts.push(customerCard(pop.customer));
+  } else if (pop.candidates.length) {
+    parts.push(el("p", T.choose, "notice"));
+    for (const candidate of pop.candidates) {
+      const card = customerCard(candidate);
+      const pick = el("button", T.pick);
+      pick.type = "button";
+      pick.addEventListener("click", async () => {
+        await call(`/api/v1/contacts/${pop.contact_id}/customer`, "PUT", { customer_id: candidate.id });
+        show(pop.contact_id, true);
+      });
+      card.append(pick);
+      parts.push(card);
+    }
+  } else {
+    parts.push(el("p", `${T.unknown}${pop.address ? ` (${pop.address})` : ""}`, "notice"));
+  }
+  if (pop.history.length) {
+    parts.push(section(T.history, pop.history, (h) => {
+      const li = el("li");
+      li.append(el("span", when(h.created_at), "when"), " ",
+        el("span", `${h.queue ?? h.channel} · ${h.category ?? "–"} · ${h.communicator ?? ""}`));
+      if (h.resolved_first_contact) li.append(" ", el("span", T.first, "pill"));
+      if (h.notes) li.append(el("p", h.notes, "muted"));
+      return li;
+    }, "customer-history"));
+  }
+  if (pop.orders.length) {
+    parts.push(section(T.orders, pop.orders, (o) =>
+      el("li", `${o.ordered_on} ${o.number} · ${o.lines.map((l) => l.product_name).join("、")} · ¥${o.total_yen.toLocaleString()}`),
+      "customer-orders"));
+  }
+  if (pop.recommended.length) {
+    parts.push(section(T.likely, pop.recommended, (r) => el("li", r.product_name), "customer-recommended"));
+  }
+  const notes = el("textarea");
+  notes.rows = 3;
+  notes.dataset.testid = "contact-notes";
+  const save = el("button", T.save);
+  save.type = "button";
+  const saved = el("span", "", "muted");
+  save.addEventListener("click", async () => {
+    await call(`/api/v1/contacts/${pop.contact_id}/notes`, "PUT", { notes: notes.value });
+    saved.textContent = T.saved;
+  });
+  const noteBox = el("section", null, "pop-section");
+  noteBox.append(el("h4", T.notes), notes, save, saved);
+  parts.push(noteBox);
+  panel.replaceChildren(...parts);
+}
+
+async function show(contactId, force = false) {
+  if (!panel || (contactId === shown && !force)) return;
+  shown = contactId;
+  if (!contactId) {
+    panel.replaceChildren(el("p", T.none, "muted"));
+    return;
+  }
+  try {
+    renderPop(await call(`/api/v1/contacts/${contactId}/screen-pop`));
+  } catch (error) {
+    panel.replaceChildren(el("p", String(error.message ?? error), "error"));
+  }
+}
+
+function current() {
+  const item = list?.querySelector("li[data-contact-id]");
+  return item ? item.dataset.contactId : null;
+}
+
+if (panel && list) {
+  new MutationObserver(() => show(current())).observe(list, { childList: true });
+  show(current());
+}
