@@ -17,6 +17,7 @@ from uuid import UUID
 
 from tsunagi.domain.errors import NotFoundError, PermissionDeniedError
 from tsunagi.domain.permission_types import Action, Grant, Role
+from tsunagi.figures.grants import GRANTS as FIGURES_GRANTS
 from tsunagi.knowledge.grants import GRANTS as KNOWLEDGE_GRANTS
 from tsunagi.routing.grants import GRANTS as ROUTING_GRANTS
 
@@ -64,6 +65,7 @@ POLICY: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("home.client_viewer", Action.READ): {_V: Grant.ALL},
     **ROUTING_GRANTS,
     **KNOWLEDGE_GRANTS,
+    **FIGURES_GRANTS,
 }
 
 # Scopes an API token may carry: "<resource>:<action>" or "<resource>:*".

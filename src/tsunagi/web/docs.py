@@ -37,7 +37,7 @@ route of the app is missing here.
 """
 
 # Pure packages whose modules define events.
-EVENT_PACKAGES = ("tsunagi.domain", "tsunagi.routing", "tsunagi.knowledge")
+EVENT_PACKAGES = ("tsunagi.domain", "tsunagi.routing", "tsunagi.knowledge", "tsunagi.figures")
 
 
 def route_entries(app: Litestar) -> list[tuple[str, str, str]]:

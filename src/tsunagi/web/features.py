@@ -14,7 +14,11 @@ from typing import Any
 
 from tsunagi.web.services import Services
 
-FEATURE_MODULES: tuple[str, ...] = ("tsunagi.web.routing", "tsunagi.web.knowledge")
+FEATURE_MODULES: tuple[str, ...] = (
+    "tsunagi.web.routing",
+    "tsunagi.web.knowledge",
+    "tsunagi.web.figures",
+)
 
 Hook = Callable[[Services], Awaitable[None]]
 

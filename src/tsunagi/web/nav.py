@@ -22,6 +22,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/routing/floor", N_("Floor"), "floor.supervisor"),
     NavItem("/routing/wallboard", N_("Wallboard"), "floor"),
     NavItem("/knowledge", N_("Knowledge"), "article"),
+    NavItem("/figures", N_("Figures"), "figures"),
 )
 
 
