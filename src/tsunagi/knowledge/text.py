@@ -158,6 +158,7 @@ def _stemmer_factory() -> object:
 _stem_lock = threading.Lock()
 
 
+@lru_cache(maxsize=65_536)
 def _stem(word: str) -> str:
     stemmer = _stemmer_factory()
     with _stem_lock:  # snowball stemmers keep state between calls

@@ -87,8 +87,15 @@ async def put(
 
 async def remove(session: AsyncSession, article_id: UUID) -> None:
     """Take an article out of search (no-op when it is not indexed)."""
-    await session.execute(delete(KbPosting).where(KbPosting.article_id == article_id))
-    await session.execute(delete(KbSearchDoc).where(KbSearchDoc.article_id == article_id))
+    # No session synchronisation: these rows are never held as objects by callers, and
+    # "evaluate" would scan the whole identity map once per article in a batch.
+    quick = {"synchronize_session": False}
+    await session.execute(
+        delete(KbPosting).where(KbPosting.article_id == article_id), execution_options=quick
+    )
+    await session.execute(
+        delete(KbSearchDoc).where(KbSearchDoc.article_id == article_id), execution_options=quick
+    )
 
 
 async def search(
