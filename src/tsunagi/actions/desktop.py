@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.customers import CustomerView, list_orders, read_customer
 from tsunagi.adapters.security.keyring import KeyRing
@@ -86,19 +87,8 @@ async def do_identify_party(
         if await session.get(RoutingContact, contact_id) is None:
             raise NotFoundError("contact not found")
         matches: list[UUID] = []
-        if address_hash is not None:
-            matches = list(
-                await session.scalars(
-                    select(CustomerIdentifier.customer_id)
-                    .join(Customer, Customer.id == CustomerIdentifier.customer_id)
-                    .where(
-                        CustomerIdentifier.kind == lookup_kind,
-                        CustomerIdentifier.value_hash == address_hash,
-                        Customer.merged_into_id.is_(None),
-                    )
-                    .distinct()
-                )
-            )
+        if address_hash is not None and lookup_kind is not None:
+            matches = await _matching(session, lookup_kind, address_hash)
         party = await session.get(ContactParty, contact_id)
         if party is None:
             party = ContactParty(contact_id=contact_id, created_at=datetime.now(UTC))
@@ -112,6 +102,24 @@ async def do_identify_party(
         party.customer_id = matches[0] if len(matches) == 1 else None
         party.matched_by = "lookup" if len(matches) == 1 else None
     return len(matches)
+
+
+async def _matching(
+    session: AsyncSession, kind: str, value_hash: str, *, limit: int = 100
+) -> list[UUID]:
+    """Customers (not merged away) with an identifier of ``kind`` hashing to ``value_hash``."""
+    found = await session.scalars(
+        select(CustomerIdentifier.customer_id)
+        .join(Customer, Customer.id == CustomerIdentifier.customer_id)
+        .where(
+            CustomerIdentifier.kind == kind,
+            CustomerIdentifier.value_hash == value_hash,
+            Customer.merged_into_id.is_(None),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list(found)
 
 
 async def do_link_customer(
@@ -167,20 +175,8 @@ async def screen_pop(
         party = await session.get(ContactParty, contact_id)
         candidate_ids: list[UUID] = []
         if party is not None and party.customer_id is None and party.address_hash:
-            lookup_kind = "email" if party.kind == "chat_login" else party.kind
-            candidate_ids = list(
-                await session.scalars(
-                    select(CustomerIdentifier.customer_id)
-                    .join(Customer, Customer.id == CustomerIdentifier.customer_id)
-                    .where(
-                        CustomerIdentifier.kind == lookup_kind,
-                        CustomerIdentifier.value_hash == party.address_hash,
-                        Customer.merged_into_id.is_(None),
-                    )
-                    .distinct()
-                    .limit(10)
-                )
-            )
+            lookup_kind = "email" if party.kind == "chat_login" else (party.kind or "")
+            candidate_ids = await _matching(session, lookup_kind, party.address_hash, limit=10)
     reason = f"contact {contact_id}"
     customer = None
     if party is not None and party.customer_id is not None:
