@@ -7,6 +7,8 @@ Modes
   ivr     each call: answered, recorded, looping music, DTMF counted, caller hangs up
   bridge  each call: answered, recorded, an agent leg originated to a sipp UAS farm
           (echoing RTP), customer and agent bridged, caller hangs up, agent hung up
+  barge   as bridge, then a supervisor leg (to the same farm) barges in: one Janus
+          AudioBridge room of three per call
 
 Run (from the repository root, rtpengine and sipp installed):
   .venv/bin/python benchmarks/voice/bench_calls.py --mode ivr --calls 200 --rate 20
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -34,12 +37,15 @@ import numpy as np
 
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine, VoiceWorkerConfig
 from tsunagi.adapters.telephony.processes import (
+    JanusSettings,
     RtpengineSettings,
     free_port,
     free_udp_range,
+    start_janus,
     start_rtpengine,
 )
 from tsunagi.ports.telephony import (
+    BridgeMode,
     CallAnswered,
     CallHungUp,
     CallOffered,
@@ -88,6 +94,9 @@ class App:
         self.mode = mode
         self.agent_target = agent_target
         self.peer: dict[str, str] = {}
+        self.supervisor_of: dict[str, str] = {}
+        """agent leg → supervisor leg (barge mode)"""
+        self.barged = 0
         self.dtmf = 0
         self.answered = 0
         self.bridged = 0
@@ -113,9 +122,18 @@ class App:
                 agent = await engine.originate(self.agent_target, caller_id="bench", timeout_s=10)
                 self.peer[agent] = event.leg_id
                 self.peer[event.leg_id] = agent
+        elif isinstance(event, CallAnswered) and event.leg_id in self.supervisor_of.values():
+            agent = next(a for a, s in self.supervisor_of.items() if s == event.leg_id)
+            await engine.bridge(agent, event.leg_id, BridgeMode.BARGE)
+            self.barged += 1
         elif isinstance(event, CallAnswered) and event.direction == "outbound":
             await engine.bridge(self.peer[event.leg_id], event.leg_id)
             self.bridged += 1
+            if self.mode == "barge":
+                supervisor = await engine.originate(
+                    self.agent_target, caller_id="bench", timeout_s=10
+                )
+                self.supervisor_of[event.leg_id] = supervisor
         elif isinstance(event, RecordingReady):
             self.recorded_s.append(event.duration_s)
         elif isinstance(event, DtmfReceived):
@@ -124,10 +142,13 @@ class App:
             other = self.peer.pop(event.leg_id, None)
             if other is not None:
                 self.peer.pop(other, None)
-                try:
-                    await engine.hangup(other)
-                except Exception as exc:
-                    self.errors.append(f"hangup {other}: {exc!r}")
+                for leg in (self.supervisor_of.pop(other, None), other):
+                    if leg is None:
+                        continue
+                    try:
+                        await engine.hangup(leg)
+                    except Exception as exc:
+                        self.errors.append(f"hangup {leg}: {exc!r}")
 
 
 async def rtpengine_calls(engine: SippyRtpengineEngine) -> int:
@@ -143,7 +164,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["ivr", "bridge"], default="ivr")
+    parser.add_argument("--mode", choices=["ivr", "bridge", "barge"], default="ivr")
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--rate", type=int, default=10, help="new calls per second")
     args = parser.parse_args()
@@ -165,6 +186,18 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         log_level=4,
     )
     rtpengine = start_rtpengine(settings)
+    janus = None
+    janus_url = None
+    if args.mode == "barge":
+        mixer_ports = free_udp_range(1000)
+        janus_settings = JanusSettings(
+            workdir=work / "janus",
+            http_port=free_port(socket.SOCK_STREAM),
+            rtp_port_min=mixer_ports,
+            rtp_port_max=mixer_ports + 999,
+        )
+        janus = start_janus(janus_settings)
+        janus_url = janus_settings.url
     config = VoiceWorkerConfig(
         sip_host="127.0.0.1",
         sip_port=free_port(),
@@ -174,12 +207,13 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         dtmf_log_port=settings.dtmf_log_port,
         media_dir=media,
         recording_dir=settings.recording_dir,
+        mixer_url=janus_url,
     )
     engine = SippyRtpengineEngine(config)
     await engine.start()
     farm: subprocess.Popen[bytes] | None = None
     agent_port = free_port()
-    if args.mode == "bridge":
+    if args.mode in ("bridge", "barge"):
         farm = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
             ["sipp", "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(agent_port),
              "-mp", str(free_port(span=4)), "-nostdin"],
@@ -192,6 +226,8 @@ async def run(args: argparse.Namespace, work: Path) -> int:
 
     rtp_pid = rtpengine.pid
     assert rtp_pid is not None
+    janus_pid = janus.pid if janus is not None else None
+    janus0 = cpu_seconds(janus_pid) if janus_pid else 0.0
     cpu0 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
     machine0 = machine_cpu()
     sipp_argv = [
@@ -211,6 +247,7 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sipp.wait(), 1)
     cpu1 = (cpu_seconds(rtp_pid), cpu_seconds(os.getpid()), time.monotonic())
+    janus1 = cpu_seconds(janus_pid) if janus_pid else 0.0
     machine1 = machine_cpu()
     await asyncio.sleep(1)
     wall = cpu1[2] - cpu0[2]
@@ -240,12 +277,14 @@ async def run(args: argparse.Namespace, work: Path) -> int:
     print(
         f"cpu over {wall:.0f}s: rtpengine {100 * (cpu1[0] - cpu0[0]) / wall:.1f}% of a core, "
         f"worker {100 * (cpu1[1] - cpu0[1]) / wall:.1f}% of a core"
+        + (f", janus {100 * (janus1 - janus0) / wall:.1f}% of a core" if janus_pid else "")
     )
     busy = (machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1])
     print(f"whole machine (incl. sipp callers and agent farm): {100 * busy:.1f}% busy of all cores")
     print(f"peak RSS MiB: rtpengine {peak_rss['rtpengine']:.0f}, worker {peak_rss['worker']:.0f}")
     print(
-        f"engine: answered={app.answered} bridged={app.bridged} dtmf={app.dtmf} "
+        f"engine: answered={app.answered} bridged={app.bridged} barged={app.barged} "
+        f"dtmf={app.dtmf} "
         f"errors={len(app.errors)} {app.errors[:3]}"
     )
     await asyncio.sleep(2)  # the last recordings are converted after their calls end
@@ -266,6 +305,8 @@ async def run(args: argparse.Namespace, work: Path) -> int:
         farm.terminate()
         farm.wait(5)
     rtpengine.stop()
+    if janus is not None:
+        janus.stop()
     return 0 if failed == 0 and not app.errors else 1
 
 
