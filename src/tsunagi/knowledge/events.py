@@ -8,28 +8,40 @@ from uuid import UUID
 from tsunagi.domain.events import Event
 
 
-class ArticleEvent(Event, frozen=True, kw_only=True):
+class ArticleCreatedEvent(Event, frozen=True, kw_only=True, tag="article.created"):
     resource: ClassVar[str] = "article"
 
     article_id: UUID
     version: int
-
-
-class ArticleCreatedEvent(ArticleEvent, frozen=True, kw_only=True, tag="article.created"):
     title: str
     kind: str
 
 
-class ArticleRevisedEvent(ArticleEvent, frozen=True, kw_only=True, tag="article.revised"):
+class ArticleRevisedEvent(Event, frozen=True, kw_only=True, tag="article.revised"):
     """A new version was saved (it is not searched until published)."""
 
+    resource: ClassVar[str] = "article"
+
+    article_id: UUID
+    version: int
     title: str
 
 
-class ArticlePublishedEvent(ArticleEvent, frozen=True, kw_only=True, tag="article.published"):
+class ArticlePublishedEvent(Event, frozen=True, kw_only=True, tag="article.published"):
+    """The version became the one search finds."""
+
+    resource: ClassVar[str] = "article"
+
+    article_id: UUID
+    version: int
     title: str
     visibility: str
 
 
-class ArticleArchivedEvent(ArticleEvent, frozen=True, kw_only=True, tag="article.archived"):
+class ArticleArchivedEvent(Event, frozen=True, kw_only=True, tag="article.archived"):
     """The article left search; its versions are kept."""
+
+    resource: ClassVar[str] = "article"
+
+    article_id: UUID
+    version: int
