@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import groupby
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,37 @@ async def test_paused_recording_holds_no_audio_and_no_dtmf(engine: Engine, tmp_p
         for p in read_pcap(pcap)
     ]
     assert packets and all(p.payload_type != 101 for p in packets)  # no DTMF events
+
+
+async def test_hold_with_music_and_resume(engine: Engine, tmp_path: Path) -> None:
+    """The desktop's hold: unbridge, music to the customer; resume: bridge again."""
+    worker, log = engine
+    customer = Baresip(
+        "customer", tmp_path / "customer", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
+    )
+    agent = Baresip("agent", tmp_path / "agent", write_tone(tmp_path / "a.wav", AGENT_HZ, 30))
+    customer.start()
+    agent.start()
+    try:
+        customer.command("dial", worker_uri(worker))
+        customer_leg = await answer_next_call(engine, prompt=False)
+        agent_leg = await worker.originate(agent.uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=agent_leg)
+        bridge = await worker.bridge(customer_leg, agent_leg)
+        await asyncio.sleep(2)
+        await worker.unbridge(bridge)  # hold
+        await worker.play(customer_leg, "music", loop=True)
+        await asyncio.sleep(2.5)
+        await worker.bridge(customer_leg, agent_leg)  # resume: stops the music
+        await asyncio.sleep(2)
+        await worker.hangup(customer_leg)
+        await worker.hangup(agent_leg)
+        await asyncio.to_thread(customer.wait_event, "CALL_CLOSED")
+    finally:
+        customer.stop()
+        agent.stop()
+    heard = [f for f, _ in groupby(tone_timeline(customer.dumps("dec")[0], [*TONES, MUSIC_HZ]))]
+    assert heard == [AGENT_HZ, MUSIC_HZ, AGENT_HZ], heard
+    # The agent hears nothing while the customer is on hold: ~4 s of audio in ~6.5 s.
+    agent_audio = tone_timeline(agent.dumps("dec")[0], TONES)
+    assert set(agent_audio) == {CUSTOMER_HZ} and len(agent_audio) <= 10, agent_audio
