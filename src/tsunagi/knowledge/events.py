@@ -1,4 +1,8 @@
-"""Events of the knowledge base. Subscribers need ``article:read`` to receive them."""
+"""Events of the knowledge base.
+
+Their resource is ``article.changes``, readable by staff only: the events carry titles of
+internal articles, which client viewers (who read public articles) must not receive.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from tsunagi.domain.events import Event
 
 
 class ArticleCreatedEvent(Event, frozen=True, kw_only=True, tag="article.created"):
-    resource: ClassVar[str] = "article"
+    resource: ClassVar[str] = "article.changes"
 
     article_id: UUID
     version: int
@@ -20,7 +24,7 @@ class ArticleCreatedEvent(Event, frozen=True, kw_only=True, tag="article.created
 class ArticleRevisedEvent(Event, frozen=True, kw_only=True, tag="article.revised"):
     """A new version was saved (it is not searched until published)."""
 
-    resource: ClassVar[str] = "article"
+    resource: ClassVar[str] = "article.changes"
 
     article_id: UUID
     version: int
@@ -30,7 +34,7 @@ class ArticleRevisedEvent(Event, frozen=True, kw_only=True, tag="article.revised
 class ArticlePublishedEvent(Event, frozen=True, kw_only=True, tag="article.published"):
     """The version became the one search finds."""
 
-    resource: ClassVar[str] = "article"
+    resource: ClassVar[str] = "article.changes"
 
     article_id: UUID
     version: int
@@ -41,7 +45,7 @@ class ArticlePublishedEvent(Event, frozen=True, kw_only=True, tag="article.publi
 class ArticleArchivedEvent(Event, frozen=True, kw_only=True, tag="article.archived"):
     """The article left search; its versions are kept."""
 
-    resource: ClassVar[str] = "article"
+    resource: ClassVar[str] = "article.changes"
 
     article_id: UUID
     version: int

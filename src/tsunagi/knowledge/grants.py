@@ -3,6 +3,7 @@
 * ``article`` — manuals, FAQ and scripts. Every staff role and client viewers read them
   (client viewers and customers only the ``public`` ones: the actions filter by
   visibility); supervisors, managers and administrators write and publish them.
+* ``article.changes`` — the ``article.*`` events (titles of internal articles too): staff.
 * ``knowledge_suggestion`` — category and article suggestions for a contact being
   wrapped up: the communicators and supervisors who wrap up contacts.
 """
@@ -18,5 +19,6 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("article", Action.READ): {_C: Grant.ALL, **_EDITORS, _V: Grant.ALL},
     ("article", Action.CREATE): _EDITORS,
     ("article", Action.UPDATE): _EDITORS,
+    ("article.changes", Action.READ): {_C: Grant.ALL, **_EDITORS},
     ("knowledge_suggestion", Action.READ): {_C: Grant.ALL, _S: Grant.ALL},
 }

@@ -79,4 +79,21 @@ def test_published_event_round_trips() -> None:
     )
     assert decode_event(encode_event(event)) == event
     assert ArticlePublishedEvent.type_name() == "article.published"
-    assert ArticlePublishedEvent.resource == "article"
+    assert ArticlePublishedEvent.resource == "article.changes"
+
+
+def test_client_viewers_do_not_receive_article_events() -> None:
+    import uuid
+
+    from tsunagi.domain.permissions import Action, Principal, Resource, Role, is_allowed
+
+    tenant = uuid.uuid4()
+    resource = Resource(ArticlePublishedEvent.resource, tenant)
+
+    def who(role: Role) -> Principal:
+        return Principal(user_id=uuid.uuid4(), tenant_id=tenant, roles=frozenset({role}))
+
+    assert is_allowed(who(Role.COMMUNICATOR), Action.READ, resource)
+    assert not is_allowed(who(Role.CLIENT_VIEWER), Action.READ, resource)
+    # ...while they may read (public) articles.
+    assert is_allowed(who(Role.CLIENT_VIEWER), Action.READ, Resource("article", tenant))
