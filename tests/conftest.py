@@ -18,7 +18,7 @@ from testkit import (
     require,
     run,
     seed_world,
-    test_settings,
+    make_settings,
 )
 
 PROFILES = ("sqlite", "postgres")
@@ -58,7 +58,7 @@ def settings_for(tmp_path: Path):  # type: ignore[no-untyped-def]
     def build(database_url: str, profile: str, **overrides: object):  # type: ignore[no-untyped-def]
         if profile == "postgres":
             overrides.setdefault("redis_url", REDIS_URL)
-        return test_settings(database_url, tmp_path, **overrides)
+        return make_settings(database_url, tmp_path, **overrides)
 
     return build
 

@@ -252,7 +252,7 @@ def live_server(settings: Any) -> Iterator[LiveServer]:
         server.stop()
 
 
-def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
     from tsunagi.settings import Settings
 
     values: dict[str, Any] = {

@@ -122,3 +122,42 @@ async def test_coach_whispers_to_the_agent_unheard_by_the_customer(
     coach_heard = tone_shares(heard["supervisor"], TONES)
     assert coach_heard[CUSTOMER_HZ] > 0.2 and coach_heard[AGENT_HZ] > 0.2, coach_heard
     assert coach_heard[SUPERVISOR_HZ] < 0.05, coach_heard
+
+
+async def test_supervisor_listens_to_both_parties_unheard(
+    mixing_engine: Engine, tmp_path: Path
+) -> None:
+    worker, log = mixing_engine
+    phones = {
+        name: Baresip(name, tmp_path / name, write_tone(tmp_path / f"{name}.wav", hz, 40))
+        for name, hz in (
+            ("customer", CUSTOMER_HZ),
+            ("agent", AGENT_HZ),
+            ("supervisor", SUPERVISOR_HZ),
+        )
+    }
+    for phone in phones.values():
+        phone.start()
+    try:
+        phones["customer"].command("dial", f"sip:100@127.0.0.1:{worker._config.sip_port}")
+        customer = (await log.wait_for(CallOffered)).leg_id
+        await worker.answer(customer)
+        agent = await worker.originate(phones["agent"].uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=agent)
+        await worker.bridge(customer, agent)
+        supervisor = await worker.originate(phones["supervisor"].uri, caller_id="100", timeout_s=10)
+        await log.wait_for(CallAnswered, leg_id=supervisor)
+        await worker.bridge(customer, supervisor, BridgeMode.LISTEN)
+        await asyncio.sleep(4)
+        for leg in (supervisor, customer, agent):
+            await worker.hangup(leg)
+        for phone in phones.values():
+            await asyncio.to_thread(phone.wait_event, "CALL_CLOSED")
+    finally:
+        for phone in phones.values():
+            phone.stop()
+    heard = {name: phone.dumps("dec")[0] for name, phone in phones.items()}
+    listened = tone_shares(heard["supervisor"], TONES)
+    assert listened[CUSTOMER_HZ] > 0.3 and listened[AGENT_HZ] > 0.3, listened
+    for name, other in (("customer", AGENT_HZ), ("agent", CUSTOMER_HZ)):
+        assert set(tone_timeline(heard[name], TONES)) == {other}, name  # never the supervisor
