@@ -91,7 +91,9 @@ class Story:
         return self
 
     def ended(self, when: datetime) -> Story:
-        self.events.append(ev.ContactEndedEvent(**self._common(when, "wrap_up"), wrap_up_until=when))
+        self.events.append(
+            ev.ContactEndedEvent(**self._common(when, "wrap_up"), wrap_up_until=when)
+        )
         return self
 
     def closed(

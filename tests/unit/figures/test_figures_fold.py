@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import uuid
 from datetime import UTC, date, datetime
 
@@ -296,7 +297,7 @@ def fold_in_batches(events: list[Event], cuts: list[int]) -> Fold:
     contacts: dict[uuid.UUID, object] = {}
     agents: dict[uuid.UUID, object] = {}
     bounds = [0, *sorted(set(cuts)), len(events)]
-    for begin, end in zip(bounds, bounds[1:], strict=False):
+    for begin, end in itertools.pairwise(bounds):
         batch = Fold(contacts=copy.deepcopy(contacts), agents=copy.deepcopy(agents))  # type: ignore[arg-type]
         for event in events[begin:end]:
             batch.apply(event)
