@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tsunagi.adapters.storage import (
     crm_models,  # noqa: F401 - registers the customer tables
+    figures_models,  # noqa: F401 - registers the figures tables
     kb_models,  # noqa: F401 - registers the knowledge tables
     models,
     routing_models,  # noqa: F401 - registers the routing tables

@@ -1,0 +1,187 @@
+"""Tables of figures (issue 6): interval aggregates, per-contact records, the checkpoint.
+
+* ``figures_contact_intervals`` — contact measures per 15-minute interval × queue × channel ×
+  category (see ``tsunagi.figures.definitions``); ``figures_agent_intervals`` the same per
+  communicator; ``figures_agent_states`` time in each agent state per interval. Each row
+  also carries the interval's local day, week and month in the tenant's zone, so reports
+  group by calendar without time-zone SQL. Unknown queue is the nil UUID and unknown
+  category the empty string (key columns are never NULL, so upserts find their row).
+* ``figures_contacts`` — one record per contact: its running state while it lives (the
+  fold's :class:`~tsunagi.figures.fold.ContactRecord`) and its figures once ended, for
+  drill-down and export. ``figures_agents`` — each agent's current state for the fold.
+* ``figures_checkpoints`` — per tenant, the last outbox ``seq`` folded. It is written in
+  the same transaction as the rows, so a batch is folded exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tsunagi.adapters.storage.models import Base, BigIntPK, TenantScoped
+from tsunagi.domain.ids import new_id
+
+NIL = uuid.UUID(int=0)
+
+
+class _Interval:
+    """Key columns every aggregate shares: the interval and its local calendar."""
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    interval_start: Mapped[datetime]
+    local_day: Mapped[date] = mapped_column(Date)
+    local_week: Mapped[date] = mapped_column(Date)
+    local_month: Mapped[date] = mapped_column(Date)
+
+
+class FiguresContactInterval(_Interval, TenantScoped, Base):
+    __tablename__ = "figures_contact_intervals"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id",
+            "interval_start",
+            "queue_id",
+            "channel",
+            "category",
+            name="uq_figures_contact_intervals_key",
+        ),
+        Index("ix_figures_contact_intervals_day", "tenant_id", "local_day"),
+    )
+
+    queue_id: Mapped[uuid.UUID]
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(63))
+    offered: Mapped[int] = mapped_column(BigInteger, default=0)
+    answered: Mapped[int] = mapped_column(BigInteger, default=0)
+    abandoned: Mapped[int] = mapped_column(BigInteger, default=0)
+    short_abandoned: Mapped[int] = mapped_column(BigInteger, default=0)
+    answered_in_sl: Mapped[int] = mapped_column(BigInteger, default=0)
+    unqueued: Mapped[int] = mapped_column(BigInteger, default=0)
+    wait_answered_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    wait_abandoned_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    hold_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    holds: Mapped[int] = mapped_column(BigInteger, default=0)
+    acw_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    transfers: Mapped[int] = mapped_column(BigInteger, default=0)
+    escalations: Mapped[int] = mapped_column(BigInteger, default=0)
+    fcr_yes: Mapped[int] = mapped_column(BigInteger, default=0)
+    fcr_no: Mapped[int] = mapped_column(BigInteger, default=0)
+    callbacks: Mapped[int] = mapped_column(BigInteger, default=0)
+    callbacks_kept: Mapped[int] = mapped_column(BigInteger, default=0)
+    callbacks_missed: Mapped[int] = mapped_column(BigInteger, default=0)
+    wait_max_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FiguresAgentInterval(_Interval, TenantScoped, Base):
+    __tablename__ = "figures_agent_intervals"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id",
+            "interval_start",
+            "agent_id",
+            "queue_id",
+            "channel",
+            "category",
+            name="uq_figures_agent_intervals_key",
+        ),
+        Index("ix_figures_agent_intervals_day", "tenant_id", "local_day"),
+    )
+
+    agent_id: Mapped[uuid.UUID]
+    queue_id: Mapped[uuid.UUID]
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(63))
+    handled: Mapped[int] = mapped_column(BigInteger, default=0)
+    talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    hold_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    holds: Mapped[int] = mapped_column(BigInteger, default=0)
+    acw_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    transfers_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    fcr_yes: Mapped[int] = mapped_column(BigInteger, default=0)
+    fcr_no: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FiguresAgentState(_Interval, TenantScoped, Base):
+    __tablename__ = "figures_agent_states"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id",
+            "interval_start",
+            "agent_id",
+            "state",
+            "reason",
+            name="uq_figures_agent_states_key",
+        ),
+        Index("ix_figures_agent_states_day", "tenant_id", "local_day"),
+    )
+
+    agent_id: Mapped[uuid.UUID]
+    state: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(String(32))
+    state_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FiguresContact(TenantScoped, Base):
+    """One contact as figures see it (running state, then its figures once ended)."""
+
+    __tablename__ = "figures_contacts"
+    __table_args__ = (
+        Index("ix_figures_contacts_ended", "tenant_id", "interval_start"),
+        Index("ix_figures_contacts_day", "tenant_id", "local_day"),
+    )
+
+    contact_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(16))
+    queue_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime | None]
+    offered_at: Mapped[datetime | None]
+    wait_from: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[uuid.UUID | None]
+    phase_since: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    interval_start: Mapped[datetime | None]
+    local_day: Mapped[date | None] = mapped_column(Date)
+    wait_ms: Mapped[int | None] = mapped_column(BigInteger)
+    talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    hold_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    holds: Mapped[int] = mapped_column(Integer, default=0)
+    acw_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    callback: Mapped[bool] = mapped_column(Boolean, default=False)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    category: Mapped[str | None] = mapped_column(String(63))
+    resolved: Mapped[bool | None] = mapped_column(Boolean)
+    last_agent_id: Mapped[uuid.UUID | None]
+    segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class FiguresAgent(TenantScoped, Base):
+    """An agent's current state as the fold last saw it."""
+
+    __tablename__ = "figures_agents"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    since: Mapped[datetime | None]
+
+
+class FiguresCheckpoint(TenantScoped, Base):
+    """The last outbox ``seq`` of the tenant folded into the figures."""
+
+    __tablename__ = "figures_checkpoints"
+    __table_args__ = (UniqueConstraint("tenant_id", name="uq_figures_checkpoints_tenant"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
