@@ -38,7 +38,8 @@ class BridgeMode(StrEnum):
     FULL = "full"
     """Both legs hear each other."""
     LISTEN = "listen"
-    """The second leg hears the first; nobody hears the second leg."""
+    """The second leg hears the first (and, when the first is bridged and the engine can
+    mix, the first's whole conversation); nobody hears the second leg."""
     WHISPER = "whisper"
     """The first leg hears the second leg (in addition to what it already hears)."""
     BARGE = "barge"

@@ -224,10 +224,13 @@ class SippyRtpengineEngine:
     async def _listen(self, source: str, listener: str) -> str:
         """LISTEN: ``listener`` hears ``source``'s party; nobody hears ``listener``.
 
-        A leg can be listened to while it is in a full bridge; the listener is in no
-        other bridge. Listening to both parties of a conversation needs a mixer.
+        With a mixer and ``source`` in a full bridge, the listener hears the whole
+        conversation (a muted member of a mixed bridge with the same bridge id).
+        Without a mixer it hears ``source``'s party only (an rtpengine copy).
         """
-        self._leg(source, LegState.ANSWERED)
+        heard = self._leg(source, LegState.ANSWERED)
+        if self._mixing is not None and heard.bridge_id in self._bridges:
+            return await self._mix(source, listener, BridgeMode.LISTEN)
         ear = self._leg(listener, LegState.ANSWERED)
         if source == listener or ear.bridge_id or ear.listening:
             raise ConflictError("the listener must be a free leg other than the source")
@@ -241,7 +244,8 @@ class SippyRtpengineEngine:
 
     async def _mix(self, first: str, second: str, mode: BridgeMode) -> str:
         """BARGE: ``second`` joins ``first``'s conversation. WHISPER: ``second`` (a coach)
-        is heard by ``first`` (the agent) only. Same bridge id as ``first``'s bridge."""
+        is heard by ``first`` (the agent) only. LISTEN: ``second`` hears both, unheard.
+        The mixed bridge keeps the id of ``first``'s bridge."""
         if self._mixing is None:
             raise InvalidInputError(f"bridge mode {mode} needs a mixer (mixer_url)")
         member = self._leg(first, LegState.ANSWERED)
@@ -253,8 +257,8 @@ class SippyRtpengineEngine:
             raise ConflictError(f"the {mode} leg must be free")
         pair = self._bridges.pop(bridge_id)
         await self._media.disconnect(first)
-        if mode is BridgeMode.BARGE:
-            await self._mixing.barge(bridge_id, pair, second)
+        if mode in (BridgeMode.BARGE, BridgeMode.LISTEN):
+            await self._mixing.barge(bridge_id, pair, second, muted=mode is BridgeMode.LISTEN)
         else:
             customer = pair[1] if pair[0] == first else pair[0]
             await self._mixing.whisper(bridge_id, customer, first, second)

@@ -76,8 +76,11 @@ class JanusMixer:
     async def destroy_room(self, room: int) -> None:
         await self._message(self._control, {"request": "destroy", "room": room})
 
-    async def join(self, room: int, *, send_to: tuple[str, int], display: str) -> Participant:
-        """Add a plain-RTP participant whose mix goes to ``send_to``."""
+    async def join(
+        self, room: int, *, send_to: tuple[str, int], display: str, muted: bool = False
+    ) -> Participant:
+        """Add a plain-RTP participant whose mix goes to ``send_to``; a muted one hears
+        the room but is not mixed into it."""
         handle = await self._attach()
         transaction = secrets.token_hex(8)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -87,6 +90,7 @@ class JanusMixer:
             "room": room,
             "codec": "pcmu",
             "display": display,
+            "muted": muted,
             "rtp": {"ip": send_to[0], "port": send_to[1], "payload_type": PCMU},
         }
         try:

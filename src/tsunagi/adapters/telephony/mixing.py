@@ -6,7 +6,8 @@ the participant's Janus port, with Janus sending the participant's mix to the le
 relay port (:meth:`RtpengineMedia.attach`).
 
 * **Barge** (three-way): the two bridged legs and the newcomer are all participants;
-  everyone hears everyone else.
+  everyone hears everyone else. **Listen** to a conversation is the same with the
+  newcomer muted: it hears both parties and nobody hears it.
 * **Whisper** (a coach talks to the agent; the customer must not hear the coach):
   the agent and the coach are ordinary participants — the agent hears the customer
   and the coach, the coach hears the customer and the agent. The customer must hear
@@ -58,12 +59,16 @@ class Mixing:
         room = self._rooms[bridge_id]
         return [*room.pair, room.guest]
 
-    async def barge(self, bridge_id: str, pair: tuple[str, str], guest: str) -> None:
-        """``pair`` must already be disconnected from each other."""
+    async def barge(
+        self, bridge_id: str, pair: tuple[str, str], guest: str, *, muted: bool = False
+    ) -> None:
+        """``pair`` must already be disconnected from each other. A ``muted`` guest
+        listens to both without being heard (supervisor listen)."""
         room = _Room(await self._mixer.create_room(), pair, guest)
         self._rooms[bridge_id] = room
-        for leg_id in (*pair, guest):
+        for leg_id in pair:
             await self._attach(room, leg_id)
+        await self._attach(room, guest, muted=muted)
 
     async def whisper(self, bridge_id: str, customer: str, agent: str, coach: str) -> None:
         """``customer`` and ``agent`` must already be disconnected from each other."""
@@ -115,11 +120,12 @@ class Mixing:
         for leg_id in (*room.pair, room.guest):
             await self._media.detach(leg_id)
 
-    async def _attach(self, room: _Room, leg_id: str) -> None:
+    async def _attach(self, room: _Room, leg_id: str, *, muted: bool = False) -> None:
         part = await self._mixer.join(
             room.room,
             send_to=(self._media_host, self._media.relay_port(leg_id)),
             display=leg_id,
+            muted=muted,
         )
         room.parts[leg_id] = part
         await self._media.attach(leg_id, self._mixer_host, part.janus_port)
