@@ -1,0 +1,451 @@
+"""The figures projector: folds each tenant's outbox, in ``seq`` order, into the aggregates.
+
+One pass for a tenant (:func:`do_fold_pending`) is one transaction that
+
+1. locks the tenant's checkpoint row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+   ``BEGIN IMMEDIATE`` already serialises writers), so any number of processes may run the
+   projector and each batch is still folded exactly once;
+2. reads the next events after the checkpoint, loads the records they touch, folds them
+   (:class:`tsunagi.figures.fold.Fold`), writes the records and *adds* the batch's
+   measures to the interval rows;
+3. moves the checkpoint to the last ``seq`` read.
+
+Because a contact contributes only once it has ended, and contributions only add, the
+rows after any sequence of batches equal one fold of the whole stream —
+:func:`do_rebuild` computes that fold from the outbox and compares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.actions.figures.store import (
+    AGENT_KEY,
+    AGENT_TABLE,
+    CONTACT_KEY,
+    CONTACT_TABLE,
+    STATE_KEY,
+    STATE_TABLE,
+    Calendars,
+    add_rows,
+    agent_record_of,
+    agent_rows,
+    contact_rows,
+    load_records,
+    new_contact_row,
+    record_of,
+    state_rows,
+    write_agent,
+    write_record,
+)
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.figures_models import (
+    NIL,
+    FiguresAgent,
+    FiguresAgentInterval,
+    FiguresAgentState,
+    FiguresCheckpoint,
+    FiguresContact,
+    FiguresContactInterval,
+)
+from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant
+from tsunagi.figures.definitions import (
+    AGENT_MAXES,
+    AGENT_SUMS,
+    CONTACT_MAXES,
+    CONTACT_SUMS,
+    STATE_SUMS,
+    Measures,
+)
+from tsunagi.figures.fold import (
+    DEFAULT_SHORT_ABANDON_S,
+    DEFAULT_SL_THRESHOLD_S,
+    AgentRecord,
+    ContactRecord,
+    Fold,
+    QueueTargets,
+)
+from tsunagi.routing.events import (
+    AgentStateChangedEvent,
+    ContactAbandonedEvent,
+    ContactCallbackScheduledEvent,
+    ContactClosedEvent,
+    ContactConnectedEvent,
+    ContactCreatedEvent,
+    ContactEndedEvent,
+    ContactEvent,
+    ContactHeldEvent,
+    ContactOfferDeclinedEvent,
+    ContactOfferedEvent,
+    ContactQueuedEvent,
+    ContactResumedEvent,
+    ContactTransferredEvent,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+
+FoldedEvent = (
+    AgentStateChangedEvent
+    | ContactAbandonedEvent
+    | ContactCallbackScheduledEvent
+    | ContactClosedEvent
+    | ContactConnectedEvent
+    | ContactCreatedEvent
+    | ContactEndedEvent
+    | ContactHeldEvent
+    | ContactOfferDeclinedEvent
+    | ContactOfferedEvent
+    | ContactQueuedEvent
+    | ContactResumedEvent
+    | ContactTransferredEvent
+)
+FOLDED_TYPES = frozenset(
+    cls.type_name()
+    for cls in (
+        AgentStateChangedEvent,
+        ContactAbandonedEvent,
+        ContactCallbackScheduledEvent,
+        ContactClosedEvent,
+        ContactConnectedEvent,
+        ContactCreatedEvent,
+        ContactEndedEvent,
+        ContactHeldEvent,
+        ContactQueuedEvent,
+        ContactResumedEvent,
+        ContactTransferredEvent,
+    )
+)
+_decoder: msgspec.json.Decoder[FoldedEvent] = msgspec.json.Decoder(FoldedEvent)
+
+
+# ------------------------------------------------------------------- settings
+
+
+async def queue_targets(session: AsyncSession) -> dict[uuid.UUID | None, QueueTargets]:
+    """Each queue's service-level threshold and short-abandon limit.
+
+    The limit is ``queues.config["figures"]["short_abandon_s"]`` (default 5 s). Changing
+    a queue's threshold or limit changes how *future* contacts are counted; run a rebuild
+    to recount the past with the new values.
+    """
+    found: dict[uuid.UUID | None, QueueTargets] = {}
+    for queue in await session.scalars(select(Queue)):
+        figures = (queue.config or {}).get("figures", {})
+        found[queue.id] = QueueTargets(
+            sl_threshold_s=float(queue.sl_threshold_s or DEFAULT_SL_THRESHOLD_S),
+            short_abandon_s=float(figures.get("short_abandon_s", DEFAULT_SHORT_ABANDON_S)),
+        )
+    return found
+
+
+async def tenant_timezone(session: AsyncSession, tenant_id: uuid.UUID) -> str:
+    zone = await session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
+    return zone or "UTC"
+
+
+def _lookup(targets: dict[uuid.UUID | None, QueueTargets]) -> Any:
+    default = QueueTargets()
+    return lambda queue_id: targets.get(queue_id, default)
+
+
+# ------------------------------------------------------------------- one batch
+
+
+async def _checkpoint(session: AsyncSession, tenant_id: uuid.UUID) -> FiguresCheckpoint:
+    found = await session.scalar(select(FiguresCheckpoint).with_for_update())
+    if found is None:
+        found = FiguresCheckpoint(tenant_id=tenant_id, last_seq=0, updated_at=datetime.now(UTC))
+        session.add(found)
+        await session.flush()
+    return found
+
+
+async def _events_after(
+    session: AsyncSession, after: int, limit: int, upto: int | None = None
+) -> tuple[int, list[FoldedEvent]]:
+    """(last seq read, decoded figure events) of the next ``limit`` outbox rows."""
+    query = select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload).where(
+        OutboxEvent.seq > after
+    )
+    if upto is not None:
+        query = query.where(OutboxEvent.seq <= upto)
+    rows = (await session.execute(query.order_by(OutboxEvent.seq).limit(limit))).all()
+    last = after
+    events: list[FoldedEvent] = []
+    for seq, kind, payload in rows:
+        assert seq is not None
+        last = seq
+        if kind in FOLDED_TYPES:
+            events.append(_decoder.decode(payload))
+    return last, events
+
+
+async def do_fold_pending(db: Database, tenant_id: uuid.UUID, *, batch: int = BATCH) -> int:
+    """Fold the next batch of the tenant's events; returns how many outbox rows it read."""
+    async with db.scoped(tenant_id) as session, session.begin():
+        checkpoint = await _checkpoint(session, tenant_id)
+        last, events = await _events_after(session, checkpoint.last_seq, batch)
+        read = last - checkpoint.last_seq
+        if read == 0:
+            return 0
+        contact_ids = {e.contact_id for e in events if isinstance(e, ContactEvent)}
+        agent_ids = {e.agent_id for e in events if isinstance(e, AgentStateChangedEvent)}
+        contact_rows_by_id, agent_rows_by_id = await load_records(session, contact_ids, agent_ids)
+        fold = Fold(
+            targets=_lookup(await queue_targets(session)),
+            contacts={cid: record_of(row) for cid, row in contact_rows_by_id.items()},
+            agents={aid: agent_record_of(row) for aid, row in agent_rows_by_id.items()},
+        )
+        for event in events:
+            fold.apply(event)
+        timezone = await tenant_timezone(session, tenant_id)
+        _write_records(session, tenant_id, fold, contact_rows_by_id, agent_rows_by_id, timezone)
+        await _add_measures(session, tenant_id, fold, Calendars(timezone))
+        checkpoint.last_seq = last
+        checkpoint.updated_at = datetime.now(UTC)
+        return read
+
+
+def _write_records(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    fold: Fold,
+    contacts: dict[uuid.UUID, FiguresContact],
+    agents: dict[uuid.UUID, FiguresAgent],
+    timezone: str,
+) -> None:
+    for contact_id in fold.touched_contacts:
+        record = fold.contacts[contact_id]
+        row = contacts.get(contact_id)
+        if row is None:
+            row = new_contact_row(tenant_id, record)
+            session.add(row)
+        write_record(row, record, timezone)
+    for agent_id in fold.touched_agents:
+        agent = fold.agents[agent_id]
+        agent_row = agents.get(agent_id)
+        if agent_row is None:
+            agent_row = FiguresAgent(tenant_id=tenant_id, agent_id=agent_id, state="signed_out")
+            session.add(agent_row)
+        write_agent(agent_row, agent)
+
+
+async def _add_measures(
+    session: AsyncSession, tenant_id: uuid.UUID, fold: Fold, calendars: Calendars
+) -> None:
+    await session.flush()
+    await add_rows(
+        session,
+        CONTACT_TABLE,
+        CONTACT_KEY,
+        CONTACT_SUMS,
+        CONTACT_MAXES,
+        contact_rows(tenant_id, fold.contact_rows, calendars),
+    )
+    await add_rows(
+        session,
+        AGENT_TABLE,
+        AGENT_KEY,
+        AGENT_SUMS,
+        AGENT_MAXES,
+        agent_rows(tenant_id, fold.agent_rows, calendars),
+    )
+    await add_rows(
+        session,
+        STATE_TABLE,
+        STATE_KEY,
+        STATE_SUMS,
+        (),
+        state_rows(tenant_id, fold.state_rows, calendars),
+    )
+
+
+async def do_fold_all(db: Database, tenant_id: uuid.UUID, *, batch: int = BATCH) -> int:
+    """Fold until the tenant's checkpoint reaches the end of its stream."""
+    total = 0
+    while (read := await do_fold_pending(db, tenant_id, batch=batch)) > 0:
+        total += read
+    return total
+
+
+# ---------------------------------------------------------------------- rebuild
+
+
+@dataclass
+class RebuildReport:
+    """The outcome of recomputing a tenant's figures from its events."""
+
+    tenant_id: uuid.UUID
+    last_seq: int
+    events: int
+    rows: dict[str, int] = field(default_factory=dict)
+    differences: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def equal(self) -> bool:
+        return not self.differences
+
+
+async def _refold(
+    session: AsyncSession, upto: int, targets: dict[uuid.UUID | None, QueueTargets]
+) -> tuple[Fold, int]:
+    fold = Fold(targets=_lookup(targets))
+    position, count = 0, 0
+    while position < upto:
+        last, events = await _events_after(session, position, 5000, upto)
+        if last == position:
+            break
+        for event in events:
+            fold.apply(event)
+        count += len(events)
+        position = last
+    return fold, count
+
+
+def _key_of(row: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    values = []
+    for name in names:
+        value = getattr(row, name)
+        values.append(None if name == "queue_id" and value == NIL else value)
+    return tuple(values)
+
+
+async def _stored(
+    session: AsyncSession, model: type[Any], key: tuple[str, ...], names: tuple[str, ...]
+) -> dict[tuple[Any, ...], Measures]:
+    found: dict[tuple[Any, ...], Measures] = {}
+    for row in await session.scalars(select(model)):
+        found[_key_of(row, key)] = {name: int(getattr(row, name)) for name in names}
+    return found
+
+
+def _compare(
+    label: str,
+    expected: dict[Any, Measures],
+    stored: dict[tuple[Any, ...], Measures],
+    names: tuple[str, ...],
+    out: list[str],
+) -> None:
+    full = {key: {n: int(m.get(n, 0)) for n in names} for key, m in expected.items()}
+    for key in sorted(set(full) | set(stored), key=repr):
+        if full.get(key) != stored.get(key):
+            out.append(f"{label} {key}: rebuilt {full.get(key)} stored {stored.get(key)}")
+
+
+async def do_rebuild(db: Database, tenant_id: uuid.UUID, *, apply: bool = False) -> RebuildReport:
+    """Recompute the tenant's figures from every event folded so far and compare them with
+    the maintained rows; with ``apply`` replace the rows (and records) by the rebuilt ones.
+
+    Runs under the checkpoint lock, so the projector waits meanwhile.
+    """
+    async with db.scoped(tenant_id) as session, session.begin():
+        checkpoint = await _checkpoint(session, tenant_id)
+        fold, count = await _refold(session, checkpoint.last_seq, await queue_targets(session))
+        report = RebuildReport(tenant_id, checkpoint.last_seq, count)
+        tables = (
+            ("contacts", FiguresContactInterval, CONTACT_KEY, CONTACT_SUMS + CONTACT_MAXES),
+            ("agents", FiguresAgentInterval, AGENT_KEY, AGENT_SUMS + AGENT_MAXES),
+            ("states", FiguresAgentState, STATE_KEY, STATE_SUMS),
+        )
+        rebuilt: dict[str, dict[Any, Measures]] = {
+            "contacts": dict(fold.contact_rows),
+            "agents": dict(fold.agent_rows),
+            "states": dict(fold.state_rows),
+        }
+        for label, model, key, names in tables:
+            stored = await _stored(session, model, key, names)
+            report.rows[label] = len(stored)
+            _compare(label, rebuilt[label], stored, names, report.differences)
+        if apply and report.differences:
+            await _replace(session, tenant_id, fold)
+            report.applied = True
+        return report
+
+
+async def _replace(session: AsyncSession, tenant_id: uuid.UUID, fold: Fold) -> None:
+    for model in (
+        FiguresContactInterval,
+        FiguresAgentInterval,
+        FiguresAgentState,
+        FiguresContact,
+        FiguresAgent,
+    ):
+        await session.execute(delete(model))
+    timezone = await tenant_timezone(session, tenant_id)
+    fold.touched_contacts = set(fold.contacts)
+    fold.touched_agents = set(fold.agents)
+    _write_records(session, tenant_id, fold, {}, {}, timezone)
+    await _add_measures(session, tenant_id, fold, Calendars(timezone))
+
+
+# --------------------------------------------------------------- background loop
+
+
+class FiguresProjector:
+    """Runs :func:`do_fold_pending` for every tenant, every ``poll_s`` seconds."""
+
+    def __init__(self, db: Database, *, poll_s: float = 0.25, batch: int = BATCH) -> None:
+        self.db = db
+        self.poll_s = poll_s
+        self.batch = batch
+        self.folded = 0
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="figures-projector")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self) -> int:
+        async with self.db.system(readonly=True) as session:
+            tenants = (await session.scalars(select(Tenant.id))).all()
+        read = 0
+        for tenant_id in tenants:
+            read += await do_fold_all(self.db, tenant_id, batch=self.batch)
+        self.folded += read
+        return read
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("figures projector pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+
+
+__all__ = [
+    "AgentRecord",
+    "ContactRecord",
+    "FiguresProjector",
+    "RebuildReport",
+    "do_fold_all",
+    "do_fold_pending",
+    "do_rebuild",
+]

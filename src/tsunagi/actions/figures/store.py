@@ -1,0 +1,278 @@
+"""Between the fold's records and measures and the figures tables.
+
+Aggregate rows are *added to* with one upsert per batch (``INSERT … ON CONFLICT DO
+UPDATE SET x = x + excluded.x``, a maximum for the longest wait), the same statement on
+SQLite and PostgreSQL apart from the name of the two-argument maximum.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.adapters.storage.figures_models import (
+    NIL,
+    FiguresAgent,
+    FiguresAgentInterval,
+    FiguresAgentState,
+    FiguresContact,
+    FiguresContactInterval,
+)
+from tsunagi.figures.definitions import (
+    AGENT_MAXES,
+    AGENT_SUMS,
+    CONTACT_MAXES,
+    CONTACT_SUMS,
+    STATE_SUMS,
+    Measures,
+)
+from tsunagi.figures.fold import (
+    AgentKey,
+    AgentRecord,
+    ContactKey,
+    ContactRecord,
+    Segment,
+    StateKey,
+)
+from tsunagi.figures.intervals import Calendar, calendar_of, interval_start
+
+CONTACT_KEY = ("interval_start", "queue_id", "channel", "category")
+AGENT_KEY = ("interval_start", "agent_id", "queue_id", "channel", "category")
+STATE_KEY = ("interval_start", "agent_id", "state", "reason")
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+CONTACT_TABLE = _table(FiguresContactInterval)
+AGENT_TABLE = _table(FiguresAgentInterval)
+STATE_TABLE = _table(FiguresAgentState)
+
+
+# ----------------------------------------------------------------------- records
+
+
+def record_of(row: FiguresContact) -> ContactRecord:
+    return ContactRecord(
+        contact_id=row.contact_id,
+        version=row.version,
+        state=row.state,
+        channel=row.channel,
+        queue_id=row.queue_id,
+        created_at=row.created_at,
+        offered_at=row.offered_at,
+        wait_from=row.wait_from,
+        answered_at=row.answered_at,
+        answered_by=row.answered_by,
+        phase_since=row.phase_since,
+        ended_at=row.ended_at,
+        wait_ms=row.wait_ms,
+        callback=row.callback,
+        transfers=row.transfers,
+        escalations=row.escalations,
+        outcome=row.outcome,
+        category=row.category,
+        resolved=row.resolved,
+        segments=[
+            Segment(
+                agent_id=uuid.UUID(item["agent_id"]),
+                talk_ms=item["talk_ms"],
+                hold_ms=item["hold_ms"],
+                holds=item["holds"],
+                acw_ms=item["acw_ms"],
+                transferred=item["transferred"],
+            )
+            for item in row.segments
+        ],
+    )
+
+
+def write_record(row: FiguresContact, record: ContactRecord, timezone: str) -> None:
+    """Copy the record onto its row, with the figures of an ended contact for drill-down."""
+    row.version = record.version
+    row.state = record.state
+    row.channel = record.channel
+    row.queue_id = record.queue_id
+    row.created_at = record.created_at
+    row.offered_at = record.offered_at
+    row.wait_from = record.wait_from
+    row.answered_at = record.answered_at
+    row.answered_by = record.answered_by
+    row.phase_since = record.phase_since
+    row.ended_at = record.ended_at
+    row.wait_ms = record.wait_ms
+    row.callback = record.callback
+    row.transfers = record.transfers
+    row.escalations = record.escalations
+    row.outcome = record.outcome
+    row.category = record.category
+    row.resolved = record.resolved
+    segments = record.segments
+    row.talk_ms = sum(s.talk_ms for s in segments)
+    row.hold_ms = sum(s.hold_ms for s in segments)
+    row.holds = sum(s.holds for s in segments)
+    row.acw_ms = sum(s.acw_ms for s in segments)
+    row.last_agent_id = segments[-1].agent_id if segments else None
+    row.segments = [
+        {
+            "agent_id": str(s.agent_id),
+            "talk_ms": s.talk_ms,
+            "hold_ms": s.hold_ms,
+            "holds": s.holds,
+            "acw_ms": s.acw_ms,
+            "transferred": s.transferred,
+        }
+        for s in segments
+    ]
+    if record.ended_at is not None:
+        start = interval_start(record.ended_at)
+        row.interval_start = start
+        row.local_day = calendar_of(start, timezone).day
+
+
+def new_contact_row(tenant_id: uuid.UUID, record: ContactRecord) -> FiguresContact:
+    return FiguresContact(tenant_id=tenant_id, contact_id=record.contact_id, segments=[])
+
+
+def agent_record_of(row: FiguresAgent) -> AgentRecord:
+    return AgentRecord(row.agent_id, row.version, row.state, row.reason, row.since)
+
+
+def write_agent(row: FiguresAgent, record: AgentRecord) -> None:
+    row.version = record.version
+    row.state = record.state
+    row.reason = record.reason
+    row.since = record.since
+
+
+async def load_records(
+    session: AsyncSession, contact_ids: Iterable[uuid.UUID], agent_ids: Iterable[uuid.UUID]
+) -> tuple[dict[uuid.UUID, FiguresContact], dict[uuid.UUID, FiguresAgent]]:
+    contacts: dict[uuid.UUID, FiguresContact] = {}
+    wanted = list(contact_ids)
+    for chunk in _chunks(wanted, 500):
+        for row in await session.scalars(
+            select(FiguresContact).where(FiguresContact.contact_id.in_(chunk))
+        ):
+            contacts[row.contact_id] = row
+    agents: dict[uuid.UUID, FiguresAgent] = {}
+    for chunk in _chunks(list(agent_ids), 500):
+        for agent in await session.scalars(
+            select(FiguresAgent).where(FiguresAgent.agent_id.in_(chunk))
+        ):
+            agents[agent.agent_id] = agent
+    return contacts, agents
+
+
+def _chunks(items: Sequence[uuid.UUID], size: int) -> Iterable[Sequence[uuid.UUID]]:
+    for begin in range(0, len(items), size):
+        yield items[begin : begin + size]
+
+
+# -------------------------------------------------------------------- aggregates
+
+
+class Calendars:
+    """Local calendar keys per interval start, cached (one zone per tenant)."""
+
+    def __init__(self, timezone: str) -> None:
+        self.timezone = timezone
+        self._cache: dict[datetime, Calendar] = {}
+
+    def __call__(self, start: datetime) -> Calendar:
+        found = self._cache.get(start)
+        if found is None:
+            found = self._cache[start] = calendar_of(start, self.timezone)
+        return found
+
+
+def _interval_values(start: datetime, calendars: Calendars) -> dict[str, Any]:
+    calendar = calendars(start)
+    return {
+        "interval_start": start,
+        "local_day": calendar.day,
+        "local_week": calendar.week,
+        "local_month": calendar.month,
+    }
+
+
+def contact_rows(
+    tenant_id: uuid.UUID, rows: Mapping[ContactKey, Measures], calendars: Calendars
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": tenant_id,
+            **_interval_values(start, calendars),
+            "queue_id": queue_id or NIL,
+            "channel": channel,
+            "category": category,
+            **_full(measures, CONTACT_SUMS + CONTACT_MAXES),
+        }
+        for (start, queue_id, channel, category), measures in rows.items()
+    ]
+
+
+def agent_rows(
+    tenant_id: uuid.UUID, rows: Mapping[AgentKey, Measures], calendars: Calendars
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": tenant_id,
+            **_interval_values(start, calendars),
+            "agent_id": agent_id,
+            "queue_id": queue_id or NIL,
+            "channel": channel,
+            "category": category,
+            **_full(measures, AGENT_SUMS + AGENT_MAXES),
+        }
+        for (start, agent_id, queue_id, channel, category), measures in rows.items()
+    ]
+
+
+def state_rows(
+    tenant_id: uuid.UUID, rows: Mapping[StateKey, Measures], calendars: Calendars
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": tenant_id,
+            **_interval_values(start, calendars),
+            "agent_id": agent_id,
+            "state": state,
+            "reason": reason,
+            **_full(measures, STATE_SUMS),
+        }
+        for (start, agent_id, state, reason), measures in rows.items()
+    ]
+
+
+def _full(measures: Mapping[str, int], names: Iterable[str]) -> dict[str, int]:
+    return {name: int(measures.get(name, 0)) for name in names}
+
+
+async def add_rows(
+    session: AsyncSession,
+    table: Table,
+    key: Sequence[str],
+    sums: Sequence[str],
+    maxes: Sequence[str],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Add measures to existing rows of ``table`` (by ``key``) or insert them."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    statement = insert(table)
+    update: dict[str, Any] = {name: table.c[name] + statement.excluded[name] for name in sums}
+    update.update({name: greatest(table.c[name], statement.excluded[name]) for name in maxes})
+    statement = statement.on_conflict_do_update(index_elements=["tenant_id", *key], set_=update)
+    await session.execute(statement, rows)
