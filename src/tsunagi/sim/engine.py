@@ -229,11 +229,16 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     push = heapq.heappush
     last = n_i - 1
 
-    def dispatch(now: float) -> None:
-        # The hot path: locals only, no generator, busy time booked inline when the
-        # hold ends inside the current interval (the common case).
+    def dispatch(now: float) -> int:
+        """Apply every assignment the router makes now; returns how many there were.
+
+        The hot path: locals only, no generator, busy time booked inline when the
+        hold ends inside the current interval (the common case).
+        """
         nonlocal seq
+        made = 0
         while (asg := next_assignment()) is not None:
+            made += 1
             call: int = asg.contact_id  # type: ignore[assignment]
             arrived = arr_t[call]
             wait = now - arrived
@@ -254,6 +259,7 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
             seq += 1
             agent: int = asg.agent_id  # type: ignore[assignment]
             push(heap, (end, seq, _RELEASE, agent, call))
+        return made
 
     for i in range(n_i):
         seq += 1
@@ -262,19 +268,23 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     n_calls = len(arr_t)
     nxt = 0
     inf = math.inf
+    arr_t.append(inf)  # sentinel: no bounds check on the arrival stream
+    pop = heapq.heappop
+    release, remove, enqueue = router.release, router.remove, router.enqueue
+    offered, abandoned_n = stats.offered, stats.abandoned
     while nxt < n_calls or heap:
-        t_arr = arr_t[nxt] if nxt < n_calls else inf
+        t_arr = arr_t[nxt]
         if heap and heap[0][0] <= t_arr:
-            now, _s, kind, a, b = heapq.heappop(heap)
+            now, _s, kind, a, b = pop(heap)
             events += 1
             if kind == _RELEASE:
-                router.release(a, CHANNEL, now=now)
+                release(a, CHANNEL, now=now)
             elif kind == _ABANDON:
-                if not router.remove(b):
-                    continue
-                k = arr_q[b] * n_i + min(int(arr_t[b] // length), n_i - 1)
-                stats.abandoned[k] += 1
-                stats.waited[k] += 1
+                if remove(b):
+                    i = int(arr_t[b] // length)
+                    k = arr_q[b] * n_i + (i if i < last else last)
+                    abandoned_n[k] += 1
+                    waited_n[k] += 1
                 continue
             else:
                 staff(a, now)
@@ -285,12 +295,14 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
         nxt += 1
         events += 1
         q = arr_q[call]
-        stats.offered[q * n_i + min(int(now // length), n_i - 1)] += 1
-        router.enqueue(call, needs[q], priority=priorities[q], ranked_at=now)
-        dispatch(now)
-        if router.is_waiting(call) and arr_pat[call] < inf:
+        i = int(now // length)
+        offered[q * n_i + (i if i < last else last)] += 1
+        enqueue(call, needs[q], priority=priorities[q], ranked_at=now)
+        # The state was stable before this arrival, so any assignment now is this call's.
+        if not dispatch(now) and arr_pat[call] < inf:
             seq += 1
-            heapq.heappush(heap, (now + arr_pat[call], seq, _ABANDON, 0, call))
+            push(heap, (now + arr_pat[call], seq, _ABANDON, 0, call))
+    arr_t.pop()
     return _result(scenario, stats, busy, staffed, n_calls, events)
 
 
