@@ -8,6 +8,8 @@ Everything is created through the same actions the product uses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,17 +17,22 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from faker import Faker
+from sqlalchemy import select
 
 from tsunagi.actions import accounts
 from tsunagi.actions.customers import do_import_customers, do_import_orders
+from tsunagi.actions.desktop import do_identify_party
+from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.security.passwords import PasswordHasher
+from tsunagi.adapters.storage.crm_models import CustomerIdentifier
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.migrate import upgrade
 from tsunagi.adapters.storage.models import Category, Queue
 from tsunagi.demo.floor import run_floor
 from tsunagi.demo.knowledge import load_knowledge
 from tsunagi.domain.customers import CustomerRecord, Identifier, OrderLineRecord, OrderRecord
+from tsunagi.domain.errors import TsunagiError
 from tsunagi.settings import Settings
 
 if TYPE_CHECKING:
@@ -258,11 +265,71 @@ async def load_customers(db: Database, keyring: KeyRing, tenant_id: UUID, count:
 
 
 async def live_floor(services: Services, stop: asyncio.Event) -> None:
-    """Run the simulated floor of the demo tenant while the app serves."""
+    """Run the simulated floor of the demo tenant while the app serves, and play the
+    telephony adapter's part of saying who calls."""
     tenant = await accounts.find_tenant_by_slug(services.db, TENANT_SLUG)
     if tenant is None:
         return
-    await run_floor(services, tenant.id, stop_event=stop)
+    await asyncio.gather(
+        run_floor(services, tenant.id, stop_event=stop),
+        identify_callers(services, tenant.id, stop),
+    )
+
+
+KNOWN_CALLER_SHARE = 0.8
+
+
+async def identify_callers(services: Services, tenant_id: UUID, stop: asyncio.Event) -> None:
+    """For every new demo contact, give it a caller: usually a member's own number (so the
+    desk pops their record), sometimes an unknown number — as a channel adapter would,
+    through the same action (``do_identify_party``) after ``contact.created``."""
+    rng = random.Random(7)  # noqa: S311 - demo data
+    cipher = await services.keyring.cipher(services.db, tenant_id)
+    async with services.db.scoped(tenant_id, readonly=True) as session:
+        phones = (
+            await session.execute(
+                select(CustomerIdentifier.id, CustomerIdentifier.value_enc)
+                .where(CustomerIdentifier.kind == "phone")
+                .limit(2000)
+            )
+        ).all()
+    numbers = [
+        cipher.open(sealed, table="customer_identifiers", column="value", row_id=row_id)
+        for row_id, sealed in phones
+    ]
+    async with services.bus.subscribe(tenant_channel(tenant_id)) as messages:
+        iterator = messages.__aiter__()
+        stopped = asyncio.ensure_future(stop.wait())
+        while True:
+            # Never cancel a pending read: that would close the subscription's generator.
+            next_message = asyncio.ensure_future(iterator.__anext__())
+            await asyncio.wait({next_message, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not next_message.done():
+                next_message.cancel()
+                return
+            try:
+                raw = next_message.result()
+            except StopAsyncIteration:
+                stopped.cancel()
+                return
+            event = json.loads(raw)["event"]
+            if event.get("type") != "contact.created":
+                continue
+            known = numbers and rng.random() < KNOWN_CALLER_SHARE
+            number = (
+                rng.choice(numbers)
+                if known
+                else f"050-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+            )
+            with contextlib.suppress(TsunagiError):
+                await do_identify_party(
+                    services.db,
+                    services.keyring,
+                    tenant_id=tenant_id,
+                    contact_id=UUID(event["contact_id"]),
+                    kind="phone",
+                    address=number,
+                )
 
 
 def _accounts() -> DemoAccounts:
