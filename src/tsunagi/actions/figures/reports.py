@@ -1,0 +1,339 @@
+"""Report queries over the interval aggregates: any grain, any one or two dimensions.
+
+The database sums 15-minute rows grouped by the stored calendar column of the grain
+(``interval_start``, ``local_day``, ``local_week`` or ``local_month``) and the chosen
+dimensions; 30- and 60-minute buckets merge 15-minute groups here. Figures are then
+computed from the summed measures by :mod:`tsunagi.figures.definitions` — the same code
+for today's live view and for last year.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.figures_models import (
+    NIL,
+    FiguresAgentInterval,
+    FiguresAgentState,
+    FiguresContact,
+    FiguresContactInterval,
+)
+from tsunagi.adapters.storage.models import Category, Queue, Tenant, User
+from tsunagi.domain.errors import InvalidInputError
+from tsunagi.figures.definitions import (
+    AGENT_MAXES,
+    AGENT_SUMS,
+    CONTACT_MAXES,
+    CONTACT_SUMS,
+    FigureOptions,
+    Measures,
+    add_into,
+    agent_figures,
+    contact_figures,
+)
+from tsunagi.figures.intervals import GRAINS, interval_start
+
+TABLES = ("contacts", "agents")
+DIMENSIONS = {
+    "contacts": ("queue", "channel", "category"),
+    "agents": ("agent", "queue", "channel", "category"),
+}
+MAX_DAYS = 400
+MAX_DRILL = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuery:
+    day_from: date
+    day_to: date
+    table: str = "contacts"
+    grain: str = "day"
+    by: tuple[str, ...] = ()
+    queue_id: uuid.UUID | None = None
+    channel: str | None = None
+    category: str | None = None
+    agent_id: uuid.UUID | None = None
+    exclude_short_abandons: bool = True
+
+    def validated(self) -> ReportQuery:
+        if self.table not in TABLES:
+            raise InvalidInputError(f"table must be one of {', '.join(TABLES)}")
+        if self.grain not in GRAINS:
+            raise InvalidInputError(f"grain must be one of {', '.join(GRAINS)}")
+        allowed = DIMENSIONS[self.table]
+        if len(self.by) > 2 or any(name not in allowed for name in self.by):
+            raise InvalidInputError(f"by: up to two of {', '.join(allowed)}")
+        if len(set(self.by)) != len(self.by):
+            raise InvalidInputError("by: a dimension may appear once")
+        if self.day_to < self.day_from:
+            raise InvalidInputError("day_to is before day_from")
+        if (self.day_to - self.day_from).days > MAX_DAYS:
+            raise InvalidInputError(f"at most {MAX_DAYS} days per report")
+        if self.agent_id is not None and self.table != "agents":
+            raise InvalidInputError("an agent filter needs table=agents")
+        return self
+
+
+@dataclass(slots=True)
+class ReportRow:
+    bucket: str
+    keys: tuple[str, ...]
+    measures: Measures = field(default_factory=dict)
+    figures: dict[str, float | None] = field(default_factory=dict)
+
+
+def _time_column(model: Any, grain: str) -> ColumnElement[Any] | None:
+    if grain in ("15", "30", "60"):
+        column: ColumnElement[Any] = model.interval_start
+        return column
+    return {
+        "day": model.local_day,
+        "week": model.local_week,
+        "month": model.local_month,
+    }.get(grain)
+
+
+def _dimension(model: Any, name: str) -> ColumnElement[Any]:
+    column: ColumnElement[Any] = {
+        "queue": model.queue_id,
+        "channel": model.channel,
+        "category": model.category,
+        "agent": getattr(model, "agent_id", None),
+    }[name]
+    return column
+
+
+def _filtered(statement: Select[Any], model: Any, query: ReportQuery) -> Select[Any]:
+    statement = statement.where(model.local_day >= query.day_from, model.local_day <= query.day_to)
+    if query.queue_id is not None and hasattr(model, "queue_id"):
+        statement = statement.where(model.queue_id == query.queue_id)
+    if query.channel is not None and hasattr(model, "channel"):
+        statement = statement.where(model.channel == query.channel)
+    if query.category is not None and hasattr(model, "category"):
+        statement = statement.where(model.category == query.category)
+    if query.agent_id is not None:
+        statement = statement.where(model.agent_id == query.agent_id)
+    return statement
+
+
+def _label(value: Any, grain: str) -> str:
+    if value is None:
+        return "total"
+    if isinstance(value, datetime):
+        start = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return interval_start(start, int(grain)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _key_text(value: Any) -> str:
+    if value is None or value == NIL:
+        return ""
+    return str(value)
+
+
+async def _grouped(
+    session: AsyncSession,
+    model: Any,
+    query: ReportQuery,
+    dims: tuple[str, ...],
+    sums: tuple[str, ...],
+    maxes: tuple[str, ...],
+) -> dict[tuple[str, tuple[str, ...]], Measures]:
+    time = _time_column(model, query.grain)
+    columns = [_dimension(model, name) for name in dims]
+    groups = [c for c in (time, *columns) if c is not None]
+    aggregates = [func.sum(getattr(model, n)).label(n) for n in sums]
+    aggregates += [func.max(getattr(model, n)).label(n) for n in maxes]
+    statement = _filtered(select(*groups, *aggregates), model, query)
+    if groups:
+        statement = statement.group_by(*groups)
+    found: dict[tuple[str, tuple[str, ...]], Measures] = {}
+    width = len(groups)
+    for row in await session.execute(statement):
+        values = tuple(row)
+        if time is None:
+            bucket, keys = "total", values[:width]
+        else:
+            bucket, keys = _label(values[0], query.grain), values[1:width]
+        measures = {n: int(v or 0) for n, v in zip((*sums, *maxes), values[width:], strict=True)}
+        target = found.setdefault((bucket, tuple(_key_text(k) for k in keys)), {})
+        add_into(target, measures, maxes)
+    return found
+
+
+async def report(db: Database, tenant_id: uuid.UUID, query: ReportQuery) -> list[ReportRow]:
+    """Rows of (bucket, dimension values) with summed measures and their figures."""
+    query = query.validated()
+    options = FigureOptions(exclude_short_abandons=query.exclude_short_abandons)
+    async with db.scoped(tenant_id, readonly=True) as session:
+        if query.table == "contacts":
+            grouped = await _grouped(
+                session, FiguresContactInterval, query, query.by, CONTACT_SUMS, CONTACT_MAXES
+            )
+            rows = [
+                ReportRow(bucket, keys, m, contact_figures(m, options))
+                for (bucket, keys), m in grouped.items()
+            ]
+        else:
+            grouped = await _grouped(
+                session, FiguresAgentInterval, query, query.by, AGENT_SUMS, AGENT_MAXES
+            )
+            states = await _states(session, query)
+            rows = []
+            for (bucket, keys), m in grouped.items():
+                state_key = (bucket, keys[query.by.index("agent")] if "agent" in query.by else "")
+                held = None if states is None else states.get(state_key, {})
+                rows.append(ReportRow(bucket, keys, m, agent_figures(m, held)))
+    rows.sort(key=lambda r: (r.bucket, r.keys))
+    return rows
+
+
+async def _states(
+    session: AsyncSession, query: ReportQuery
+) -> dict[tuple[str, str], dict[str, int]] | None:
+    """Time in each state per (bucket, agent or ""); ``None`` when a queue, channel or
+    category narrows the report (agent states do not belong to one of those)."""
+    if (
+        query.queue_id is not None
+        or query.channel is not None
+        or query.category is not None
+        or any(name != "agent" for name in query.by)
+    ):
+        return None
+    model = FiguresAgentState
+    time = _time_column(model, query.grain)
+    per_agent = "agent" in query.by
+    groups = [
+        c for c in (time, model.agent_id if per_agent else None, model.state) if c is not None
+    ]
+    statement = _filtered(select(*groups, func.sum(model.state_ms)).group_by(*groups), model, query)
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for row in await session.execute(statement):
+        values = list(row)
+        bucket = "total" if time is None else _label(values.pop(0), query.grain)
+        agent = _key_text(values.pop(0)) if per_agent else ""
+        state, total = values
+        slot = found.setdefault((bucket, agent), {})
+        slot[state] = slot.get(state, 0) + int(total or 0)
+    return found
+
+
+# ------------------------------------------------------------------- names & drill
+
+
+async def names(db: Database, tenant_id: uuid.UUID, locale: str) -> dict[str, dict[str, str]]:
+    """Display names of queues, categories and communicators, by their report key."""
+    japanese = locale == "ja"
+    async with db.scoped(tenant_id, readonly=True) as session:
+        queues = (await session.scalars(select(Queue))).all()
+        categories = (await session.scalars(select(Category))).all()
+        users = (await session.scalars(select(User))).all()
+    return {
+        "queue": {str(q.id): q.name_ja if japanese else q.name_en for q in queues},
+        "category": {c.code: c.name_ja if japanese else c.name_en for c in categories},
+        "agent": {str(u.id): u.display_name for u in users},
+    }
+
+
+async def tenant_today(db: Database, tenant_id: uuid.UUID) -> date:
+    async with db.system(readonly=True) as session:
+        zone = await session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
+    return datetime.now(ZoneInfo(zone or "UTC")).date()
+
+
+@dataclass(frozen=True, slots=True)
+class DrillQuery:
+    day_from: date
+    day_to: date
+    bucket: str | None = None  # an interval start (ISO) of a 15/30/60 report
+    grain: str = "day"
+    queue_id: uuid.UUID | None = None
+    channel: str | None = None
+    category: str | None = None
+    agent_id: uuid.UUID | None = None
+    outcome: str | None = None
+    limit: int = 200
+
+
+async def contacts_behind(
+    db: Database, tenant_id: uuid.UUID, query: DrillQuery
+) -> list[FiguresContact]:
+    """The ended contacts behind a number: same days, bucket and dimensions."""
+    model = FiguresContact
+    statement = select(model).where(
+        model.local_day >= query.day_from, model.local_day <= query.day_to
+    )
+    if query.bucket and query.grain in ("15", "30", "60"):
+        try:
+            start = datetime.fromisoformat(query.bucket)
+        except ValueError as error:
+            raise InvalidInputError("bucket must be an ISO interval start") from error
+        statement = statement.where(
+            model.interval_start >= start,
+            model.interval_start < start + timedelta(minutes=int(query.grain)),
+        )
+    if query.queue_id is not None:
+        statement = statement.where(model.queue_id == query.queue_id)
+    if query.channel is not None:
+        statement = statement.where(model.channel == query.channel)
+    if query.category is not None:
+        category = query.category or None
+        statement = statement.where(
+            model.category == category if category else model.category.is_(None)
+        )
+    if query.agent_id is not None:
+        statement = statement.where(
+            (model.answered_by == query.agent_id) | (model.last_agent_id == query.agent_id)
+        )
+    if query.outcome is not None:
+        statement = statement.where(model.outcome == query.outcome)
+    limit = max(1, min(query.limit, MAX_DRILL))
+    async with db.scoped(tenant_id, readonly=True) as session:
+        found = await session.scalars(statement.order_by(model.ended_at.desc()).limit(limit))
+        return list(found.all())
+
+
+async def in_progress(db: Database, tenant_id: uuid.UUID) -> dict[str, int]:
+    """Contacts not yet ended, by state, as the fold last saw them."""
+    model = FiguresContact
+    async with db.scoped(tenant_id, readonly=True) as session:
+        rows = await session.execute(
+            select(model.state, func.count())
+            .where(model.state.not_in(["closed", "abandoned"]))
+            .group_by(model.state)
+        )
+        return {state: int(count) for state, count in rows}
+
+
+async def handle_times(
+    db: Database,
+    tenant_id: uuid.UUID,
+    query: ReportQuery,
+    *,
+    limit: int = 50_000,
+) -> list[float]:
+    """Handle time (talk + hold + after-call work, seconds) of each answered contact."""
+    model = FiguresContact
+    statement = select(model.talk_ms + model.hold_ms + model.acw_ms).where(
+        model.local_day >= query.day_from,
+        model.local_day <= query.day_to,
+        model.answered_at.is_not(None),
+        model.state == "closed",
+    )
+    if query.queue_id is not None:
+        statement = statement.where(model.queue_id == query.queue_id)
+    if query.channel is not None:
+        statement = statement.where(model.channel == query.channel)
+    async with db.scoped(tenant_id, readonly=True) as session:
+        found = await session.scalars(statement.limit(limit))
+        return [int(value) / 1000 for value in found]

@@ -1,0 +1,400 @@
+"""Figures REST API: reports by grain and dimension, drill-down, exports, rebuild."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Request, Response, get, post
+from litestar.params import FromQuery, JSONBody, QueryParameter
+
+from tsunagi.actions.figures import projector, reports
+from tsunagi.adapters.storage.figures_models import FiguresContact
+from tsunagi.figures.cells import Cell
+from tsunagi.web.api.schemas import Input, Output
+from tsunagi.web.auth import require_principal
+from tsunagi.web.figures.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
+from tsunagi.web.i18n import current_locale
+from tsunagi.web.services import services_of
+
+AnyRequest = Request[Any, Any, Any]
+READ = {"authz": ("read", "figures")}
+ADMIN = {"authz": ("update", "figures.admin")}
+TAGS = ["figures"]
+BASE = "/api/v1/figures"
+
+
+class RowOut(Output):
+    bucket: str
+    keys: list[str]
+    labels: list[str]
+    measures: dict[str, int]
+    figures: dict[str, float | None]
+
+
+class ReportOut(Output):
+    table: str
+    grain: str
+    by: list[str]
+    day_from: date
+    day_to: date
+    rows: list[RowOut]
+
+
+class ContactOut(Output):
+    contact_id: UUID
+    state: str
+    channel: str
+    queue_id: UUID | None
+    category: str | None
+    outcome: str | None
+    created_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    wait_s: float | None
+    talk_s: float
+    hold_s: float
+    holds: int
+    acw_s: float
+    transfers: int
+    escalations: int
+    resolved_first_contact: bool | None
+    callback: bool
+    answered_by: UUID | None
+    last_agent_id: UUID | None
+
+
+class LiveOut(Output):
+    day: date
+    in_progress: dict[str, int]
+    queues: list[RowOut]
+
+
+class RebuildIn(Input):
+    apply: bool = False
+
+
+class RebuildOut(Output):
+    last_seq: int
+    events: int
+    rows: dict[str, int]
+    equal: bool
+    applied: bool
+    differences: list[str]
+
+
+async def _query(
+    request: AnyRequest,
+    *,
+    table: str,
+    grain: str,
+    by: str | None,
+    day_from: date | None,
+    day_to: date | None,
+    queue: UUID | None,
+    channel: str | None,
+    category: str | None,
+    agent: UUID | None,
+    exclude_short_abandons: bool,
+) -> reports.ReportQuery:
+    principal = require_principal(request)
+    today = await reports.tenant_today(services_of(request).db, principal.tenant_id)
+    return reports.ReportQuery(
+        day_from=day_from or day_to or today,
+        day_to=day_to or day_from or today,
+        table=table,
+        grain=grain,
+        by=tuple(name for name in (by or "").split(",") if name),
+        queue_id=queue,
+        channel=channel,
+        category=category,
+        agent_id=agent,
+        exclude_short_abandons=exclude_short_abandons,
+    )
+
+
+async def _rows(request: AnyRequest, query: reports.ReportQuery) -> list[RowOut]:
+    principal = require_principal(request)
+    db = services_of(request).db
+    found = await reports.report(db, principal.tenant_id, query)
+    names = await reports.names(db, principal.tenant_id, current_locale.get())
+    return [
+        RowOut(
+            bucket=row.bucket,
+            keys=list(row.keys),
+            labels=[
+                names.get(dim, {}).get(key, key)
+                for dim, key in zip(query.by, row.keys, strict=True)
+            ],
+            measures=row.measures,
+            figures=row.figures,
+        )
+        for row in found
+    ]
+
+
+# The report's query parameters, shared by the JSON, CSV and Excel routes.
+Table = Annotated[str, QueryParameter(description="contacts or agents")]
+Grain = Annotated[str, QueryParameter(description="15, 30, 60, day, week, month or total")]
+By = Annotated[
+    str | None, QueryParameter(description="up to two of queue, channel, category, agent")
+]
+
+
+@get(f"{BASE}/report", opt=READ, tags=TAGS)
+async def read_report(
+    request: AnyRequest,
+    table: Table = "contacts",
+    grain: Grain = "day",
+    by: By = None,
+    day_from: FromQuery[date | None] = None,
+    day_to: FromQuery[date | None] = None,
+    queue: FromQuery[UUID | None] = None,
+    channel: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agent: FromQuery[UUID | None] = None,
+    exclude_short_abandons: FromQuery[bool] = True,
+) -> ReportOut:
+    """Summed measures and figures per bucket and dimension (see docs/figures.md)."""
+    query = await _query(request, **_params(locals()))
+    return ReportOut(
+        table=query.table,
+        grain=query.grain,
+        by=list(query.by),
+        day_from=query.day_from,
+        day_to=query.day_to,
+        rows=await _rows(request, query),
+    )
+
+
+def _params(values: dict[str, Any]) -> dict[str, Any]:
+    names = (
+        "table",
+        "grain",
+        "by",
+        "day_from",
+        "day_to",
+        "queue",
+        "channel",
+        "category",
+        "agent",
+        "exclude_short_abandons",
+    )
+    return {name: values[name] for name in names}
+
+
+def _export_table(
+    query: reports.ReportQuery, rows: list[RowOut]
+) -> tuple[list[str], list[list[Cell]]]:
+    measure_names = sorted({n for row in rows for n in row.measures})
+    figure_names = list(rows[0].figures) if rows else []
+    header = ["bucket", *query.by, *(f"{d}_name" for d in query.by), *figure_names, *measure_names]
+    body: list[list[Cell]] = []
+    for row in rows:
+        line: list[Cell] = [row.bucket, *row.keys, *row.labels]
+        line += [row.figures.get(n) for n in figure_names]
+        line += [row.measures.get(n, 0) for n in measure_names]
+        body.append(line)
+    return header, body
+
+
+def _download(content: bytes, media_type: str, filename: str) -> Response[bytes]:
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            "content-disposition": f'attachment; filename="{filename}"',
+            "x-content-type-options": "nosniff",
+        },
+    )
+
+
+@get(f"{BASE}/report.csv", opt=READ, tags=TAGS)
+async def export_report_csv(
+    request: AnyRequest,
+    table: Table = "contacts",
+    grain: Grain = "day",
+    by: By = None,
+    day_from: FromQuery[date | None] = None,
+    day_to: FromQuery[date | None] = None,
+    queue: FromQuery[UUID | None] = None,
+    channel: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agent: FromQuery[UUID | None] = None,
+    exclude_short_abandons: FromQuery[bool] = True,
+) -> Response[bytes]:
+    """The report as CSV (UTF-8 with BOM; formula-like text made inert)."""
+    query = await _query(request, **_params(locals()))
+    header, body = _export_table(query, await _rows(request, query))
+    name = f"figures-{query.table}-{query.day_from}-{query.day_to}.csv"
+    return _download(to_csv(header, body), CSV_TYPE, name)
+
+
+@get(f"{BASE}/report.xlsx", opt=READ, tags=TAGS)
+async def export_report_xlsx(
+    request: AnyRequest,
+    table: Table = "contacts",
+    grain: Grain = "day",
+    by: By = None,
+    day_from: FromQuery[date | None] = None,
+    day_to: FromQuery[date | None] = None,
+    queue: FromQuery[UUID | None] = None,
+    channel: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agent: FromQuery[UUID | None] = None,
+    exclude_short_abandons: FromQuery[bool] = True,
+) -> Response[bytes]:
+    """The report as an Excel workbook (formula-like text made inert)."""
+    query = await _query(request, **_params(locals()))
+    header, body = _export_table(query, await _rows(request, query))
+    name = f"figures-{query.table}-{query.day_from}-{query.day_to}.xlsx"
+    return _download(to_xlsx(f"{query.table} {query.grain}", header, body), XLSX_TYPE, name)
+
+
+def _contact_out(row: FiguresContact) -> ContactOut:
+    return ContactOut(
+        contact_id=row.contact_id,
+        state=row.state,
+        channel=row.channel,
+        queue_id=row.queue_id,
+        category=row.category,
+        outcome=row.outcome,
+        created_at=row.created_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        wait_s=None if row.wait_ms is None else row.wait_ms / 1000,
+        talk_s=row.talk_ms / 1000,
+        hold_s=row.hold_ms / 1000,
+        holds=row.holds,
+        acw_s=row.acw_ms / 1000,
+        transfers=row.transfers,
+        escalations=row.escalations,
+        resolved_first_contact=row.resolved,
+        callback=row.callback,
+        answered_by=row.answered_by,
+        last_agent_id=row.last_agent_id,
+    )
+
+
+async def _drill(
+    request: AnyRequest,
+    *,
+    day_from: date | None,
+    day_to: date | None,
+    bucket: str | None,
+    grain: str,
+    queue: UUID | None,
+    channel: str | None,
+    category: str | None,
+    agent: UUID | None,
+    outcome: str | None,
+    limit: int,
+) -> list[ContactOut]:
+    principal = require_principal(request)
+    db = services_of(request).db
+    today = await reports.tenant_today(db, principal.tenant_id)
+    query = reports.DrillQuery(
+        day_from=day_from or day_to or today,
+        day_to=day_to or day_from or today,
+        bucket=bucket,
+        grain=grain,
+        queue_id=queue,
+        channel=channel,
+        category=category,
+        agent_id=agent,
+        outcome=outcome,
+        limit=limit,
+    )
+    found = await reports.contacts_behind(db, principal.tenant_id, query)
+    return [_contact_out(row) for row in found]
+
+
+@get(f"{BASE}/contacts", opt=READ, tags=TAGS)
+async def drill_contacts(
+    request: AnyRequest,
+    day_from: FromQuery[date | None] = None,
+    day_to: FromQuery[date | None] = None,
+    bucket: FromQuery[str | None] = None,
+    grain: Grain = "day",
+    queue: FromQuery[UUID | None] = None,
+    channel: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agent: FromQuery[UUID | None] = None,
+    outcome: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=reports.MAX_DRILL)] = 200,
+) -> list[ContactOut]:
+    """The ended contacts behind a number (same days, bucket and dimensions)."""
+    return await _drill(request, **{k: v for k, v in locals().items() if k != "request"})
+
+
+CONTACT_COLUMNS = tuple(ContactOut.__struct_fields__)
+
+
+@get(f"{BASE}/contacts.csv", opt=READ, tags=TAGS)
+async def export_contacts_csv(
+    request: AnyRequest,
+    day_from: FromQuery[date | None] = None,
+    day_to: FromQuery[date | None] = None,
+    bucket: FromQuery[str | None] = None,
+    grain: Grain = "day",
+    queue: FromQuery[UUID | None] = None,
+    channel: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agent: FromQuery[UUID | None] = None,
+    outcome: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=reports.MAX_DRILL)] = reports.MAX_DRILL,
+) -> Response[bytes]:
+    """The drill-down contacts as CSV."""
+    found = await _drill(request, **{k: v for k, v in locals().items() if k != "request"})
+    body = [[_cell(getattr(c, name)) for name in CONTACT_COLUMNS] for c in found]
+    return _download(to_csv(CONTACT_COLUMNS, body), CSV_TYPE, "figures-contacts.csv")
+
+
+def _cell(value: Any) -> Cell:
+    if isinstance(value, UUID):
+        return str(value)
+    result: Cell = value
+    return result
+
+
+@get(f"{BASE}/live", opt=READ, tags=TAGS)
+async def read_live(request: AnyRequest) -> LiveOut:
+    """Today so far per queue (ended contacts) and the contacts still in progress."""
+    principal = require_principal(request)
+    db = services_of(request).db
+    today = await reports.tenant_today(db, principal.tenant_id)
+    query = reports.ReportQuery(day_from=today, day_to=today, grain="total", by=("queue",))
+    return LiveOut(
+        day=today,
+        in_progress=await reports.in_progress(db, principal.tenant_id),
+        queues=await _rows(request, query),
+    )
+
+
+@post(f"{BASE}/rebuild", opt=ADMIN, tags=TAGS, status_code=200)
+async def rebuild(request: AnyRequest, data: JSONBody[RebuildIn]) -> RebuildOut:
+    """Recompute the figures from all events and compare; ``apply`` replaces differing rows."""
+    principal = require_principal(request)
+    report = await projector.do_rebuild(
+        services_of(request).db, principal.tenant_id, apply=data.apply
+    )
+    return RebuildOut(
+        last_seq=report.last_seq,
+        events=report.events,
+        rows=report.rows,
+        equal=report.equal,
+        applied=report.applied,
+        differences=report.differences[:50],
+    )
+
+
+ROUTES = [
+    read_report,
+    export_report_csv,
+    export_report_xlsx,
+    drill_contacts,
+    export_contacts_csv,
+    read_live,
+    rebuild,
+]

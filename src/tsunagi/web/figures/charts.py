@@ -1,0 +1,151 @@
+"""Chart geometry for the dashboard: our own SVG, laid out here and drawn by the template.
+
+No chart library and no script: the page is readable as soon as it loads and prints as
+it is. Every label goes through the template's escaping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+WIDTH = 720
+HEIGHT = 220
+PAD_LEFT = 44
+PAD_BOTTOM = 28
+PAD_TOP = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    css: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    x: float
+    y: float
+    text: str
+
+
+@dataclass
+class Chart:
+    width: int = WIDTH
+    height: int = HEIGHT
+    bars: list[Bar] = field(default_factory=list)
+    line: str = ""  # SVG polyline points, e.g. service level
+    x_ticks: list[Tick] = field(default_factory=list)
+    y_ticks: list[Tick] = field(default_factory=list)
+    empty: bool = True
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0:
+        return 1
+    step = 10 ** (len(str(int(value))) - 1)
+    return float(((int(value) // step) + 1) * step)
+
+
+def volume_chart(
+    buckets: Sequence[str],
+    answered: Sequence[int],
+    abandoned: Sequence[int],
+    service_level: Sequence[float | None],
+) -> Chart:
+    """Stacked bars (answered, abandoned) per bucket and a service-level line (0-100 %)."""
+    chart = Chart(empty=not buckets)
+    if not buckets:
+        return chart
+    plot_w = WIDTH - PAD_LEFT - 10
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    top = _nice_max(max(a + b for a, b in zip(answered, abandoned, strict=True)))
+    slot = plot_w / len(buckets)
+    width = max(1.0, slot * 0.7)
+    points: list[str] = []
+    every = max(1, len(buckets) // 8)
+    for index, bucket in enumerate(buckets):
+        x = PAD_LEFT + index * slot + (slot - width) / 2
+        base = float(PAD_TOP + plot_h)
+        for value, css in ((answered[index], "answered"), (abandoned[index], "abandoned")):
+            height = plot_h * value / top
+            base -= height
+            chart.bars.append(Bar(x, base, width, height, css, f"{bucket}: {value}"))
+        level = service_level[index]
+        if level is not None:
+            points.append(f"{x + width / 2:.1f},{PAD_TOP + plot_h * (1 - level):.1f}")
+        if index % every == 0:
+            chart.x_ticks.append(Tick(x + width / 2, HEIGHT - 8, _short(bucket)))
+    chart.line = " ".join(points)
+    for fraction in (0, 0.5, 1):
+        y = PAD_TOP + plot_h * (1 - fraction)
+        chart.y_ticks.append(Tick(PAD_LEFT - 6, y + 4, f"{int(top * fraction)}"))
+    return chart
+
+
+def _short(bucket: str) -> str:
+    """A compact x label: the time of an interval, the date of a day/week/month."""
+    if "T" in bucket:
+        return bucket.split("T", 1)[1][:5]
+    return bucket[5:] if len(bucket) == 10 else bucket
+
+
+def histogram(values_s: Sequence[float], edges_s: Sequence[int]) -> Chart:
+    """Counts of values between consecutive edges (the last bin is open-ended)."""
+    counts = [0] * len(edges_s)
+    for value in values_s:
+        index = 0
+        while index + 1 < len(edges_s) and value >= edges_s[index + 1]:
+            index += 1
+        counts[index] += 1
+    chart = Chart(empty=not values_s)
+    if not values_s:
+        return chart
+    plot_w = WIDTH - PAD_LEFT - 10
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    top = _nice_max(max(counts))
+    slot = plot_w / len(counts)
+    for index, count in enumerate(counts):
+        x = PAD_LEFT + index * slot + 2
+        height = plot_h * count / top
+        label = (
+            f"{edges_s[index] // 60}+" if index + 1 == len(edges_s) else f"{edges_s[index] // 60}"
+        )
+        chart.bars.append(
+            Bar(x, PAD_TOP + plot_h - height, slot - 4, height, "handle", f"{label} min: {count}")
+        )
+        chart.x_ticks.append(Tick(x + (slot - 4) / 2, HEIGHT - 8, label))
+    for fraction in (0, 0.5, 1):
+        y = PAD_TOP + plot_h * (1 - fraction)
+        chart.y_ticks.append(Tick(PAD_LEFT - 6, y + 4, f"{int(top * fraction)}"))
+    return chart
+
+
+@dataclass(frozen=True, slots=True)
+class HeatCell:
+    rate: float | None
+    parts: int
+    shade: float  # 0 (all resolved) … 1 (none resolved): where knowledge is missing
+
+
+@dataclass
+class Heat:
+    rows: list[str] = field(default_factory=list)  # communicators
+    columns: list[str] = field(default_factory=list)  # categories
+    cells: dict[tuple[str, str], HeatCell] = field(default_factory=dict)
+
+
+def heat_map(values: dict[tuple[str, str], tuple[int, int]]) -> Heat:
+    """即答率 per (communicator, category) from (resolved, not resolved) counts."""
+    heat = Heat(
+        rows=sorted({row for row, _col in values}), columns=sorted({col for _row, col in values})
+    )
+    for key, (yes, no) in values.items():
+        parts = yes + no
+        rate = yes / parts if parts else None
+        heat.cells[key] = HeatCell(rate, parts, 0.0 if rate is None else 1 - rate)
+    return heat
