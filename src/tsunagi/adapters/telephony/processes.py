@@ -8,6 +8,7 @@ taken instead of failing later with a timeout.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +75,18 @@ def ensure_free(host: str, port: int, what: str) -> None:
             raise ComponentError(f"{what}: port {host}:{port} is taken ({exc})") from exc
 
 
+_LIVE: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_children() -> None:
+    """Children run in their own sessions, so they would outlive us: stop them at exit.
+    (A crash that skips ``atexit`` still leaves them running: stop them by their pid
+    files in the work directories.)"""
+    for proc in list(_LIVE):
+        proc.stop(timeout_s=2)
+
+
 class ManagedProcess:
     """A child process in its own session, logged to a file, stopped on request."""
 
@@ -96,6 +110,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _LIVE.add(self)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
