@@ -16,7 +16,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagi.adapters.storage.models import Base, TenantScoped
@@ -78,18 +87,23 @@ class KbSearchDoc(TenantScoped, Base):
 
 
 class KbPosting(TenantScoped, Base):
+    """Index choice matters here (SQLite plans without statistics): searches read the
+    covering ``ix_kb_postings_lookup`` (tenant, term, …); deleting an article's rows uses
+    the primary key (article, tenant, term) — both equality columns the scoped session's
+    ``tenant_id = ?`` criterion and the article id give. A key leading with the tenant
+    made SQLite scan the tenant's postings for ``GROUP BY article_id``."""
+
     __tablename__ = "kb_postings"
     __table_args__ = (
+        PrimaryKeyConstraint("article_id", "tenant_id", "term", name="pk_kb_postings"),
         Index("ix_kb_postings_lookup", "tenant_id", "term", "public", "article_id", "tf", "length"),
     )
 
     # Declared here, not by the mixin, to skip the mixin's single-column tenant index:
     # the lookup index leads with tenant_id already, and this table is the largest.
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    article_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
-    )
-    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    article_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("kb_articles.id", ondelete="CASCADE"))
+    term: Mapped[str] = mapped_column(String(64))
     tf: Mapped[int] = mapped_column(Integer)
     length: Mapped[int] = mapped_column(Integer)
     public: Mapped[bool] = mapped_column(Boolean)

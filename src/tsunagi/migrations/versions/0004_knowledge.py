@@ -111,7 +111,7 @@ def upgrade() -> None:
             name=op.f("fk_kb_postings_tenant_id_tenants"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("article_id", "term", name=op.f("pk_kb_postings")),
+        sa.PrimaryKeyConstraint("article_id", "tenant_id", "term", name=op.f("pk_kb_postings")),
     )
     with op.batch_alter_table("kb_postings", schema=None) as batch_op:
         batch_op.create_index(
