@@ -320,14 +320,17 @@ async def do_expire_offers(db: Database, *, tenant_id: UUID, now: datetime) -> i
     async with db.scoped(tenant_id, readonly=True) as session:
         rows = (
             await session.execute(
-                select(RoutingAssignment.contact_id).where(
+                select(RoutingAssignment.contact_id)
+                .join(RoutingContact, RoutingContact.id == RoutingAssignment.contact_id)
+                .where(
                     or_(
                         (RoutingAssignment.state == S.OFFERED)
                         & (
                             (RoutingAssignment.offer_expires_at <= now)
                             | (RoutingAssignment.lease_expires_at <= now)
                         ),
-                        (RoutingAssignment.state == S.WRAP_UP),
+                        (RoutingAssignment.state == S.WRAP_UP)
+                        & (RoutingContact.wrap_up_until <= now),
                     )
                 )
             )
