@@ -1,0 +1,165 @@
+"""``tsunagi figures`` — fold, rebuild-and-compare and export the figures of a tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import click
+from sqlalchemy import select
+
+from tsunagi.domain.errors import TsunagiError
+from tsunagi.settings import load_settings
+
+T = TypeVar("T")
+
+
+def _with_db(ctx: click.Context, work: Callable[[Any], Awaitable[T]]) -> T:
+    from tsunagi.adapters.storage.db import Database
+
+    obj = ctx.find_root().obj or {}
+    settings = load_settings(obj.get("config"))
+
+    async def run() -> T:
+        db = Database(settings.effective_database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except TsunagiError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _tenant_ids(db: Any, slug: str | None) -> list[UUID]:
+    from tsunagi.adapters.storage.models import Tenant
+
+    async with db.system(readonly=True) as session:
+        query = select(Tenant.id).order_by(Tenant.slug)
+        if slug is not None:
+            query = query.where(Tenant.slug == slug)
+        found = list((await session.scalars(query)).all())
+    if slug is not None and not found:
+        raise click.ClickException(f"no tenant {slug!r}")
+    return found
+
+
+@click.group()
+def figures() -> None:
+    """Figures: interval aggregates kept from contact events."""
+
+
+@figures.command()
+@click.option("--tenant", "slug", help="Tenant slug (default: every tenant).")
+@click.pass_context
+def fold(ctx: click.Context, slug: str | None) -> None:
+    """Fold every event not yet folded (the server does this continuously)."""
+    from tsunagi.actions.figures.projector import do_fold_all
+
+    async def work(db: Any) -> int:
+        return sum([await do_fold_all(db, tenant) for tenant in await _tenant_ids(db, slug)])
+
+    click.echo(f"folded {_with_db(ctx, work)} events")
+
+
+@figures.command()
+@click.option("--tenant", "slug", help="Tenant slug (default: every tenant).")
+@click.option("--apply", is_flag=True, help="Replace the stored rows when they differ.")
+@click.pass_context
+def rebuild(ctx: click.Context, slug: str | None, apply: bool) -> None:
+    """Recompute the figures from all events and compare with the maintained rows.
+
+    Exits with status 1 when they differ (and --apply was not given).
+    """
+    from tsunagi.actions.figures.projector import RebuildReport, do_rebuild
+
+    async def work(db: Any) -> list[RebuildReport]:
+        return [await do_rebuild(db, tenant, apply=apply) for tenant in await _tenant_ids(db, slug)]
+
+    differing = False
+    for report in _with_db(ctx, work):
+        rows = ", ".join(f"{k} {v}" for k, v in report.rows.items())
+        verdict = "equal" if report.equal else f"{len(report.differences)} differences"
+        if report.applied:
+            verdict += " (replaced)"
+        click.echo(
+            f"{report.tenant_id}: seq {report.last_seq}, {report.events} events, {rows}: {verdict}"
+        )
+        for line in report.differences[:10]:
+            click.echo(f"  {line}")
+        differing |= not report.equal and not report.applied
+    if differing:
+        sys.exit(1)
+
+
+@figures.command()
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--from", "day_from", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--to", "day_to", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--table", type=click.Choice(["contacts", "agents"]), default="contacts")
+@click.option(
+    "--grain",
+    type=click.Choice(["15", "30", "60", "day", "week", "month", "total"]),
+    default="day",
+    show_default=True,
+)
+@click.option("--by", default="", help="Up to two of queue, channel, category, agent (comma).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.pass_context
+def export(
+    ctx: click.Context,
+    slug: str,
+    day_from: Any,
+    day_to: Any,
+    table: str,
+    grain: str,
+    by: str,
+    fmt: str,
+    output: Path,
+) -> None:
+    """Write a report as CSV or Excel (formula-like text made inert)."""
+    from tsunagi.actions.figures import reports
+    from tsunagi.figures.cells import Cell
+    from tsunagi.web.figures.exports import to_csv, to_xlsx
+
+    async def work(db: Any) -> list[reports.ReportRow]:
+        (tenant,) = await _tenant_ids(db, slug)
+        query = reports.ReportQuery(
+            day_from=_date(day_from),
+            day_to=_date(day_to),
+            table=table,
+            grain=grain,
+            by=tuple(name for name in by.split(",") if name),
+        )
+        return await reports.report(db, tenant, query)
+
+    rows = _with_db(ctx, work)
+    dims = [name for name in by.split(",") if name]
+    measures = sorted({n for row in rows for n in row.measures})
+    figure_names = list(rows[0].figures) if rows else []
+    header = ["bucket", *dims, *figure_names, *measures]
+    body: list[list[Cell]] = [
+        [
+            row.bucket,
+            *row.keys,
+            *(row.figures.get(n) for n in figure_names),
+            *(row.measures.get(n, 0) for n in measures),
+        ]
+        for row in rows
+    ]
+    data = to_csv(header, body) if fmt == "csv" else to_xlsx(f"{table} {grain}", header, body)
+    output.write_bytes(data)
+    click.echo(f"wrote {len(rows)} rows to {output}")
+
+
+def _date(value: Any) -> date:
+    result: date = value.date()
+    return result
