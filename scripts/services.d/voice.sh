@@ -2,7 +2,11 @@
 # SIP peers and the media engine for tests/voice (see scripts/voice-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-if ! command -v rtpengine >/dev/null || ! command -v sipp >/dev/null || ! command -v baresip >/dev/null; then
+missing=0
+for tool in rtpengine sipp baresip janus kamailio; do
+    command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] || missing=1
+done
+if [[ $missing == 1 ]]; then
     apt-get update -qq
     sh scripts/voice-deps.sh >/dev/null
 fi
