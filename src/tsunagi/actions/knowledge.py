@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
@@ -83,8 +83,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _article(session: AsyncSession, article_id: UUID) -> KbArticle:
-    article = await session.get(KbArticle, article_id)
+async def _article(session: AsyncSession, article_id: UUID, *, lock: bool = False) -> KbArticle:
+    """The article; ``lock`` takes its row lock (PostgreSQL) so concurrent revisions and
+    publications of one article run one after the other (SQLite's writers already do)."""
+    article = await session.get(KbArticle, article_id, with_for_update=lock or None)
     if article is None:
         raise NotFoundError("article not found")
     return article
@@ -212,7 +214,7 @@ async def do_revise_article(
     if note is not None and len(note) > 300:
         raise InvalidInputError("note must be at most 300 characters")
     async with db.scoped(principal.tenant_id) as session, session.begin():
-        article = await _article(session, article_id)
+        article = await _article(session, article_id, lock=True)
         if expected_version is not None and expected_version != article.current_version:
             raise ConflictError(
                 f"the article is at version {article.current_version}, not {expected_version}"
@@ -244,7 +246,7 @@ async def do_publish_article(
 ) -> int:
     """Publish ``version`` (default: the current one): it becomes what search finds."""
     async with db.scoped(principal.tenant_id) as session, session.begin():
-        article = await _article(session, article_id)
+        article = await _article(session, article_id, lock=True)
         chosen = article.current_version if version is None else version
         await _publish(session, principal, article, chosen)
         return chosen
@@ -293,7 +295,7 @@ async def _publish(
 async def do_archive_article(db: Database, principal: Principal, article_id: UUID) -> None:
     """Take the article out of search and lists of published articles; versions stay."""
     async with db.scoped(principal.tenant_id) as session, session.begin():
-        article = await _article(session, article_id)
+        article = await _article(session, article_id, lock=True)
         if article.status == ArticleStatus.ARCHIVED.value:
             return
         article.status = ArticleStatus.ARCHIVED.value
@@ -457,22 +459,16 @@ class SuggesterCache:
 
     async def suggester(self, db: Database, tenant_id: UUID) -> CategorySuggester | None:
         async with db.scoped(tenant_id, readonly=True) as session:
-            rows = (
+            state = (
                 await session.execute(
-                    select(KbArticleVersion.article_id, KbArticleVersion.version)
-                    .join(
-                        KbArticle,
-                        (KbArticle.id == KbArticleVersion.article_id)
-                        & (KbArticle.published_version == KbArticleVersion.version),
-                    )
-                    .where(
+                    select(func.count(), func.max(KbArticle.updated_at)).where(
                         KbArticle.status == ArticleStatus.PUBLISHED.value,
-                        KbArticleVersion.category_code.is_not(None),
+                        KbArticle.category_code.is_not(None),
                     )
-                    .order_by(KbArticleVersion.article_id)
                 )
-            ).all()
-        fingerprint = (*((row[0], row[1]) for row in rows), len(self.extra.get(tenant_id, [])))
+            ).one()
+        # Publishing, re-publishing or archiving changes the count or the latest change.
+        fingerprint = (state[0], state[1], len(self.extra.get(tenant_id, [])))
         async with self.lock:
             cached = self.models.get(tenant_id)
             if cached is not None and cached[0] == fingerprint:

@@ -231,3 +231,22 @@ async def test_suggestions_give_categories_and_articles(db: Database, world: Wor
     )
     assert result.categories[0].code == "gas"
     assert result.articles[0].title.startswith("ガス臭い")
+
+
+async def test_concurrent_publications_of_one_article_do_not_collide(
+    db: Database, world: World
+) -> None:
+    import asyncio
+
+    editor = principal(world)
+    article = await knowledge.do_create_article(
+        db, editor, title="店舗の営業時間", body="午前10時から午後9時まで。"
+    )
+    await asyncio.gather(*(knowledge.do_publish_article(db, editor, article) for _ in range(5)))
+    hits = await knowledge.search_articles(db, editor, "営業時間")
+    assert [h.article_id for h in hits] == [article]
+    async with db.scoped(editor.tenant_id, readonly=True) as session:
+        count = await session.scalar(
+            select(func.count()).select_from(KbPosting).where(KbPosting.article_id == article)
+        )
+    assert count == len(term_counts([("店舗の営業時間", 2), ("午前10時から午後9時まで。", 1)]))
