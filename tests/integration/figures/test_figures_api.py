@@ -3,76 +3,15 @@ API, drill-down, CSV and Excel exports with formula injection made inert, the da
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import time
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import openpyxl
-from sqlalchemy import select
 
+from integration.figures.figures_seed import EVIL, one_handled_contact
 from testkit import Browserless, LiveServer, World, run
-from tsunagi.actions.routing.agents import do_set_agent_profile, do_set_presence
-from tsunagi.actions.routing.contacts import NewContact, do_create_contact
-from tsunagi.actions.routing.offers import do_accept_offer, do_close_contact, do_end_contact
-from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import Queue
-from tsunagi.adapters.storage.routing_models import RoutingContact
-from tsunagi.routing.agents import AgentProfile, Presence
-
-EVIL = '=HYPERLINK("http://x","click")'
-
-
-async def _one_handled_contact(database_url: str, world: World) -> uuid.UUID:
-    """A contact of tenant a, answered and closed by its communicator with an evil category."""
-    db = Database(database_url)
-    tenant = world.tenants["a"]
-    agent = world.account("a", "communicator").user_id
-    try:
-        async with db.scoped(tenant) as session, session.begin():
-            queue = Queue(
-                code="billing", name_ja="請求", name_en="Billing", created_at=datetime.now(UTC)
-            )
-            session.add(queue)
-        await do_set_agent_profile(
-            db,
-            tenant_id=tenant,
-            agent_id=agent,
-            profile=AgentProfile(skills={"billing": 5}),
-            actor=None,
-        )
-        await do_set_presence(
-            db, tenant_id=tenant, agent_id=agent, presence=Presence.READY, reason=None, actor=None
-        )
-        created = await do_create_contact(
-            db, tenant_id=tenant, new=NewContact(channel="voice", queue_id=queue.id), actor="t"
-        )
-        contact_id = created.contact_id
-        deadline = time.monotonic() + 15
-        while True:  # the app's routing engine makes the offer
-            async with db.scoped(tenant, readonly=True) as session:
-                state = await session.scalar(
-                    select(RoutingContact.state).where(RoutingContact.id == contact_id)
-                )
-            if state == "offered":
-                break
-            assert time.monotonic() < deadline, f"no offer (state {state})"
-            await asyncio.sleep(0.05)
-        kw: dict[str, Any] = {
-            "tenant_id": tenant,
-            "contact_id": contact_id,
-            "agent_id": agent,
-            "actor": "t",
-        }
-        await do_accept_offer(db, **kw)
-        await do_end_contact(db, **kw)
-        await do_close_contact(db, **kw, category=EVIL, resolved_first_contact=True)
-        return queue.id
-    finally:
-        await db.dispose()
 
 
 def _signed_in(server: LiveServer, world: World, role: str, tenant: str = "a") -> Browserless:
@@ -95,7 +34,7 @@ def _wait_for_offered(client: Browserless, count: int) -> dict[str, Any]:
 def test_figures_api_exports_and_dashboard(
     server: LiveServer, world: World, database_url: str
 ) -> None:
-    queue_id = run(lambda: _one_handled_contact(database_url, world))
+    queue_id = run(lambda: one_handled_contact(database_url, world, EVIL))
     manager = _signed_in(server, world, "manager")
     body = _wait_for_offered(manager, 1)
     total = body["rows"][0]["figures"]

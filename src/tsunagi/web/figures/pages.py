@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Request, get
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 from sqlalchemy import select
 
@@ -50,12 +50,15 @@ async def figures_page(
     day_from: FromQuery[date | None] = None,
     day_to: FromQuery[date | None] = None,
     grain: FromQuery[str | None] = None,
-    queue: FromQuery[UUID | None] = None,
-    channel: FromQuery[str | None] = None,
+    queue_text: Annotated[str | None, QueryParameter(name="queue")] = None,
+    channel_text: Annotated[str | None, QueryParameter(name="channel")] = None,
 ) -> Template:
+    """The dashboard; the filter form sends empty values for "all", read as no filter."""
     principal = require_principal(request)
     db = services_of(request).db
     tenant_id = principal.tenant_id
+    queue = _uuid_or_none(queue_text)
+    channel = channel_text or None
     today = await reports.tenant_today(db, tenant_id)
     start, end, chosen = _range(today, day_from, day_to, grain)
     base = reports.ReportQuery(
@@ -117,6 +120,15 @@ async def figures_page(
             "drill": _drill_link,
         },
     )
+
+
+def _uuid_or_none(text: str | None) -> UUID | None:
+    if not text:
+        return None
+    try:
+        return UUID(text)
+    except ValueError as error:
+        raise InvalidInputError("queue must be a queue id") from error
 
 
 def _with(query: reports.ReportQuery, **changes: Any) -> reports.ReportQuery:
