@@ -111,9 +111,16 @@ def test_screen_pop_history_and_recommendations(
 
     other = signed_in(client_factory, world, "communicator", tenant="b")
     assert other.http.get(f"/api/v1/contacts/{calling}/screen-pop").status_code == 404
+    assert desk.http.get(f"/api/v1/customers/{customer}/history").status_code == 422
+    page = desk.http.get(
+        f"/api/v1/customers/{customer}/history", params={"reason": "follow-up call", "limit": 1}
+    )
+    assert [h["contact_id"] for h in page.json()] == [calling]
     admin = signed_in(client_factory, world, "administrator")
     reads = admin.http.get("/api/v1/audit", params={"action": "customer.read"}).json()
     assert f"contact {calling}" in {r["reason"] for r in reads}
+    history_reads = admin.http.get("/api/v1/audit", params={"action": "customer.history_read"})
+    assert [r["reason"] for r in history_reads.json()] == ["follow-up call"]
 
 
 def test_unknown_and_ambiguous_callers(client_factory, world: World, database_url: str) -> None:

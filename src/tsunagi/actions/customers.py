@@ -156,20 +156,46 @@ async def read_customer(
     ip: str | None = None,
 ) -> CustomerView:
     """Open one customer's record for ``principal``; the read is audited with ``reason``."""
+    [view] = await read_customers(
+        db, keyring, principal=principal, customer_ids=[customer_id], reason=reason, ip=ip
+    )
+    return view
+
+
+async def read_customers(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    customer_ids: list[UUID],
+    reason: str,
+    ip: str | None = None,
+) -> list[CustomerView]:
+    """Open several records in one transaction (one audit row each, one commit)."""
     if not reason.strip():
         raise InvalidInputError("say why you open this customer's record")
+    if not customer_ids:
+        return []
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id) as session, session.begin():
-        customer = await session.get(Customer, customer_id)
-        if customer is None:
+        found = {
+            c.id: c
+            for c in await session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
+        }
+        missing = [cid for cid in customer_ids if cid not in found]
+        if missing:
             raise NotFoundError("customer not found")
         identifiers = (
             await session.scalars(
-                select(CustomerIdentifier).where(CustomerIdentifier.customer_id == customer_id)
+                select(CustomerIdentifier).where(CustomerIdentifier.customer_id.in_(customer_ids))
             )
         ).all()
-        _audit_read(session, principal, customer_id, reason, ip)
-    return _view(cipher, customer, identifiers)
+        for customer_id in customer_ids:
+            _audit_read(session, principal, customer_id, reason, ip)
+    by_customer: dict[UUID, list[CustomerIdentifier]] = {}
+    for row in identifiers:
+        by_customer.setdefault(row.customer_id, []).append(row)
+    return [_view(cipher, found[cid], by_customer.get(cid, [])) for cid in customer_ids]
 
 
 def _audit_read(

@@ -17,7 +17,8 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tsunagi.actions.customers import CustomerView, list_orders, read_customer
+from tsunagi.actions.audit import record
+from tsunagi.actions.customers import CustomerView, list_orders, read_customers
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.crm_models import (
     ContactParty,
@@ -178,15 +179,17 @@ async def screen_pop(
             lookup_kind = "email" if party.kind == "chat_login" else (party.kind or "")
             candidate_ids = await _matching(session, lookup_kind, party.address_hash, limit=10)
     reason = f"contact {contact_id}"
-    customer = None
-    if party is not None and party.customer_id is not None:
-        customer = await read_customer(
-            db, keyring, principal=principal, customer_id=party.customer_id, reason=reason, ip=ip
-        )
-    candidates = [
-        await read_customer(db, keyring, principal=principal, customer_id=cid, reason=reason, ip=ip)
-        for cid in candidate_ids
-    ]
+    linked = party.customer_id if party is not None else None
+    opened = await read_customers(
+        db,
+        keyring,
+        principal=principal,
+        customer_ids=[linked] if linked is not None else candidate_ids,
+        reason=reason,
+        ip=ip,
+    )
+    customer = opened[0] if linked is not None else None
+    candidates = [] if linked is not None else opened
     address = (
         cipher.open(party.address_enc, table="contact_parties", column="address", row_id=contact_id)
         if party is not None
@@ -216,8 +219,10 @@ async def customer_history(
     customer_id: UUID,
     limit: int = HISTORY_PAGE,
     before: datetime | None = None,
+    audit_reason: str | None = None,
 ) -> list[HistoryEntry]:
-    """The customer's contacts on every channel, newest first (a page of ``limit``)."""
+    """The customer's contacts on every channel, newest first (a page of ``limit``). Pass
+    ``audit_reason`` unless the caller has just audited opening this customer."""
     cipher = await keyring.cipher(db, principal.tenant_id)
     query = (
         select(RoutingContact, ContactParty, Queue.name_ja, Queue.name_en, User.display_name)
@@ -230,10 +235,22 @@ async def customer_history(
     )
     if before is not None:
         query = query.where(ContactParty.created_at < before)
-    async with db.scoped(principal.tenant_id, readonly=True) as session:
+    async with db.scoped(principal.tenant_id, readonly=audit_reason is None) as session:
         if await session.get(Customer, customer_id) is None:
             raise NotFoundError("customer not found")
         rows = (await session.execute(query)).all()
+        if audit_reason is not None:
+            record(
+                session,
+                tenant_id=principal.tenant_id,
+                action="customer.history_read",
+                resource_type="customer",
+                resource_id=str(customer_id),
+                outcome="ok",
+                actor_user_id=principal.user_id,
+                reason=audit_reason,
+            )
+            await session.commit()
     japanese = principal.locale != "en"
     return [
         HistoryEntry(

@@ -38,6 +38,7 @@ AUDIT_LABELS = {
     "auth.sign_in_failed": N_("Sign-in failed"),
     "authz.denied": N_("Permission denied"),
     "customer.read": N_("Customer record opened"),
+    "customer.history_read": N_("Customer history opened"),
     "allowed": N_("allowed"),
     "denied": N_("denied"),
     "ok": N_("ok"),

@@ -132,7 +132,9 @@ def test_offered_call_pops_the_member(
     contacts.get_by_test_id("close").click()
     expect(contacts.locator("li")).to_have_count(0)
 
-    history = admin.http.get(f"/api/v1/customers/{member}/history").json()
+    history = admin.http.get(
+        f"/api/v1/customers/{member}/history", params={"reason": "check"}
+    ).json()
     assert [(h["contact_id"], h["category"], h["resolved_first_contact"]) for h in history] == [
         (contact, "delivery-time", True)
     ]

@@ -146,19 +146,15 @@ async def lookup_customers(
     found = await customers.find_customers(
         services.db, services.keyring, principal=principal, kind=kind, value=value
     )
-    return [
-        customer_out(
-            await customers.read_customer(
-                services.db,
-                services.keyring,
-                principal=principal,
-                customer_id=customer_id,
-                reason=reason,
-                ip=client_ip(request),
-            )
-        )
-        for customer_id in found[:LOOKUP_LIMIT]
-    ]
+    views = await customers.read_customers(
+        services.db,
+        services.keyring,
+        principal=principal,
+        customer_ids=found[:LOOKUP_LIMIT],
+        reason=reason,
+        ip=client_ip(request),
+    )
+    return [customer_out(view) for view in views]
 
 
 @get(

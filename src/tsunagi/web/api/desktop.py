@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Request, get, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from tsunagi.actions import desktop
 from tsunagi.web.api.customers import CustomerOut, customer_out
@@ -174,11 +174,12 @@ async def screen_pop(request: AnyRequest, contact_id: FromPath[UUID]) -> ScreenP
 async def customer_history(
     request: AnyRequest,
     customer_id: FromPath[UUID],
+    reason: Annotated[str, QueryParameter(min_length=1, max_length=300)],
     before: FromQuery[datetime | None] = None,
     limit: FromQuery[int] = desktop.HISTORY_PAGE,
 ) -> list[HistoryOut]:
-    """A page of the customer's contacts, newest first; pass the last ``created_at`` as
-    ``before`` for the next page."""
+    """A page of the customer's contacts, newest first (notes included, so the read is
+    audited with ``reason``); pass the last ``created_at`` as ``before`` for the next page."""
     principal = require_principal(request)
     services = services_of(request)
     entries = await desktop.customer_history(
@@ -188,6 +189,7 @@ async def customer_history(
         customer_id=customer_id,
         limit=max(1, min(limit, 100)),
         before=before,
+        audit_reason=reason,
     )
     return [_history(entry) for entry in entries]
 
