@@ -54,9 +54,7 @@ class RoutingContact(TenantScoped, Base):
     connected_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     waited_s: Mapped[float | None] = mapped_column(Float)
-    agent_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_agent_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
