@@ -14,11 +14,11 @@ from testkit import (
     MigratedDatabases,
     World,
     live_server,
+    make_settings,
     redis_available,
     require,
     run,
     seed_world,
-    make_settings,
 )
 
 PROFILES = ("sqlite", "postgres")
