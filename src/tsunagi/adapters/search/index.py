@@ -119,22 +119,23 @@ async def search(
     weights = term_weights(frequencies, int(count))
     if not weights:
         return []
-    scored = await _scores(session, weights, float(avg_length), public_only, limit)
-    return await _hits(session, scored)
+    return await _ranked(session, weights, float(avg_length), public_only, limit)
 
 
-async def _scores(
+async def _ranked(
     session: AsyncSession,
     weights: dict[str, float],
     avg_length: float,
     public_only: bool,
     limit: int,
-) -> list[tuple[UUID, float]]:
+) -> list[Hit]:
+    """BM25 sums over the postings of the weighted terms, best ``limit`` first, joined to
+    their documents by primary key in the same statement."""
     weight = case(weights, value=KbPosting.term, else_=0.0)
     tf = sql_cast(KbPosting.tf, Float)
     norm = K1 * (1.0 - B) + (K1 * B / avg_length) * sql_cast(KbPosting.length, Float)
     score = func.sum(weight * tf * (K1 + 1.0) / (tf + norm)).label("score")
-    statement = (
+    best = (
         select(KbPosting.article_id, score)
         .where(KbPosting.term.in_(list(weights)))
         .group_by(KbPosting.article_id)
@@ -142,29 +143,22 @@ async def _scores(
         .limit(limit)
     )
     if public_only:
-        statement = statement.where(KbPosting.public.is_(True))
-    return [(row[0], float(row[1])) for row in (await session.execute(statement)).all()]
-
-
-async def _hits(session: AsyncSession, scored: list[tuple[UUID, float]]) -> list[Hit]:
-    if not scored:
-        return []
-    docs = {
-        doc.article_id: doc
-        for doc in await session.scalars(
-            select(KbSearchDoc).where(KbSearchDoc.article_id.in_([key for key, _ in scored]))
-        )
-    }
+        best = best.where(KbPosting.public.is_(True))
+    top = best.subquery("top")
+    statement = (
+        select(KbSearchDoc, top.c.score)
+        .join(top, top.c.article_id == KbSearchDoc.article_id)
+        .order_by(top.c.score.desc(), top.c.article_id.desc())
+    )
     return [
         Hit(
-            article_id=key,
-            score=score,
-            title=docs[key].title,
-            snippet=docs[key].snippet,
-            kind=docs[key].kind,
-            category_code=docs[key].category_code,
-            public=docs[key].public,
+            article_id=doc.article_id,
+            score=float(found),
+            title=doc.title,
+            snippet=doc.snippet,
+            kind=doc.kind,
+            category_code=doc.category_code,
+            public=doc.public,
         )
-        for key, score in scored
-        if key in docs
+        for doc, found in (await session.execute(statement)).all()
     ]

@@ -73,7 +73,12 @@ class KbArticleVersion(TenantScoped, Base):
 
 class KbSearchDoc(TenantScoped, Base):
     __tablename__ = "kb_search_docs"
+    # Search reads N and the mean length from this index alone.
+    __table_args__ = (Index("ix_kb_search_docs_stats", "tenant_id", "length"),)
 
+    # Declared here, not by the mixin: the stats index leads with tenant_id, and a second
+    # single-column tenant index tempts SQLite away from the primary key for id lookups.
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     article_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
     )
