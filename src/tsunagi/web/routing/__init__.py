@@ -14,12 +14,10 @@ from tsunagi.actions.routing.floor import floor_snapshot
 from tsunagi.domain.permissions import Action, Principal, Resource, is_allowed
 from tsunagi.web import events
 from tsunagi.web.routing import api, desk, pages
+from tsunagi.web.routing.engines import ENGINES, engine_for
 from tsunagi.web.services import Services
 
 ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES, *desk.ROUTES]
-
-# One engine per running app (keyed by its Services); built in startup, never at import.
-ENGINES: dict[int, RoutingEngine] = {}
 
 
 async def routing_snapshot(services: Services, principal: Principal) -> dict[str, Any]:
@@ -41,5 +39,4 @@ async def shutdown(services: Services) -> None:
         await engine.stop()
 
 
-def engine_for(services: Services) -> RoutingEngine | None:
-    return ENGINES.get(id(services))
+__all__ = ["ROUTES", "engine_for", "routing_snapshot", "shutdown", "startup"]

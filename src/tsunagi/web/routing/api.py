@@ -30,7 +30,8 @@ from tsunagi.routing.agents import AgentProfile, NotReadyReason, Presence
 from tsunagi.routing.queues import QueueRouting, routing_settings
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import check, require_principal
-from tsunagi.web.services import services_of
+from tsunagi.web.routing.engines import hint
+from tsunagi.web.services import Services, services_of
 
 AnyRequest = Request[Any, Any, Any]
 TAGS = ["routing"]
@@ -192,6 +193,7 @@ async def create_contact(
         ),
         actor=principal.actor,
     )
+    hint(services, principal.tenant_id, contact_id=created.contact_id)
     out = await _load(request, created.contact_id)
     out.created = created.created
     return out
@@ -226,19 +228,27 @@ def _contact_action(name: str) -> Any:
     async def handler(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
         principal = require_principal(request)
         action = getattr(offers, f"do_{name}")
+        services = services_of(request)
         await action(
-            services_of(request).db,
+            services.db,
             tenant_id=principal.tenant_id,
             contact_id=contact_id,
             agent_id=_agent_for(principal, name),
             actor=principal.actor,
         )
-        return await _load(request, contact_id)
+        out = await _load(request, contact_id)
+        _hint_held(services, principal.tenant_id, out, principal.user_id)
+        return out
 
     handler.__name__ = f"{name}_contact_route"
     handler.__doc__ = f"``{name.replace('_', ' ')}`` on a contact you hold (supervisors: any)."
     path = f"/api/v1/contacts/{{contact_id:uuid}}/{name.split('_')[0]}"
     return post(path, opt={"authz": ("update", "contact")}, tags=TAGS, status_code=200)(handler)
+
+
+def _hint_held(services: Services, tenant_id: UUID, out: ContactOut, caller: UUID) -> None:
+    """Let a local engine see at once that the contact and its (last) agent changed."""
+    hint(services, tenant_id, contact_id=out.id, agent_id=out.agent_id or caller)
 
 
 def _require_all(principal: Principal) -> None:
@@ -279,7 +289,9 @@ async def close_contact(
         category=data.category,
         resolved_first_contact=data.resolved_first_contact,
     )
-    return await _load(request, contact_id)
+    out = await _load(request, contact_id)
+    _hint_held(services_of(request), principal.tenant_id, out, principal.user_id)
+    return out
 
 
 @post(
@@ -397,6 +409,7 @@ async def set_presence(
         reason=reason,
         actor=principal.actor,
     )
+    hint(services, principal.tenant_id, agent_id=agent_id)
     found = await agent_actions.find_agent(services.db, principal.tenant_id, agent_id)
     assert found is not None
     return _agent_out(found)

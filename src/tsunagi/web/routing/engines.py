@@ -1,0 +1,27 @@
+"""The routing engine of each running app, keyed by its Services (made in startup)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from tsunagi.actions.routing.engine import RoutingEngine
+from tsunagi.web.services import Services
+
+ENGINES: dict[int, RoutingEngine] = {}
+
+
+def engine_for(services: Services) -> RoutingEngine | None:
+    return ENGINES.get(id(services))
+
+
+def hint(
+    services: Services,
+    tenant_id: UUID,
+    *,
+    contact_id: UUID | None = None,
+    agent_id: UUID | None = None,
+) -> None:
+    """Tell this process's engine, if it leads, that an action here changed these rows."""
+    engine = engine_for(services)
+    if engine is not None and engine.is_leader:
+        engine.hint(tenant_id, contact_id=contact_id, agent_id=agent_id)
