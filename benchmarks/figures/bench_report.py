@@ -9,14 +9,15 @@ every day of 2025 (36 intervals a day, 13,140 a year). Each (interval, queue) ha
 holds ``13,140 × queues × categories`` rows (1,314,000 by default) — the shape a center of
 that size really produces, since a row exists only where a contact ended. January also has
 ``--agents`` communicators (default 100) with handling rows and 4 state rows per interval
-they work (8 of the 9 opening hours). Rows are written
-straight into the aggregate tables (the projector's output shape); measures are random
-but consistent (answered ≤ offered).
+they work (8 of the 9 opening hours). Rows are written straight into the aggregate
+tables, 15-minute and day rows (the projector's output shape); measures are random but
+consistent (answered ≤ offered).
 
 Timings: each report is ``actions.figures.reports.report`` as the API calls it (a
 read-only tenant session, the grouped SQL, figures computed in Python), best and median of
 ``--repeat`` runs after one warm-up. Also the check that the month totals equal the
-totals over 15-minute rows (sums over grains reconcile).
+totals over 15-minute rows (sums over grains reconcile; month reports read the day rows,
+15-minute reports the interval rows, so this also checks the two tables agree).
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ from sqlalchemy import insert
 
 from tsunagi.actions.accounts import do_create_tenant
 from tsunagi.actions.figures import reports
+from tsunagi.actions.figures.store import AGENT_DIMS, CONTACT_DIMS, STATE_DIMS, by_day
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import (
+    FiguresAgentDay,
     FiguresAgentInterval,
     FiguresAgentState,
+    FiguresAgentStateDay,
+    FiguresContactDay,
     FiguresContactInterval,
 )
 from tsunagi.adapters.storage.migrate import upgrade
+from tsunagi.figures.definitions import CONTACT_MAXES
 from tsunagi.figures.intervals import calendar_of
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
@@ -144,9 +150,13 @@ async def load(db: Database, tenant: uuid.UUID, args: argparse.Namespace) -> dic
     queues = [uuid.uuid4() for _ in range(args.queues)]
     agents = [uuid.uuid4() for _ in range(args.agents)]
     counts: dict[str, int] = {}
+    contacts = contact_rows(tenant, starts, queues, args.per, 1)
+    states = state_rows(tenant, starts[: 36 * 31], agents, 2)
     for model, rows in (
-        (FiguresContactInterval, contact_rows(tenant, starts, queues, args.per, 1)),
-        (FiguresAgentState, state_rows(tenant, starts[: 36 * 31], agents, 2)),
+        (FiguresContactInterval, contacts),
+        (FiguresContactDay, by_day(contacts, CONTACT_DIMS, CONTACT_MAXES)),
+        (FiguresAgentState, states),
+        (FiguresAgentStateDay, by_day(states, STATE_DIMS, ())),
     ):
         counts[model.__tablename__] = len(rows)
         for begin in range(0, len(rows), 20_000):
@@ -179,10 +189,14 @@ async def load(db: Database, tenant: uuid.UUID, args: argparse.Namespace) -> dic
                     "fcr_no": 0,
                 }
             )
-    counts[FiguresAgentInterval.__tablename__] = len(handling)
-    for begin in range(0, len(handling), 20_000):
-        async with db.scoped(tenant) as session, session.begin():
-            await session.execute(insert(FiguresAgentInterval), handling[begin : begin + 20_000])
+    for model, rows in (
+        (FiguresAgentInterval, handling),
+        (FiguresAgentDay, by_day(handling, AGENT_DIMS, ())),
+    ):
+        counts[model.__tablename__] = len(rows)
+        for begin in range(0, len(rows), 20_000):
+            async with db.scoped(tenant) as session, session.begin():
+                await session.execute(insert(model), rows[begin : begin + 20_000])
     return counts
 
 

@@ -30,16 +30,23 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.figures.store import (
+    AGENT_DAY_TABLE,
+    AGENT_DIMS,
     AGENT_KEY,
     AGENT_TABLE,
+    CONTACT_DAY_TABLE,
+    CONTACT_DIMS,
     CONTACT_KEY,
     CONTACT_TABLE,
+    STATE_DAY_TABLE,
+    STATE_DIMS,
     STATE_KEY,
     STATE_TABLE,
     Calendars,
     add_rows,
     agent_record_of,
     agent_rows,
+    by_day,
     contact_rows,
     load_records,
     new_contact_row,
@@ -52,10 +59,13 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import (
     NIL,
     FiguresAgent,
+    FiguresAgentDay,
     FiguresAgentInterval,
     FiguresAgentState,
+    FiguresAgentStateDay,
     FiguresCheckpoint,
     FiguresContact,
+    FiguresContactDay,
     FiguresContactInterval,
 )
 from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant
@@ -245,31 +255,39 @@ def _write_records(
 async def _add_measures(
     session: AsyncSession, tenant_id: uuid.UUID, fold: Fold, calendars: Calendars
 ) -> None:
+    """Add the batch's measures to the 15-minute rows and to the day rows."""
     await session.flush()
-    await add_rows(
-        session,
-        CONTACT_TABLE,
-        CONTACT_KEY,
-        CONTACT_SUMS,
-        CONTACT_MAXES,
-        contact_rows(tenant_id, fold.contact_rows, calendars),
+    contacts = contact_rows(tenant_id, fold.contact_rows, calendars)
+    agents = agent_rows(tenant_id, fold.agent_rows, calendars)
+    states = state_rows(tenant_id, fold.state_rows, calendars)
+    plan: tuple[tuple[Any, tuple[str, ...], tuple[str, ...], list[dict[str, Any]]], ...] = (
+        (CONTACT_TABLE, CONTACT_KEY, CONTACT_MAXES, contacts),
+        (AGENT_TABLE, AGENT_KEY, AGENT_MAXES, agents),
+        (STATE_TABLE, STATE_KEY, (), states),
+        (
+            CONTACT_DAY_TABLE,
+            ("local_day", *CONTACT_DIMS),
+            CONTACT_MAXES,
+            by_day(contacts, CONTACT_DIMS, CONTACT_MAXES),
+        ),
+        (
+            AGENT_DAY_TABLE,
+            ("local_day", *AGENT_DIMS),
+            AGENT_MAXES,
+            by_day(agents, AGENT_DIMS, AGENT_MAXES),
+        ),
+        (STATE_DAY_TABLE, ("local_day", *STATE_DIMS), (), by_day(states, STATE_DIMS, ())),
     )
-    await add_rows(
-        session,
-        AGENT_TABLE,
-        AGENT_KEY,
-        AGENT_SUMS,
-        AGENT_MAXES,
-        agent_rows(tenant_id, fold.agent_rows, calendars),
-    )
-    await add_rows(
-        session,
-        STATE_TABLE,
-        STATE_KEY,
-        STATE_SUMS,
-        (),
-        state_rows(tenant_id, fold.state_rows, calendars),
-    )
+    sums_of = {
+        CONTACT_TABLE: CONTACT_SUMS,
+        AGENT_TABLE: AGENT_SUMS,
+        STATE_TABLE: STATE_SUMS,
+        CONTACT_DAY_TABLE: CONTACT_SUMS,
+        AGENT_DAY_TABLE: AGENT_SUMS,
+        STATE_DAY_TABLE: STATE_SUMS,
+    }
+    for table, key, maxes, rows in plan:
+        await add_rows(session, table, key, sums_of[table], maxes, rows)
 
 
 async def do_fold_all(db: Database, tenant_id: uuid.UUID, *, batch: int = BATCH) -> int:
@@ -369,10 +387,53 @@ async def do_rebuild(db: Database, tenant_id: uuid.UUID, *, apply: bool = False)
             stored = await _stored(session, model, key, names)
             report.rows[label] = len(stored)
             _compare(label, rebuilt[label], stored, names, report.differences)
+        await _compare_days(session, tenant_id, fold, report)
         if apply and report.differences:
             await _replace(session, tenant_id, fold)
             report.applied = True
         return report
+
+
+async def _compare_days(
+    session: AsyncSession, tenant_id: uuid.UUID, fold: Fold, report: RebuildReport
+) -> None:
+    """The day tables must equal the rebuilt interval rows summed per local day."""
+    calendars = Calendars(await tenant_timezone(session, tenant_id))
+    days = (
+        (
+            "contact days",
+            FiguresContactDay,
+            CONTACT_DIMS,
+            CONTACT_SUMS + CONTACT_MAXES,
+            by_day(
+                contact_rows(tenant_id, fold.contact_rows, calendars), CONTACT_DIMS, CONTACT_MAXES
+            ),
+        ),
+        (
+            "agent days",
+            FiguresAgentDay,
+            AGENT_DIMS,
+            AGENT_SUMS + AGENT_MAXES,
+            by_day(agent_rows(tenant_id, fold.agent_rows, calendars), AGENT_DIMS, AGENT_MAXES),
+        ),
+        (
+            "state days",
+            FiguresAgentStateDay,
+            STATE_DIMS,
+            STATE_SUMS,
+            by_day(state_rows(tenant_id, fold.state_rows, calendars), STATE_DIMS, ()),
+        ),
+    )
+    for label, model, dims, names, rows in days:
+        key = ("local_day", *dims)
+        expected = {_key_of_row(row, key): {n: int(row[n]) for n in names} for row in rows}
+        stored = await _stored(session, model, key, names)
+        report.rows[label] = len(stored)
+        _compare(label, expected, stored, names, report.differences)
+
+
+def _key_of_row(row: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(None if n == "queue_id" and row[n] == NIL else row[n] for n in names)
 
 
 async def _replace(session: AsyncSession, tenant_id: uuid.UUID, fold: Fold) -> None:
@@ -380,6 +441,9 @@ async def _replace(session: AsyncSession, tenant_id: uuid.UUID, fold: Fold) -> N
         FiguresContactInterval,
         FiguresAgentInterval,
         FiguresAgentState,
+        FiguresContactDay,
+        FiguresAgentDay,
+        FiguresAgentStateDay,
         FiguresContact,
         FiguresAgent,
     ):

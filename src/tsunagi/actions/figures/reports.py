@@ -21,9 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import (
     NIL,
+    FiguresAgentDay,
     FiguresAgentInterval,
     FiguresAgentState,
+    FiguresAgentStateDay,
     FiguresContact,
+    FiguresContactDay,
     FiguresContactInterval,
 )
 from tsunagi.adapters.storage.models import Category, Queue, Tenant, User
@@ -88,6 +91,19 @@ class ReportRow:
     keys: tuple[str, ...]
     measures: Measures = field(default_factory=dict)
     figures: dict[str, float | None] = field(default_factory=dict)
+
+
+INTERVAL_GRAINS = ("15", "30", "60")
+
+
+def _model(kind: str, grain: str) -> Any:
+    """15/30/60-minute reports read the interval rows; day and longer the day rows."""
+    fine = grain in INTERVAL_GRAINS
+    return {
+        "contacts": FiguresContactInterval if fine else FiguresContactDay,
+        "agents": FiguresAgentInterval if fine else FiguresAgentDay,
+        "states": FiguresAgentState if fine else FiguresAgentStateDay,
+    }[kind]
 
 
 def _time_column(model: Any, grain: str) -> ColumnElement[Any] | None:
@@ -178,7 +194,12 @@ async def report(db: Database, tenant_id: uuid.UUID, query: ReportQuery) -> list
     async with db.scoped(tenant_id, readonly=True) as session:
         if query.table == "contacts":
             grouped = await _grouped(
-                session, FiguresContactInterval, query, query.by, CONTACT_SUMS, CONTACT_MAXES
+                session,
+                _model("contacts", query.grain),
+                query,
+                query.by,
+                CONTACT_SUMS,
+                CONTACT_MAXES,
             )
             rows = [
                 ReportRow(bucket, keys, m, contact_figures(m, options))
@@ -186,7 +207,7 @@ async def report(db: Database, tenant_id: uuid.UUID, query: ReportQuery) -> list
             ]
         else:
             grouped = await _grouped(
-                session, FiguresAgentInterval, query, query.by, AGENT_SUMS, AGENT_MAXES
+                session, _model("agents", query.grain), query, query.by, AGENT_SUMS, AGENT_MAXES
             )
             states = await _states(session, query)
             rows = []
@@ -210,7 +231,7 @@ async def _states(
         or any(name != "agent" for name in query.by)
     ):
         return None
-    model = FiguresAgentState
+    model = _model("states", query.grain)
     time = _time_column(model, query.grain)
     per_agent = "agent" in query.by
     groups = [

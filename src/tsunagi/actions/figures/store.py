@@ -19,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tsunagi.adapters.storage.figures_models import (
     NIL,
     FiguresAgent,
+    FiguresAgentDay,
     FiguresAgentInterval,
     FiguresAgentState,
+    FiguresAgentStateDay,
     FiguresContact,
+    FiguresContactDay,
     FiguresContactInterval,
 )
 from tsunagi.figures.definitions import (
@@ -42,9 +45,12 @@ from tsunagi.figures.fold import (
 )
 from tsunagi.figures.intervals import Calendar, calendar_of, interval_start
 
-CONTACT_KEY = ("interval_start", "queue_id", "channel", "category")
-AGENT_KEY = ("interval_start", "agent_id", "queue_id", "channel", "category")
-STATE_KEY = ("interval_start", "agent_id", "state", "reason")
+CONTACT_DIMS = ("queue_id", "channel", "category")
+AGENT_DIMS = ("agent_id", "queue_id", "channel", "category")
+STATE_DIMS = ("agent_id", "state", "reason")
+CONTACT_KEY = ("interval_start", *CONTACT_DIMS)
+AGENT_KEY = ("interval_start", *AGENT_DIMS)
+STATE_KEY = ("interval_start", *STATE_DIMS)
 
 
 def _table(model: type[Any]) -> Table:
@@ -55,6 +61,28 @@ def _table(model: type[Any]) -> Table:
 CONTACT_TABLE = _table(FiguresContactInterval)
 AGENT_TABLE = _table(FiguresAgentInterval)
 STATE_TABLE = _table(FiguresAgentState)
+CONTACT_DAY_TABLE = _table(FiguresContactDay)
+AGENT_DAY_TABLE = _table(FiguresAgentDay)
+STATE_DAY_TABLE = _table(FiguresAgentStateDay)
+
+
+def by_day(
+    rows: list[dict[str, Any]], dims: Sequence[str], maxes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The same rows summed per local day (for the day tables)."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    fixed = {"tenant_id", "interval_start", "local_day", "local_week", "local_month", *dims}
+    for row in rows:
+        key = (row["local_day"], *(row[d] for d in dims))
+        target = merged.get(key)
+        if target is None:
+            merged[key] = {k: v for k, v in row.items() if k != "interval_start"}
+            continue
+        for name, value in row.items():
+            if name in fixed:
+                continue
+            target[name] = max(target[name], value) if name in maxes else target[name] + value
+    return list(merged.values())
 
 
 # ----------------------------------------------------------------------- records

@@ -6,6 +6,9 @@
   also carries the interval's local day, week and month in the tenant's zone, so reports
   group by calendar without time-zone SQL. Unknown queue is the nil UUID and unknown
   category the empty string (key columns are never NULL, so upserts find their row).
+* ``figures_contact_days``, ``figures_agent_days``, ``figures_agent_state_days`` — the same
+  measures summed per local day, kept in the same transaction, so day, week, month and
+  longer reports read one row per day and dimensions instead of 36-96 per day.
 * ``figures_contacts`` — one record per contact: its running state while it lives (the
   fold's :class:`~tsunagi.figures.fold.ContactRecord`) and its figures once ended, for
   drill-down and export. ``figures_agents`` — each agent's current state for the fold.
@@ -29,7 +32,7 @@ NIL = uuid.UUID(int=0)
 
 
 class _Interval:
-    """Key columns every aggregate shares: the interval and its local calendar."""
+    """Key columns of a 15-minute row: the interval and its local calendar."""
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     interval_start: Mapped[datetime]
@@ -38,20 +41,16 @@ class _Interval:
     local_month: Mapped[date] = mapped_column(Date)
 
 
-class FiguresContactInterval(_Interval, TenantScoped, Base):
-    __tablename__ = "figures_contact_intervals"
-    __table_args__ = (
-        UniqueConstraint(
-            "tenant_id",
-            "interval_start",
-            "queue_id",
-            "channel",
-            "category",
-            name="uq_figures_contact_intervals_key",
-        ),
-        Index("ix_figures_contact_intervals_day", "tenant_id", "local_day"),
-    )
+class _Day:
+    """Key columns of a day row: the local day and its week and month."""
 
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    local_day: Mapped[date] = mapped_column(Date)
+    local_week: Mapped[date] = mapped_column(Date)
+    local_month: Mapped[date] = mapped_column(Date)
+
+
+class _ContactMeasures:
     queue_id: Mapped[uuid.UUID]
     channel: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(63))
@@ -77,21 +76,7 @@ class FiguresContactInterval(_Interval, TenantScoped, Base):
     wait_max_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class FiguresAgentInterval(_Interval, TenantScoped, Base):
-    __tablename__ = "figures_agent_intervals"
-    __table_args__ = (
-        UniqueConstraint(
-            "tenant_id",
-            "interval_start",
-            "agent_id",
-            "queue_id",
-            "channel",
-            "category",
-            name="uq_figures_agent_intervals_key",
-        ),
-        Index("ix_figures_agent_intervals_day", "tenant_id", "local_day"),
-    )
-
+class _AgentMeasures:
     agent_id: Mapped[uuid.UUID]
     queue_id: Mapped[uuid.UUID]
     channel: Mapped[str] = mapped_column(String(16))
@@ -106,24 +91,53 @@ class FiguresAgentInterval(_Interval, TenantScoped, Base):
     fcr_no: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class FiguresAgentState(_Interval, TenantScoped, Base):
-    __tablename__ = "figures_agent_states"
-    __table_args__ = (
-        UniqueConstraint(
-            "tenant_id",
-            "interval_start",
-            "agent_id",
-            "state",
-            "reason",
-            name="uq_figures_agent_states_key",
-        ),
-        Index("ix_figures_agent_states_day", "tenant_id", "local_day"),
-    )
-
+class _StateMeasures:
     agent_id: Mapped[uuid.UUID]
     state: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str] = mapped_column(String(32))
     state_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def _keyed(table: str, time: str, *dims: str) -> tuple[Any, ...]:
+    return (
+        UniqueConstraint("tenant_id", time, *dims, name=f"uq_{table}_key"),
+        Index(f"ix_{table}_day", "tenant_id", "local_day"),
+    )
+
+
+_CONTACT_DIMS = ("queue_id", "channel", "category")
+_AGENT_DIMS = ("agent_id", "queue_id", "channel", "category")
+_STATE_DIMS = ("agent_id", "state", "reason")
+
+
+class FiguresContactInterval(_Interval, _ContactMeasures, TenantScoped, Base):
+    __tablename__ = "figures_contact_intervals"
+    __table_args__ = _keyed(__tablename__, "interval_start", *_CONTACT_DIMS)
+
+
+class FiguresAgentInterval(_Interval, _AgentMeasures, TenantScoped, Base):
+    __tablename__ = "figures_agent_intervals"
+    __table_args__ = _keyed(__tablename__, "interval_start", *_AGENT_DIMS)
+
+
+class FiguresAgentState(_Interval, _StateMeasures, TenantScoped, Base):
+    __tablename__ = "figures_agent_states"
+    __table_args__ = _keyed(__tablename__, "interval_start", *_STATE_DIMS)
+
+
+class FiguresContactDay(_Day, _ContactMeasures, TenantScoped, Base):
+    __tablename__ = "figures_contact_days"
+    __table_args__ = _keyed(__tablename__, "local_day", *_CONTACT_DIMS)
+
+
+class FiguresAgentDay(_Day, _AgentMeasures, TenantScoped, Base):
+    __tablename__ = "figures_agent_days"
+    __table_args__ = _keyed(__tablename__, "local_day", *_AGENT_DIMS)
+
+
+class FiguresAgentStateDay(_Day, _StateMeasures, TenantScoped, Base):
+    __tablename__ = "figures_agent_state_days"
+    __table_args__ = _keyed(__tablename__, "local_day", *_STATE_DIMS)
 
 
 class FiguresContact(TenantScoped, Base):
