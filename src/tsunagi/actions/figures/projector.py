@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.figures.store import (
@@ -290,8 +290,19 @@ async def _add_measures(
         await add_rows(session, table, key, sums_of[table], maxes, rows)
 
 
+async def _behind(db: Database, tenant_id: uuid.UUID) -> bool:
+    """Whether the tenant has numbered events after its checkpoint (a read, no write lock:
+    an idle poll must not take SQLite's writer lock)."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        last = await session.scalar(select(func.max(OutboxEvent.seq)))
+        done = await session.scalar(select(FiguresCheckpoint.last_seq))
+    return (last or 0) > (done or 0)
+
+
 async def do_fold_all(db: Database, tenant_id: uuid.UUID, *, batch: int = BATCH) -> int:
     """Fold until the tenant's checkpoint reaches the end of its stream."""
+    if not await _behind(db, tenant_id):
+        return 0
     total = 0
     while (read := await do_fold_pending(db, tenant_id, batch=batch)) > 0:
         total += read
