@@ -31,6 +31,11 @@ def test_shorter_documents_win_at_equal_tf() -> None:
 
 def test_very_common_terms_are_dropped_only_when_rarer_ones_exist() -> None:
     assert set(term_weights({"rare": 2, "common": 900}, 1000)) == {"rare"}
+    assert set(term_weights({"rare": 2, "c1": 150, "c2": 190}, 1000)) == {"rare", "c1", "c2"}
+    # The budget: postings are taken from the rarest term up while they fit.
+    budget = {"a": 10, "b": 3000, "c": 2900, "d": 1000}
+    assert set(term_weights(budget, 100_000)) == {"a", "d", "c"}
+    assert set(term_weights({"x": 9000, "y": 9500}, 100_000)) == {"x"}
     assert set(term_weights({"common": 900}, 1000)) == {"common"}
     assert set(term_weights({"rare": 2, "common": 90}, 100)) == {"rare", "common"}
     assert term_weights({"absent": 0}, 100) == {}
