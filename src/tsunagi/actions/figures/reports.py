@@ -145,7 +145,9 @@ def _label(value: Any, grain: str) -> str:
         return "total"
     if isinstance(value, datetime):
         start = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return interval_start(start, int(grain)).isoformat()
+        if grain != "15":  # stored starts are already 15-minute aligned
+            start = interval_start(start, int(grain))
+        return start.isoformat()
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -175,15 +177,20 @@ async def _grouped(
         statement = statement.group_by(*groups)
     found: dict[tuple[str, tuple[str, ...]], Measures] = {}
     width = len(groups)
+    names = (*sums, *maxes)
     for row in await session.execute(statement):
         values = tuple(row)
         if time is None:
             bucket, keys = "total", values[:width]
         else:
             bucket, keys = _label(values[0], query.grain), values[1:width]
-        measures = {n: int(v or 0) for n, v in zip((*sums, *maxes), values[width:], strict=True)}
-        target = found.setdefault((bucket, tuple(_key_text(k) for k in keys)), {})
-        add_into(target, measures, maxes)
+        measures = {n: int(v or 0) for n, v in zip(names, values[width:], strict=True)}
+        key = (bucket, tuple(_key_text(k) for k in keys))
+        target = found.get(key)
+        if target is None:
+            found[key] = measures  # the usual case: one group per bucket
+        else:
+            add_into(target, measures, maxes)  # 30/60-minute buckets merge 15-minute groups
     return found
 
 
