@@ -106,9 +106,14 @@ async def _prepare(
         if "supervisor" in user.roles:
             skills = {"escalation": 8}
             capacity = {"voice": 1, "chat": 1}
+        elif user.username in HUMAN_SEATS:
+            # The people trying the demo are the best-skilled on every phone queue, so the
+            # policy (best-skilled first) offers them calls as soon as they are ready.
+            skills = dict.fromkeys(voice, 10)
+            capacity = {"voice": 1}
         else:
             chosen = rng.sample(voice, min(len(voice), rng.randint(2, 4)))
-            skills = {code: rng.randint(3, 10) for code in chosen}
+            skills = {code: rng.randint(3, 9) for code in chosen}
             capacity = {"voice": 1}
             if rng.random() < 0.4:
                 skills.update({"chat": rng.randint(4, 9), "email": 5})

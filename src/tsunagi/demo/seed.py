@@ -181,11 +181,12 @@ def fake_customers(count: int, *, seed: int = 2026) -> list[CustomerRecord]:
             )
         if number % 3 != 0:
             identifiers.append(Identifier("email", f"member{number}@{fake.free_email_domain()}"))
+        last, first = fake.last_name_pair(), fake.first_name_pair()  # (kanji, kana, romaji)
         made.append(
             CustomerRecord(
                 kind="company" if company else "person",
-                name=fake.company() if company else fake.name(),
-                name_kana=None if company else fake.kana_name(),
+                name=fake.company() if company else f"{last[0]} {first[0]}",
+                name_kana=None if company else f"{last[1]} {first[1]}",
                 address=fake.address(),
                 segment="法人" if company else SEGMENTS[number % len(SEGMENTS)],
                 vip=number % 50 == 0,

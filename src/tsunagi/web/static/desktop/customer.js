@@ -10,11 +10,13 @@ const T = {
   ja: { none: "問い合わせを受けると、お客様の情報がここに表示されます。", unknown: "登録のないお客様です",
         choose: "該当するお客様を選んでください", history: "対応履歴", orders: "最近のご注文",
         likely: "おすすめ商品", notes: "メモ", save: "メモを保存", saved: "保存しました", vip: "VIP",
-        first: "即答", pick: "この方です", member: "組合員番号", phone: "電話", email: "メール" },
+        first: "即答", pick: "この方です", member_no: "組合員番号", contract_no: "契約番号",
+        phone: "電話", email: "メール", address: "住所" },
   en: { none: "The customer appears here when a contact is offered.", unknown: "Not a known customer",
         choose: "Choose the customer", history: "History", orders: "Recent orders",
         likely: "Likely to want", notes: "Notes", save: "Save notes", saved: "Saved", vip: "VIP",
-        first: "FCR", pick: "This one", member: "Member no.", phone: "Phone", email: "E-mail" },
+        first: "FCR", pick: "This one", member_no: "Member no.", contract_no: "Contract no.",
+        phone: "Phone", email: "E-mail", address: "Address" },
 }[lang];
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 let shown = null;
@@ -51,7 +53,7 @@ function customerCard(customer) {
   for (const id of customer.identifiers) {
     facts.append(el("dt", T[id.kind] ?? id.kind), el("dd", id.value));
   }
-  if (customer.address) facts.append(el("dt", "〒"), el("dd", customer.address));
+  if (customer.address) facts.append(el("dt", T.address), el("dd", customer.address));
   card.append(facts);
   if (customer.tags.length) card.append(el("p", customer.tags.join(" · "), "muted"));
   return card;
