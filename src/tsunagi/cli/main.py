@@ -358,7 +358,11 @@ def docs_events() -> None:
 
 
 # Sub-command groups of other subsystems, added when their module is present.
-for _module, _name in (("tsunagi.cli.wfm", "wfm"), ("tsunagi.cli.sim", "sim")):
+for _module, _name in (
+    ("tsunagi.cli.wfm", "wfm"),
+    ("tsunagi.cli.sim", "sim"),
+    ("tsunagi.cli.figures", "figures"),
+):
     try:
         cli.add_command(getattr(importlib.import_module(_module), _name))
     except ModuleNotFoundError as _exc:
