@@ -46,6 +46,8 @@ STAFF = frozenset({Role.COMMUNICATOR, Role.SUPERVISOR, Role.MANAGER, Role.ADMINI
 SEARCH_LIMIT_MAX = 50
 QUERY_MAX = 500
 TITLE_WEIGHT = 2
+FILL_FIELDS_MAX = 50
+FILL_VALUE_MAX = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +434,13 @@ async def fill_script(
     db: Database, principal: Principal, article_id: UUID, values: dict[str, str | None]
 ) -> FilledScript:
     """The article's text with the given customer fields substituted (see ``scripts``)."""
+    if len(values) > FILL_FIELDS_MAX or any(
+        len(name) > 100 or (value is not None and len(value) > FILL_VALUE_MAX)
+        for name, value in values.items()
+    ):
+        raise InvalidInputError(
+            f"at most {FILL_FIELDS_MAX} fields of at most {FILL_VALUE_MAX} characters"
+        )
     article = await get_article(db, principal, article_id)
     return fill(article.body, values)
 

@@ -220,6 +220,8 @@ async def test_script_fields_are_filled_from_the_customer(db: Database, world: W
     )
     assert filled.text == "山田様、お電話ありがとうございます。{agent.name}です。"
     assert filled.missing == ("agent.name",)
+    with pytest.raises(InvalidInputError):
+        await knowledge.fill_script(db, editor, article, {"customer.name": "x" * 1001})
 
 
 async def test_suggestions_give_categories_and_articles(db: Database, world: World) -> None:
