@@ -10,6 +10,7 @@ chosen); the measured accuracy is in ``benchmarks/knowledge/RESULTS.md``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +73,11 @@ class CategorySuggester:
             ]
         )
         pipeline = make_pipeline(features, LinearSVC(C=0.5))
-        pipeline.fit(list(texts), list(labels))
+        with warnings.catch_warnings():
+            # A cold start (one article per category) has as many classes as examples;
+            # scikit-learn then wonders whether this is regression. It is not.
+            warnings.filterwarnings("ignore", message="The number of unique classes")
+            pipeline.fit(list(texts), list(labels))
         return cls(pipeline, [str(code) for code in pipeline.classes_])
 
     def suggest(self, text: str, limit: int = 3) -> list[CategorySuggestion]:

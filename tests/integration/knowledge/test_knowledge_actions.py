@@ -231,7 +231,7 @@ async def test_suggestions_give_categories_and_articles(db: Database, world: Wor
     result = await knowledge.suggest(
         db, principal(world, "communicator"), cache, "ガスの臭いがするとのこと", limit=3
     )
-    assert result.categories[0].code == "gas"
+    assert result.categories[0].code == "gas-safety"
     assert result.articles[0].title.startswith("ガス臭い")
 
 
