@@ -19,7 +19,10 @@ const T = {
         phone: "Phone", email: "E-mail", address: "Address" },
 }[lang];
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
-let shown = null;
+let shown = null; // "contact id:state" last drawn
+let retry = null;
+const RETRIES = 3;
+const RETRY_MS = 1500;
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -107,31 +110,49 @@ function renderPop(pop) {
   if (pop.recommended.length) {
     parts.push(section(T.likely, pop.recommended, (r) => el("li", r.product_name), "customer-recommended"));
   }
-  const notes = el("textarea");
-  notes.rows = 3;
-  notes.dataset.testid = "contact-notes";
+  parts.push(notesBox(pop.contact_id));
+  panel.replaceChildren(...parts);
+}
+
+// One notes box per contact, kept across redraws so nothing typed is lost.
+let notes = { contactId: null, box: null };
+function notesBox(contactId) {
+  if (notes.contactId === contactId && notes.box) return notes.box;
+  const text = el("textarea");
+  text.rows = 3;
+  text.dataset.testid = "contact-notes";
   const save = el("button", T.save);
   save.type = "button";
   const saved = el("span", "", "muted");
   save.addEventListener("click", async () => {
-    await call(`/api/v1/contacts/${pop.contact_id}/notes`, "PUT", { notes: notes.value });
+    await call(`/api/v1/contacts/${contactId}/notes`, "PUT", { notes: text.value });
     saved.textContent = T.saved;
   });
-  const noteBox = el("section", null, "pop-section");
-  noteBox.append(el("h4", T.notes), notes, save, saved);
-  parts.push(noteBox);
-  panel.replaceChildren(...parts);
+  const box = el("section", null, "pop-section");
+  box.append(el("h4", T.notes), text, save, saved);
+  notes = { contactId, box };
+  return box;
 }
 
-async function show(contactId, force = false) {
-  if (!panel || (contactId === shown && !force)) return;
-  shown = contactId;
+// Drawn again when the contact changes state (offered → connected…), and retried a few
+// times while the caller is still unknown: the channel says who is calling just after it
+// creates the contact, which can be after the offer reached this desk.
+async function show(contactId, state, force = false, attempt = 0) {
+  const key = `${contactId}:${state}`;
+  if (!panel || (key === shown && !force)) return;
+  shown = key;
+  clearTimeout(retry);
   if (!contactId) {
     panel.replaceChildren(el("p", T.none, "muted"));
     return;
   }
   try {
-    renderPop(await call(`/api/v1/contacts/${contactId}/screen-pop`));
+    const pop = await call(`/api/v1/contacts/${contactId}/screen-pop`);
+    if (shown !== key) return; // another contact or state was drawn meanwhile
+    renderPop(pop);
+    if (!pop.customer && !pop.candidates.length && attempt < RETRIES) {
+      retry = setTimeout(() => show(contactId, state, true, attempt + 1), RETRY_MS);
+    }
   } catch (error) {
     panel.replaceChildren(el("p", String(error.message ?? error), "error"));
   }
@@ -139,10 +160,20 @@ async function show(contactId, force = false) {
 
 function current() {
   const item = list?.querySelector("li[data-contact-id]");
-  return item ? item.dataset.contactId : null;
+  return item ? [item.dataset.contactId, item.dataset.state] : [null, null];
+}
+
+// The desk redraws its list on every change; a contact briefly missing from it is not
+// the end of the contact, so an empty list clears the panel only if it stays empty.
+let clearing = null;
+function follow() {
+  const [contactId, state] = current();
+  clearTimeout(clearing);
+  if (contactId) show(contactId, state);
+  else clearing = setTimeout(() => show(null, null), 500);
 }
 
 if (panel && list) {
-  new MutationObserver(() => show(current())).observe(list, { childList: true });
-  show(current());
+  new MutationObserver(follow).observe(list, { childList: true });
+  follow();
 }

@@ -201,6 +201,12 @@ function renderDesk() {
   if (mine) mine.textContent = me ? `${L[me.state] ?? me.state}${me.reason ? ` (${me.reason})` : ""}` : L.signed_out;
   const list = document.querySelector("[data-my-contacts]");
   const categories = document.getElementById("category-options").innerHTML;
+  // The list is redrawn on every change: keep what the communicator chose in wrap-up.
+  const chosen = new Map([...(list?.querySelectorAll("li[data-contact-id]") ?? [])].map((li) => [
+    li.dataset.contactId,
+    { category: li.querySelector("[data-testid=wrap-category]")?.value,
+      resolved: li.querySelector("[data-testid=wrap-resolved]")?.checked },
+  ]));
   const items = [...floor.mine.values()].map((c) => {
     const li = document.createElement("li");
     li.dataset.contactId = c.contact_id;
@@ -224,6 +230,9 @@ function renderDesk() {
       const resolved = document.createElement("input");
       resolved.type = "checkbox";
       resolved.dataset.testid = "wrap-resolved";
+      const before = chosen.get(c.contact_id);
+      if (before?.category) select.value = before.category;
+      if (before?.resolved) resolved.checked = true;
       li.append(select, resolved, button(L.close, () => api(path("close"), {
         category: select.value || null, resolved_first_contact: resolved.checked }), "close"));
     }
