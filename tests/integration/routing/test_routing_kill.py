@@ -273,7 +273,15 @@ async def test_killing_the_leader_loses_and_doubles_nothing(
         for worker in run.workers:
             if worker.process.returncode is None:
                 worker.process.send_signal(signal.SIGTERM)
-                await worker.process.wait()
+                try:
+                    await asyncio.wait_for(worker.process.wait(), 15)
+                except TimeoutError:
+                    # A worker that does not stop on SIGTERM within the grace period is killed,
+                    # as a process manager would; the open defect is noted in the routing
+                    # architecture page (shutdown can hang while a database call is in flight).
+                    print(f"worker {worker.name} ignored SIGTERM for 15 s; killing it")
+                    worker.process.kill()
+                    await worker.process.wait()
     events = await history(run)
     await db.dispose()
 
