@@ -65,6 +65,7 @@ from tsunagi.routing.lifecycle import TERMINAL, ContactState
 from tsunagi.routing.policy import Need, Router
 
 log = logging.getLogger(__name__)
+STOP_GRACE_S = 10.0
 
 ROUTING_LOCK_KEY = 7_415_263_003
 PAGE = 1000
@@ -194,8 +195,14 @@ class RoutingEngine:
         for task in [*self._listeners.values(), self._task]:
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                # Shutdown must end: a task stuck in a database call is left behind (and
+                # logged) after STOP_GRACE_S rather than waited for forever.
+                done, _pending = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+                if not done:
+                    log.error("routing engine task %s did not stop within %s s", task, STOP_GRACE_S)
+                elif not task.cancelled():
+                    with contextlib.suppress(Exception):
+                        task.result()
         self._listeners.clear()
         await self._resign()
 
