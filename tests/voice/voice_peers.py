@@ -7,7 +7,6 @@ test's tmp_path; ``stop()`` ends it by PID.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -18,20 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from numpy.typing import NDArray
 
+from testkit import require
 from tsunagi.adapters.telephony.processes import ManagedProcess, free_port
 
 
 def require_tool(name: str, package: str) -> str:
     """The tool's path; a missing tool fails the test in CI and skips it elsewhere."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    if path is None:
-        message = f"{name} is missing: run scripts/voice-deps.sh (Debian package {package})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require(path is not None, f"{name} (run scripts/voice-deps.sh; Debian package {package})")
+    assert path is not None
     return path
 
 
