@@ -200,3 +200,11 @@ def test_bad_forms_are_refused(
     after = snapshot(database_url)
     assert response.status_code == 422, response.text
     assert before == after
+
+
+def test_a_page_names_the_bad_parameter(client_factory: Any, world: World) -> None:
+    supervisor = client_factory()
+    supervisor.sign_in(world.account("a", "supervisor").username)
+    page = supervisor.http.get("/figures", params={"day_from": "not-a-date"})
+    assert page.status_code == 422
+    assert "day_from" in page.text

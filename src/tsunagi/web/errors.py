@@ -44,7 +44,7 @@ def _answer(request: AnyRequest, status: int, detail: str, extra: Any = None) ->
             return Redirect(path=f"/login?next={request.url.path}")
         return Template(
             template_name="error.html",
-            context={"status": status, "detail": detail},
+            context={"status": status, "detail": detail, "problems": _problems(extra)},
             status_code=status,
             media_type=MediaType.HTML,
         )
@@ -52,6 +52,17 @@ def _answer(request: AnyRequest, status: int, detail: str, extra: Any = None) ->
     if extra:
         body["extra"] = extra
     return Response(content=body, status_code=status, media_type=MediaType.JSON)
+
+
+def _problems(extra: Any) -> list[str]:
+    """Litestar's validation details as "field: what is wrong" lines for an error page."""
+    if not isinstance(extra, list):
+        return []
+    return [
+        f"{item.get('key', '')}: {item.get('message', '')}".strip(": ")
+        for item in extra
+        if isinstance(item, dict)
+    ]
 
 
 def validation_error(request: AnyRequest, exc: ValidationException) -> Response[Any]:
