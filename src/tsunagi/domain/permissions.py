@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from tsunagi.channels.grants import GRANTS as CHANNEL_GRANTS
 from tsunagi.domain.errors import NotFoundError, PermissionDeniedError
 from tsunagi.domain.permission_types import Action, Grant, Role
 from tsunagi.figures.grants import GRANTS as FIGURES_GRANTS
 from tsunagi.knowledge.grants import GRANTS as KNOWLEDGE_GRANTS
 from tsunagi.routing.grants import GRANTS as ROUTING_GRANTS
+from tsunagi.wfm.grants import GRANTS as WFM_GRANTS
 
 __all__ = [
     "Action",
@@ -66,6 +68,8 @@ POLICY: dict[tuple[str, Action], dict[Role, Grant]] = {
     **ROUTING_GRANTS,
     **KNOWLEDGE_GRANTS,
     **FIGURES_GRANTS,
+    **CHANNEL_GRANTS,
+    **WFM_GRANTS,
 }
 
 # Scopes an API token may carry: "<resource>:<action>" or "<resource>:*".

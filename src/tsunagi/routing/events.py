@@ -59,6 +59,17 @@ class ContactOfferDeclinedEvent(
     reason: str
 
 
+class ContactSelfServiceStartedEvent(
+    ContactEvent, frozen=True, kw_only=True, tag="contact.self_service_started"
+):
+    """The contact is served by a bot or IVR first (state ``ivr``); it is not waiting yet.
+
+    It leaves by ``contact.queued`` (handed to a communicator, ``reason="handover"``) or
+    ``contact.closed`` with ``outcome="self_service"`` (the bot or IVR resolved it)."""
+
+    by: str = "bot"  # bot | ivr
+
+
 class ContactConnectedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.connected"):
     waited_s: float | None = None
 
@@ -78,7 +89,7 @@ class ContactEndedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.en
 
 
 class ContactClosedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.closed"):
-    outcome: str = "handled"  # handled, acw_timeout, closed_hours, voicemail, full
+    outcome: str = "handled"  # handled, acw_timeout, closed_hours, voicemail, full, self_service
     category: str | None = None
     resolved_first_contact: bool | None = None
 

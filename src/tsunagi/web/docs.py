@@ -37,7 +37,13 @@ route of the app is missing here.
 """
 
 # Pure packages whose modules define events.
-EVENT_PACKAGES = ("tsunagi.domain", "tsunagi.routing", "tsunagi.knowledge", "tsunagi.figures")
+EVENT_PACKAGES = (
+    "tsunagi.domain",
+    "tsunagi.routing",
+    "tsunagi.knowledge",
+    "tsunagi.figures",
+    "tsunagi.channels",
+)
 
 
 def route_entries(app: Litestar) -> list[tuple[str, str, str]]:

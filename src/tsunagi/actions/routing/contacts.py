@@ -35,6 +35,7 @@ from tsunagi.routing.events import (
     ContactClosedEvent,
     ContactCreatedEvent,
     ContactQueuedEvent,
+    ContactSelfServiceStartedEvent,
     ContactTransferredEvent,
 )
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
@@ -62,6 +63,9 @@ class NewContact:
     source: str | None = None
     idempotency_key: str | None = None
     callback_at: datetime | None = None
+    # Served by a bot (or IVR) first: the contact stays in ``ivr`` until
+    # :func:`do_end_self_service` queues or closes it.
+    self_service: str | None = None  # None | "bot" | "ivr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,8 @@ async def do_create_contact(
     """
     if new.channel not in CHANNELS:
         raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}")
+    if new.self_service not in (None, "bot", "ivr"):
+        raise InvalidInputError("self_service must be bot or ivr")
     if new.idempotency_key is not None:
         existing = await _find_by_key(db, tenant_id, new.idempotency_key)
         if existing is not None:
@@ -97,6 +103,16 @@ async def do_create_contact(
         if existing is None:
             raise
         return existing
+
+
+async def create_contact_in(
+    session: AsyncSession, tenant_id: UUID, new: NewContact, *, at: datetime, actor: str | None
+) -> RoutingContact:
+    """Create (and queue, schedule or hold for self-service) a contact inside the caller's
+    transaction — for actions that create a contact together with rows of their own."""
+    if new.channel not in CHANNELS:
+        raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}")
+    return await _create(session, tenant_id, new, at, actor)
 
 
 async def _find_by_key(db: Database, tenant_id: UUID, key: str) -> Created | None:
@@ -155,6 +171,15 @@ async def _create(
     )
     if new.callback_at is not None:
         _schedule_callback(session, contact, new.callback_at, at, actor, kept_place=False)
+        return contact
+    if new.self_service is not None:
+        move(contact, S.IVR, at)
+        emit(
+            session,
+            ContactSelfServiceStartedEvent(
+                **contact_fields(contact, at, actor), by=new.self_service
+            ),
+        )
         return contact
     await _admit(session, contact, queue, settings, at, actor, hops=0)
     return contact
@@ -307,6 +332,38 @@ async def do_release_due_callbacks(db: Database, *, tenant_id: UUID, now: dateti
                 contact.channel = "callback"
                 queue_contact(session, contact, now, "system:routing", reason="callback_due")
     return len(due)
+
+
+async def do_end_self_service(
+    db: Database,
+    *,
+    tenant_id: UUID,
+    contact_id: UUID,
+    handover: bool,
+    actor: str | None,
+    at: datetime | None = None,
+) -> str:
+    """End the bot/IVR part: hand the contact to the queue (by its hours and limits) or
+    close it as resolved by self-service. Returns the contact's state after; a contact no
+    longer in ``ivr`` (already handed over or closed) is left as it is."""
+    when = at or utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        contact = await lock_contact(session, contact_id)
+        if contact.state != S.IVR:
+            return contact.state
+        if handover and contact.queue_id is not None:
+            queue, settings = await _queue_and_settings(session, contact.queue_id)
+            contact.ranked_at = when
+            await _admit(session, contact, queue, settings, when, actor, hops=0)
+        else:
+            move(contact, S.CLOSED, when)
+            contact.outcome = "self_service"
+            contact.ended_at = when
+            emit(
+                session,
+                ContactClosedEvent(**contact_fields(contact, when, actor), outcome="self_service"),
+            )
+        return contact.state
 
 
 async def do_abandon_contact(

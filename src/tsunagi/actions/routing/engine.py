@@ -59,6 +59,7 @@ from tsunagi.routing.events import (
     ContactOfferedEvent,
     ContactQueuedEvent,
     ContactResumedEvent,
+    ContactSelfServiceStartedEvent,
     ContactTransferredEvent,
 )
 from tsunagi.routing.lifecycle import TERMINAL, ContactState
@@ -84,6 +85,7 @@ RoutingEvent = (
     | ContactOfferedEvent
     | ContactQueuedEvent
     | ContactResumedEvent
+    | ContactSelfServiceStartedEvent
     | ContactTransferredEvent
 )
 ROUTING_TYPES = tuple(
@@ -101,6 +103,7 @@ ROUTING_TYPES = tuple(
         ContactOfferedEvent,
         ContactQueuedEvent,
         ContactResumedEvent,
+        ContactSelfServiceStartedEvent,
         ContactTransferredEvent,
     )
 )

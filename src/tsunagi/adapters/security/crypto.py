@@ -121,21 +121,27 @@ class TenantCipher:
     def seal(self, value: str | None, *, table: str, column: str, row_id: UUID) -> bytes | None:
         if value is None:
             return None
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        aad = self._aad(table, column, row_id)
-        return FORMAT_V1 + nonce + self._aead.encrypt(nonce, value.encode(), aad)
+        return self.seal_bytes(value.encode(), table=table, column=column, row_id=row_id)
 
     def open(self, sealed: bytes | None, *, table: str, column: str, row_id: UUID) -> str | None:
         if sealed is None:
             return None
+        return self.open_bytes(sealed, table=table, column=column, row_id=row_id).decode()
+
+    def seal_bytes(self, value: bytes, *, table: str, column: str, row_id: UUID) -> bytes:
+        """Seal binary content (an attachment, an original message) bound to its row."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        aad = self._aad(table, column, row_id)
+        return FORMAT_V1 + nonce + self._aead.encrypt(nonce, value, aad)
+
+    def open_bytes(self, sealed: bytes, *, table: str, column: str, row_id: UUID) -> bytes:
         if sealed[:1] != FORMAT_V1:
             raise CryptoKeyError("unknown ciphertext format")
         nonce, body = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
         try:
-            plain = self._aead.decrypt(nonce, body, self._aad(table, column, row_id))
+            return self._aead.decrypt(nonce, body, self._aad(table, column, row_id))
         except InvalidTag as exc:
             raise CryptoKeyError(f"{table}.{column} of {row_id} does not open") from exc
-        return plain.decode()
 
     def lookup_hash(self, kind: str, value: str) -> str:
         digest = hmac.new(

@@ -6,6 +6,7 @@ Feature packages that add tables import their model module here (one line each).
 from __future__ import annotations
 
 from tsunagi.adapters.storage import (
+    conversation_models,  # noqa: F401 - registers the written channels' tables
     crm_models,  # noqa: F401 - registers the customer tables
     figures_models,  # noqa: F401 - registers the figures tables
     kb_models,  # noqa: F401 - registers the knowledge tables
