@@ -80,6 +80,9 @@ class CallOffered(_TelephonyEvent, frozen=True, kw_only=True, tag="call.offered"
     callee: str
     """The dialled number (request URI user part): selects tenant and IVR."""
     caller_name: str | None = None
+    call_ref: str | None = None
+    """The signalling's own id of the call (the SIP Call-ID): the same on every retry
+    of the offer, so the platform keys the call's contact by it."""
 
 
 class CallAnswered(_TelephonyEvent, frozen=True, kw_only=True, tag="call.answered"):

@@ -383,6 +383,7 @@ class SippyRtpengineEngine:
                     caller=signal.caller,
                     callee=signal.callee,
                     caller_name=signal.caller_name,
+                    call_ref=signal.call_id,
                 )
             )
             return

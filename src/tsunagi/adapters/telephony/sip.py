@@ -44,6 +44,8 @@ class Incoming:
     callee: str
     caller_name: str | None
     sdp: str | None
+    call_id: str | None = None
+    """The SIP Call-ID of the INVITE."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +249,15 @@ class SipStack:
             return
         signal: SipSignal | None = None
         if isinstance(event, ev.CCEventTry):
-            _call_id, cli, cld, body, _auth, name = event.getData()
-            signal = Incoming(leg_id, str(cli or ""), str(cld or ""), name, _body_text(body))
+            call_id, cli, cld, body, _auth, name = event.getData()
+            signal = Incoming(
+                leg_id,
+                str(cli or ""),
+                str(cld or ""),
+                name,
+                _body_text(body),
+                str(call_id) if call_id is not None else None,
+            )
         elif isinstance(event, ev.CCEventRing):
             signal = Ringing(leg_id)
         elif isinstance(event, ev.CCEventConnect | ev.CCEventPreConnect):

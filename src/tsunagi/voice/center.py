@@ -1,0 +1,490 @@
+"""Inbound calls as routing contacts: the voice channel's call control.
+
+:class:`CallCenter` owns a :class:`~tsunagi.ports.telephony.TelephonyEngine`'s event
+stream. For each inbound call it answers, runs the number's IVR flow, and when the
+flow picks a queue it opens a **contact** through :class:`CallContacts` (the same
+routing actions every channel uses). From then on the contact in the database is the
+truth and the call follows it — a small reconciliation per call:
+
+==================  ===========================================================
+contact state       what the call does
+==================  ===========================================================
+queued              no agent leg; the caller hears the queue's music
+offered to A        the caller hears music; A's phone rings (originate)
+connected to A      A's leg, once answered, is bridged with the caller
+on_hold             unbridged; the caller hears hold music
+wrap_up / closed    both legs hung up (the conversation was ended elsewhere)
+==================  ===========================================================
+
+and the phones drive the contact: the agent's phone answering accepts the offer
+(unless the desk accepted it first), a phone that fails or does not answer declines
+it, the caller hanging up while waiting abandons it (or, when the media plane failed,
+keeps the place as a callback), hanging up in conversation — either side — ends it
+(after-call work). Desk controls (hold, resume, transfer, end) change the contact and
+the call follows on the next reconciliation.
+
+Call-leg state lives only here, in memory, one task per call (events of a call are
+handled in order). Changes of contacts are noticed by :meth:`CallContacts.changed`
+wake-ups plus a poll of the live calls' contacts, so a missed wake-up costs latency,
+never correctness. Pure: no I/O except through the two ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Collection, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from tsunagi.domain.errors import ConflictError, NotFoundError, TsunagiError
+from tsunagi.ports.telephony import (
+    CallAnswered,
+    CallHungUp,
+    CallOffered,
+    HangupCause,
+    OriginateFailed,
+    PlaybackDone,
+    TelephonyEngine,
+    TelephonyEvent,
+)
+from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
+from tsunagi.voice.interpreter import TransferToQueue
+from tsunagi.voice.plan import NumberRoute, VoicePlan
+from tsunagi.voice.runner import IvrRun
+
+log = logging.getLogger(__name__)
+S = ContactState
+WAITING = frozenset({S.CREATED, S.IVR, S.QUEUED})
+OVER = frozenset({S.WRAP_UP, S.CLOSED, S.ABANDONED, S.CALLBACK_SCHEDULED})
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    """What a call needs to know of its contact (a snapshot of the row)."""
+
+    contact_id: UUID
+    state: ContactState
+    agent_id: UUID | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedContact:
+    tenant_id: UUID
+    view: ContactView
+
+
+class CallContacts(Protocol):
+    """The platform side of the voice channel: contacts through routing's actions.
+
+    Methods raise ``ConflictError`` when the contact is no longer in the state the
+    call assumed (the caller re-reads it) and ``NotFoundError`` for unknown tenants,
+    queues or contacts.
+    """
+
+    async def open(
+        self, *, tenant: str, queue: str, key: str, source: str, caller: str
+    ) -> OpenedContact:
+        """Create (idempotently, by ``key``) and queue the call's contact; record and
+        match the caller's number for the desk's screen-pop."""
+        ...
+
+    async def look(
+        self, tenant_id: UUID, contact_ids: Collection[UUID]
+    ) -> dict[UUID, ContactView]: ...
+
+    async def accept(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None: ...
+
+    async def decline(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None: ...
+
+    async def requeue(self, tenant_id: UUID, contact_id: UUID) -> None:
+        """Back to its queue, keeping its place (the agent's phone was lost)."""
+        ...
+
+    async def customer_left(self, tenant_id: UUID, contact_id: UUID, *, keep_place: bool) -> None:
+        """The caller's leg ended: abandon a waiting contact (or keep its place as a
+        callback), end a conversation (after-call work starts)."""
+        ...
+
+    async def agent_left(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
+        """The agent's phone hung up during the conversation: end it."""
+        ...
+
+    async def agent_name(self, tenant_id: UUID, agent_id: UUID) -> str | None: ...
+
+    async def changed(self, timeout_s: float) -> None:
+        """Return when contacts may have changed, or after ``timeout_s``."""
+        ...
+
+
+class _IvrFinished:
+    """Inbox marker: the call's IVR run ended (by a digit, a prompt or a timer)."""
+
+
+_IVR_FINISHED = _IvrFinished()
+CallItem = TelephonyEvent | ContactView | _IvrFinished
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    leg_id: str
+    route: NumberRoute
+    caller: str
+    key: str
+    inbox: asyncio.Queue[CallItem] = field(default_factory=asyncio.Queue)
+    ivr: IvrRun | None = None
+    queue: str | None = None
+    tenant_id: UUID | None = None
+    contact: ContactView | None = None
+    agent_leg: str | None = None
+    agent_id: UUID | None = None
+    agent_up: bool = False
+    bridge_id: str | None = None
+    playing: str | None = None
+    talked: bool = False
+    closing: str | None = None
+    """The playback id of the goodbye prompt; the call ends when it is done."""
+    ended: bool = False
+
+
+@dataclass(slots=True)
+class CenterStats:
+    calls: int = 0
+    contacts: int = 0
+    bridged: int = 0
+    errors: int = 0
+
+
+class CallCenter:
+    def __init__(
+        self,
+        engine: TelephonyEngine,
+        contacts: CallContacts,
+        plan: VoicePlan,
+        *,
+        poll_s: float = 0.5,
+        observer: Callable[[TelephonyEvent], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.contacts = contacts
+        self.plan = plan
+        self.poll_s = poll_s
+        self.stats = CenterStats()
+        self._observer = observer
+        self._calls: dict[str, Call] = {}
+        """Every live leg (caller's and agent's) → its call."""
+        self._early: dict[str, list[TelephonyEvent]] = {}
+        """Events of legs not yet registered (an originate's first event can come
+        before the call knows the new leg's id)."""
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- running ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve calls until cancelled."""
+        watcher = asyncio.create_task(self._watch(), name="voice-contacts-watch")
+        try:
+            async for event in self.engine.events():
+                if self._observer is not None:
+                    self._observer(event)
+                self._dispatch(event)
+        finally:
+            watcher.cancel()
+            for task in [watcher, *self._tasks]:
+                task.cancel()
+            await asyncio.gather(watcher, *self._tasks, return_exceptions=True)
+
+    @property
+    def live_calls(self) -> int:
+        return len({id(call) for call in self._calls.values()})
+
+    def call_of(self, contact_id: UUID) -> Call | None:
+        """The live call of a contact (diagnostics, tests)."""
+        for call in self._calls.values():
+            if call.contact is not None and call.contact.contact_id == contact_id:
+                return call
+        return None
+
+    def _dispatch(self, event: TelephonyEvent) -> None:
+        if isinstance(event, CallOffered):
+            self._offered(event)
+            return
+        call = self._calls.get(event.leg_id)
+        if call is not None:
+            call.inbox.put_nowait(event)
+        elif len(self._early) < 10_000:
+            self._early.setdefault(event.leg_id, []).append(event)
+
+    def _offered(self, event: CallOffered) -> None:
+        route = self.plan.numbers.get(event.callee)
+        key = f"{self.plan.source}:{event.call_ref or event.leg_id}"
+        if route is None:
+            log.warning("no voice route for number %r: rejecting the call", event.callee)
+            self._spawn(self._reject(event.leg_id))
+            return
+        call = Call(event.leg_id, route, event.caller, key)
+        self.stats.calls += 1
+        self._register(event.leg_id, call)
+        call.inbox.put_nowait(event)
+        self._spawn(self._serve(call))
+
+    async def _reject(self, leg_id: str) -> None:
+        with contextlib.suppress(NotFoundError, ConflictError):
+            await self.engine.hangup(leg_id, HangupCause.REJECTED)
+
+    def _register(self, leg_id: str, call: Call) -> None:
+        self._calls[leg_id] = call
+        for event in self._early.pop(leg_id, []):
+            call.inbox.put_nowait(event)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, call: Call) -> None:
+        try:
+            while not call.ended:
+                item = await call.inbox.get()
+                try:
+                    await self._handle(call, item)
+                except (NotFoundError, ConflictError) as exc:
+                    log.info("call %s: %s", call.leg_id, exc)  # a leg ended meanwhile
+                except Exception:
+                    self.stats.errors += 1
+                    log.exception("call %s: handling %r failed", call.leg_id, item)
+        finally:
+            for leg_id in [k for k, v in self._calls.items() if v is call]:
+                del self._calls[leg_id]
+
+    async def _watch(self) -> None:
+        """Feed each call its contact's newer rows (the database is the truth)."""
+        while True:
+            await self.contacts.changed(self.poll_s)
+            by_tenant: dict[UUID, list[Call]] = {}
+            for call in set(self._calls.values()):
+                if call.tenant_id is not None and call.contact is not None and not call.ended:
+                    by_tenant.setdefault(call.tenant_id, []).append(call)
+            for tenant_id, calls in by_tenant.items():
+                try:
+                    views = await self.contacts.look(
+                        tenant_id, [c.contact.contact_id for c in calls if c.contact]
+                    )
+                except Exception:
+                    log.exception("reading the contacts of live calls failed")
+                    continue
+                for call in calls:
+                    view = views.get(call.contact.contact_id) if call.contact else None
+                    if view is not None and call.contact and view.version > call.contact.version:
+                        call.inbox.put_nowait(view)
+            if len(self._early) > 1000:
+                self._early.clear()  # events of legs that ended before being claimed
+
+    # -- one call ---------------------------------------------------------------------
+
+    async def _handle(self, call: Call, item: CallItem) -> None:
+        if isinstance(item, ContactView):
+            await self._reconcile(call, item)
+        elif isinstance(item, _IvrFinished):
+            await self._after_ivr(call)
+        elif item.leg_id == call.agent_leg:
+            await self._agent_event(call, item)
+        elif item.leg_id == call.leg_id:
+            await self._caller_event(call, item)
+
+    async def _caller_event(self, call: Call, event: TelephonyEvent) -> None:
+        if isinstance(event, CallOffered):
+            await self._answer(call)
+        elif isinstance(event, CallHungUp):
+            await self._caller_gone(call, event)
+        elif call.ivr is not None and not call.ivr.done.is_set():
+            await call.ivr.handle(event)
+        elif isinstance(event, PlaybackDone) and event.playback_id == call.closing:
+            await self._finish(call)
+
+    async def _answer(self, call: Call) -> None:
+        await self.engine.answer(call.leg_id)
+        flow = self.plan.flows[call.route.flow]
+        call.ivr = IvrRun(self.engine, call.leg_id, flow)
+        await call.ivr.start()
+        ivr = call.ivr
+
+        async def finished() -> None:
+            await ivr.done.wait()
+            call.inbox.put_nowait(_IVR_FINISHED)
+
+        self._spawn(finished())
+
+    async def _after_ivr(self, call: Call) -> None:
+        if call.ended or call.ivr is None or call.ivr.abandoned:
+            return
+        outcome = call.ivr.outcome
+        if not isinstance(outcome, TransferToQueue):
+            return  # the flow hung up; its CallHungUp ends the call
+        call.queue = outcome.queue
+        try:
+            opened = await self.contacts.open(
+                tenant=call.route.tenant,
+                queue=outcome.queue,
+                key=call.key,
+                source=self.plan.source,
+                caller=call.caller,
+            )
+        except NotFoundError as exc:
+            log.error("call %s: cannot queue it: %s", call.leg_id, exc)
+            await self._goodbye(call)
+            return
+        self.stats.contacts += 1
+        call.tenant_id = opened.tenant_id
+        call.contact = opened.view
+        await self._reconcile(call, opened.view)
+
+    async def _caller_gone(self, call: Call, event: CallHungUp) -> None:
+        call.ended = True
+        if call.ivr is not None:
+            await call.ivr.handle(event)
+        await self._drop_agent(call)
+        if call.tenant_id is None or call.contact is None:
+            return  # left in the IVR: no contact yet
+        keep = event.cause is HangupCause.ENGINE_FAILURE and (
+            self.plan.on_engine_failure == "callback"
+        )
+        await self.contacts.customer_left(call.tenant_id, call.contact.contact_id, keep_place=keep)
+
+    async def _agent_event(self, call: Call, event: TelephonyEvent) -> None:
+        agent_id = call.agent_id
+        assert agent_id is not None
+        if isinstance(event, CallAnswered):
+            call.agent_up = True
+            view = await self._fresh(call)
+            if view.state == S.OFFERED and view.agent_id == agent_id:
+                with contextlib.suppress(ConflictError):
+                    await self.contacts.accept(*self._ids(call), agent_id)
+                view = await self._fresh(call)
+            await self._reconcile(call, view)
+        elif isinstance(event, OriginateFailed):
+            self._forget_agent(call)
+            await self._phone_lost(call, agent_id)
+        elif isinstance(event, CallHungUp):
+            self._forget_agent(call)
+            view = await self._fresh(call)
+            if view.state in IN_CONVERSATION and view.agent_id == agent_id:
+                await self.contacts.agent_left(*self._ids(call), agent_id)
+                await self._finish(call)
+            else:
+                await self._phone_lost(call, agent_id)
+
+    async def _phone_lost(self, call: Call, agent_id: UUID) -> None:
+        """The agent's phone failed, did not answer or hung up before talking."""
+        view = await self._fresh(call)
+        try:
+            if view.state == S.OFFERED and view.agent_id == agent_id:
+                await self.contacts.decline(*self._ids(call), agent_id)
+            elif view.state in IN_CONVERSATION and view.agent_id == agent_id:
+                await self.contacts.requeue(*self._ids(call))
+        except ConflictError:
+            pass
+        await self._reconcile(call, await self._fresh(call))
+
+    @staticmethod
+    def _ids(call: Call) -> tuple[UUID, UUID]:
+        assert call.tenant_id is not None
+        assert call.contact is not None
+        return call.tenant_id, call.contact.contact_id
+
+    async def _fresh(self, call: Call) -> ContactView:
+        tenant_id, contact_id = self._ids(call)
+        view = (await self.contacts.look(tenant_id, [contact_id])).get(contact_id)
+        if view is None:
+            raise NotFoundError("the call's contact is gone")
+        return view
+
+    # -- following the contact -----------------------------------------------------------
+
+    async def _reconcile(self, call: Call, view: ContactView) -> None:
+        if call.ended or (call.contact is not None and view.version < call.contact.version):
+            return
+        call.contact = view
+        state = view.state
+        if state in WAITING:
+            await self._drop_agent(call)
+            await self._play(call, self.plan.music_for(call.queue or ""))
+        elif state == S.OFFERED or state == S.CONNECTED:
+            if call.agent_leg is not None and call.agent_id != view.agent_id:
+                await self._drop_agent(call)
+            if call.agent_leg is None and view.agent_id is not None:
+                await self._ring(call, view.agent_id)
+            elif state == S.CONNECTED and call.agent_up and call.bridge_id is None:
+                await self._bridge(call)
+        elif state == S.ON_HOLD:
+            if call.bridge_id is not None:
+                bridge_id, call.bridge_id = call.bridge_id, None
+                await self.engine.unbridge(bridge_id)
+            await self._play(call, self.plan.hold_music)
+        elif state in OVER:
+            if call.talked or state == S.ABANDONED:
+                await self._finish(call)
+            elif call.closing is None:
+                await self._drop_agent(call)
+                await self._goodbye(call)
+
+    async def _play(self, call: Call, media: str) -> None:
+        if call.playing != media:
+            await self.engine.play(call.leg_id, media, loop=True)
+            call.playing = media
+
+    async def _ring(self, call: Call, agent_id: UUID) -> None:
+        assert call.tenant_id is not None
+        name = await self.contacts.agent_name(call.tenant_id, agent_id)
+        target = self.plan.agent_endpoint(name) if name else None
+        if target is None:
+            log.error("agent %s has no phone (voice plan: agents / agent_domain)", agent_id)
+            await self._phone_lost(call, agent_id)
+            return
+        leg_id = await self.engine.originate(
+            target,
+            caller_id=self.plan.caller_id or call.caller or "anonymous",
+            timeout_s=self.plan.ring_timeout_s,
+        )
+        call.agent_leg, call.agent_id, call.agent_up = leg_id, agent_id, False
+        self._register(leg_id, call)
+
+    async def _bridge(self, call: Call) -> None:
+        assert call.agent_leg is not None
+        call.bridge_id = await self.engine.bridge(call.leg_id, call.agent_leg)
+        call.playing = None  # bridging stops the music
+        call.talked = True
+        self.stats.bridged += 1
+
+    def _forget_agent(self, call: Call) -> None:
+        if call.agent_leg is not None:
+            self._calls.pop(call.agent_leg, None)
+        call.agent_leg = call.agent_id = call.bridge_id = None
+        call.agent_up = False
+
+    async def _drop_agent(self, call: Call) -> None:
+        leg_id = call.agent_leg
+        self._forget_agent(call)
+        if leg_id is not None:
+            with contextlib.suppress(NotFoundError, ConflictError):
+                await self.engine.hangup(leg_id)
+
+    async def _goodbye(self, call: Call) -> None:
+        """Play the closing prompt (when configured), then hang up."""
+        prompt = self.plan.closed_prompt
+        if prompt is None:
+            await self._finish(call)
+            return
+        try:
+            call.closing = await self.engine.play(call.leg_id, prompt)
+        except TsunagiError:
+            await self._finish(call)
+
+    async def _finish(self, call: Call) -> None:
+        await self._drop_agent(call)
+        call.ended = True
+        with contextlib.suppress(NotFoundError, ConflictError):
+            await self.engine.hangup(call.leg_id)

@@ -1,0 +1,100 @@
+"""The voice plan: what an administrator configures for inbound calls, as data.
+
+Which dialled numbers belong to which tenant and IVR flow, what a waiting or held
+caller hears, and where each agent's phone is. Read from a TOML or JSON file by the
+voice worker (``tsunagi voice serve --plan FILE``) and validated before any call is
+taken. Queue order, skills and agent choice are not here: routing owns them.
+
+Agent endpoints: an agent's phone is ``agents[username]`` when listed (a desk phone
+with a fixed address), else ``sip:<username>@<agent_domain>`` — the agent's softphone
+or desk phone registered under the agent's Tsunagi user name at the SIP edge.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from tsunagi.domain.errors import InvalidInputError
+from tsunagi.voice.ivr import Flow, ToQueue, flow_problems
+
+
+class NumberRoute(msgspec.Struct, frozen=True, kw_only=True):
+    """A dialled number (the request URI's user part)."""
+
+    tenant: str
+    """The tenant's slug."""
+    flow: str
+    """The IVR flow (a key of :attr:`VoicePlan.flows`) that picks the queue."""
+
+
+class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
+    numbers: dict[str, NumberRoute]
+    flows: dict[str, Flow]
+    music: str = "music"
+    """Heard while waiting in a queue without music of its own."""
+    queue_music: dict[str, str] = {}
+    """Queue code → media heard while waiting in that queue."""
+    hold_music: str = "music"
+    closed_prompt: str | None = None
+    """Played before hanging up when the queue is closed, full or the call becomes a
+    scheduled callback; nothing is played when unset."""
+    agents: dict[str, str] = {}
+    """User name → SIP URI of the agent's phone (overrides ``agent_domain``)."""
+    agent_domain: str | None = None
+    """``host[:port]`` of the SIP edge where agents' phones register by user name."""
+    caller_id: str | None = None
+    """Shown on the agent's phone; the customer's number when unset."""
+    ring_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
+    """Longest ring of an agent's phone (the queue's offer timeout also applies)."""
+    on_engine_failure: Literal["callback", "abandon"] = "callback"
+    """A waiting caller lost to a media-plane failure keeps their place as a callback,
+    or is counted as abandoned."""
+    source: str = "sip"
+    """The contacts' ``source``; their idempotency key is ``<source>:<Call-ID>``."""
+
+    def agent_endpoint(self, username: str) -> str | None:
+        if username in self.agents:
+            return self.agents[username]
+        if self.agent_domain is None:
+            return None
+        return f"sip:{username}@{self.agent_domain}"
+
+    def music_for(self, queue: str) -> str:
+        return self.queue_music.get(queue, self.music)
+
+
+def parse_plan(data: dict[str, Any]) -> VoicePlan:
+    """Decode a plan (e.g. from ``tomllib``) and validate it; raises ``InvalidInputError``."""
+    try:
+        plan = msgspec.convert(data, type=VoicePlan)
+    except msgspec.ValidationError as exc:
+        raise InvalidInputError(f"voice plan: {exc}") from exc
+    problems = plan_problems(plan)
+    if problems:
+        raise InvalidInputError("voice plan: " + "; ".join(problems))
+    return plan
+
+
+def plan_problems(plan: VoicePlan) -> list[str]:
+    problems: list[str] = []
+    for number, route in plan.numbers.items():
+        if route.flow not in plan.flows:
+            problems.append(f"number {number}: no flow {route.flow!r}")
+    for name, flow in plan.flows.items():
+        problems.extend(f"flow {name}: {p}" for p in flow_problems(flow))
+    for username, uri in plan.agents.items():
+        if not uri.startswith("sip:") or "@" not in uri:
+            problems.append(f"agent {username}: {uri!r} is not a sip: URI")
+    return problems
+
+
+def queues_of(plan: VoicePlan) -> set[str]:
+    """Every queue code a flow of the plan can send a caller to."""
+    return {
+        node.queue
+        for flow in plan.flows.values()
+        for node in flow.nodes.values()
+        if isinstance(node, ToQueue)
+    }

@@ -1,0 +1,291 @@
+"""Inbound calls as routing contacts, end to end with real SIP peers, on both database
+profiles: baresip phones (caller and agents) → the sippy + rtpengine worker → the
+CallCenter → routing's actions and the durable routing engine (relay, bus, leader).
+
+What each phone heard is checked by frequency analysis: every party plays its own tone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+
+import msgspec
+import pytest
+from sqlalchemy import select
+from voice_peers import Baresip, tone_timeline, write_tone
+
+from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane, worker_config
+from integration.routing.routing_floor import Floor, close_floor, events_of, open_floor
+from testkit import World
+from tsunagi.actions.customers import do_import_customers
+from tsunagi.actions.desktop import screen_pop
+from tsunagi.actions.routing.engine import RoutingEngine
+from tsunagi.actions.routing.offers import do_hold_contact, do_resume_contact
+from tsunagi.adapters.security.crypto import load_or_create_master_key
+from tsunagi.adapters.security.keyring import KeyRing
+from tsunagi.adapters.storage.crm_models import ContactParty
+from tsunagi.adapters.storage.models import Tenant, User
+from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.adapters.telephony.channel import DatabaseCallContacts
+from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
+from tsunagi.domain.customers import CustomerRecord, Identifier
+from tsunagi.domain.permissions import Principal, Role
+from tsunagi.ports.telephony import CallHungUp, TelephonyEvent
+from tsunagi.routing.agents import Presence
+from tsunagi.voice.center import CallCenter
+from tsunagi.voice.ivr import Flow, Menu, Play, ToQueue
+from tsunagi.voice.plan import NumberRoute, VoicePlan
+
+pytestmark = [pytest.mark.voice, pytest.mark.slow]
+
+CALLER = "0312345678"
+NUMBER = "0120000000"
+CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ, HOLD_HZ = 600.0, 1000.0, 1400.0, 500.0
+TONES = [PROMPT_HZ, MENU_HZ, MUSIC_HZ, HOLD_HZ, CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ]
+FLOW = Flow(
+    name="main",
+    start="welcome",
+    nodes={
+        "welcome": Play(prompts=["welcome"], next="menu"),
+        "menu": Menu(prompt="menu", options={"2": "billing"}, timeout_s=5, on_failure="billing"),
+        "billing": ToQueue(queue="billing"),
+    },
+)
+
+
+@dataclass
+class Line:
+    """A live voice floor: routing (floor), the voice worker and its call center."""
+
+    floor: Floor
+    engine: SippyRtpengineEngine
+    center: CallCenter
+    keyring: KeyRing
+    workdir: Path
+    events: list[TelephonyEvent] = field(default_factory=list)
+    phones: list[Baresip] = field(default_factory=list)
+    _new: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def observe(self, event: TelephonyEvent) -> None:
+        self.events.append(event)
+        self._new.set()
+
+    def phone(self, name: str, hz: float) -> Baresip:
+        phone = Baresip(name, self.workdir / name, write_tone(self.workdir / f"{name}.wav", hz, 60))
+        phone.start()
+        self.phones.append(phone)
+        return phone
+
+    def dial(self, phone: Baresip) -> None:
+        phone.command("dial", f"sip:{NUMBER}@127.0.0.1:{self.engine._config.sip_port}")
+
+    async def contact_of_call(self, timeout_s: float = 15.0) -> RoutingContact:
+        """The (single) contact made from a SIP call, once it exists."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                async with self.floor.db.scoped(self.floor.tenant_id, readonly=True) as session:
+                    found = (
+                        await session.scalars(
+                            select(RoutingContact).where(RoutingContact.source == "sip")
+                        )
+                    ).all()
+                if found:
+                    assert len(found) == 1, found
+                    return found[0]
+                await asyncio.sleep(0.1)
+
+    async def hung_up(self, leg_count: int, timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while sum(isinstance(e, CallHungUp) for e in self.events) < leg_count:
+                self._new.clear()
+                await self._new.wait()
+
+
+@pytest.fixture
+async def line(
+    database_url: str,
+    profile: str,
+    world: World,
+    rtpengine: MediaPlane,
+    media_dir: Path,
+    tmp_path: Path,
+) -> AsyncIterator[Line]:
+    write_tone(media_dir / "hold.wav", HOLD_HZ, 2.0)
+    floor = await open_floor(database_url, profile, world)
+    keyring = KeyRing(load_or_create_master_key(tmp_path / "keys" / "master.key", create=True))
+    engine = SippyRtpengineEngine(worker_config(rtpengine.settings, media_dir))
+    await engine.start()
+    contacts = DatabaseCallContacts(floor.db, keyring, bus=floor.bus)
+    line = Line(floor, engine, None, keyring, tmp_path)  # type: ignore[arg-type]
+    task: asyncio.Task[None] | None = None
+    try:
+        async with floor.db.system(readonly=True) as session:
+            slug = await session.scalar(select(Tenant.slug).where(Tenant.id == floor.tenant_id))
+        assert slug is not None
+        await floor.add_queue("billing", config={"routing": {"offer_timeout_s": 15}})
+        plan = VoicePlan(
+            numbers={NUMBER: NumberRoute(tenant=slug, flow="main")},
+            flows={"main": FLOW},
+            hold_music="hold",
+        )
+        line.center = CallCenter(engine, contacts, plan, poll_s=0.2, observer=line.observe)
+        task = asyncio.create_task(line.center.run())
+        yield line
+    finally:
+        for phone in line.phones:
+            phone.stop()
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await contacts.close()
+        await engine.stop()
+        await close_floor(floor)
+
+
+async def add_agent(line: Line, name: str, phone: Baresip, *, ready: bool) -> uuid.UUID:
+    """An agent of the billing queue whose phone is ``phone`` (by user name in the plan)."""
+    agent_id = await line.floor.add_agent(name, {"billing": 5}, ready=ready)
+    async with line.floor.db.scoped(line.floor.tenant_id, readonly=True) as session:
+        username = await session.scalar(select(User.username).where(User.id == agent_id))
+    assert username is not None
+    agents = {**line.center.plan.agents, username: phone.uri}
+    line.center.plan = _with_agents(line.center.plan, agents)
+    return agent_id
+
+
+def _with_agents(plan: VoicePlan, agents: dict[str, str]) -> VoicePlan:
+    return msgspec.structs.replace(plan, agents=agents)
+
+
+async def press_after(phone: Baresip, digit: str, delay_s: float) -> None:
+    await asyncio.sleep(delay_s)
+    phone.command("sndcode", digit)
+
+
+def heard_in_order(phone: Baresip) -> list[float]:
+    """The tones ``phone`` heard, consecutive half-seconds merged."""
+    return [f for f, _ in groupby(tone_timeline(phone.dumps("dec")[0], TONES)) if f]
+
+
+async def test_a_call_is_queued_offered_bridged_held_and_ends_in_wrap_up(line: Line) -> None:
+    floor = line.floor
+    [customer_id] = await do_import_customers(
+        floor.db,
+        line.keyring,
+        tenant_id=floor.tenant_id,
+        items=[CustomerRecord(name="鈴木 一郎", identifiers=(Identifier("phone", CALLER),))],
+        actor="test",
+    )
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    agent_phone = line.phone("aiko", AGENT_HZ)
+    aiko = await add_agent(line, "aiko", agent_phone, ready=False)
+
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)  # during the menu prompt
+    contact = await line.contact_of_call()
+    assert (contact.channel, contact.state) == ("voice", "queued")
+    assert contact.idempotency_key is not None and contact.idempotency_key.startswith("sip:")
+    await asyncio.sleep(2)  # queue music
+    await floor.presence("aiko", Presence.READY)
+    connected = await floor.wait_state(contact.id, "connected", timeout=15)
+    assert connected.agent_id == aiko
+    agent_phone.wait_event("CALL_ESTABLISHED")
+
+    # The desk screen-pops the caller: the number was matched to the customer (sealed).
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        party = await session.get(ContactParty, contact.id)
+    assert party is not None and party.kind == "phone" and party.customer_id == customer_id
+    assert CALLER.encode() not in (party.address_enc or b"")
+    me = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.COMMUNICATOR}))
+    pop = await screen_pop(floor.db, line.keyring, principal=me, contact_id=contact.id)
+    assert pop.customer is not None and pop.customer.id == customer_id
+    assert pop.address == CALLER
+
+    await asyncio.sleep(2)  # talk
+    await do_hold_contact(
+        floor.db, tenant_id=floor.tenant_id, contact_id=contact.id, agent_id=aiko, actor="aiko"
+    )
+    await asyncio.sleep(2.5)  # hold music
+    await do_resume_contact(
+        floor.db, tenant_id=floor.tenant_id, contact_id=contact.id, agent_id=aiko, actor="aiko"
+    )
+    await asyncio.sleep(2)  # talk again
+    caller.command("hangup")
+    ended = await floor.wait_state(contact.id, "wrap_up")
+    assert ended.agent_id == aiko
+    await line.hung_up(2)  # the caller's leg and, after it, the agent's
+    assert line.center.live_calls == 0
+
+    types = [e["type"] for e in await events_of(floor, contact.id)]
+    assert types == [
+        "contact.created",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.held",
+        "contact.resumed",
+        "contact.ended",
+    ], types
+    assert heard_in_order(caller) == [
+        PROMPT_HZ,
+        MENU_HZ,
+        MUSIC_HZ,
+        AGENT_HZ,
+        HOLD_HZ,
+        AGENT_HZ,
+    ], heard_in_order(caller)
+    assert set(heard_in_order(agent_phone)) == {CUSTOMER_HZ}
+
+
+async def test_a_caller_who_hangs_up_while_waiting_is_an_abandoned_contact(line: Line) -> None:
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+    await line.floor.wait_state(contact.id, "queued")
+    await asyncio.sleep(1.5)
+    caller.command("hangup")
+    abandoned = await line.floor.wait_state(contact.id, "abandoned")
+    assert abandoned.waited_s is not None and abandoned.waited_s > 1
+    types = [e["type"] for e in await events_of(line.floor, contact.id)]
+    assert types == ["contact.created", "contact.queued", "contact.abandoned"], types
+    assert heard_in_order(caller) == [PROMPT_HZ, MENU_HZ, MUSIC_HZ], heard_in_order(caller)
+
+
+async def test_a_waiting_call_survives_a_routing_leader_restart(line: Line) -> None:
+    floor = line.floor
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    agent_phone = line.phone("ren", AGENT2_HZ)
+    await add_agent(line, "ren", agent_phone, ready=False)
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+    await floor.wait_state(contact.id, "queued")
+
+    await floor.engine.stop()  # the leader goes away while the caller waits
+    floor.engine = RoutingEngine(
+        floor.db, floor.bus, worker_id=f"test-{uuid.uuid4().hex[:8]}", lease_s=1.0, sweep_s=0.1
+    )
+    await floor.engine.start()
+    await floor.presence("ren", Presence.READY)
+    await floor.wait_state(contact.id, "connected", timeout=15)
+    await asyncio.sleep(2)
+
+    agent_phone.command("hangup")  # the agent ends the call from the phone
+    await floor.wait_state(contact.id, "wrap_up")
+    await line.hung_up(2)
+    types = [e["type"] for e in await events_of(floor, contact.id)]
+    assert types == [
+        "contact.created",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.ended",
+    ], types
+    assert set(heard_in_order(agent_phone)) == {CUSTOMER_HZ}
+    assert heard_in_order(caller)[-1] == AGENT2_HZ
