@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     session_max_age_s: int = Field(default=12 * 3600, ge=60)
     login_attempts_per_window: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=60, ge=1)
+    # Requests per minute from one address to one public endpoint family (widget,
+    # booking, webhooks); more get 429 with Retry-After.
+    public_requests_per_minute: int = Field(default=120, ge=1)
     # One address may try this many times the per-account limit (a floor behind one NAT).
     login_ip_multiplier: int = Field(default=40, ge=1)
     password_time_cost: int = Field(default=2, ge=1)

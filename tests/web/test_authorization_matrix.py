@@ -49,7 +49,7 @@ def _guarded() -> list[tuple[str, str, str, str]]:
     """(method, path, action, resource) of every route that needs a permission."""
     rows = []
     for (method, path), need in sorted(documented_routes().items()):
-        if need == "public":
+        if need in ("public", "public_api"):
             continue
         action, resource = need.split(" ", 1)
         rows.append((method, path, action, resource))

@@ -49,16 +49,24 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.effective_database_url)
     bus: EventBus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
     limiter: AttemptLimiter
+    public: AttemptLimiter
     if settings.redis_url:
         limiter = RedisLimiter(
             settings.redis_url,
             limit=settings.login_attempts_per_window,
             window_s=settings.login_window_s,
         )
+        public = RedisLimiter(
+            settings.redis_url,
+            limit=settings.public_requests_per_minute,
+            window_s=60,
+            prefix="tsunagi:public:",
+        )
     else:
         limiter = MemoryLimiter(
             limit=settings.login_attempts_per_window, window_s=settings.login_window_s
         )
+        public = MemoryLimiter(limit=settings.public_requests_per_minute, window_s=60)
     return Services(
         settings=settings,
         db=db,
@@ -68,6 +76,7 @@ def build_services(settings: Settings) -> Services:
             time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
         ),
         login_limiter=limiter,
+        public_limiter=public,
         catalogues=Catalogues(),
         keyring=KeyRing(master_key_for(settings)),
     )
@@ -154,6 +163,7 @@ def create_app(
             await built.relay.stop()
             await built.bus.stop()
             await built.login_limiter.close()
+            await built.public_limiter.close()
             if services is None:
                 await built.db.dispose()
 

@@ -3,8 +3,9 @@
 * Authentication: ``Authorization: Bearer tsu_…`` (API token, limited by its scopes) or
   the ``tsunagi_session`` cookie (a server-side session).
 * Authorization: every handler declares ``opt={"authz": (action, resource)}`` or
-  ``opt={"authz": PUBLIC}``; the app-wide guard calls :func:`authorize` with it. A
-  handler without an entry is refused (fail closed) and the route-matrix test fails.
+  ``opt={"authz": PUBLIC}`` (or ``PUBLIC_API``, see below); the app-wide guard calls
+  :func:`authorize` with it. A handler without an entry is refused (fail closed) and the
+  route-matrix test fails.
 * CSRF: cookie-authenticated unsafe requests carry ``X-CSRF-Token`` (or a ``_csrf``
   form field) equal to an HMAC of the session cookie; anonymous form posts bind it to a
   pre-session cookie instead. Bearer-token requests carry no ambient credential.
@@ -36,6 +37,11 @@ LANG_COOKIE = "tsunagi_lang"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf"
 PUBLIC = "public"
+# Public endpoints called without ambient credentials — the chat widget on a customer's
+# site (it presents its own bearer token), provider webhooks (signed): no cookie means no
+# CSRF to check, so the handler authenticates the caller itself and is rate-limited
+# (``tsunagi.web.public.limit_public``). Such a handler must never act on a session.
+PUBLIC_API = "public_api"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Connection = ASGIConnection[Any, Any, Any, Any]
@@ -91,6 +97,8 @@ async def authz_guard(connection: Connection, handler: BaseRouteHandler) -> None
         raise PermissionDeniedException("this route has no authorization entry")
     method = connection.scope.get("method", "GET")
     unsafe = method not in SAFE_METHODS and connection.scope["type"] == ScopeType.HTTP
+    if spec == PUBLIC_API:
+        return
     if spec == PUBLIC:
         if unsafe:
             await _check_csrf(connection)

@@ -70,7 +70,10 @@ def validation_error(request: AnyRequest, exc: ValidationException) -> Response[
 
 
 def http_error(request: AnyRequest, exc: HTTPException) -> Response[Any]:
-    return _answer(request, exc.status_code, exc.detail, exc.extra)
+    response = _answer(request, exc.status_code, exc.detail, exc.extra)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value  # e.g. Retry-After on 429
+    return response
 
 
 def domain_error(request: AnyRequest, exc: Exception) -> Response[Any]:

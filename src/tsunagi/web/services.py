@@ -25,6 +25,7 @@ class Services:
     relay: OutboxRelay
     hasher: PasswordHasher
     login_limiter: AttemptLimiter
+    public_limiter: AttemptLimiter
     catalogues: Catalogues
     keyring: KeyRing
 
