@@ -77,6 +77,7 @@ class NewConversation:
     subject: str | None = None
     thread_key: str | None = None
     account_id: UUID | None = None
+    widget_id: UUID | None = None
     visitor_token: str | None = None
     bot: bool = False
     idempotency_key: str | None = None
@@ -237,6 +238,7 @@ async def _start(
         contact_id=contact.id,
         queue_id=new.queue_id,
         account_id=new.account_id,
+        widget_id=new.widget_id,
         state="bot" if new.bot else ("closed" if contact.state == S.CLOSED else "open"),
         lang=new.lang,
         topic=new.topic,

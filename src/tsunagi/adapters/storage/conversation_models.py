@@ -54,6 +54,30 @@ class ChannelAccount(TenantScoped, Base):
     updated_at: Mapped[datetime]
 
 
+class ChatWidget(TenantScoped, Base):
+    """A chat widget a tenant embeds on its site with one script tag (``data-widget=id``).
+
+    ``topics`` maps what the visitor picks in the pre-chat form to queues
+    (``[{"code", "label_ja", "label_en", "queue_id"}]``); ``offline_queue_id`` is the email
+    queue an offline message goes to outside business hours; ``allowed_origins`` lists the
+    sites allowed to embed it (``["*"]`` for any); ``theme`` colours and texts.
+    """
+
+    __tablename__ = "chat_widgets"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    topics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    offline_queue_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL")
+    )
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    theme: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Conversation(TenantScoped, Base):
     __tablename__ = "conversations"
     __table_args__ = (
@@ -71,6 +95,9 @@ class Conversation(TenantScoped, Base):
     queue_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"))
     account_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("channel_accounts.id", ondelete="SET NULL")
+    )
+    widget_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("chat_widgets.id", ondelete="SET NULL")
     )
     customer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL")

@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-02 09:50:33.736470
+Create Date: 2026-12-02 09:59:07.366001
 """
 
 from __future__ import annotations
@@ -76,6 +76,35 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "chat_widgets",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("topics", sa.JSON(), nullable=False),
+        sa.Column("offline_queue_id", sa.Uuid(), nullable=True),
+        sa.Column("allowed_origins", sa.JSON(), nullable=False),
+        sa.Column("theme", sa.JSON(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["offline_queue_id"],
+            ["queues.id"],
+            name=op.f("fk_chat_widgets_offline_queue_id_queues"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_chat_widgets_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_chat_widgets")),
+    )
+    with op.batch_alter_table("chat_widgets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_chat_widgets_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "callback_bookings",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("contact_id", sa.Uuid(), nullable=True),
@@ -127,6 +156,7 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.Uuid(), nullable=True),
         sa.Column("queue_id", sa.Uuid(), nullable=False),
         sa.Column("account_id", sa.Uuid(), nullable=True),
+        sa.Column("widget_id", sa.Uuid(), nullable=True),
         sa.Column("customer_id", sa.Uuid(), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("lang", sa.String(length=8), nullable=False),
@@ -178,6 +208,12 @@ def upgrade() -> None:
             ["tenants.id"],
             name=op.f("fk_conversations_tenant_id_tenants"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["widget_id"],
+            ["chat_widgets.id"],
+            name=op.f("fk_conversations_widget_id_chat_widgets"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
         sa.UniqueConstraint("visitor_token_hash", name="uq_conversations_visitor_token"),
@@ -307,6 +343,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_callback_bookings_slot")
 
     op.drop_table("callback_bookings")
+    with op.batch_alter_table("chat_widgets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_chat_widgets_tenant_id"))
+
+    op.drop_table("chat_widgets")
     with op.batch_alter_table("channel_accounts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_channel_accounts_tenant_id"))
 
