@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # Requests per minute from one address to one public endpoint family (widget,
     # booking, webhooks); more get 429 with Retry-After.
     public_requests_per_minute: int = Field(default=120, ge=1)
+    # Largest file a chat visitor or a communicator may attach.
+    chat_attachment_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # One address may try this many times the per-account limit (a floor behind one NAT).
     login_ip_multiplier: int = Field(default=40, ge=1)
     password_time_cost: int = Field(default=2, ge=1)

@@ -5,6 +5,10 @@
   ``own``); supervisors, managers and administrators read all; supervisors also write
   (they take escalations). Its events carry no text.
 * ``channel_account`` — mailboxes and SMS numbers of queues: administrators.
+* ``callback_booking`` — web callback bookings (names and numbers opened, audited):
+  supervisors, managers and administrators list and cancel them.
+* ``booking_settings`` — a queue's booking settings: supervisors and managers read them,
+  managers and administrators change them.
 """
 
 from __future__ import annotations
@@ -19,4 +23,11 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("channel_account", Action.READ): {_A: Grant.ALL},
     ("channel_account", Action.CREATE): {_A: Grant.ALL},
     ("channel_account", Action.UPDATE): {_A: Grant.ALL},
+    ("chat_widget", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("chat_widget", Action.CREATE): {_A: Grant.ALL},
+    ("chat_widget", Action.UPDATE): {_A: Grant.ALL},
+    ("callback_booking", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("callback_booking", Action.DELETE): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("booking_settings", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("booking_settings", Action.UPDATE): {_M: Grant.ALL, _A: Grant.ALL},
 }

@@ -33,6 +33,7 @@ from tsunagi.settings import Settings
 from tsunagi.web import events
 from tsunagi.web.api import audit, customers, desktop, health, queues, tokens, users
 from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, current_principal
+from tsunagi.web.channels.cors import WidgetCors
 from tsunagi.web.errors import EXCEPTION_HANDLERS
 from tsunagi.web.features import feature_hooks, feature_routes, load_features
 from tsunagi.web.i18n import AUDIT_LABELS, LANGUAGES, ROLE_LABELS, Catalogues, current_locale
@@ -192,7 +193,10 @@ def create_app(
             *home.ROUTES,
             *feature_routes(features),
         ],
-        middleware=[DefineMiddleware(AuthMiddleware, exclude=UNAUTHENTICATED_PATHS)],
+        middleware=[
+            DefineMiddleware(WidgetCors),
+            DefineMiddleware(AuthMiddleware, exclude=UNAUTHENTICATED_PATHS),
+        ],
         guards=[authz_guard],
         before_request=set_locale,
         exception_handlers=EXCEPTION_HANDLERS,
