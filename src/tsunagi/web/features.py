@@ -18,6 +18,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "tsunagi.web.routing",
     "tsunagi.web.knowledge",
     "tsunagi.web.figures",
+    "tsunagi.web.booking",
     "tsunagi.web.wfm",
 )
 

@@ -23,6 +23,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("/routing/wallboard", N_("Wallboard"), "floor"),
     NavItem("/knowledge", N_("Knowledge"), "article"),
     NavItem("/figures", N_("Figures"), "figures"),
+    NavItem("/booking", N_("Bookings"), "callback_booking"),
     NavItem("/wfm", N_("Planning"), "wfm"),
 )
 
