@@ -322,6 +322,12 @@ def _weekdays(value: str) -> frozenset[int]:
     "--handle-time-column",
     help="Column of total handle seconds per interval; adds an aht_s forecast column.",
 )
+@click.option(
+    "--by",
+    "by_columns",
+    help="Forecast each series named by these columns in one run, e.g. queue,channel; "
+    "the output starts with those columns.",
+)
 def forecast(
     history_path: Path,
     interval_minutes: int,
@@ -335,9 +341,26 @@ def forecast(
     busy: tuple[str, ...],
     backtest_weeks: int | None,
     handle_time_column: str | None,
+    by_columns: str | None,
 ) -> None:
     """Forecast volume per interval (CSV interval_start,volume), or backtest the methods."""
     import pandas as pd
+
+    if by_columns is not None:
+        _forecast_batch(
+            history_path,
+            [c.strip() for c in by_columns.split(",") if c.strip()],
+            interval_minutes=interval_minutes,
+            start_day=start_day,
+            days=days,
+            method=method,
+            weeks=weeks,
+            open_weekdays=open_weekdays,
+            no_holidays=no_holidays,
+            special=special,
+            busy=busy,
+        )
+        return
 
     from tsunagi.wfm.forecast import (
         Calendar,
@@ -417,6 +440,76 @@ def forecast(
     for ts, value in fc.items():
         stamp = pd.Timestamp(str(ts))
         out.writerow([stamp.isoformat(), f"{value:.2f}", f"{float(aht.get(stamp, overall)):.1f}"])
+
+
+def _busy_seasons(values: Sequence[str]) -> tuple[tuple[date, date, float], ...]:
+    seasons = []
+    for item in values:
+        span, sep, factor = item.partition("=")
+        first_day, _, last_day = span.partition(":")
+        try:
+            if not sep:
+                raise ValueError("missing =FACTOR")
+            seasons.append(
+                (date.fromisoformat(first_day), date.fromisoformat(last_day), float(factor))
+            )
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{item!r}: use START:END=FACTOR, e.g. 2026-09-15:2026-09-30=1.3",
+                param_hint="--busy-season",
+            ) from exc
+    return tuple(seasons)
+
+
+def _forecast_batch(
+    path: Path,
+    by: list[str],
+    *,
+    interval_minutes: int,
+    start_day: datetime | None,
+    days: int,
+    method: str,
+    weeks: int,
+    open_weekdays: str,
+    no_holidays: bool,
+    special: tuple[str, ...],
+    busy: tuple[str, ...],
+) -> None:
+    """One forecast per value of the ``by`` columns; series that cannot be forecast are
+    named on standard error and left out."""
+    from tsunagi.wfm.plan import CalendarSpec, ForecastSpec, forecast_many, parse_histories_csv
+
+    if not by:
+        raise click.BadParameter("name at least one column, e.g. queue,channel", param_hint="--by")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise click.FileError(str(path), hint=exc.strerror) from exc
+    spec = ForecastSpec(
+        interval_minutes=interval_minutes,
+        start=start_day.date() if start_day else None,
+        days=days,
+        method=method,  # type: ignore[arg-type]
+        weeks=weeks,
+        calendar=CalendarSpec(
+            open_weekdays=_weekdays(open_weekdays),
+            holidays=not no_holidays,
+            special_days=_special_days(special),
+            busy_seasons=_busy_seasons(busy),
+        ),
+    )
+    try:
+        done, failed = forecast_many(parse_histories_csv(text, by), spec)
+    except ValueError as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow([*by, "interval_start", "volume"])
+    for key, table in done.items():
+        for ts, value in zip(table.starts, table.volume, strict=True):
+            out.writerow([*key, ts.isoformat(), f"{value:.2f}"])
+    sys.stdout.flush()
+    for key, why in failed.items():
+        click.echo(f"skipped {'/'.join(key)}: {why}", err=True)
 
 
 def _day_grid(

@@ -348,13 +348,17 @@ def plan_shifts(
 ) -> ShiftPlan:
     """Cover ``required`` agents per interval with ``shifts`` (windows on the clock).
 
-    The day grid runs from the earliest to the latest interval with any requirement, so
-    closed night hours cost the solver nothing; a shift must fit inside that span.
+    The day grid runs from the earliest interval with a requirement or a shift start to
+    the latest with a requirement or a shift end (within the day), so closed night hours
+    cost the solver nothing and a shift longer than the open hours still fits; its hours
+    outside the requirement show as over-staffing.
     """
     if len(starts) != len(required) or not starts:
         raise ValueError("one required count per interval start is needed")
     if any(r < 0 for r in required):
         raise ValueError("required agents must be >= 0")
+    if not shifts:
+        raise ValueError("give at least one shift type")
     step = timedelta(minutes=interval_minutes)
     midnight = [datetime.combine(ts.date(), datetime.min.time()) for ts in starts]
     slots = [(ts - m) // step for ts, m in zip(starts, midnight, strict=True)]
@@ -364,8 +368,16 @@ def plan_shifts(
     if len(days) > MAX_SCHEDULE_DAYS:
         raise ValueError(f"schedules cover at most {MAX_SCHEDULE_DAYS} days")
     busy = [s for s, r in zip(slots, required, strict=True) if r > 0]
-    first = min(busy) if busy else 0
-    width = (max(busy) if busy else 0) - first + 1
+    per_day = 24 * 60 // interval_minutes
+    reach = [
+        (
+            s.earliest_start_minutes // interval_minutes,
+            -(-(s.latest_start_minutes + s.length_minutes) // interval_minutes),
+        )
+        for s in shifts
+    ]
+    first = max(0, min([*busy, *(lo for lo, _hi in reach)], default=0))
+    width = min(per_day, max([*(b + 1 for b in busy), *(hi for _lo, hi in reach)])) - first
     index = {d: k for k, d in enumerate(days)}
     grid = [[0] * width for _ in days]
     for ts, slot, need in zip(starts, slots, required, strict=True):

@@ -351,3 +351,59 @@ def test_the_maths_runs_off_the_event_loop() -> None:
         return await actions.compute(lambda: threading.current_thread().name)
 
     assert run(name).startswith("wfm")
+
+
+def test_schedule_and_budget_pages_and_exports(
+    server: LiveServer, world: World, seeded: str
+) -> None:
+    manager = _signed_in(server, world, "manager")
+    common = {
+        "run": "1",
+        "queue_id": seeded,
+        "channel": "voice",
+        "history_from": FIRST.isoformat(),
+        "history_to": LAST.isoformat(),
+        "holidays": "false",
+        "interval_minutes": "30",
+        "shrinkage": "0.3",
+    }
+    shifts = {
+        "shift0_name": "=cmd()",  # a formula-like name is shown as text
+        "shift0_length_minutes": "300",
+        "shift0_earliest_start_minutes": "540",
+        "shift0_latest_start_minutes": "540",
+        "shift0_hourly_cost": "1500",
+        "shift1_name": "late",
+        "shift1_length_minutes": "240",
+        "shift1_earliest_start_minutes": "720",
+        "shift1_latest_start_minutes": "780",
+        "shift1_hourly_cost": "1600",
+    }
+    page = manager.http.get("/wfm/schedule", params={**common, **shifts, "days": "2"})
+    assert page.status_code == 200, page.text
+    assert 'data-testid="wfm-coverage-chart"' in page.text and 'class="line scheduled"' in page.text
+    assert "=cmd()" in page.text and "<script" not in page.text.split("</header>", 1)[1]
+    exported = manager.http.get("/wfm/schedule.csv", params={**common, **shifts, "days": "2"})
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert len(rows) == 2 * 48 and all(int(r["under"]) == 0 for r in rows)
+
+    budget = {
+        **common,
+        "days": "59",
+        "start": "2027-01-01",
+        "rate_agent_hourly_rate": "1500",
+        "supervisor_rate": "2200",
+        "supervisor_per_agents": "12",
+        "rate_rent_per_month": "100000",
+    }
+    shown = manager.http.get("/wfm/budget", params=budget)
+    assert shown.status_code == 200, shown.text
+    assert 'data-testid="wfm-budget-chart"' in shown.text and "SL 90/20" in shown.text
+    exported = manager.http.get("/wfm/budget.xlsx", params=budget)
+    sheet = openpyxl.load_workbook(io.BytesIO(exported.content)).active
+    assert sheet is not None
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][:2] == ("scenario", "month") and len(values) == 1 + 4 * 2
+    unknown = manager.http.get("/wfm/budget", params={**budget, "shift9_colour": "red"})
+    assert unknown.status_code == 422
+    manager.close()

@@ -358,3 +358,47 @@ def test_budget_from_a_schedule(tmp_path: Path) -> None:
     code, out = run(*base, "--scheduled", str(coverage))
     assert code != 0
     assert "no scheduled count for 2027-02-05T09:00:00" in out
+
+
+def test_forecast_batch_per_queue_and_channel(tmp_path: Path) -> None:
+    lines = ["queue,channel,interval_start,volume"]
+    for day in range(1, 29):  # four weeks of February 2026, two series and a short one
+        for hour in range(9, 12):
+            stamp = f"2026-02-{day:02d}T{hour:02d}:00"
+            lines.append(f"sales,voice,{stamp},{10 + hour}")
+            lines.append(f"sales,chat,{stamp},3")
+    lines.append("tiny,voice,2026-02-28T09:00,oops")
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, out = run("wfm", "forecast", "--history", str(path), "--by", "queue,channel")
+    assert code == 1 and "line" in out and "oops" in out  # a bad cell names its line
+
+    path.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "wfm",
+            "forecast",
+            "--history",
+            str(path),
+            "--by",
+            "queue,channel",
+            "--days",
+            "2",
+            "--interval-minutes",
+            "60",
+            "--no-holidays",
+        ],
+        obj={},
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {(r["queue"], r["channel"]) for r in rows} == {("sales", "voice"), ("sales", "chat")}
+    assert len(rows) == 2 * 2 * 24
+    voice = {r["interval_start"]: float(r["volume"]) for r in rows if r["channel"] == "voice"}
+    assert voice["2026-03-01T09:00:00"] == 19 and voice["2026-03-01T13:00:00"] == 0
+    chat_total = sum(float(r["volume"]) for r in rows if r["channel"] == "chat")
+    assert chat_total == 2 * 3 * 3
+
+    code, out = run("wfm", "forecast", "--history", str(path), "--by", "team")
+    assert code == 1 and "team" in out

@@ -44,6 +44,20 @@ In = TypeVar("In", bound=s.StaffingIn)
 CALENDAR_FIELDS = ("open_weekdays", "holidays")
 SHIFT_FIELDS = tuple(s.ShiftIn.__struct_fields__)
 RATE_FIELDS = tuple(f for f in s.RatesIn.__struct_fields__ if f != "roles")
+# What the tabs carry from one planning page to the next: the history and the target.
+CARRIED = (
+    "queue_id",
+    "channel",
+    "history_weeks",
+    "history_from",
+    "history_to",
+    "interval_minutes",
+    "method",
+    "weeks",
+    "open_weekdays",
+    "holidays",
+    *tuple(f for f in s.StaffingIn.__struct_fields__ if f not in s.ForecastIn.__struct_fields__),
+)
 PAGE_FIELDS = ("run", "format", "_csrf", "supervisor_rate", "supervisor_per_agents")
 
 
@@ -116,6 +130,8 @@ async def _context(request: AnyRequest, pairs: list[tuple[str, str]]) -> dict[st
         "form": dict(shown),
         "weekdays": [v for k, v in shown if k == "open_weekdays"] or [str(d) for d in range(7)],
         "query": urlencode(shown),
+        "carry": urlencode([(k, v) for k, v in shown if k in CARRIED]),
+        "carry_days": urlencode([(k, v) for k, v in shown if k in (*CARRIED, "days", "start")]),
         "error": None,
     }
 
