@@ -669,3 +669,54 @@ async def list_overdue(
 
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------- for the desk
+
+
+@dataclass(frozen=True, slots=True)
+class EmailDetail:
+    external_id: str | None  # the Message-ID
+    has_html: bool
+    error: str | None  # the last sending error, if one
+
+
+async def email_details(
+    db: Database, *, tenant_id: UUID, message_ids: list[UUID]
+) -> dict[UUID, EmailDetail]:
+    """Email facts of messages that the common message view does not carry."""
+    if not message_ids:
+        return {}
+    async with db.scoped(tenant_id, readonly=True) as session:
+        rows = (
+            await session.execute(
+                select(
+                    ConversationMessage.id,
+                    ConversationMessage.external_id,
+                    ConversationMessage.html_enc.is_not(None),
+                    ConversationMessage.status_detail,
+                ).where(ConversationMessage.id.in_(message_ids))
+            )
+        ).all()
+    found = {
+        row[0]: EmailDetail(row[1], bool(row[2]), SendState.decode(row[3]).error) for row in rows
+    }
+    for message_id in message_ids:
+        found.setdefault(message_id, EmailDetail(None, False, None))
+    return found
+
+
+async def message_html(
+    db: Database, keyring: KeyRing, *, tenant_id: UUID, conversation_id: UUID, message_id: UUID
+) -> str:
+    """The sanitised HTML kept of a received email (sanitised again on the way out, so
+    a change of the allow-list applies to what was stored before it)."""
+    from tsunagi.channels.email import sanitise_html
+
+    cipher = await keyring.cipher(db, tenant_id)
+    async with db.scoped(tenant_id, readonly=True) as session:
+        message = await session.get(ConversationMessage, message_id)
+    if message is None or message.conversation_id != conversation_id or not message.html_enc:
+        raise NotFoundError("this message has no HTML")
+    html = cipher.open(message.html_enc, table=_T, column="html", row_id=message.id) or ""
+    return sanitise_html(html)

@@ -23,7 +23,13 @@ from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import ChannelAccount
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
-from tsunagi.channels.email import MailboxConfig, MailboxConfiguredEvent
+from tsunagi.channels.email import (
+    MailboxConfig,
+    MailboxConfiguredEvent,
+    QueueEmail,
+    QueueEmailChangedEvent,
+    queue_email,
+)
 from tsunagi.domain.errors import InvalidInputError, NotFoundError
 
 CHANNEL = "email"
@@ -241,3 +247,48 @@ async def do_save_cursor(
         if account is not None:
             account.cursor = dict(cursor)
             account.updated_at = utcnow()
+
+
+async def mailbox_of_queue(
+    db: Database, keyring: KeyRing, *, tenant_id: UUID, queue_id: UUID
+) -> Mailbox | None:
+    """The queue's own mailbox (the first by name), enabled or not."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        found = await session.scalar(
+            select(ChannelAccount.id)
+            .where(ChannelAccount.channel == CHANNEL, ChannelAccount.queue_id == queue_id)
+            .order_by(ChannelAccount.name)
+            .limit(1)
+        )
+    if found is None:
+        return None
+    return await get_mailbox(db, keyring, tenant_id=tenant_id, account_id=found)
+
+
+async def queue_email_settings(db: Database, *, tenant_id: UUID, queue_id: UUID) -> QueueEmail:
+    async with db.scoped(tenant_id, readonly=True) as session:
+        queue = await session.get(Queue, queue_id)
+    if queue is None:
+        raise NotFoundError("queue not found")
+    return queue_email(queue.config)
+
+
+async def do_set_queue_email(
+    db: Database, *, tenant_id: UUID, queue_id: UUID, settings: QueueEmail, actor: str | None
+) -> QueueEmail:
+    """Replace a queue's email behaviour (``Queue.config["email"]``)."""
+    settings = settings.validated()
+    at = utcnow()
+    async with db.scoped(tenant_id) as session, session.begin():
+        queue = await session.scalar(select(Queue).where(Queue.id == queue_id).with_for_update())
+        if queue is None:
+            raise NotFoundError("queue not found")
+        queue.config = {**(queue.config or {}), "email": msgspec.to_builtins(settings)}
+        emit(
+            session,
+            QueueEmailChangedEvent(
+                tenant_id=tenant_id, occurred_at=at, actor=actor, queue_id=queue_id,
+                auto_ack=settings.auto_ack, first_response_s=settings.first_response_s,
+            ),
+        )  # fmt: skip
+    return settings

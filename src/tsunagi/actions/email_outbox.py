@@ -228,11 +228,13 @@ async def _mark(
     return Outcome(message_id, status, error)
 
 
-async def do_retry_email(db: Database, *, tenant_id: UUID, message_id: UUID) -> None:
+async def do_retry_email(
+    db: Database, *, tenant_id: UUID, conversation_id: UUID, message_id: UUID
+) -> None:
     """Queue a failed email again (staff asked for it): the same bytes, the same id."""
     async with db.scoped(tenant_id) as session, session.begin():
-        message = await session.get(ConversationMessage, message_id)
-        if message is None or message.raw_enc is None:
+        message = await session.get(ConversationMessage, message_id, with_for_update=True)
+        if message is None or message.raw_enc is None or message.conversation_id != conversation_id:
             raise NotFoundError("message not found")
         if message.status != "failed":
             raise ConflictError(f"the message is {message.status}, not failed")

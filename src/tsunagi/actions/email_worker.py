@@ -32,7 +32,7 @@ from tsunagi.actions.email_accounts import (
     enabled_mailboxes,
     get_mailbox,
 )
-from tsunagi.actions.email_outbox import SenderFor, send_due, smtp_sender
+from tsunagi.actions.email_outbox import SenderFor, send_due, send_message, smtp_sender
 from tsunagi.adapters.mail.imap import Fetched, ImapMailbox, ImapSettings, MailServerError
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.db import Database
@@ -186,6 +186,7 @@ class MailWorker:
         *,
         rescan_s: float = 30.0,
         retry_s: float = 30.0,
+        send_interval_s: float = 5.0,
         sources: SourceFor = ImapMailbox,
         senders: SenderFor = smtp_sender,
     ) -> None:
@@ -193,6 +194,9 @@ class MailWorker:
         self._keyring = keyring
         self._rescan_s = rescan_s
         self._retry_s = retry_s
+        self._send_interval_s = send_interval_s
+        self._sending: set[asyncio.Task[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
         self._sources = sources
         self._senders = senders
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
@@ -201,16 +205,50 @@ class MailWorker:
 
     async def start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="mail-worker")
+        self._sender = asyncio.create_task(self._send_loop(), name="mail-sender")
+
+    def send_soon(self, tenant_id: UUID, message_id: UUID) -> None:
+        """Send a just-queued email now, in a task (the request does not wait for SMTP)."""
+        task = asyncio.create_task(self._send_one(tenant_id, message_id))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_one(self, tenant_id: UUID, message_id: UUID) -> None:
+        try:
+            await send_message(
+                self._db, self._keyring, tenant_id=tenant_id, message_id=message_id,
+                senders=self._senders,
+            )  # fmt: skip
+        except Exception:  # the send loop tries again
+            log.exception("sending email %s failed", message_id)
+
+    async def _send_loop(self) -> None:
+        """Whatever is queued and due — retries, and replies of a process that stopped
+        before sending — goes out even while a mailbox cannot be read."""
+        while True:
+            await asyncio.sleep(self._send_interval_s)
+            try:
+                tenants = {t for t, _ in await enabled_mailboxes(self._db)}
+                for tenant_id in tenants:
+                    await send_due(
+                        self._db, self._keyring, tenant_id=tenant_id, senders=self._senders
+                    )
+            except Exception:
+                log.exception("the email send loop failed; trying again")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._main, *self._tasks.values()) if t is not None]
+        tasks = [
+            t
+            for t in (self._main, self._sender, *self._tasks.values(), *self._sending)
+            if t is not None
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        self._main = None
+        self._main = self._sender = None
 
     async def _run(self) -> None:
         while True:

@@ -140,6 +140,15 @@ class MailboxConfiguredEvent(Event, frozen=True, kw_only=True, tag="mailbox.conf
     created: bool
 
 
+class QueueEmailChangedEvent(Event, frozen=True, kw_only=True, tag="queue_email.changed"):
+    """A queue's email behaviour (SLA, automatic answer, signature, templates) changed."""
+
+    resource: ClassVar[str] = "channel_account"
+    queue_id: UUID
+    auto_ack: bool
+    first_response_s: int | None
+
+
 class EmailStatusChangedEvent(
     ConversationEvent, frozen=True, kw_only=True, tag="email.status_changed"
 ):
@@ -212,7 +221,7 @@ def parse_email(raw: bytes) -> InboundEmail:
     if defects:
         flags.append("malformed")
     clipped = _clip(text)
-    if clipped != text:
+    if text is not None and len(text.strip()) > MAX_TEXT:
         flags.append("truncated")
     from_name, from_address = header.address("From")
     return InboundEmail(
@@ -360,7 +369,8 @@ def _attachment_name(filename: str | None, kind: str) -> str:
             return clean_filename(filename)
         except InvalidInputError:
             pass
-    return "attachment." + (kind.rsplit("/", 1)[-1][:10] or "bin")
+    subtype = kind.rsplit("/", 1)[-1]
+    return "attachment." + (subtype if subtype.isalnum() and len(subtype) <= 8 else "bin")
 
 
 def _decoded_text(part: Message, defects: list[str]) -> str | None:

@@ -20,6 +20,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "tsunagi.web.figures",
     "tsunagi.web.booking",
     "tsunagi.web.wfm",
+    "tsunagi.web.email",
 )
 
 Hook = Callable[[Services], Awaitable[None]]

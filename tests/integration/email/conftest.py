@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -114,4 +115,4 @@ def message(
     for filename, media_type, content in attachments or []:
         main, _, sub = media_type.partition("/")
         msg.add_attachment(content, maintype=main, subtype=sub, filename=filename)
-    return msg.as_bytes(), mid
+    return msg.as_bytes(policy=policy.SMTP), mid
