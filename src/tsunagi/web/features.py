@@ -20,6 +20,8 @@ FEATURE_MODULES: tuple[str, ...] = (
     "tsunagi.web.figures",
     "tsunagi.web.booking",
     "tsunagi.web.wfm",
+    "tsunagi.web.channels",
+    "tsunagi.web.sms",
     "tsunagi.web.email",
 )
 

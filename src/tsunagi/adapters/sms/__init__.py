@@ -1,0 +1,1 @@
+"""SMS provider adapters behind ``tsunagi.ports.sms.SmsProvider``."""
