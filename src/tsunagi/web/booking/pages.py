@@ -82,16 +82,9 @@ def _render(
     cookies = []
     if not anon:
         anon = new_secret()
-        cookies.append(
-            Cookie(
-                key=ANON_COOKIE,
-                value=anon,
-                httponly=True,
-                samesite="lax",
-                secure=services_of(request).settings.secure_cookies,
-                path="/",
-            )
-        )
+        cookies.append(_cookie(request, ANON_COOKIE, anon, None))
+    if request.query_params.get("lang") in LANGUAGES:  # a link's language choice sticks
+        cookies.append(_cookie(request, LANG_COOKIE, current_locale.get(), 365 * 24 * 3600))
     return Template(
         template_name=template,
         context={
@@ -101,6 +94,18 @@ def _render(
         },
         status_code=status,
         cookies=cookies,
+    )
+
+
+def _cookie(request: AnyRequest, key: str, value: str, max_age: int | None) -> Cookie:
+    return Cookie(
+        key=key,
+        value=value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=services_of(request).settings.secure_cookies,
+        path="/",
     )
 
 
