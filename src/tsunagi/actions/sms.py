@@ -7,11 +7,7 @@
   identified by the number). The provider's message id is the idempotency key: a
   retried webhook adds nothing. Keywords (``STOP``, 「停止」, ``START``, ``HELP`` …) are
   handled here and start no contact.
-* **Outbound** — a reply is stored first (``queued``) and then sent by
-  :func:`do_deliver_sms`, which claims it under the account row's lock, so two workers
-  never send it both. A failure the provider certainly did not act on is retried with
-  backoff; one whose outcome is unknown is never resent (the customer must not get it
-  twice) and waits for the provider's report instead.
+* **Outbound** — replies are stored, then sent exactly once: ``tsunagi.actions.sms_send``.
 * **Reports** — a delivery report only moves a message forward
   (``channels.sms.advances``); reports arriving out of order change nothing.
 """
@@ -20,8 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
@@ -29,7 +23,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.conversations import (
-    MessageView,
     NewConversation,
     NewMessage,
     do_add_message,
@@ -49,23 +42,18 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.channels.sms import (
     Keyword,
-    Segments,
     SmsAccountConfiguredEvent,
     SmsOptOutChangedEvent,
     SmsStatusChangedEvent,
     advances,
-    count_segments,
     keyword_of,
-    retry_delay_s,
 )
 from tsunagi.channels.text import clean_text
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from tsunagi.ports.sms import DeliveryReport, InboundSms, SmsProvider, SmsSendError
+from tsunagi.ports.sms import DeliveryReport, InboundSms, SmsProvider
 
 SMS = "sms"
 MAX_SMS_TEXT = 1600  # characters: what providers accept in one request
-MAX_ATTEMPTS = 6
-LEASE_S = 60.0  # a claim older than this belongs to a worker that died mid-send
 UNCONFIRMED = "send_unconfirmed"  # flag: the send's outcome is unknown; never resent
 DEFAULT_HELP = (
     "こちらはお問い合わせ窓口のSMSです。配信停止は「停止」、再開は「再開」と返信してください。"
@@ -119,7 +107,7 @@ class SmsAccount:
 ProviderFactory = Callable[[SmsAccount], SmsProvider]
 
 
-def _account(row: ChannelAccount, cipher: TenantCipher) -> SmsAccount:
+def account_of_row(row: ChannelAccount, cipher: TenantCipher) -> SmsAccount:
     config = row.config or {}
     token = cipher.open(row.secret_enc, table=_SECRET[0], column=_SECRET[1], row_id=row.id)
     return SmsAccount(
@@ -156,7 +144,7 @@ async def find_sms_account(db: Database, keyring: KeyRing, account_id: UUID) -> 
     cipher = await keyring.cipher(db, tenant_id)
     async with db.scoped(tenant_id, readonly=True) as session:
         row = await session.get(ChannelAccount, account_id)
-        return None if row is None else _account(row, cipher)
+        return None if row is None else account_of_row(row, cipher)
 
 
 async def sms_account_of_queue(
@@ -172,7 +160,7 @@ async def sms_account_of_queue(
             .order_by(ChannelAccount.created_at)
             .limit(1)
         )
-        return None if row is None else _account(row, cipher)
+        return None if row is None else account_of_row(row, cipher)
 
 
 def _check_settings(new: SmsSettings, *, creating: bool) -> None:
@@ -247,7 +235,7 @@ async def do_configure_sms_account(
                     queue_id=queue_id, enabled=row.enabled,
                 ),
             )  # fmt: skip
-            return _account(row, cipher)
+            return account_of_row(row, cipher)
     except IntegrityError as exc:
         raise ConflictError("another SMS number of this tenant already has that name") from exc
 
@@ -431,161 +419,10 @@ def _lang_of(body: str) -> str:
     return "en" if body.isascii() else "ja"
 
 
-# --------------------------------------------------------------------------- outbound
+# ----------------------------------------------------------------------------- events
 
 
-@dataclass(frozen=True, slots=True)
-class Queued:
-    message: MessageView
-    segments: Segments
-    account_id: UUID
-
-
-async def _sms_conversation(
-    db: Database, keyring: KeyRing, tenant_id: UUID, conversation_id: UUID
-) -> tuple[Conversation, SmsAccount, str]:
-    cipher = await keyring.cipher(db, tenant_id)
-    async with db.scoped(tenant_id, readonly=True) as session:
-        conversation = await session.get(Conversation, conversation_id)
-        if conversation is None:
-            raise NotFoundError("conversation not found")
-        if conversation.channel != SMS:
-            raise ConflictError("this conversation is not an SMS conversation")
-        row = (
-            None
-            if conversation.account_id is None
-            else await session.get(ChannelAccount, conversation.account_id)
-        )
-        if row is None:
-            raise ConflictError("the SMS number of this conversation is no longer configured")
-        number = cipher.open(
-            conversation.address_enc, table="conversations", column="address",
-            row_id=conversation.id,
-        )  # fmt: skip
-    if number is None:
-        raise ConflictError("this conversation has no phone number to answer")
-    return conversation, _account(row, cipher), number
-
-
-async def do_queue_sms_reply(
-    db: Database,
-    keyring: KeyRing,
-    *,
-    tenant_id: UUID,
-    conversation_id: UUID,
-    body: str,
-    author_user_id: UUID | None,
-    client_id: str | None,
-    actor: str | None,
-) -> Queued:
-    """Store a communicator's SMS reply as ``queued`` (idempotent by ``client_id``).
-
-    Refused with the reason, and nothing stored, when the number opted out (409), the
-    text is longer than the queue allows (422) or the conversation is closed (409).
-    """
-    conversation, account, number = await _sms_conversation(db, keyring, tenant_id, conversation_id)
-    text = clean_text(body, limit=MAX_SMS_TEXT)
-    segments = count_segments(text)
-    if segments.segments > account.max_segments:
-        raise InvalidInputError(
-            f"the message needs {segments.segments} SMS segments ({segments.encoding}, "
-            f"{segments.per_segment} characters each); this queue allows at most "
-            f"{account.max_segments} — shorten it"
-        )
-    if not account.enabled:
-        raise ConflictError("the SMS number of this queue is switched off")
-    if await is_opted_out(db, keyring, tenant_id=tenant_id, number=number):
-        raise ConflictError(
-            "this number has opted out of SMS (they replied STOP/停止); nothing was sent. "
-            "It is allowed again when they reply START/再開."
-        )
-    message = await do_add_message(
-        db, keyring, tenant_id=tenant_id, conversation_id=conversation.id,
-        new=NewMessage("out", "agent", text, author_user_id=author_user_id,
-                       external_id=f"sms-out:{client_id}" if client_id else None,
-                       status="queued"),
-        actor=actor,
-    )  # fmt: skip
-    return Queued(message, segments, account.id)
-
-
-@dataclass(frozen=True, slots=True)
-class _Claim:
-    account: SmsAccount
-    number: str
-    body: str
-    attempt: int
-
-
-def _sends(row: ChannelAccount) -> dict[str, dict[str, Any]]:
-    return dict((row.cursor or {}).get("sends", {}))
-
-
-def _store_sends(row: ChannelAccount, sends: dict[str, dict[str, Any]]) -> None:
-    row.cursor = {**(row.cursor or {}), "sends": sends}  # a new object: JSON change tracked
-
-
-async def _claim(
-    db: Database, keyring: KeyRing, tenant_id: UUID, message_id: UUID, now: datetime
-) -> _Claim | str:
-    """Take the right to send ``message_id`` now (or say why not: done, later, busy)."""
-    cipher = await keyring.cipher(db, tenant_id)
-    async with db.scoped(tenant_id) as session, session.begin():
-        message = await session.get(ConversationMessage, message_id)
-        if message is None:
-            return "gone"
-        conversation = await session.get(Conversation, message.conversation_id)
-        if conversation is None or conversation.account_id is None:
-            return "gone"
-        row = await session.scalar(
-            select(ChannelAccount)
-            .where(ChannelAccount.id == conversation.account_id)
-            .with_for_update()
-        )
-        if row is None:
-            return "gone"
-        await session.refresh(message)
-        if message.status != "queued" or message.provider_id or UNCONFIRMED in message.flags:
-            return "done"
-        sends = _sends(row)
-        key = str(message_id)
-        entry = dict(sends.get(key, {"attempts": 0}))
-        if entry.get("lease_until"):
-            if datetime.fromisoformat(entry["lease_until"]) > now:
-                return "busy"
-            # A worker claimed it and never said how it went: the provider may have it.
-            sends.pop(key, None)
-            _store_sends(row, sends)
-            _unconfirmed(session, tenant_id, message, conversation, "the sending worker stopped")
-            return "done"
-        if entry.get("next_at") and datetime.fromisoformat(entry["next_at"]) > now:
-            return "later"
-        entry["attempts"] = int(entry["attempts"]) + 1
-        entry["lease_until"] = (now + timedelta(seconds=LEASE_S)).isoformat()
-        sends[key] = entry
-        _store_sends(row, sends)
-        body = cipher.open(message.body_enc, table="conversation_messages", column="body",
-                           row_id=message.id)  # fmt: skip
-        number = cipher.open(conversation.address_enc, table="conversations", column="address",
-                             row_id=conversation.id)  # fmt: skip
-        if body is None or number is None:
-            return "gone"
-        return _Claim(_account(row, cipher), number, body, entry["attempts"])
-
-
-def _unconfirmed(
-    session: AsyncSession,
-    tenant_id: UUID,
-    message: ConversationMessage,
-    conversation: Conversation,
-    why: str,
-) -> None:
-    message.flags = [*message.flags, UNCONFIRMED]
-    message.status_detail = f"outcome unknown ({why}); not resent so it cannot arrive twice"[:200]
-    _status_event(session, tenant_id, message, conversation.id, None)
-
-
-def _status_event(
+def status_event(
     session: AsyncSession,
     tenant_id: UUID,
     message: ConversationMessage,
@@ -600,120 +437,6 @@ def _status_event(
             error_code=error_code,
         ),
     )  # fmt: skip
-
-
-async def do_deliver_sms(
-    db: Database,
-    keyring: KeyRing,
-    providers: ProviderFactory,
-    *,
-    tenant_id: UUID,
-    message_id: UUID,
-) -> str:
-    """Send one queued SMS if it is due; returns what happened (``sent``, ``retry``,
-    ``failed``, ``unconfirmed``, or why nothing was done: ``done``/``later``/``busy``)."""
-    claim = await _claim(db, keyring, tenant_id, message_id, utcnow())
-    if isinstance(claim, str):
-        return claim
-    account = claim.account
-    try:
-        provider_id = await providers(account).send(
-            to=claim.number,
-            sender=account.from_number,
-            body=claim.body,
-            status_callback=f"{account.hook_url('status')}?m={message_id}",
-        )
-    except SmsSendError as exc:
-        return await _record_failure(db, tenant_id, message_id, account.id, claim.attempt, exc)
-    await _record_sent(db, tenant_id, message_id, account.id, provider_id)
-    return "sent"
-
-
-async def _locked(
-    session: AsyncSession, message_id: UUID, account_id: UUID
-) -> tuple[ConversationMessage | None, ChannelAccount | None]:
-    row = await session.scalar(
-        select(ChannelAccount).where(ChannelAccount.id == account_id).with_for_update()
-    )
-    message = await session.scalar(
-        select(ConversationMessage).where(ConversationMessage.id == message_id).with_for_update()
-    )
-    return message, row
-
-
-async def _record_sent(
-    db: Database, tenant_id: UUID, message_id: UUID, account_id: UUID, provider_id: str
-) -> None:
-    async with db.scoped(tenant_id) as session, session.begin():
-        message, row = await _locked(session, message_id, account_id)
-        if row is not None:
-            sends = _sends(row)
-            sends.pop(str(message_id), None)
-            _store_sends(row, sends)
-        if message is not None:
-            message.provider_id = message.provider_id or provider_id
-            message.status_detail = None
-
-
-async def _record_failure(
-    db: Database,
-    tenant_id: UUID,
-    message_id: UUID,
-    account_id: UUID,
-    attempt: int,
-    exc: SmsSendError,
-) -> str:
-    now = utcnow()
-    async with db.scoped(tenant_id) as session, session.begin():
-        message, row = await _locked(session, message_id, account_id)
-        if message is None or row is None:
-            return "gone"
-        sends = _sends(row)
-        key = str(message_id)
-        if exc.retryable and attempt < MAX_ATTEMPTS:
-            delay = retry_delay_s(attempt)
-            sends[key] = {
-                "attempts": attempt,
-                "next_at": (now + timedelta(seconds=delay)).isoformat(),
-            }
-            _store_sends(row, sends)
-            message.status_detail = (
-                f"attempt {attempt} failed ({exc.detail}); next try in {delay:.0f} s"
-            )[:200]
-            return "retry"
-        sends.pop(key, None)
-        _store_sends(row, sends)
-        if message.status != "queued" or message.provider_id:
-            return "done"  # a report from the provider got there first
-        conversation = await session.get(Conversation, message.conversation_id)
-        assert conversation is not None
-        if exc.ambiguous:
-            _unconfirmed(session, tenant_id, message, conversation, exc.detail)
-            return "unconfirmed"
-        message.status = "failed"
-        tries = f" after {attempt} attempts" if attempt > 1 else ""
-        message.status_detail = f"not sent{tries}: {exc.detail}"[:200]
-        _status_event(session, tenant_id, message, conversation.id, exc.code)
-        return "failed"
-
-
-async def pending_sms(db: Database, *, limit: int = 100) -> list[tuple[UUID, UUID]]:
-    """(tenant, message) of outbound SMS still to send, across tenants (for the sender
-    loop, like the outbox relay: it only reads ids; each send runs in its tenant)."""
-    async with db.system(readonly=True) as session:
-        rows = await session.execute(
-            select(ConversationMessage.tenant_id, ConversationMessage.id, ConversationMessage.flags)
-            .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
-            .where(
-                Conversation.channel == SMS,
-                ConversationMessage.direction == "out",
-                ConversationMessage.status == "queued",
-                ConversationMessage.provider_id.is_(None),
-            )
-            .order_by(ConversationMessage.created_at)
-            .limit(limit)
-        )
-        return [(t, m) for t, m, flags in rows if UNCONFIRMED not in (flags or [])]
 
 
 # ---------------------------------------------------------------------------- reports
@@ -763,5 +486,5 @@ async def do_record_sms_report(
             message.status_detail = f"{report.provider_status}{code}"[:200]
         elif UNCONFIRMED not in message.flags:
             message.status_detail = None
-        _status_event(session, tenant_id, message, conversation.id, report.error_code)
+        status_event(session, tenant_id, message, conversation.id, report.error_code)
         return message.status

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from integration.channels.conftest import floor, keyring
 from integration.sms.fake_provider import FakeProvider, Sent
 from testkit import Browserless, LiveServer, World, run
 from tsunagi.adapters.storage.conversation_models import (
@@ -22,6 +23,8 @@ from tsunagi.adapters.storage.conversation_models import (
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.adapters.storage.routing_models import RoutingContact
+
+__all__ = ["floor", "keyring"]
 
 OUR_NUMBER = "+815012345678"
 CUSTOMER = "+819012345678"  # written 090-1234-5678 in the customer's record

@@ -13,9 +13,9 @@ from tsunagi.actions.sms import (
     SmsAccount,
     SmsSettings,
     do_configure_sms_account,
-    do_queue_sms_reply,
     sms_account_of_queue,
 )
+from tsunagi.actions.sms_send import do_queue_sms_reply
 from tsunagi.adapters.sms.twilio import DEFAULT_BASE_URL
 from tsunagi.channels.sms import Segments, count_segments
 from tsunagi.domain.errors import NotFoundError

@@ -16,7 +16,8 @@ from uuid import UUID
 
 import httpx
 
-from tsunagi.actions.sms import SmsAccount, do_deliver_sms, pending_sms
+from tsunagi.actions.sms import SmsAccount
+from tsunagi.actions.sms_send import do_deliver_sms, pending_sms
 from tsunagi.adapters.sms.twilio import TwilioConfig, TwilioSms
 from tsunagi.ports.sms import SmsProvider
 from tsunagi.web.services import Services
