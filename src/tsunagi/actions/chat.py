@@ -114,6 +114,10 @@ async def do_save_widget(
     db: Database, *, tenant_id: UUID, widget_id: UUID | None, settings: WidgetSettings
 ) -> UUID:
     """Create (``widget_id`` None) or replace a widget's settings."""
+    if widget_id is not None:
+        async with db.scoped(tenant_id, readonly=True) as session:
+            if await session.get(ChatWidget, widget_id) is None:
+                raise NotFoundError("widget not found")
     _check_colour(settings.theme.colour)
     _check_origins(settings.allowed_origins)
     await _check_queues(db, tenant_id, settings)

@@ -29,6 +29,7 @@ from tsunagi.actions.audit import do_record_denial
 from tsunagi.adapters.security.tokens import csrf_matches, csrf_token
 from tsunagi.domain.errors import NotFoundError, PermissionDeniedError
 from tsunagi.domain.permissions import Action, Principal, Resource, authorize
+from tsunagi.web.public import limit_route
 from tsunagi.web.services import services_of
 
 SESSION_COOKIE = "tsunagi_session"
@@ -97,6 +98,8 @@ async def authz_guard(connection: Connection, handler: BaseRouteHandler) -> None
         raise PermissionDeniedException("this route has no authorization entry")
     method = connection.scope.get("method", "GET")
     unsafe = method not in SAFE_METHODS and connection.scope["type"] == ScopeType.HTTP
+    if spec in (PUBLIC, PUBLIC_API) and (limit := handler.opt.get("rate_limit")) is not None:
+        await limit_route(connection, limit)
     if spec == PUBLIC_API:
         return
     if spec == PUBLIC:

@@ -4,6 +4,12 @@ Each family of endpoints is a *bucket*; each caller address gets ``public_reques
 minute`` requests per bucket per minute (in memory on the embedded profile, in Redis when
 several processes serve). Over the limit the answer is 429 with ``Retry-After``: abuse
 costs a counter increment, not a database transaction.
+
+A route declares its bucket with ``opt={"rate_limit": "bucket"}`` (or ``("bucket",
+share)``, where ``share`` scales the setting down for costlier calls, e.g. ``1 / 12`` of
+120 = 10 chat starts a minute): the app-wide guard counts it *before* the body is read
+or validated, so even malformed floods are cut off. Handlers may add finer limits with :func:`limit_public`
+(per conversation, per phone number…).
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import TooManyRequestsException
 
-from tsunagi.web.auth import client_ip
 from tsunagi.web.services import services_of
 
 
@@ -26,10 +31,21 @@ async def limit_public(
 ) -> None:
     """Count one request of ``bucket`` from the caller (or ``key``); 429 when over."""
     services = services_of(connection)
-    who = key or client_ip(connection) or "unknown"
+    client = connection.scope.get("client")
+    who = key or (client[0] if client else None) or "unknown"
     wait_s = await services.public_limiter.hit(f"{bucket}:{who}", limit=per_minute)
     if wait_s is not None:
         raise TooManyRequestsException(
             f"too many requests; try again in {wait_s} s",
             headers={"Retry-After": str(wait_s)},
         )
+
+
+async def limit_route(connection: ASGIConnection[Any, Any, Any, Any], spec: Any) -> None:
+    """Apply a route's ``rate_limit`` opt (see the module docstring)."""
+    if isinstance(spec, str):
+        await limit_public(connection, spec)
+    else:
+        bucket, share = spec
+        base = services_of(connection).settings.public_requests_per_minute
+        await limit_public(connection, bucket, per_minute=max(1, int(base * share)))

@@ -18,11 +18,10 @@ from tsunagi.domain.errors import NotFoundError
 from tsunagi.domain.permissions import Principal
 from tsunagi.web.auth import PUBLIC, csrf_for
 from tsunagi.web.channels.cors import REFS
-from tsunagi.web.public import limit_public
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
-PAGE = {"authz": PUBLIC, "page": True}
+PAGE = {"authz": PUBLIC, "page": True, "rate_limit": "help"}
 NOBODY = UUID(int=0)
 
 
@@ -39,7 +38,6 @@ async def public_article(
     request: AnyRequest, tenant_slug: FromPath[str], article_id: FromPath[UUID]
 ) -> Template:
     """A published public article, readable by anyone with the link."""
-    await limit_public(request, "help")
     tenant = await _tenant(request, tenant_slug)
     visitor = Principal(user_id=NOBODY, tenant_id=tenant.id, roles=frozenset())
     try:
@@ -55,7 +53,6 @@ async def public_article(
 @get("/widget/{widget_id:uuid}/try", opt=PAGE)
 async def widget_page(request: AnyRequest, widget_id: FromPath[UUID]) -> Template:
     """A plain page with the widget embedded, as on a client's site."""
-    await limit_public(request, "widget")
     ref = await REFS.get(services_of(request), widget_id)
     if ref is None or not ref.enabled:
         raise NotFoundException("widget not found")

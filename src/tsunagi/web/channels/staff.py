@@ -442,7 +442,7 @@ class ThemeIn(Input):
 
 class WidgetIn(Input):
     name: Annotated[str, Meta(min_length=1, max_length=100)]
-    topics: Annotated[list[TopicIn], Meta(min_length=1, max_length=20)]
+    topics: Annotated[list[TopicIn], Meta(max_length=20)]  # at least one: checked with the row
     offline_queue_id: UUID | None = None
     allowed_origins: Annotated[list[str], Meta(max_length=20)] = msgspec.field(default_factory=list)
     theme: ThemeIn = msgspec.field(default_factory=ThemeIn)

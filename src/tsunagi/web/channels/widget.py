@@ -38,11 +38,13 @@ from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import PUBLIC_API
 from tsunagi.web.channels import live
 from tsunagi.web.channels.cors import REFS, own_origin
-from tsunagi.web.public import limit_public
+from tsunagi.web.public import limit_public, limit_route
 from tsunagi.web.services import Services, services_of
 
 log = logging.getLogger(__name__)
-OPEN = {"authz": PUBLIC_API}
+OPEN = {"authz": PUBLIC_API, "rate_limit": "widget"}
+STARTING = {"authz": PUBLIC_API, "rate_limit": ("widget-start", 1 / 12)}
+UPLOADING = {"authz": PUBLIC_API, "rate_limit": ("widget-upload", 1 / 6)}
 TAGS = ["chat widget"]
 CLOSE_POLICY = 1008
 AUTH_TIMEOUT_S = 10.0
@@ -96,18 +98,15 @@ async def widget_config(
     request: Request[Any, Any, Any], widget_id: FromPath[UUID]
 ) -> dict[str, Any]:
     """Texts, colour and topics of the widget, with whether each topic is open now."""
-    await limit_public(request, "widget")
     ref = await _ref(request, widget_id)
     return await chat.public_config(services_of(request).db, ref)
 
 
-@post("/widget/{widget_id:uuid}/chats", opt=OPEN, tags=TAGS, status_code=201)
+@post("/widget/{widget_id:uuid}/chats", opt=STARTING, tags=TAGS, status_code=201)
 async def start_chat(
     request: Request[Any, Any, Any], widget_id: FromPath[UUID], data: JSONBody[StartIn]
 ) -> StartOut:
     """The pre-chat form: starts a chat contact and returns the visitor's token."""
-    await limit_public(request, "widget")
-    await limit_public(request, "widget-start", per_minute=10)
     ref = await _ref(request, widget_id)
     services = services_of(request)
     started = await chat.do_start_visitor_chat(
@@ -132,13 +131,11 @@ async def start_chat(
     )
 
 
-@post("/widget/{widget_id:uuid}/offline", opt=OPEN, tags=TAGS, status_code=201)
+@post("/widget/{widget_id:uuid}/offline", opt=STARTING, tags=TAGS, status_code=201)
 async def leave_offline_message(
     request: Request[Any, Any, Any], widget_id: FromPath[UUID], data: JSONBody[OfflineIn]
 ) -> OfflineOut:
     """Outside hours: a message that becomes an email contact, answered by email."""
-    await limit_public(request, "widget")
-    await limit_public(request, "widget-start", per_minute=10)
     ref = await _ref(request, widget_id)
     services = services_of(request)
     await chat.do_leave_offline_message(
@@ -159,7 +156,7 @@ async def leave_offline_message(
 
 @post(
     "/widget/{widget_id:uuid}/chats/{conversation_id:uuid}/attachments",
-    opt=OPEN,
+    opt=UPLOADING,
     tags=TAGS,
     status_code=201,
     request_max_body_size=None,
@@ -172,7 +169,6 @@ async def upload_attachment(
 ) -> dict[str, Any]:
     """A file from the visitor: the body is the file itself (its Content-Type declared),
     checked to be what its name and type claim; shown to the communicator as a message."""
-    await limit_public(request, "widget-upload", per_minute=20)
     ref = await _ref(request, widget_id)
     services = services_of(request)
     await _visitor_conversation(
@@ -225,12 +221,12 @@ async def _visitor_conversation(
     return found
 
 
-@websocket("/ws/widget/{widget_id:uuid}/chat", opt=OPEN)
+@websocket("/ws/widget/{widget_id:uuid}/chat", opt={"authz": PUBLIC_API})
 async def visitor_socket(socket: WebSocket[Any, Any, Any], widget_id: FromPath[UUID]) -> None:
     """The visitor's live chat; the first frame must be ``{"type":"auth","token":…}``."""
     services = services_of(socket)
     try:
-        await limit_public(socket, "widget-socket", per_minute=30)
+        await limit_route(socket, ("widget-socket", 1 / 4))
         ref = await _ref(socket, widget_id)
     except Exception as exc:  # any refusal closes the socket with its reason
         await socket.close(code=CLOSE_POLICY, reason=str(getattr(exc, "detail", exc))[:120])
@@ -320,8 +316,9 @@ class VisitorSession:
         kind = data.get("type")
         services, tenant = self.services, self.tenant_id
         if kind == "message":
+            base = self.services.settings.public_requests_per_minute
             await limit_public(
-                self.socket, "widget-message", per_minute=60, key=str(self.conversation_id)
+                self.socket, "widget-message", per_minute=base // 2, key=str(self.conversation_id)
             )
             text = clean_text(str(data.get("text", "")))
             client_id = data.get("id")
