@@ -8,8 +8,8 @@ costs a counter increment, not a database transaction.
 A route declares its bucket with ``opt={"rate_limit": "bucket"}`` (or ``("bucket",
 share)``, where ``share`` scales the setting down for costlier calls, e.g. ``1 / 12`` of
 120 = 10 chat starts a minute): the app-wide guard counts it *before* the body is read
-or validated, so even malformed floods are cut off. Handlers may add finer limits with :func:`limit_public`
-(per conversation, per phone number…).
+or validated, so even malformed floods are cut off. Handlers may add finer limits with
+:func:`limit_public` (per conversation, per phone number…).
 """
 
 from __future__ import annotations
