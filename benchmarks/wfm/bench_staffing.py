@@ -3,13 +3,17 @@
 Run: ``python benchmarks/wfm/bench_staffing.py`` (needs ``pyworkforce`` installed).
 Scenario of issue 5: a week of 672 quarter-hours, volumes up to 2,000 calls per
 interval, AHT 300 s, 80/20, occupancy <= 0.85, shrinkage 0.3; then a year of
-35,040 quarter-hours, and one interval of 100,000 Erlangs.
+35,040 quarter-hours, and one interval of 100,000 Erlangs. Then Erlang A (patience
+180 s) on the same week and year: the vectorised search against the scalar one it
+replaced (``required_agents`` per interval), side by side, with the agent counts compared.
+``--no-scalar-year`` skips the scalar Erlang A year (about a minute and a half).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -20,6 +24,7 @@ from pyworkforce.queuing import ErlangC
 from tsunagi.wfm.staffing import Target, exact, required_agents, staff_intervals, traffic
 
 TARGET = Target(Fraction(4, 5), 20, max_occupancy=exact(0.85))
+SL_ONLY = Target(Fraction(4, 5), 20)
 
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
@@ -48,6 +53,55 @@ def reference(volumes: list[int]) -> tuple[np.ndarray, np.ndarray]:
         raw.append(res["raw_positions"])
         shrunk.append(res["positions"])
     return np.array(raw), np.array(shrunk)
+
+
+def erlang_a(volumes: list[int], target: Target) -> np.ndarray:
+    t = staff_intervals(
+        volumes,
+        aht_s=300,
+        interval_minutes=15,
+        target=target,
+        shrinkage=0.3,
+        model="erlang-a",
+        patience_s=180,
+    )
+    return t.agents
+
+
+def erlang_a_scalar(volumes: list[int], target: Target) -> np.ndarray:
+    return np.array(
+        [
+            required_agents(traffic(v, 300, 900), 300, target, "erlang-a", 180).agents
+            for v in volumes
+        ]
+    )
+
+
+def bench_erlang_a(week: list[int], year: list[int], scalar_year: bool) -> None:
+    for label, target in (("80/20, occ<=0.85", TARGET), ("80/20, no cap", SL_ONLY)):
+        t_vec = best_of(lambda t=target: erlang_a(week, t), 5)  # type: ignore[misc]
+        t0 = time.perf_counter()
+        old = erlang_a_scalar(week, target)
+        t_sca = time.perf_counter() - t0
+        same = int((erlang_a(week, target) == old).sum())
+        print(
+            f"Erlang A {label}, week 672 intervals: vectorised {t_vec * 1e3:.1f} ms,"
+            f" scalar {t_sca:.2f} s, ratio {t_sca / t_vec:.0f}x; agents identical in {same}/672"
+        )
+        t_year = statistics.median(
+            [best_of(lambda t=target: erlang_a(year, t), 1) for _ in range(3)]  # type: ignore[misc]
+        )
+        line = f"Erlang A {label}, year 35,040 intervals: vectorised {t_year:.3f} s (median of 3)"
+        if scalar_year:
+            t0 = time.perf_counter()
+            old = erlang_a_scalar(year, target)
+            t_old = time.perf_counter() - t0
+            same = int((erlang_a(year, target) == old).sum())
+            line += (
+                f", scalar {t_old:.1f} s, ratio {t_old / t_year:.0f}x;"
+                f" agents identical in {same}/35040"
+            )
+        print(line)
 
 
 def main() -> None:
@@ -86,6 +140,7 @@ def main() -> None:
             f"100,000 Erlangs ({label}): {k.agents} agents, SL {k.service_level:.4f},"
             f" in {t_big * 1e3:.2f} ms"
         )
+    bench_erlang_a(week, year, "--no-scalar-year" not in sys.argv)
 
 
 if __name__ == "__main__":

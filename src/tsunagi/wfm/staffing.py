@@ -5,10 +5,11 @@ turned into ``Fraction`` through their decimal text (``Fraction("0.3") == 3/10``
 so ``agents / (1 - shrinkage)`` is never rounded up past an integer by a float
 error (``math.ceil(21 / 0.7) == 31`` in floats; the exact answer is 30).
 
-Erlang C staffing of many intervals is vectorised: the smallest feasible agent
-count per interval is found by a bisection run on all intervals at once (the
-service level and ASA of M/M/n are monotone in ``n``). Erlang A is solved per
-interval with the same bisection on scalar formulas.
+Staffing of many intervals is vectorised: the smallest feasible agent count per
+interval is found by a bisection run on all intervals at once (the service level,
+ASA and abandonment of M/M/n and M/M/n+M are monotone in ``n``), Erlang C on
+:func:`erlang_c_array`, Erlang A on :func:`erlang_a_array`. :func:`required_agents`
+is the scalar reference for one interval.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from tsunagi.wfm.erlang import QueueKpis, erlang_a_kpis, erlang_c_array, erlang_c_kpis
+from tsunagi.wfm.erlang import (
+    QueueKpis,
+    QueueKpisArray,
+    erlang_a_array,
+    erlang_a_kpis,
+    erlang_c_array,
+    erlang_c_kpis,
+)
 
 Model = Literal["erlang-c", "erlang-a"]
 Number = int | float | str | Decimal | Fraction
@@ -253,6 +261,113 @@ def _erlang_c_vector(
     return agents, sl, asa, pw
 
 
+def _float_at_least(value: Fraction) -> float:
+    """The smallest float ``>= value``: ``x >= value`` iff ``x >= _float_at_least(value)``
+    for every float ``x`` (the scalar path compares floats with the exact target)."""
+    f = float(value)
+    return f if Fraction(f) >= value else float(np.nextafter(f, math.inf))
+
+
+def _float_at_most(value: Fraction) -> float:
+    """The largest float ``<= value``."""
+    f = float(value)
+    return f if Fraction(f) <= value else float(np.nextafter(f, -math.inf))
+
+
+def _erlang_a_vector(
+    a_exact: Sequence[Fraction], a: FloatArray, aht_s: float, patience_s: float, target: Target
+) -> QueueKpisArray:
+    """Vectorised Erlang A staffing: :func:`required_agents` on all intervals at once.
+
+    The search starts at ``max(lower bound, ceil(a))`` and grows a bracket upward (not
+    yet feasible) or downward (already feasible) in doubling steps of ``sqrt(a)``, then
+    bisects; the same smallest feasible ``n`` as the scalar search, since both rely only
+    on monotonicity. Intervals without traffic get 0 agents.
+    """
+    criteria = (target.service_level, target.asa_s, target.max_abandon, target.max_occupancy)
+    if all(c is None for c in criteria):
+        raise ValueError("Erlang A staffing needs at least one target")
+    lower_all = np.array([minimum_agents(x, target, "erlang-a") for x in a_exact], dtype=np.int64)
+    idx = np.flatnonzero(a > 0)
+    rate = a[idx] / aht_s
+    lower = lower_all[idx]
+    sl_min = None if target.service_level is None else _float_at_least(target.service_level)
+    occ_max = None if target.max_occupancy is None else _float_at_most(target.max_occupancy)
+    need_asa = target.asa_s is not None
+
+    def feasible(n: IntArray, where: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        k = erlang_a_array(
+            n, rate[where], aht_s, patience_s, target.service_seconds, with_asa=need_asa
+        )
+        ok = np.ones(len(where), dtype=bool)
+        if sl_min is not None:
+            ok &= k.service_level >= sl_min
+        if target.asa_s is not None:
+            ok &= k.asa_s <= target.asa_s
+        if occ_max is not None:
+            ok &= k.occupancy <= occ_max
+        if target.max_abandon is not None:
+            ok &= k.abandon_rate <= target.max_abandon
+        return ok
+
+    everyone = np.arange(len(idx))
+    guess = np.maximum(lower, np.ceil(a[idx]).astype(np.int64))
+    step = np.maximum(1, np.ceil(np.sqrt(a[idx]))).astype(np.int64)
+    good = feasible(guess, everyone)
+    hi = np.where(good, guess, 0)
+    lo = np.where(good, 0, guess)
+    # Not yet feasible: grow upward until feasible.
+    up = np.flatnonzero(~good)
+    while len(up):
+        hi[up] = lo[up] + step[up]
+        ok = feasible(hi[up], up)
+        lo[up[~ok]] = hi[up[~ok]]
+        step[up[~ok]] *= 2
+        up = up[~ok]
+    # Already feasible: step downward until infeasible or below the lower bound.
+    step = np.maximum(1, np.ceil(np.sqrt(a[idx]))).astype(np.int64)
+    down = np.flatnonzero(good)
+    lo[down] = hi[down]
+    while len(down):
+        probe = hi[down] - step[down]
+        floor = probe < lower[down]
+        lo[down[floor]] = lower[down[floor]] - 1  # below the bound counts as infeasible
+        down = down[~floor]
+        probe = probe[~floor]
+        if not len(down):
+            break
+        ok = feasible(probe, down)
+        lo[down[~ok]] = probe[~ok]
+        hi[down[ok]] = probe[ok]
+        step[down[ok]] *= 2
+        down = down[ok]
+    while True:
+        open_ = np.flatnonzero(hi - lo > 1)
+        if not len(open_):
+            break
+        mid = (lo[open_] + hi[open_]) // 2
+        ok = feasible(mid, open_)
+        hi[open_[ok]] = mid[ok]
+        lo[open_[~ok]] = mid[~ok]
+    size = len(a)
+    final = erlang_a_array(hi, rate, aht_s, patience_s, target.service_seconds)
+    out = QueueKpisArray(
+        agents=np.zeros(size, dtype=np.int64),
+        p_wait=np.zeros(size),
+        service_level=np.ones(size),
+        asa_s=np.zeros(size),
+        abandon_rate=np.zeros(size),
+        occupancy=np.zeros(size),
+    )
+    out.agents[idx] = hi
+    out.p_wait[idx] = final.p_wait
+    out.service_level[idx] = final.service_level
+    out.asa_s[idx] = final.asa_s
+    out.abandon_rate[idx] = final.abandon_rate
+    out.occupancy[idx] = final.occupancy
+    return out
+
+
 def staff_intervals(
     volumes: Sequence[Number],
     *,
@@ -282,13 +397,11 @@ def staff_intervals(
         occ = np.divide(a, agents, out=np.zeros_like(a), where=agents > 0)
         abandon = None
     else:
-        rows = [required_agents(x, aht_s, target, model, patience_s) for x in a_exact]
-        agents = np.array([r.agents for r in rows], dtype=np.int64)
-        sl = np.array([r.service_level for r in rows])
-        asa = np.array([r.asa_s for r in rows])
-        occ = np.array([r.occupancy for r in rows])
-        pw = np.array([r.p_wait for r in rows])
-        abandon = np.array([r.abandon_rate for r in rows])
+        if patience_s is None:
+            raise ValueError("Erlang A needs a mean patience (patience_s)")
+        k = _erlang_a_vector(a_exact, a, aht, patience_s, target)
+        agents, sl, asa, occ, pw = k.agents, k.service_level, k.asa_s, k.occupancy, k.p_wait
+        abandon = k.abandon_rate
     return StaffingTable(
         volume=vol,
         traffic_erlangs=a,
