@@ -211,6 +211,7 @@ function renderDesk() {
     const li = document.createElement("li");
     li.dataset.contactId = c.contact_id;
     li.dataset.state = c.state;
+    li.dataset.channel = c.channel;
     li.className = `mine state-${c.state}`;
     li.append(text("strong", `${L[c.state] ?? c.state} · ${c.channel}`));
     const path = (verb) => `/api/v1/contacts/${c.contact_id}/${verb}`;
