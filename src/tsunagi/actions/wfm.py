@@ -50,6 +50,7 @@ from tsunagi.wfm.staffing import StaffingTable
 T = TypeVar("T")
 EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wfm")
 MAX_HISTORY_DAYS = 800
+MAX_BATCH_ROWS = 1_000_000  # interval rows over all series of one batch forecast
 SeriesKey = tuple[uuid.UUID, str]  # (queue id, channel); the nil UUID for "no queue"
 
 
@@ -159,11 +160,15 @@ async def read_histories(
     zone = await tenant_zone(db, tenant_id)
     grouped: dict[SeriesKey, list[tuple[datetime, int, int, int]]] = {}
     async with db.scoped(tenant_id, readonly=True) as session:
-        for row in await session.execute(statement):
-            key = (row[0], str(row[1]))
-            grouped.setdefault(key, []).append(
-                (row[2], int(row[3] or 0), int(row[4] or 0), int(row[5] or 0))
-            )
+        found = (await session.execute(statement.limit(MAX_BATCH_ROWS + 1))).all()
+    if len(found) > MAX_BATCH_ROWS:
+        raise InvalidInputError(
+            f"more than {MAX_BATCH_ROWS:,} interval rows: shorten the history or pick a queue"
+        )
+    for row in found:
+        grouped.setdefault((row[0], str(row[1])), []).append(
+            (row[2], int(row[3] or 0), int(row[4] or 0), int(row[5] or 0))
+        )
     return {key: _history(rows, zone) for key, rows in sorted(grouped.items(), key=str)}
 
 

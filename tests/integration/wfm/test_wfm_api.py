@@ -193,6 +193,27 @@ def test_staffing_matches_the_maths_and_exports(
     values = list(sheet.iter_rows(values_only=True))
     assert values[0][0] == "interval_start" and len(values) == 1 + 7 * 96
 
+    # A special day closes, a busy season doubles, as typed into the page's calendar.
+    adjusted = manager.request(
+        "GET",
+        "/wfm/plan.csv",
+        params={
+            **query,
+            "special_days": f"{NEXT}=0",
+            "busy_seasons": f"{NEXT + timedelta(days=1)}:{NEXT + timedelta(days=1)}=2",
+        },
+    )
+    assert adjusted.status_code == 200, adjusted.text
+    by_day: dict[str, float] = {}
+    for r in csv.DictReader(io.StringIO(adjusted.content.decode("utf-8-sig"))):
+        day = r["interval_start"][:10]
+        by_day[day] = by_day.get(day, 0.0) + float(r["volume"])
+    plain = {r["day"]: r["volume"] for r in out["days"]}
+    second = str(NEXT + timedelta(days=1))
+    assert by_day[str(NEXT)] == 0 and by_day[second] == pytest.approx(2 * plain[second])
+    bad = manager.request("GET", "/wfm", params={**query, "busy_seasons": "March"})
+    assert bad.status_code == 422 and "FIRST:LAST=FACTOR" in bad.text
+
     page = manager.request("GET", "/wfm", params=query)
     assert page.status_code == 200
     assert 'data-testid="wfm-staffing-chart"' in page.text and 'class="bar required"' in page.text

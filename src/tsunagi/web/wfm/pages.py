@@ -41,7 +41,6 @@ CHANNELS = ("voice", "chat", "email", "sms", "callback")
 In = TypeVar("In", bound=s.StaffingIn)
 
 # Flat form fields that fill a nested part of the request.
-CALENDAR_FIELDS = ("open_weekdays", "holidays")
 SHIFT_FIELDS = tuple(s.ShiftIn.__struct_fields__)
 RATE_FIELDS = tuple(f for f in s.RatesIn.__struct_fields__ if f != "roles")
 # What the tabs carry from one planning page to the next: the history and the target.
@@ -56,6 +55,8 @@ CARRIED = (
     "weeks",
     "open_weekdays",
     "holidays",
+    "special_days",
+    "busy_seasons",
     *tuple(f for f in s.StaffingIn.__struct_fields__ if f not in s.ForecastIn.__struct_fields__),
 )
 PAGE_FIELDS = ("run", "format", "_csrf", "supervisor_rate", "supervisor_per_agents")
@@ -74,6 +75,10 @@ def form_values(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             calendar.setdefault("open_weekdays", []).append(value)
         elif key == "holidays":
             calendar["holidays"] = value
+        elif key == "special_days":
+            calendar["special_days"] = _special_days(value)
+        elif key == "busy_seasons":
+            calendar["busy_seasons"] = _busy_seasons(value)
         elif key.startswith("shift") and "_" in key:
             number, _, name = key[len("shift") :].partition("_")
             if number.isdigit() and name in SHIFT_FIELDS:
@@ -100,6 +105,33 @@ def form_values(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     if rates:
         values["rates"] = rates
     return values
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()]
+
+
+def _special_days(text: str) -> dict[str, str]:
+    """``DATE=FACTOR`` per line (``DATE`` alone closes the day)."""
+    found = {}
+    for line in _lines(text):
+        day, _, factor = line.partition("=")
+        found[day.strip()] = factor.strip() or "0"
+    return found
+
+
+def _busy_seasons(text: str) -> list[dict[str, str]]:
+    """``FIRST:LAST=FACTOR`` per line."""
+    found = []
+    for line in _lines(text):
+        span, sep, factor = line.partition("=")
+        first, colon, last = span.partition(":")
+        if not sep or not colon:
+            raise InvalidInputError(
+                f"busy_seasons: {line!r}: write FIRST:LAST=FACTOR, e.g. 2027-03-01:2027-03-31=1.3"
+            )
+        found.append({"first": first.strip(), "last": last.strip(), "factor": factor.strip()})
+    return found
 
 
 def parse_form(pairs: list[tuple[str, str]], kind: type[In]) -> In:
