@@ -174,10 +174,13 @@ def create_app(
     static = create_static_files_router(
         path="/static",
         directories=[WEB_DIR / "static"],
-        opt={"authz": PUBLIC},
+        # Cheap files a whole floor loads through one NAT: a generous share of the limit.
+        opt={"authz": PUBLIC, "rate_limit": ("static", 20)},
         include_in_schema=False,
     )
-    openapi_router = Router(path="/api/schema", route_handlers=[], opt={"authz": PUBLIC})
+    openapi_router = Router(
+        path="/api/schema", route_handlers=[], opt={"authz": PUBLIC, "rate_limit": "schema"}
+    )
     app = Litestar(
         route_handlers=[
             static,

@@ -21,7 +21,12 @@ class Health(Output):
     version: str
 
 
-@get("/api/health", opt={"authz": PUBLIC}, exclude_from_auth=True, tags=["system"])
+@get(
+    "/api/health",
+    opt={"authz": PUBLIC, "rate_limit": ("health", 5)},  # probes poll often
+    exclude_from_auth=True,
+    tags=["system"],
+)
 async def health(request: Request[Any, Any, Any]) -> Response[Health]:
     services = services_of(request)
     try:

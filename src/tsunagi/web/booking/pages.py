@@ -2,8 +2,9 @@
 
 Plain server-rendered forms (no script needed): the day and queue are links and a GET
 form, the slot a radio group. Forms are same-origin ``PUBLIC`` posts whose CSRF token is
-bound to the anonymous cookie set on the first page. Every handler counts against the
-``booking`` rate limit of the caller's address; cancelling also against the reference.
+bound to the anonymous cookie set on the first page. Every route counts against the
+``booking`` rate limit of the caller's address (in the guard, before the body is read);
+cancelling also against the reference.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from tsunagi.web.public import limit_public
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
-PAGE = {"authz": PUBLIC, "page": True}
-BUCKET = "booking"
+# Counted by the app-wide guard before the form is read or checked (``web/public.py``).
+PAGE = {"authz": PUBLIC, "page": True, "rate_limit": "booking"}
 
 
 class BookForm(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,7 +55,6 @@ class CancelForm(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def _tenant(request: AnyRequest, slug: str) -> actions.PublicTenant:
-    await limit_public(request, BUCKET)
     tenant = await actions.find_public_tenant(services_of(request).db, slug)
     if tenant is None:
         raise NotFoundError("no booking page here")

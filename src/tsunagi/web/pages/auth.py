@@ -33,7 +33,9 @@ from tsunagi.web.i18n import LANGUAGES, N_
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
-PAGE = {"authz": PUBLIC, "page": True}
+# Rate-limited per address like every public route; ten times the public rate because a
+# whole floor signs in from behind one NAT (sign-in attempts have their own limit below).
+PAGE = {"authz": PUBLIC, "page": True, "rate_limit": ("pages", 10)}
 HOME_PRECEDENCE = (
     Role.ADMINISTRATOR,
     Role.MANAGER,
