@@ -98,14 +98,16 @@ async def find_candidate(
         return None
     async with db.scoped(tenant_id, readonly=True) as session:
         hits = await index.search(session, terms, public_only=True, limit=HITS)
-        hit = next((h for h in hits if h.public and text_lang(h.title) == lang_of(lang)), None)
+        public = [h for h in hits if h.public]
+        hit = next((h for h in public if text_lang(h.title) == lang_of(lang)), None)
         if hit is None:
             return None
+        runner_up = next((h.score for h in public if h.article_id != hit.article_id), None)
         body = await _public_body(session, hit.article_id)
         if body is None:
             return None
         idfs = await _query_idfs(session, terms)
-    return Candidate(hit.article_id, hit.title, body, confidence(hit.score, idfs))
+    return Candidate(hit.article_id, hit.title, body, confidence(hit.score, runner_up, idfs))
 
 
 async def _query_idfs(session: AsyncSession, terms: list[str]) -> list[float]:

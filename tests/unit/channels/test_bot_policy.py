@@ -101,11 +101,29 @@ def test_thresholds_and_turn_limit() -> None:
     assert decide("担当者", candidate(), answered_turns=9, settings=ON).reason == "asked"
 
 
-def test_confidence_is_the_score_over_the_query_terms_idf() -> None:
+def test_confidence_is_coverage_times_the_lead_over_the_next_article() -> None:
     idfs = query_idfs({"a": 1, "b": 9}, ["a", "b", "a", "zz"], 10)
     assert len(idfs) == 3 and idfs[2] > idfs[0] > idfs[1]  # unseen term: the largest idf
-    assert confidence(sum(idfs), idfs) == pytest.approx(1.0)
-    assert confidence(1.0, []) == 0.0
+    total = sum(idfs)
+    assert confidence(total, None, idfs) == pytest.approx(1.0)
+    # A runner-up scoring 3/4 of the best leaves √(1/4) of it; a tie leaves nothing.
+    assert confidence(total, total * 0.75, idfs) == pytest.approx(0.5)
+    assert confidence(total, total, idfs) == 0.0
+    assert confidence(1.0, None, []) == 0.0 and confidence(0.0, None, idfs) == 0.0
+
+
+@given(
+    st.floats(min_value=0.01, max_value=50),
+    st.floats(min_value=0, max_value=1),
+    st.lists(st.floats(min_value=0.01, max_value=10), min_size=1, max_size=8),
+)
+def test_confidence_grows_with_the_score_and_the_lead(
+    score: float, share: float, idfs: list[float]
+) -> None:
+    alone = confidence(score, None, idfs)
+    followed = confidence(score, score * share, idfs)
+    assert 0.0 <= followed <= alone
+    assert confidence(score * 2, None, idfs) >= alone
 
 
 @given(st.text(min_size=0, max_size=2000), st.integers(min_value=20, max_value=600))
