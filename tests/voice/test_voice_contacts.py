@@ -17,15 +17,16 @@ from pathlib import Path
 import msgspec
 import pytest
 from sqlalchemy import select
-from voice_peers import Baresip, tone_timeline, write_tone
+from voice_peers import Baresip, run_sipp_uas, tone_timeline, write_tone
 
 from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane, worker_config
 from integration.routing.routing_floor import Floor, close_floor, events_of, open_floor
 from testkit import World
 from tsunagi.actions.customers import do_import_customers
 from tsunagi.actions.desktop import screen_pop
+from tsunagi.actions.routing.contacts import TransferTarget, do_transfer_contact
 from tsunagi.actions.routing.engine import RoutingEngine
-from tsunagi.actions.routing.offers import do_hold_contact, do_resume_contact
+from tsunagi.actions.routing.offers import do_end_contact, do_hold_contact, do_resume_contact
 from tsunagi.adapters.security.crypto import load_or_create_master_key
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.crm_models import ContactParty
@@ -33,6 +34,7 @@ from tsunagi.adapters.storage.models import Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.adapters.telephony.channel import DatabaseCallContacts
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
+from tsunagi.adapters.telephony.processes import free_port
 from tsunagi.domain.customers import CustomerRecord, Identifier
 from tsunagi.domain.permissions import Principal, Role
 from tsunagi.ports.telephony import CallHungUp, TelephonyEvent
@@ -45,6 +47,7 @@ pytestmark = [pytest.mark.voice, pytest.mark.slow]
 
 CALLER = "0312345678"
 NUMBER = "0120000000"
+SCENARIOS = Path(__file__).parent / "scenarios"
 CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ, HOLD_HZ = 600.0, 1000.0, 1400.0, 500.0
 TONES = [PROMPT_HZ, MENU_HZ, MUSIC_HZ, HOLD_HZ, CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ]
 FLOW = Flow(
@@ -86,17 +89,24 @@ class Line:
 
     async def contact_of_call(self, timeout_s: float = 15.0) -> RoutingContact:
         """The (single) contact made from a SIP call, once it exists."""
+        (contact,) = await self.contacts_of_calls(1, timeout_s)
+        return contact
+
+    async def contacts_of_calls(self, count: int, timeout_s: float = 15.0) -> list[RoutingContact]:
+        """The contacts made from SIP calls, oldest first, once there are ``count``."""
         async with asyncio.timeout(timeout_s):
             while True:
                 async with self.floor.db.scoped(self.floor.tenant_id, readonly=True) as session:
                     found = (
                         await session.scalars(
-                            select(RoutingContact).where(RoutingContact.source == "sip")
+                            select(RoutingContact)
+                            .where(RoutingContact.source == "sip")
+                            .order_by(RoutingContact.created_at)
                         )
                     ).all()
-                if found:
-                    assert len(found) == 1, found
-                    return found[0]
+                if len(found) >= count:
+                    assert len(found) == count, found
+                    return list(found)
                 await asyncio.sleep(0.1)
 
     async def hung_up(self, leg_count: int, timeout_s: float = 10.0) -> None:
@@ -194,7 +204,7 @@ async def test_a_call_is_queued_offered_bridged_held_and_ends_in_wrap_up(line: L
     await floor.presence("aiko", Presence.READY)
     connected = await floor.wait_state(contact.id, "connected", timeout=15)
     assert connected.agent_id == aiko
-    agent_phone.wait_event("CALL_ESTABLISHED")
+    await asyncio.to_thread(agent_phone.wait_event, "CALL_ESTABLISHED")
 
     # The desk screen-pops the caller: the number was matched to the customer (sealed).
     async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
@@ -289,3 +299,144 @@ async def test_a_waiting_call_survives_a_routing_leader_restart(line: Line) -> N
     ], types
     assert set(heard_in_order(agent_phone)) == {CUSTOMER_HZ}
     assert heard_in_order(caller)[-1] == AGENT2_HZ
+
+
+async def test_desk_transfer_moves_the_caller_to_another_agents_phone_and_desk_end_hangs_up(
+    line: Line,
+) -> None:
+    floor = line.floor
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    ren_phone = line.phone("ren", AGENT2_HZ)
+    aiko = await add_agent(line, "aiko", aiko_phone, ready=True)
+    ren = await add_agent(line, "ren", ren_phone, ready=False)
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+    await floor.wait_state(contact.id, "connected", timeout=15)
+    await asyncio.sleep(2)
+
+    # Aiko's desk: blind transfer to Ren, who is not ready yet; the caller waits with music.
+    await do_transfer_contact(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        contact_id=contact.id,
+        by_agent_id=aiko,
+        target=TransferTarget(agent_id=ren),
+        actor="aiko",
+    )
+    await line.hung_up(1)  # Aiko's phone leg
+    await asyncio.sleep(2)
+    await floor.presence("ren", Presence.READY)
+    connected = await floor.wait_state(contact.id, "connected", timeout=15)
+    assert connected.agent_id == ren
+    await asyncio.sleep(2)
+
+    # Ren's desk ends the contact: both phones are hung up.
+    await do_end_contact(
+        floor.db, tenant_id=floor.tenant_id, contact_id=contact.id, agent_id=ren, actor="ren"
+    )
+    await line.hung_up(3)
+    await asyncio.to_thread(caller.wait_event, "CALL_CLOSED")
+    types = [e["type"] for e in await events_of(floor, contact.id)]
+    assert types == [
+        "contact.created",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.transferred",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.ended",
+    ], types
+    # Music while Aiko's phone rang is heard only when routing took more than a moment.
+    heard = [f for i, f in enumerate(heard_in_order(caller)) if (i, f) != (2, MUSIC_HZ)]
+    assert heard == [PROMPT_HZ, MENU_HZ, AGENT_HZ, MUSIC_HZ, AGENT2_HZ], heard
+    assert set(heard_in_order(aiko_phone)) == set(heard_in_order(ren_phone)) == {CUSTOMER_HZ}
+
+
+async def test_a_busy_agent_phone_declines_the_offer_and_the_call_goes_to_the_next_agent(
+    line: Line, tmp_path: Path
+) -> None:
+    floor = line.floor
+    busy_port = free_port()
+    busy = asyncio.create_task(
+        asyncio.to_thread(run_sipp_uas, SCENARIOS / "agent_busy.xml", busy_port, tmp_path)
+    )
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    ren_phone = line.phone("ren", AGENT2_HZ)
+    desk_only = line.phone("desk", AGENT_HZ)  # a phone object only for its address
+    await add_agent(line, "busy", desk_only, ready=True)
+    username = next(iter(line.center.plan.agents))
+    line.center.plan = _with_agents(line.center.plan, {username: f"sip:busy@127.0.0.1:{busy_port}"})
+    ren = await add_agent(line, "ren", ren_phone, ready=False)
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+
+    async def declined() -> bool:
+        types = [e["type"] for e in await events_of(floor, contact.id)]
+        return "contact.offer_declined" in types
+
+    await floor.until(declined, what="the busy phone's offer declined")
+    assert (await floor.agent("busy")).presence == Presence.NOT_READY
+    await floor.presence("ren", Presence.READY)
+    connected = await floor.wait_state(contact.id, "connected", timeout=15)
+    assert connected.agent_id == ren
+    await asyncio.sleep(1.5)
+    caller.command("hangup")
+    await floor.wait_state(contact.id, "wrap_up")
+    assert (await busy).returncode == 0
+    types = [e["type"] for e in await events_of(floor, contact.id)]
+    assert types == [
+        "contact.created",
+        "contact.queued",
+        "contact.offered",
+        "contact.offer_declined",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.ended",
+    ], types
+    assert set(heard_in_order(ren_phone)) == {CUSTOMER_HZ}
+
+
+async def test_media_plane_failure_keeps_waiting_callers_as_callbacks_and_ends_conversations(
+    line: Line, rtpengine: MediaPlane
+) -> None:
+    floor = line.floor
+    talking = line.phone(CALLER, CUSTOMER_HZ)
+    waiting = line.phone("0398765432", CUSTOMER_HZ)
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    await add_agent(line, "aiko", aiko_phone, ready=True)
+    line.dial(talking)
+    await press_after(talking, "2", 1.5)
+    (first,) = await line.contacts_of_calls(1)
+    await floor.wait_state(first.id, "connected", timeout=15)
+    line.dial(waiting)
+    await press_after(waiting, "2", 1.5)
+    _, second = await line.contacts_of_calls(2)
+    await floor.wait_state(second.id, "queued")
+
+    rtpengine.kill()
+    ended = await floor.wait_state(first.id, "wrap_up")
+    assert ended.agent_id is not None
+
+    async def kept_as_callback() -> bool:
+        return (await floor.contact(second.id)).channel == "callback"
+
+    await floor.until(kept_as_callback, what="the waiting caller kept as a callback")
+    kept = await floor.contact(second.id)
+    assert kept.ranked_at == second.ranked_at  # its place in the line
+    types = [e["type"] for e in await events_of(floor, second.id)]
+    assert types[:3] == ["contact.created", "contact.queued", "contact.callback_scheduled"]
+
+    # New calls are served once the media plane is back.
+    await asyncio.to_thread(rtpengine.restart)
+    await asyncio.sleep(2.5)  # the worker's next health pings reach the new rtpengine
+    again = line.phone("0311112222", CUSTOMER_HZ)
+    line.dial(again)
+    await press_after(again, "2", 1.5)
+    *_, third = await line.contacts_of_calls(3)
+    await floor.wait_state(third.id, "queued", "offered", "connected")

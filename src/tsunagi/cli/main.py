@@ -362,6 +362,7 @@ for _module, _name in (
     ("tsunagi.cli.wfm", "wfm"),
     ("tsunagi.cli.sim", "sim"),
     ("tsunagi.cli.figures", "figures"),
+    ("tsunagi.cli.voice", "voice"),
     ("tsunagi.cli.email", "email"),
 ):
     try:

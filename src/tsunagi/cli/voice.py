@@ -1,0 +1,192 @@
+"""``tsunagi voice`` — check a voice plan; run the voice worker (SIP edge, media plane,
+mixer and the call center that turns calls into routing contacts)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+import msgspec
+
+from tsunagi.domain.errors import TsunagiError
+from tsunagi.settings import load_settings
+from tsunagi.voice.plan import VoicePlan, parse_plan, queues_of
+
+
+def read_plan(path: Path) -> VoicePlan:
+    """A plan from a ``.toml`` or ``.json`` file, validated."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    try:
+        return parse_plan(data)
+    except TsunagiError as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+
+
+_PLAN = click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+
+
+@click.group()
+def voice() -> None:
+    """Voice: inbound calls through the IVR into routing's queues."""
+
+
+@voice.command("check")
+@_PLAN
+@click.pass_context
+def check(ctx: click.Context, plan_file: Path) -> None:
+    """Validate a voice plan and check its tenants and queues exist."""
+    plan = read_plan(plan_file)
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    problems = asyncio.run(_missing(settings.effective_database_url, plan))
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(
+        f"{len(plan.numbers)} numbers, {len(plan.flows)} flows, "
+        f"queues: {', '.join(sorted(queues_of(plan)))}"
+    )
+
+
+async def _missing(database_url: str, plan: VoicePlan) -> list[str]:
+    from sqlalchemy import select
+
+    from tsunagi.adapters.storage.db import Database
+    from tsunagi.adapters.storage.models import Queue, Tenant
+
+    db = Database(database_url)
+    problems: list[str] = []
+    try:
+        for number, route in sorted(plan.numbers.items()):
+            async with db.system(readonly=True) as session:
+                tenant_id = await session.scalar(
+                    select(Tenant.id).where(Tenant.slug == route.tenant)
+                )
+            if tenant_id is None:
+                problems.append(f"number {number}: no tenant {route.tenant!r}")
+                continue
+            flow = plan.flows[route.flow]
+            wanted = queues_of(msgspec.structs.replace(plan, flows={route.flow: flow}))
+            async with db.scoped(tenant_id, readonly=True) as session:
+                found = set((await session.scalars(select(Queue.code))).all())
+            problems += [
+                f"number {number}: tenant {route.tenant} has no queue {code!r}"
+                for code in sorted(wanted - found)
+            ]
+    finally:
+        await db.dispose()
+    return problems
+
+
+@voice.command("serve")
+@_PLAN
+@click.option(
+    "--media-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Prompts and music: media NAME is NAME.wav here.",
+)
+@click.option("--workdir", type=click.Path(path_type=Path), help="Default: <data_dir>/voice.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address for SIP and RTP.")
+@click.option("--sip-port", default=5080, show_default=True, help="The voice worker's SIP port.")
+@click.option(
+    "--edge-port", default=5060, show_default=True, help="kamailio's SIP port (agents register)."
+)
+@click.option("--no-edge", is_flag=True, help="Run no kamailio (a trunk talks to the worker).")
+@click.option("--mixer-port", default=8088, show_default=True, help="Janus HTTP port.")
+@click.option("--no-mixer", is_flag=True, help="Run no Janus (no barge or whisper).")
+@click.option("--ng-port", default=2223, show_default=True, help="rtpengine's control port.")
+@click.option("--dtmf-port", default=2224, show_default=True, help="rtpengine's DTMF log port.")
+@click.option("--rtp-ports", default="30000-30999", show_default=True, help="RTP port range.")
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    plan_file: Path,
+    media_dir: Path,
+    workdir: Path | None,
+    host: str,
+    sip_port: int,
+    edge_port: int,
+    no_edge: bool,
+    mixer_port: int,
+    no_mixer: bool,
+    ng_port: int,
+    dtmf_port: int,
+    rtp_ports: str,
+) -> None:
+    """Run the voice worker until interrupted (components are restarted when they die)."""
+    from tsunagi.adapters.telephony.service import VoiceSettings
+
+    plan = read_plan(plan_file)
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    low, _, high = rtp_ports.partition("-")
+    if not (low.isdigit() and high.isdigit() and int(low) < int(high)):
+        raise click.UsageError("--rtp-ports must be LOW-HIGH, e.g. 30000-30999")
+    voice_settings = VoiceSettings(
+        workdir=(workdir or settings.data_dir / "voice").resolve(),
+        media_dir=media_dir.resolve(),
+        host=host,
+        worker_sip_port=sip_port,
+        edge_sip_port=None if no_edge else edge_port,
+        mixer_http_port=None if no_mixer else mixer_port,
+        ng_port=ng_port,
+        dtmf_log_port=dtmf_port,
+        rtp_ports=(int(low), int(high)),
+    )
+    if plan.agent_domain is None and not no_edge:
+        plan = msgspec.structs.replace(plan, agent_domain=f"{host}:{edge_port}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        asyncio.run(_serve(settings, voice_settings, plan))
+    except TsunagiError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
+    from tsunagi.adapters.bus.memory import MemoryBus
+    from tsunagi.adapters.bus.redis import RedisBus
+    from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+    from tsunagi.adapters.storage.db import Database
+    from tsunagi.adapters.telephony.channel import DatabaseCallContacts
+    from tsunagi.adapters.telephony.processes import ComponentError
+    from tsunagi.adapters.telephony.service import VoiceService
+    from tsunagi.voice.center import CallCenter
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    db = Database(settings.effective_database_url)
+    bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
+    await bus.start()
+    contacts = DatabaseCallContacts(db, KeyRing(master_key_for(settings)), bus=bus)
+    service = VoiceService(voice_settings)
+    try:
+        try:
+            engine = await service.start()
+        except ComponentError as exc:
+            raise click.ClickException(str(exc)) from exc
+        center = CallCenter(engine, contacts, plan)
+        tasks = [asyncio.create_task(center.run()), asyncio.create_task(service.supervise())]
+        click.echo(f"voice worker on {voice_settings.host}:{voice_settings.worker_sip_port}")
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await service.stop()
+        await contacts.close()
+        await bus.stop()
+        await db.dispose()
