@@ -307,3 +307,15 @@ def test_count_of_bookings_in_a_slot_uses_live_rows_only(
 
     assert run(live) == 0
     assert visitor.book(queue_id, slot, phone="03-1234-5678").status_code == 303
+
+
+def test_guessing_the_phone_of_a_reference_is_throttled(
+    world: World, database_url: str, visitor: Visitor
+) -> None:
+    tenant_id = world.tenants["a"]
+    queue_id = make_queue(database_url, tenant_id)
+    reference = reference_of(visitor.book(queue_id, slot_after(3)))
+    guesses = [visitor.cancel(reference, phone=f"090-5555-000{n}") for n in range(6)]
+    assert [r.status_code for r in guesses] == [404] * 5 + [429]
+    assert int(guesses[-1].headers["retry-after"]) >= 1
+    assert state(database_url, tenant_id)["bookings"][reference].cancelled_at is None
