@@ -37,7 +37,7 @@ from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
 from tsunagi.adapters.telephony.processes import free_port
 from tsunagi.domain.customers import CustomerRecord, Identifier
 from tsunagi.domain.permissions import Principal, Role
-from tsunagi.ports.telephony import CallHungUp, TelephonyEvent
+from tsunagi.ports.telephony import CallHungUp, CallOffered, TelephonyEvent
 from tsunagi.routing.agents import Presence
 from tsunagi.voice.center import CallCenter
 from tsunagi.voice.ivr import Flow, Menu, Play, ToQueue
@@ -73,6 +73,7 @@ class Line:
     events: list[TelephonyEvent] = field(default_factory=list)
     phones: list[Baresip] = field(default_factory=list)
     _new: asyncio.Event = field(default_factory=asyncio.Event)
+    center_task: asyncio.Task[None] | None = None
 
     def observe(self, event: TelephonyEvent) -> None:
         self.events.append(event)
@@ -132,7 +133,6 @@ async def line(
     await engine.start()
     contacts = DatabaseCallContacts(floor.db, keyring, bus=floor.bus)
     line = Line(floor, engine, None, keyring, tmp_path)  # type: ignore[arg-type]
-    task: asyncio.Task[None] | None = None
     try:
         async with floor.db.system(readonly=True) as session:
             slug = await session.scalar(select(Tenant.slug).where(Tenant.id == floor.tenant_id))
@@ -144,14 +144,14 @@ async def line(
             hold_music="hold",
         )
         line.center = CallCenter(engine, contacts, plan, poll_s=0.2, observer=line.observe)
-        task = asyncio.create_task(line.center.run())
+        line.center_task = asyncio.create_task(line.center.run())
         yield line
     finally:
         for phone in line.phones:
             phone.stop()
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if line.center_task is not None:
+            line.center_task.cancel()
+            await asyncio.gather(line.center_task, return_exceptions=True)
         await contacts.close()
         await engine.stop()
         await close_floor(floor)
@@ -440,3 +440,29 @@ async def test_media_plane_failure_keeps_waiting_callers_as_callbacks_and_ends_c
     await press_after(again, "2", 1.5)
     *_, third = await line.contacts_of_calls(3)
     await floor.wait_state(third.id, "queued", "offered", "connected")
+
+
+async def test_contacts_of_calls_lost_with_a_voice_worker_are_released_when_it_starts_again(
+    line: Line,
+) -> None:
+    floor = line.floor
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+    await floor.wait_state(contact.id, "queued")
+
+    # The call center dies (its calls with it); a new one starts on the same numbers.
+    task = line.center_task
+    assert task is not None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    (offered,) = [e for e in line.events if isinstance(e, CallOffered)]
+    await line.engine.hangup(offered.leg_id)
+    line.center = CallCenter(line.engine, line.center.contacts, line.center.plan, poll_s=0.2)
+    line.center_task = asyncio.create_task(line.center.run())
+
+    async def kept_as_callback() -> bool:
+        return (await floor.contact(contact.id)).channel == "callback"
+
+    await floor.until(kept_as_callback, what="the lost call kept as a callback")

@@ -115,6 +115,11 @@ class CallContacts(Protocol):
 
     async def agent_name(self, tenant_id: UUID, agent_id: UUID) -> str | None: ...
 
+    async def release_orphans(self, *, tenant: str, source: str, keep_place: bool) -> int:
+        """Contacts of ``source`` still waiting or in conversation whose calls are gone
+        (the voice worker was restarted): treat each as its caller having hung up."""
+        ...
+
     async def changed(self, timeout_s: float) -> None:
         """Return when contacts may have changed, or after ``timeout_s``."""
         ...
@@ -184,7 +189,22 @@ class CallCenter:
     # -- running ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Serve calls until cancelled."""
+        """Serve calls until cancelled.
+
+        Starts by releasing contacts left by an earlier run (their calls died with it):
+        one voice worker serves the plan's numbers.
+        """
+        keep = self.plan.on_engine_failure == "callback"
+        for tenant in sorted({route.tenant for route in self.plan.numbers.values()}):
+            try:
+                released = await self.contacts.release_orphans(
+                    tenant=tenant, source=self.plan.source, keep_place=keep
+                )
+            except NotFoundError as exc:
+                log.error("voice plan: %s", exc)
+                continue
+            if released:
+                log.warning("tenant %s: %d contacts of ended calls released", tenant, released)
         watcher = asyncio.create_task(self._watch(), name="voice-contacts-watch")
         try:
             async for event in self.engine.events():

@@ -181,6 +181,22 @@ class DatabaseCallContacts:
             )
             return name
 
+    async def release_orphans(self, *, tenant: str, source: str, keep_place: bool) -> int:
+        tenant_id = await self._tenant(tenant)
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            orphans = (
+                await session.scalars(
+                    select(RoutingContact.id).where(
+                        RoutingContact.source == source,
+                        RoutingContact.channel == "voice",
+                        RoutingContact.state.in_([*_WAITING, *IN_CONVERSATION]),
+                    )
+                )
+            ).all()
+        for contact_id in orphans:
+            await self.customer_left(tenant_id, contact_id, keep_place=keep_place)
+        return len(orphans)
+
     async def changed(self, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout_s)
