@@ -329,6 +329,7 @@ async def configure_mailbox(
     principal = require_principal(request)
     services = services_of(request)
     tenant_id = principal.tenant_id
+    await queue_email_settings(services.db, tenant_id=tenant_id, queue_id=queue_id)  # 404 first
     current = await mailbox_of_queue(
         services.db, services.keyring, tenant_id=tenant_id, queue_id=queue_id
     )
