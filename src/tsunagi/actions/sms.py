@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
@@ -26,6 +27,7 @@ from tsunagi.actions.conversations import (
     NewConversation,
     NewMessage,
     do_add_message,
+    do_close_conversation,
     do_start_conversation,
 )
 from tsunagi.actions.events import emit
@@ -40,6 +42,7 @@ from tsunagi.adapters.storage.conversation_models import (
 )
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
+from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.channels.sms import (
     Keyword,
     SmsAccountConfiguredEvent,
@@ -51,6 +54,7 @@ from tsunagi.channels.sms import (
 from tsunagi.channels.text import clean_text
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.ports.sms import DeliveryReport, InboundSms, SmsProvider
+from tsunagi.routing.lifecycle import TERMINAL
 
 SMS = "sms"
 MAX_SMS_TEXT = 1600  # characters: what providers accept in one request
@@ -313,24 +317,62 @@ def external_id_of(provider_id: str) -> str:
     return f"sms:{provider_id}"
 
 
-async def _open_conversation(
+@dataclass(frozen=True, slots=True)
+class _Latest:
+    id: UUID
+    contact_id: UUID | None
+    state: str
+    contact_state: str | None
+
+
+async def _latest_conversation(
     db: Database, tenant_id: UUID, account_id: UUID, address_hash: str
-) -> tuple[UUID, UUID | None] | None:
+) -> _Latest | None:
+    """The number's newest SMS conversation on the account, with its contact's state."""
     async with db.scoped(tenant_id, readonly=True) as session:
         row = (
             await session.execute(
-                select(Conversation.id, Conversation.contact_id)
+                select(
+                    Conversation.id, Conversation.contact_id, Conversation.state,
+                    RoutingContact.state,
+                )
+                .outerjoin(RoutingContact, RoutingContact.id == Conversation.contact_id)
                 .where(
                     Conversation.channel == SMS,
                     Conversation.account_id == account_id,
                     Conversation.address_hash == address_hash,
-                    Conversation.state != "closed",
                 )
-                .order_by(Conversation.created_at.desc())
+                .order_by(Conversation.created_at.desc(), Conversation.id.desc())
                 .limit(1)
             )
-        ).first()
-    return None if row is None else (row[0], row[1])
+        ).first()  # fmt: skip
+    return None if row is None else _Latest(row[0], row[1], row[2], row[3])
+
+
+def _start_key(account_id: UUID, address_hash: str, latest: _Latest | None) -> str:
+    """The idempotency key of the number's next conversation: it names the newest one
+    before it, so two texts arriving at once from a new number start one, not two."""
+    after = "first" if latest is None else str(latest.id)
+    digest = hashlib.sha256(f"{account_id}|{address_hash}|{after}".encode()).hexdigest()
+    return f"sms-conversation:{digest[:48]}"
+
+
+async def _continuing(
+    db: Database, tenant_id: UUID, account_id: UUID, address_hash: str
+) -> tuple[UUID, UUID | None] | str:
+    """The open conversation a text joins (id, contact), or the key to start one with.
+
+    A conversation whose contact has ended (closed, abandoned) is closed here: a new text
+    after that is a new contact, not a line nobody will read.
+    """
+    latest = await _latest_conversation(db, tenant_id, account_id, address_hash)
+    if latest is not None and latest.state != "closed":
+        if latest.contact_state not in TERMINAL:
+            return latest.id, latest.contact_id
+        await do_close_conversation(
+            db, tenant_id=tenant_id, conversation_id=latest.id, by="system", actor="sms"
+        )
+    return _start_key(account_id, address_hash, latest)
 
 
 async def _existing(db: Database, tenant_id: UUID, external_id: str) -> Received | None:
@@ -377,11 +419,11 @@ async def do_receive_sms(
             Keyword.OPT_OUT: account.opt_out_reply,
             Keyword.OPT_IN: account.opt_in_reply,
         }[kind]
-    open_one = await _open_conversation(db, tenant_id, account.id, address_hash)
-    if open_one is None and matched is not None:
+    open_one = await _continuing(db, tenant_id, account.id, address_hash)
+    if isinstance(open_one, str) and matched is not None:
         # A keyword alone is not a request for a communicator: no contact for it.
         return Received(matched[0].value, reply=reply)
-    if open_one is None:
+    if isinstance(open_one, str):
         started = await do_start_conversation(
             db,
             keyring,
@@ -389,7 +431,7 @@ async def do_receive_sms(
             new=NewConversation(
                 channel=SMS, queue_id=account.queue_id, source="sms", lang=_lang_of(inbound.body),
                 address_kind="phone", address=inbound.sender, account_id=account.id,
-                idempotency_key=external_id,
+                idempotency_key=open_one,
             ),
             actor="sms",
         )  # fmt: skip
