@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tsunagi.actions.audit import record
 from tsunagi.actions.desktop import do_identify_party
 from tsunagi.actions.events import emit
 from tsunagi.actions.routing.contacts import (
@@ -653,6 +654,41 @@ async def check_staff_access(
     if Role.COMMUNICATOR in roles and principal.user_id in (agent_id, last_agent_id):
         return conversation
     raise NotFoundError("conversation not found")
+
+
+async def customer_transcript(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    customer_id: UUID,
+    conversation_id: UUID,
+    reason: str,
+) -> list[MessageView]:
+    """A conversation from the customer's history, read as part of their record: any staff
+    member who may read customers may read it, and the read is audited with ``reason``."""
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        owner = await session.scalar(
+            select(ContactParty.customer_id)
+            .join(Conversation, Conversation.contact_id == ContactParty.contact_id)
+            .where(Conversation.id == conversation_id)
+        )
+        if owner != customer_id:
+            raise NotFoundError("conversation not found")
+        record(
+            session,
+            tenant_id=principal.tenant_id,
+            action="customer.transcript_read",
+            resource_type="customer",
+            resource_id=str(customer_id),
+            outcome="ok",
+            actor_user_id=principal.user_id,
+            reason=reason,
+        )
+    return await list_messages(
+        db, keyring, tenant_id=principal.tenant_id, conversation_id=conversation_id,
+        include_notes=True,
+    )  # fmt: skip
 
 
 async def do_mark_read(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tsunagi.actions.audit import record
 from tsunagi.actions.customers import CustomerView, list_orders, read_customers
 from tsunagi.adapters.security.keyring import KeyRing
+from tsunagi.adapters.storage.conversation_models import Conversation
 from tsunagi.adapters.storage.crm_models import (
     ContactParty,
     Customer,
@@ -52,6 +53,7 @@ class HistoryEntry:
     resolved_first_contact: bool | None
     communicator: str | None
     notes: str | None
+    conversation_id: UUID | None = None  # chat, email, SMS: its transcript
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +227,16 @@ async def customer_history(
     ``audit_reason`` unless the caller has just audited opening this customer."""
     cipher = await keyring.cipher(db, principal.tenant_id)
     query = (
-        select(RoutingContact, ContactParty, Queue.name_ja, Queue.name_en, User.display_name)
+        select(
+            RoutingContact,
+            ContactParty,
+            Queue.name_ja,
+            Queue.name_en,
+            User.display_name,
+            Conversation.id,
+        )
         .join(ContactParty, ContactParty.contact_id == RoutingContact.id)
+        .outerjoin(Conversation, Conversation.contact_id == RoutingContact.id)
         .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
         .outerjoin(User, User.id == RoutingContact.last_agent_id)
         .where(ContactParty.customer_id == customer_id)
@@ -266,8 +276,9 @@ async def customer_history(
             notes=cipher.open(
                 party.notes_enc, table="contact_parties", column="notes", row_id=contact.id
             ),
+            conversation_id=conversation_id,
         )
-        for contact, party, name_ja, name_en, agent_name in rows
+        for contact, party, name_ja, name_en, agent_name, conversation_id in rows
     ]
 
 

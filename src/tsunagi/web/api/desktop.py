@@ -47,6 +47,7 @@ class HistoryOut(Output):
     resolved_first_contact: bool | None
     communicator: str | None
     notes: str | None
+    conversation_id: UUID | None = None
 
 
 class ScreenPopOut(Output):
@@ -72,6 +73,7 @@ def _history(entry: desktop.HistoryEntry) -> HistoryOut:
         resolved_first_contact=entry.resolved_first_contact,
         communicator=entry.communicator,
         notes=entry.notes,
+        conversation_id=entry.conversation_id,
     )
 
 

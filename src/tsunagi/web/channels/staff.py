@@ -35,6 +35,9 @@ from tsunagi.actions.conversations import (
     list_messages,
     message_wire,
 )
+from tsunagi.actions.conversations import (
+    customer_transcript as transcript_of_customer,
+)
 from tsunagi.actions.routing.offers import do_end_contact
 from tsunagi.adapters.storage.models import User
 from tsunagi.adapters.storage.routing_models import RoutingContact
@@ -420,6 +423,37 @@ def _conversation_wire(full: ConversationOut) -> dict[str, Any]:
     return shown
 
 
+@get(
+    "/api/v1/customers/{customer_id:uuid}/conversations/{conversation_id:uuid}",
+    opt={"authz": ("read", "customer")},
+    tags=TAGS,
+)
+async def customer_transcript(
+    request: AnyRequest,
+    customer_id: FromPath[UUID],
+    conversation_id: FromPath[UUID],
+    reason: Annotated[str, QueryParameter(min_length=1, max_length=300)],
+) -> list[dict[str, Any]]:
+    """A chat, email or SMS transcript from the customer's history (the read is audited)."""
+    principal = require_principal(request)
+    services = services_of(request)
+    messages = await transcript_of_customer(
+        services.db,
+        services.keyring,
+        principal=principal,
+        customer_id=customer_id,
+        conversation_id=conversation_id,
+        reason=reason,
+    )
+    names = await _names(
+        services, principal.tenant_id, {m.author_user_id for m in messages if m.author_user_id}
+    )
+    return [
+        message_wire(m, author_name=names.get(m.author_user_id) if m.author_user_id else None)
+        for m in messages
+    ]
+
+
 # ------------------------------------------------------------------------- widgets
 
 
@@ -518,6 +552,7 @@ ROUTES = [
     join_conversation,
     close_conversation,
     staff_socket,
+    customer_transcript,
     list_widgets,
     create_widget,
     update_widget,

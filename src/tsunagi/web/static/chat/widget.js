@@ -209,7 +209,7 @@
     showChat();
     var url = BASE.replace(/^http/, "ws") + "/ws/widget/" + WIDGET + "/chat";
     socket = new WebSocket(url);
-    socket.onopen = function () { retry = 0; socket.send(JSON.stringify({ type: "auth", token: state.token, after: 0 })); };
+    socket.onopen = function () { retry = 0; sentRead = 0; socket.send(JSON.stringify({ type: "auth", token: state.token, after: 0 })); };
     socket.onmessage = function (event) { receive(JSON.parse(event.data)); };
     socket.onclose = function (event) {
       socket = null;
@@ -270,8 +270,12 @@
     });
   }
 
+  var sentRead = 0;
   function markRead() {
-    if (socket && socket.readyState === 1 && !panel.hidden && lastSeq > 0) socket.send(JSON.stringify({ type: "read", seq: lastSeq }));
+    if (socket && socket.readyState === 1 && !panel.hidden && lastSeq > sentRead) {
+      sentRead = lastSeq;
+      socket.send(JSON.stringify({ type: "read", seq: lastSeq }));
+    }
   }
 
   function ended() {

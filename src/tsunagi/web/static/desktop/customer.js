@@ -11,12 +11,12 @@ const T = {
         choose: "該当するお客様を選んでください", history: "対応履歴", orders: "最近のご注文",
         likely: "おすすめ商品", notes: "メモ", save: "メモを保存", saved: "保存しました", vip: "VIP",
         first: "即答", pick: "この方です", member_no: "組合員番号", contract_no: "契約番号",
-        phone: "電話", email: "メール", address: "住所" },
+        phone: "電話", email: "メール", address: "住所", transcript: "会話を表示" },
   en: { none: "The customer appears here when a contact is offered.", unknown: "Not a known customer",
         choose: "Choose the customer", history: "History", orders: "Recent orders",
         likely: "Likely to want", notes: "Notes", save: "Save notes", saved: "Saved", vip: "VIP",
         first: "FCR", pick: "This one", member_no: "Member no.", contract_no: "Contract no.",
-        phone: "Phone", email: "E-mail", address: "Address" },
+        phone: "Phone", email: "E-mail", address: "Address", transcript: "Show conversation" },
 }[lang];
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 let shown = null; // "contact id:state" last drawn
@@ -99,6 +99,7 @@ function renderPop(pop) {
         el("span", `${h.queue ?? h.channel} · ${h.category ?? "–"} · ${h.communicator ?? ""}`));
       if (h.resolved_first_contact) li.append(" ", el("span", T.first, "pill"));
       if (h.notes) li.append(el("p", h.notes, "muted"));
+      if (h.conversation_id && pop.customer) li.append(transcriptToggle(pop, h));
       return li;
     }, "customer-history"));
   }
@@ -112,6 +113,28 @@ function renderPop(pop) {
   }
   parts.push(notesBox(pop.contact_id));
   panel.replaceChildren(...parts);
+}
+
+// A chat/email/SMS contact in the history opens its transcript (an audited read).
+function transcriptToggle(pop, entry) {
+  const box = el("ol", null, "history-transcript");
+  box.dataset.testid = "history-transcript";
+  const toggle = el("button", T.transcript);
+  toggle.type = "button";
+  toggle.dataset.testid = "show-transcript";
+  toggle.addEventListener("click", async () => {
+    if (box.childElementCount) { box.replaceChildren(); return; }
+    const reason = encodeURIComponent(`contact ${pop.contact_id}`);
+    try {
+      const messages = await call(`/api/v1/customers/${pop.customer.id}/conversations/${entry.conversation_id}?reason=${reason}`);
+      box.replaceChildren(...messages.map((m) => el("li", `${m.author_name ?? m.author}: ${m.text ?? (m.attachments ?? []).map((a) => a.filename).join(", ")}`)));
+    } catch (error) {
+      box.replaceChildren(el("li", String(error.message ?? error), "error"));
+    }
+  });
+  const wrapper = el("div");
+  wrapper.append(toggle, box);
+  return wrapper;
 }
 
 // One notes box per contact, kept across redraws so nothing typed is lost.
