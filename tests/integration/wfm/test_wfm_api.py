@@ -341,6 +341,7 @@ def test_schedule_and_budget(server: LiveServer, world: World, seeded: str) -> N
         ("/api/v1/wfm/staffing", {"volumes": [], "aht_s": 300}, "volumes"),
         ("/api/v1/wfm/staffing", {"service_level": None}, "target"),
         ("/api/v1/wfm/schedule", {"shifts": []}, "shifts"),
+        ("/api/v1/wfm/forecasts", {"holdout_weeks": 2}, "holdout_weeks"),
     ],
 )
 def test_bad_plans_are_refused_with_a_message(

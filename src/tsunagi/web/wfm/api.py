@@ -73,6 +73,8 @@ async def make_forecast(request: AnyRequest, data: JSONBody[s.ForecastIn]) -> s.
 async def make_forecasts(request: AnyRequest, data: JSONBody[s.ForecastIn]) -> s.BatchForecastOut:
     """One forecast per queue and channel with history, in one call. From the figures, or
     from ``history_csv`` with ``queue`` and ``channel`` columns."""
+    if data.holdout_weeks is not None:
+        raise InvalidInputError("holdout_weeks: score one series at a time with /forecast")
     principal = require_principal(request)
     done, failed = await actions.plan_forecasts(
         services_of(request).db,

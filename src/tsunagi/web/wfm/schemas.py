@@ -23,7 +23,7 @@ from tsunagi.wfm.schedule import ShiftType
 Weekday = Annotated[int, Meta(ge=0, le=6)]
 Factor = Annotated[float, Meta(ge=0, le=10)]
 Money = Annotated[float, Meta(ge=0, le=1e12)]
-MAX_CSV_CHARS = 20_000_000
+MAX_CSV_CHARS = 10_000_000  # the app's request body limit
 MAX_VOLUMES = 40_000
 
 
