@@ -92,6 +92,7 @@ def test_batch_forecasts_per_queue_and_channel(
         for channel in ("chat", "voice")
     }
     assert found.keys() == expected.keys()
+    assert {f["queue_name"] for f in out["forecasts"]} == {"Sales"}
     for key, total in expected.items():
         assert found[key] == pytest.approx(total)
     assert out["skipped"] == {}
@@ -284,6 +285,51 @@ SHIFTS = [
         "start_step_minutes": 60,
     },
 ]
+
+
+def test_a_long_schedule_does_not_hold_up_other_requests(
+    server: LiveServer, world: World, seeded: str
+) -> None:
+    """CP-SAT runs in the planning pool: while a week with days off is being solved (to
+    its 3-second limit), the same server keeps answering."""
+    manager = _signed_in(server, world, "manager")
+    body = {
+        **STAFF,
+        "days": 7,
+        "interval_minutes": 30,
+        "days_per_week": 5,
+        "time_limit_s": 3,
+        "shifts": [
+            {
+                "name": "day",
+                "length_minutes": 480,
+                "earliest_start_minutes": 420,
+                "latest_start_minutes": 600,
+                "hourly_cost": 1500,
+                "break_minutes": 60,
+                "break_after_min": 120,
+                "break_after_max": 300,
+            },
+            *SHIFTS,
+        ],
+    }
+    answers: list[int] = []
+    solving = threading.Thread(
+        target=lambda: answers.append(
+            manager.request("POST", "/api/v1/wfm/schedule", json=body).status_code
+        )
+    )
+    other = Browserless(server.url)
+    solving.start()
+    try:
+        healthy = other.http.get("/api/health")
+        assert healthy.status_code == 200
+        assert solving.is_alive(), "the schedule finished before the check could run"
+    finally:
+        solving.join()
+        other.close()
+        manager.close()
+    assert answers == [200]
 
 
 def test_schedule_and_budget(server: LiveServer, world: World, seeded: str) -> None:

@@ -11,8 +11,10 @@ from litestar import Request, post
 from litestar.params import JSONBody
 
 from tsunagi.actions import wfm as actions
+from tsunagi.actions.figures import reports
 from tsunagi.domain.errors import InvalidInputError
 from tsunagi.web.auth import require_principal
+from tsunagi.web.i18n import current_locale
 from tsunagi.web.services import services_of
 from tsunagi.web.wfm import schemas as s
 from tsunagi.wfm.plan import ForecastTable, ShiftPlan, finite
@@ -29,10 +31,12 @@ def forecast_out(
     queue_id: str | None,
     channel: str | None,
     scores: list[dict[str, float]] | None = None,
+    names: dict[str, str] | None = None,
 ) -> s.ForecastOut:
     return s.ForecastOut(
         queue_id=queue_id,
         channel=channel,
+        queue_name=(names or {}).get(queue_id or ""),
         method=table.method,
         interval_minutes=table.interval_minutes,
         aht_s=table.aht_s,
@@ -66,7 +70,13 @@ async def make_forecast(request: AnyRequest, data: JSONBody[s.ForecastIn]) -> s.
         data.holdout_weeks,
     )
     queue = str(data.queue_id) if data.queue_id and data.history_csv is None else None
-    return forecast_out(table, queue, data.channel, scores)
+    return forecast_out(table, queue, data.channel, scores, await _queue_names(request))
+
+
+async def _queue_names(request: AnyRequest) -> dict[str, str]:
+    principal = require_principal(request)
+    found = await reports.names(services_of(request).db, principal.tenant_id, current_locale.get())
+    return found["queue"]
 
 
 @post(f"{BASE}/forecasts", opt=PLAN, tags=TAGS, status_code=200)
@@ -82,8 +92,9 @@ async def make_forecasts(request: AnyRequest, data: JSONBody[s.ForecastIn]) -> s
         await source_of(request, data),
         s.forecast_spec(data),
     )
+    names = await _queue_names(request)
     return s.BatchForecastOut(
-        forecasts=[forecast_out(table, q, c) for (q, c), table in done.items()],
+        forecasts=[forecast_out(table, q, c, names=names) for (q, c), table in done.items()],
         skipped={f"{q}/{c}": why for (q, c), why in failed.items()},
     )
 

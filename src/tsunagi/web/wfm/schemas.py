@@ -153,8 +153,9 @@ class AccuracyOut(Output):
 
 
 class ForecastOut(Output):
-    queue_id: str | None
+    queue_id: str | None  # the queue's id (from the figures) or the CSV's queue text
     channel: str | None
+    queue_name: str | None  # in the caller's language, for queues of the center
     method: str
     interval_minutes: int
     aht_s: float | None
