@@ -2,8 +2,8 @@
 
 :func:`poll_mailbox` is one pass over one mailbox: fetch the messages after the cursor
 (IMAP UIDVALIDITY + last UID), ingest each (idempotent by Message-ID), move the cursor
-after each one, then send the tenant's due outbox. A crash anywhere repeats at most the
-last message's ingest, which then finds what the first one made.
+after each batch, then send the tenant's due outbox. A crash anywhere repeats at most one
+batch's ingest, which then finds what the first one made.
 
 :class:`MailWorker` runs the passes forever, one task per enabled mailbox, waiting with
 IMAP IDLE where the server offers it (else ``poll_interval_s``). On PostgreSQL, a mailbox
@@ -94,6 +94,7 @@ async def poll_mailbox(
             duplicates += int(not result.created)
             malformed += int("malformed" in result.flags)
             cursor["last_uid"] = item.uid
+        if found:  # after each batch: a crash repeats at most one batch, harmlessly
             await do_save_cursor(
                 db, tenant_id=mailbox.tenant_id, account_id=mailbox.id, cursor=cursor
             )
