@@ -236,6 +236,12 @@ def accuracy(history: History, spec: ForecastSpec, holdout_weeks: int) -> list[d
     spec = spec.checked()
     if not 1 <= holdout_weeks <= 12:
         raise ValueError("holdout_weeks must be 1 to 12")
+    span = max(history.starts) - min(history.starts)
+    if span < timedelta(weeks=holdout_weeks + 1) - timedelta(days=1):
+        raise ValueError(
+            f"holdout_weeks: {holdout_weeks} held-back week(s) need at least"
+            f" {holdout_weeks + 1} weeks of history"
+        )
     results = backtest(
         history.series(spec.interval_minutes),
         holdout_weeks=holdout_weeks,

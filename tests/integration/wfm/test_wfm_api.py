@@ -215,8 +215,9 @@ def test_staffing_matches_the_maths_and_exports(
     bad = manager.request("GET", "/wfm", params={**query, "busy_seasons": "March"})
     assert bad.status_code == 422 and "FIRST:LAST=FACTOR" in bad.text
 
-    page = manager.request("GET", "/wfm", params=query)
+    page = manager.request("GET", "/wfm", params={**query, "holdout_weeks": "1"})
     assert page.status_code == 200
+    assert 'data-testid="wfm-accuracy"' in page.text
     assert 'data-testid="wfm-staffing-chart"' in page.text and 'class="bar required"' in page.text
     manager.close()
 

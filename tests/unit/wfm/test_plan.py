@@ -14,6 +14,7 @@ from tsunagi.wfm.plan import (
     ForecastSpec,
     History,
     StaffingSpec,
+    accuracy,
     budget_scenarios,
     forecast,
     forecast_many,
@@ -99,6 +100,15 @@ def test_forecast_of_a_steady_history_and_its_actuals() -> None:
     )
     assert back.actual[9] == 10 and back.actual[0] == 0  # known, including closed hours
     assert back.volume == pytest.approx([a or 0 for a in back.actual])
+
+
+def test_accuracy_needs_more_history_than_it_holds_back() -> None:
+    spec = ForecastSpec(interval_minutes=60, calendar=OPEN)
+    scores = accuracy(steady(42), spec, 2)
+    assert {row["method"] for row in scores} == {"profile", "ets"}
+    assert all(row["days"] == 14 for row in scores)
+    with pytest.raises(ValueError, match="need at least 5 weeks"):
+        accuracy(steady(28), spec, 4)
 
 
 def test_forecast_spec_bounds() -> None:

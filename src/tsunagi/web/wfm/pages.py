@@ -197,6 +197,15 @@ async def plan_page(request: AnyRequest) -> Template:
         data = parse_form(pairs, s.StaffingIn)
         plan = await api.staffing_plan(request, data)
         context.update(_staffing_context(plan, data))
+        if data.holdout_weeks is not None:
+            principal = require_principal(request)
+            _table, context["accuracy"] = await actions.plan_forecast(
+                services_of(request).db,
+                principal.tenant_id,
+                await api.source_of(request, data),
+                s.forecast_spec(data),
+                data.holdout_weeks,
+            )
     return Template("wfm/plan.html", context=context)
 
 
