@@ -11,6 +11,7 @@ depends on settings and history, never on the bookings, so computing it first is
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -159,10 +160,10 @@ class InboundHistory:
 
 
 async def inbound_history(
-    db: Database, tenant_id: uuid.UUID, queue_id: uuid.UUID, *, since: datetime, timezone: str
+    db: Database, tenant_id: uuid.UUID, queue_id: uuid.UUID, *, days: Sequence[date], timezone: str
 ) -> InboundHistory:
-    """The queue's offered contacts from the figures intervals; callbacks are left out so
-    bookings do not feed their own forecast."""
+    """The queue's offered contacts on local ``days`` from the figures intervals; callbacks
+    are left out so bookings do not feed their own forecast."""
     model = FiguresContactInterval
     async with db.scoped(tenant_id, readonly=True) as session:
         rows = (
@@ -176,7 +177,7 @@ async def inbound_history(
                 .where(
                     model.queue_id == queue_id,
                     model.channel != "callback",
-                    model.interval_start >= since,
+                    model.local_day.in_(list(days)),
                 )
                 .group_by(model.interval_start)
                 .order_by(model.interval_start)
@@ -243,13 +244,59 @@ def capacities(
     ]
 
 
+# Seats of a day by everything they depend on (the history itself included, so a cached
+# answer is never stale): a burst of page views and bookings forecasts a day once.
+_SEATS: dict[tuple[object, ...], list[int]] = {}
+_SEATS_MAX = 512
+
+
+def _seats_key(
+    queue: BookingQueue, history: InboundHistory, day: date, starts: Sequence[datetime]
+) -> tuple[object, ...]:
+    return (
+        queue.id,
+        day,
+        tuple(starts),
+        msgspec.json.encode(queue.settings),
+        tuple(queue.routing.holidays),
+        queue.sl_target_pct,
+        queue.sl_threshold_s,
+        history.aht_s,
+        tuple(history.volume.index),
+        tuple(history.volume.to_numpy().tolist()),
+    )
+
+
+async def day_seats(
+    tenant: PublicTenant, queue: BookingQueue, history: InboundHistory, day: date
+) -> dict[datetime, int]:
+    """Seats of every slot of a local day (computed in a worker thread, remembered)."""
+    starts = day_slots(
+        day,
+        slot_minutes=queue.settings.slot_minutes,
+        routing=queue.routing,
+        timezone=tenant.timezone,
+    )
+    key = _seats_key(queue, history, day, starts)
+    seats = _SEATS.get(key)
+    if seats is None:
+        # The forecast and Erlang C are CPU work (~20 ms a day): off the event loop.
+        seats = await asyncio.to_thread(capacities, queue, history, day, starts, tenant.timezone)
+        if len(_SEATS) >= _SEATS_MAX:
+            _SEATS.clear()
+        _SEATS[key] = seats
+    return dict(zip(starts, seats, strict=True))
+
+
 async def _history_for(
-    db: Database, tenant: PublicTenant, queue: BookingQueue, now: datetime
+    db: Database, tenant: PublicTenant, queue: BookingQueue, day: date
 ) -> InboundHistory:
+    """The same weekday of the last ``history_weeks`` weeks: all the ``profile`` forecast of
+    ``day`` uses (its daily mean and intraday profile are per weekday)."""
     if queue.settings.expected_per_slot is not None:
         return InboundHistory(pd.Series(dtype=float), None)
-    since = now - timedelta(weeks=queue.settings.history_weeks + 1)
-    return await inbound_history(db, tenant.id, queue.id, since=since, timezone=tenant.timezone)
+    days = [day - timedelta(weeks=k) for k in range(1, queue.settings.history_weeks + 1)]
+    return await inbound_history(db, tenant.id, queue.id, days=days, timezone=tenant.timezone)
 
 
 async def _booked_counts(
@@ -280,8 +327,9 @@ async def availability(
     )
     if not starts:
         return []
-    history = await _history_for(db, tenant, queue, now)
-    seats = capacities(queue, history, day, starts, tenant.timezone)
+    history = await _history_for(db, tenant, queue, day)
+    by_start = await day_seats(tenant, queue, history, day)
+    seats = [by_start[start] for start in starts]
     async with db.scoped(tenant.id, readonly=True) as session:
         booked = await _booked_counts(
             session, queue.id, starts[0], starts[-1] + timedelta(minutes=1)
@@ -314,8 +362,8 @@ async def do_book_callback(
         now=at,
     )
     day = form.slot_start.astimezone(ZoneInfo(tenant.timezone)).date()
-    history = await _history_for(db, tenant, queue, at)
-    (seats,) = capacities(queue, history, day, [form.slot_start], tenant.timezone)
+    history = await _history_for(db, tenant, queue, day)
+    seats = (await day_seats(tenant, queue, history, day))[form.slot_start]
     cipher = await keyring.cipher(db, tenant.id)
     phone_hash = cipher.lookup_hash("phone", form.phone)
     for _attempt in range(3):  # a reference collision (31⁸ codes) is retried
