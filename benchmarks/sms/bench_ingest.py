@@ -100,6 +100,8 @@ async def post_all(
             response = await http.post(url, data=form, headers=headers)
             latencies.append((time.perf_counter() - started) * 1000)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code >= 500 and statuses[response.status_code] == 1:
+                print(f"first {response.status_code}: {response.text[-1500:]}", file=sys.stderr)
 
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -119,13 +121,22 @@ async def counts(url: str, tenant_id: uuid.UUID) -> tuple[int, int, int]:
         await db.dispose()
 
 
-def report(label: str, latencies: list[float], statuses: dict[int, int], seconds: float) -> None:
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the server process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(
+    label: str, latencies: list[float], statuses: dict[int, int], seconds: float, cpu: float
+) -> None:
     ordered = sorted(latencies)
     p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
     print(
         f"{label}: {len(latencies)} webhooks in {seconds:.1f} s = "
         f"{len(latencies) / seconds:.0f}/s; latency ms p50={statistics.median(ordered):.1f} "
-        f"p99={p99:.1f} max={ordered[-1]:.1f}; answers {statuses}"
+        f"p99={p99:.1f} max={ordered[-1]:.1f}; answers {statuses}; server CPU "
+        f"{cpu * 1000 / len(latencies):.1f} ms/webhook (= {len(latencies) / cpu:.0f}/CPU-s)"
     )
 
 
@@ -152,6 +163,7 @@ async def main() -> None:
     key_file = scratch / "keys" / "master.key"
     keyring = KeyRing(load_or_create_master_key(key_file, create=True))
     server: subprocess.Popen[bytes] | None = None
+    log = scratch / "server.log"
     try:
         tenant_id, account_id = await seed(url, keyring, base)
         env = {
@@ -160,6 +172,7 @@ async def main() -> None:
             "TSUNAGI_DATA_DIR": str(scratch),
             "TSUNAGI_MASTER_KEY_FILE": str(key_file),
             "TSUNAGI_ENV": "test",
+            "TSUNAGI_DEBUG": os.environ.get("BENCH_DEBUG", "false"),
             "TSUNAGI_PUBLIC_REQUESTS_PER_MINUTE": "1000000",
         }
         if args.profile == "postgres":
@@ -169,7 +182,7 @@ async def main() -> None:
             [tsunagi, "serve", "--port", str(args.port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log.open("wb"),
         )
         url_in = f"{base}/hooks/sms/{account_id}/inbound"
         numbers = [f"+8190{n:08d}" for n in range(args.numbers)]
@@ -183,13 +196,18 @@ async def main() -> None:
                     if (await http.get(f"{base}/api/health")).status_code == 200:
                         break
                 await asyncio.sleep(0.1)
+            cpu = cpu_s(server.pid)
             latencies, statuses, seconds = await post_all(http, url_in, items, args.concurrency)
-            report(f"{args.profile} ingest", latencies, statuses, seconds)
+            report(f"{args.profile} ingest", latencies, statuses, seconds, cpu_s(server.pid) - cpu)
             stored = await counts(url, tenant_id)
             print(f"stored: conversations, messages, contacts = {stored}")
             again = items[:: args.duplicates]
+            cpu = cpu_s(server.pid)
             latencies, statuses, seconds = await post_all(http, url_in, again, args.concurrency)
-            report(f"{args.profile} retried webhooks", latencies, statuses, seconds)
+            report(
+                f"{args.profile} retried webhooks", latencies, statuses, seconds,
+                cpu_s(server.pid) - cpu,
+            )  # fmt: skip
             after = await counts(url, tenant_id)
             print(f"after retries: {after} ({'unchanged' if after == stored else 'CHANGED'})")
     finally:
@@ -200,6 +218,8 @@ async def main() -> None:
             admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
+        if log.exists():
+            shutil.copyfile(log, Path(tempfile.gettempdir()) / "tsunagi-bench-sms-server.log")
         shutil.rmtree(scratch, ignore_errors=True)
 
 
