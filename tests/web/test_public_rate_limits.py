@@ -33,6 +33,8 @@ PER_MINUTE = 3
 LIMITED_IN_HANDLER = {
     ("POST", "/hooks/sms/{account_id:uuid}/inbound"),
     ("POST", "/hooks/sms/{account_id:uuid}/status"),
+    # Connection attempts count before the socket is accepted (then per message).
+    ("WEBSOCKET", "/ws/widget/{widget_id:uuid}/chat"),
 }
 SAMPLE_PARAMS = {
     "slug": "no-such-center",
@@ -45,13 +47,15 @@ FIXED_ID = str(uuid.uuid4())
 
 @cache
 def public_handlers() -> list[tuple[str, str, BaseRouteHandler]]:
-    """(method, path, handler) of every public HTTP route (HEAD and OPTIONS aside)."""
+    """(method, path, handler) of every public route (HEAD and OPTIONS aside; a
+    WebSocket route's method is ``WEBSOCKET``)."""
     found = []
     for route in reference_app().routes:
-        for handler in getattr(route, "route_handlers", []):
+        single = getattr(route, "route_handler", None)  # WebSocket routes have one
+        for handler in [single] if single is not None else getattr(route, "route_handlers", []):
             if handler.opt.get("authz") not in (PUBLIC, PUBLIC_API):
                 continue
-            for method in sorted(getattr(handler, "http_methods", None) or ()):
+            for method in sorted(getattr(handler, "http_methods", None) or {"WEBSOCKET"}):
                 if method not in ("HEAD", "OPTIONS"):
                     found.append((method, route.path, handler))
     return found
@@ -116,6 +120,8 @@ def test_each_public_route_answers_429_with_retry_after(limited_server: LiveServ
     answers: dict[str, Any] = {}
     with httpx.Client(base_url=limited_server.url, timeout=30) as client:
         for method, path, handler in public_handlers():
+            if method == "WEBSOCKET":
+                continue  # refused handshakes carry no status to tell 429 apart
             most = int(PER_MINUTE * max(_share(handler), 1)) + 3
             response = hammer(client, method, concrete(path), most)
             answers[f"{method} {path}"] = (
