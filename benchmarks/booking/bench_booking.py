@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from tsunagi.actions import booking as actions
+from tsunagi.actions import booking_slots
 from tsunagi.actions.accounts import do_create_tenant
 from tsunagi.adapters.security.crypto import load_or_create_master_key
 from tsunagi.adapters.security.keyring import KeyRing
@@ -50,7 +51,7 @@ async def database(profile: str, workdir: Path) -> tuple[Database, str | None]:
     return Database(PG + name), name
 
 
-async def seed(db: Database, weeks: int) -> tuple[actions.PublicTenant, uuid.UUID]:
+async def seed(db: Database, weeks: int) -> tuple[booking_slots.PublicTenant, uuid.UUID]:
     tenant_id = await do_create_tenant(db, slug=f"bench-{uuid.uuid4().hex[:6]}", name="Bench")
     async with db.scoped(tenant_id) as session, session.begin():
         queue = Queue(
@@ -90,7 +91,7 @@ async def seed(db: Database, weeks: int) -> tuple[actions.PublicTenant, uuid.UUI
             )
     async with db.scoped(tenant_id) as session, session.begin():
         session.add_all(rows)
-    found = await actions.find_public_tenant(db, (await _slug(db, tenant_id)))
+    found = await booking_slots.find_public_tenant(db, (await _slug(db, tenant_id)))
     assert found is not None
     return found, queue.id
 
@@ -120,13 +121,15 @@ async def main() -> None:
         keyring = KeyRing(load_or_create_master_key(workdir / "master.key", create=True))
         try:
             tenant, queue_id = await seed(db, args.weeks)
-            queue = await actions.get_booking_queue(db, tenant.id, queue_id)
+            queue = await booking_slots.get_booking_queue(db, tenant.id, queue_id)
             day: date = datetime.now(UTC).date() + timedelta(days=2)
             timings = []
             slots = []
             for _ in range(args.runs):
                 started = time.perf_counter()
-                slots = await actions.availability(db, tenant, queue, day, now=datetime.now(UTC))
+                slots = await booking_slots.availability(
+                    db, tenant, queue, day, now=datetime.now(UTC)
+                )
                 timings.append((time.perf_counter() - started) * 1000)
             seats = [s.seats for s in slots]
             print(

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from integration.booking.conftest import make_queue, slot_after
 from testkit import World
 from tsunagi.actions import booking as actions
+from tsunagi.actions import booking_slots
 from tsunagi.actions.accounts import get_tenant
 from tsunagi.actions.routing.contacts import do_release_due_callbacks
 from tsunagi.adapters.security.keyring import KeyRing
@@ -38,9 +39,9 @@ def form(queue_id: uuid.UUID, slot: datetime, n: int) -> BookingForm:
     )
 
 
-async def tenant_of(db: Database, tenant_id: uuid.UUID) -> actions.PublicTenant:
+async def tenant_of(db: Database, tenant_id: uuid.UUID) -> booking_slots.PublicTenant:
     row = await get_tenant(db, tenant_id)
-    found = await actions.find_public_tenant(db, row.slug)
+    found = await booking_slots.find_public_tenant(db, row.slug)
     assert found is not None
     return found
 
@@ -108,9 +109,9 @@ async def test_capacity_follows_the_figures_history(
     db = Database(database_url)
     try:
         tenant = await tenant_of(db, tenant_id)
-        queue = await actions.get_booking_queue(db, tenant_id, queue_id)
+        queue = await booking_slots.get_booking_queue(db, tenant_id, queue_id)
         day = (datetime.now(UTC) + timedelta(days=2, hours=9)).date()
-        empty = await actions.availability(db, tenant, queue, day, now=datetime.now(UTC))
+        empty = await booking_slots.availability(db, tenant, queue, day, now=datetime.now(UTC))
         assert {s.seats for s in empty} == {50}
 
         target = empty[20].start  # some half hour of that day
@@ -133,7 +134,7 @@ async def test_capacity_follows_the_figures_history(
                         acw_ms=40 * 30_000,
                     )
                 )
-        slots = await actions.availability(db, tenant, queue, day, now=datetime.now(UTC))
+        slots = await booking_slots.availability(db, tenant, queue, day, now=datetime.now(UTC))
         seats = {s.start: s.seats for s in slots}
         assert seats[target] == 15
         assert all(n == 50 for start, n in seats.items() if start != target)

@@ -22,6 +22,7 @@ from litestar.response import Redirect, Response, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from tsunagi.actions import booking as actions
+from tsunagi.actions import booking_slots
 from tsunagi.adapters.security.tokens import new_secret
 from tsunagi.channels.booking import SlotView, bookable_days, checked_form
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
@@ -54,14 +55,14 @@ class CancelForm(msgspec.Struct, forbid_unknown_fields=True):
     csrf: str = msgspec.field(default="", name="_csrf")
 
 
-async def _tenant(request: AnyRequest, slug: str) -> actions.PublicTenant:
-    tenant = await actions.find_public_tenant(services_of(request).db, slug)
+async def _tenant(request: AnyRequest, slug: str) -> booking_slots.PublicTenant:
+    tenant = await booking_slots.find_public_tenant(services_of(request).db, slug)
     if tenant is None:
         raise NotFoundError("no booking page here")
     return tenant
 
 
-def _language(request: AnyRequest, tenant: actions.PublicTenant, asked: str | None) -> str:
+def _language(request: AnyRequest, tenant: booking_slots.PublicTenant, asked: str | None) -> str:
     """``?lang=`` first, then the visitor's cookie, then the center's language."""
     cookie = request.cookies.get(LANG_COOKIE)
     for candidate in (asked, cookie, tenant.default_locale):
@@ -122,7 +123,7 @@ def _parse_day(text: str | None, days: list[date]) -> date:
 
 async def _form_page(
     request: AnyRequest,
-    tenant: actions.PublicTenant,
+    tenant: booking_slots.PublicTenant,
     *,
     queue_id: str | None,
     day_text: str | None,
@@ -131,7 +132,7 @@ async def _form_page(
     status: int = 200,
 ) -> Response[Any]:
     db = services_of(request).db
-    queues = await actions.booking_queues(db, tenant.id)
+    queues = await booking_slots.booking_queues(db, tenant.id)
     now = datetime.now(UTC)
     chosen = next((q for q in queues if str(q.id) == queue_id), queues[0] if queues else None)
     days: list[date] = []
@@ -140,7 +141,7 @@ async def _form_page(
     if chosen is not None:
         days = bookable_days(now, days_ahead=chosen.settings.days_ahead, timezone=tenant.timezone)
         day = _parse_day(day_text, days)
-        slots = await actions.availability(db, tenant, chosen, day, now=now)
+        slots = await booking_slots.availability(db, tenant, chosen, day, now=now)
     return _render(
         request,
         "booking/book.html",
@@ -191,7 +192,7 @@ async def book(
     }
     try:
         queue_id = UUID(data.queue)
-        queue = await actions.get_booking_queue(services.db, tenant.id, queue_id)
+        queue = await booking_slots.get_booking_queue(services.db, tenant.id, queue_id)
         slot_start = datetime.fromisoformat(data.slot) if data.slot else None
         if slot_start is None:
             raise InvalidInputError("please choose a time")
@@ -248,7 +249,7 @@ async def booked_page(
     found = await actions.find_booking_by_reference(db, tenant.id, reference)
     if found is None:
         raise NotFoundError("no booking with this reference")
-    queue = await actions.get_booking_queue(db, tenant.id, found.queue_id)
+    queue = await booking_slots.get_booking_queue(db, tenant.id, found.queue_id)
     return _render(
         request, "booking/booked.html", {"tenant": tenant, "booking": found, "queue": queue}
     )

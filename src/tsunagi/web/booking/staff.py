@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Template
 
 from tsunagi.actions import booking as actions
+from tsunagi.actions import booking_slots
 from tsunagi.actions.accounts import get_tenant
 from tsunagi.channels.booking import BookingSettings
 from tsunagi.domain.errors import InvalidInputError
@@ -123,7 +124,9 @@ async def cancel_booking(request: AnyRequest, booking_id: FromPath[UUID]) -> Non
 )
 async def read_settings(request: AnyRequest, queue_id: FromPath[UUID]) -> BookingSettings:
     principal = require_principal(request)
-    queue = await actions.get_booking_queue(services_of(request).db, principal.tenant_id, queue_id)
+    queue = await booking_slots.get_booking_queue(
+        services_of(request).db, principal.tenant_id, queue_id
+    )
     return queue.settings
 
 
@@ -158,12 +161,14 @@ async def read_slots(
     principal = require_principal(request)
     db = services_of(request).db
     tenant = await get_tenant(db, principal.tenant_id)
-    public = actions.PublicTenant(
+    public = booking_slots.PublicTenant(
         tenant.id, tenant.slug, tenant.name, tenant.timezone, tenant.default_locale
     )
-    queue = await actions.get_booking_queue(db, principal.tenant_id, queue_id)
+    queue = await booking_slots.get_booking_queue(db, principal.tenant_id, queue_id)
     _zone, today = await _zone_today(request, principal)
-    views = await actions.availability(db, public, queue, _day(day, today), now=datetime.now(UTC))
+    views = await booking_slots.availability(
+        db, public, queue, _day(day, today), now=datetime.now(UTC)
+    )
     return [
         SlotOut(start=v.start, seats=v.seats, booked=v.booked, free=v.free, bookable=v.bookable)
         for v in views
@@ -184,7 +189,7 @@ async def bookings_page(
         except ValueError as exc:
             raise InvalidInputError("queue must be a queue id") from exc
     rows, chosen, zone = await _rows(request, day, queue_id)
-    queues = await actions.booking_queues(db, principal.tenant_id, enabled_only=False)
+    queues = await booking_slots.booking_queues(db, principal.tenant_id, enabled_only=False)
     return Template(
         "booking/staff.html",
         context={
