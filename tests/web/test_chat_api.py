@@ -167,6 +167,9 @@ def test_a_visitor_and_a_communicator_chat(center: Center, server: LiveServer) -
             got = [f["message"] for f in frames(visitor, 2, kind="message")]
             assert [m["author"] for m in got] == ["system", "agent"]
             assert got[1]["text"] == "お調べします" and "author_user_id" not in got[1]
+            visitor.send(json.dumps({"type": "typing", "on": True}))
+            sides = [f["side"] for f in frames(desk, 2, kind="typing")]
+            assert sides == ["agent", "visitor"]  # its own echo first, then the visitor's
             desk.send(json.dumps({"type": "read", "seq": 3}))
             assert frames(visitor, 1, kind="read")[0]["seq"] == 3
 

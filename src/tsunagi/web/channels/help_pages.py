@@ -12,11 +12,13 @@ from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy import select
 
+from tsunagi.actions.accounts import get_tenant
+from tsunagi.actions.conversations import check_staff_access
 from tsunagi.actions.knowledge import get_article
 from tsunagi.adapters.storage.models import Tenant
 from tsunagi.domain.errors import NotFoundError
 from tsunagi.domain.permissions import Principal
-from tsunagi.web.auth import PUBLIC, csrf_for
+from tsunagi.web.auth import PUBLIC, csrf_for, require_principal
 from tsunagi.web.channels.cors import REFS
 from tsunagi.web.services import services_of
 
@@ -61,4 +63,24 @@ async def widget_page(request: AnyRequest, widget_id: FromPath[UUID]) -> Templat
     )
 
 
-ROUTES = [public_article, widget_page]
+@get("/conversations/{conversation_id:uuid}", opt={"authz": ("read", "conversation"), "page": True})
+async def conversation_page(request: AnyRequest, conversation_id: FromPath[UUID]) -> Template:
+    """One conversation, live: supervisors follow a chat (and answer in it, to take an
+    escalation); communicators see the ones they hold or held."""
+    principal = require_principal(request)
+    services = services_of(request)
+    conversation = await check_staff_access(services.db, principal, conversation_id, write=False)
+    tenant = await get_tenant(services.db, principal.tenant_id)
+    return Template(
+        "chat/conversation.html",
+        context={
+            "principal": principal,
+            "tenant": tenant,
+            "csrf": csrf_for(request),
+            "conversation_id": str(conversation_id),
+            "conversation_channel": conversation.channel,
+        },
+    )
+
+
+ROUTES = [public_article, widget_page, conversation_page]

@@ -34,8 +34,9 @@ async function call(path, { method = "GET", body, raw, type } = {}) {
 }
 
 class Pane {
-  constructor(contactId, channel) {
+  constructor(contactId, channel, conversationId = null) {
     this.contactId = contactId;
+    this.conversationId = conversationId;
     this.channel = channel;
     this.conversation = null;
     this.seen = new Set();
@@ -66,6 +67,7 @@ class Pane {
     this.file.addEventListener("change", () => this.attach());
     this.endButton = el("button", { type: "button", text: L.end_chat, "data-testid": "end-chat", onclick: () => this.end() });
     this.input.addEventListener("keydown", (event) => this.key(event));
+    this.input.addEventListener("input", () => this.typed());
     const tools = el("div", { class: "reply-tools" }, this.cannedSelect, this.searchInput,
       this.channel === "chat" ? el("label", { class: "file" }, `${L.attach} `, this.file) : null,
       this.channel === "chat" ? this.endButton : null);
@@ -80,12 +82,13 @@ class Pane {
 
   async load() {
     try {
-      const data = await call(`/api/v1/contacts/${this.contactId}/conversation`);
+      const data = await call(this.conversationId ? `/api/v1/conversations/${this.conversationId}`
+        : `/api/v1/contacts/${this.contactId}/conversation`);
       this.conversation = data;
       this.title.textContent = data.visitor_name || data.subject || data.address || `${this.channel}`;
       this.meta.textContent = [data.channel, data.topic, data.subject].filter(Boolean).join(" · ");
       for (const message of data.messages) this.render(message);
-      if (data.channel === "chat" && data.state !== "closed") await call(`/api/v1/conversations/${data.id}/join`, { method: "POST" }).catch(() => {});
+      if (!this.conversationId && data.channel === "chat" && data.state !== "closed") await call(`/api/v1/conversations/${data.id}/join`, { method: "POST" }).catch(() => {});
       if (data.state === "closed") this.ended(L.closed);
       this.connect();
       this.loadCanned();
@@ -169,7 +172,10 @@ class Pane {
   }
 
   key(event) {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); this.send(); return; }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); this.send(); }
+  }
+
+  typed() {
     const now = Date.now();
     if (this.channel === "chat" && this.socket?.readyState === 1 && now - (this.typingSent ?? 0) > 2000) {
       this.typingSent = now;
@@ -192,6 +198,7 @@ class Pane {
       if (message && message.id && message.seq) this.render(message);
       this.input.value = "";
       this.noteBox.checked = false;
+      this.typingSent = 0;
       this.error.textContent = "";
     } catch (error) {
       this.error.textContent = error.message;
@@ -282,7 +289,11 @@ function follow() {
 }
 
 document.addEventListener("visibilitychange", () => { for (const pane of panes.values()) pane.markRead(); });
-if (container && list) {
+if (container?.dataset.conversationId) {
+  // One conversation opened directly (a supervisor following or taking over a chat).
+  const id = container.dataset.conversationId;
+  panes.set(id, new Pane(null, container.dataset.channel ?? "chat", id));
+} else if (container && list) {
   new MutationObserver(follow).observe(list, { childList: true });
   follow();
 }

@@ -293,10 +293,14 @@
     if (!text || !socket || socket.readyState !== 1) return;
     socket.send(JSON.stringify({ type: "message", id: "v" + Date.now().toString(36) + Math.random().toString(36).slice(2, 8), text: text }));
     input.value = "";
+    lastTypingSent = 0; // the next message's first keystroke is announced at once
   }
   sendButton.addEventListener("click", send);
   input.addEventListener("keydown", function (event) {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); return; }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
+  });
+  // "input" fires for IME and pasted text too (keydown does not, for composed Japanese).
+  input.addEventListener("input", function () {
     var now = Date.now();
     if (socket && socket.readyState === 1 && now - lastTypingSent > 2000) {
       lastTypingSent = now; socket.send(JSON.stringify({ type: "typing", on: true }));
