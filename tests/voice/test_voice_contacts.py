@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -17,7 +17,14 @@ from pathlib import Path
 import msgspec
 import pytest
 from sqlalchemy import select
-from voice_peers import Baresip, run_sipp_uas, tone_timeline, write_tone
+from voice_peers import (
+    Baresip,
+    read_wav,
+    run_sipp_uas,
+    tone_shares,
+    tone_timeline,
+    write_tone,
+)
 
 from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane, worker_config
 from integration.routing.routing_floor import Floor, close_floor, events_of, open_floor
@@ -30,12 +37,14 @@ from tsunagi.actions.routing.offers import do_end_contact, do_hold_contact, do_r
 from tsunagi.adapters.security.crypto import load_or_create_master_key
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.crm_models import ContactParty
-from tsunagi.adapters.storage.models import Tenant, User
+from tsunagi.adapters.storage.models import AuditEntry, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.adapters.telephony.channel import DatabaseCallContacts
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
 from tsunagi.adapters.telephony.processes import free_port
+from tsunagi.adapters.telephony.recordings import RecordingVault
 from tsunagi.domain.customers import CustomerRecord, Identifier
+from tsunagi.domain.errors import NotFoundError
 from tsunagi.domain.permissions import Principal, Role
 from tsunagi.ports.telephony import CallHungUp, CallOffered, TelephonyEvent
 from tsunagi.routing.agents import Presence
@@ -70,6 +79,7 @@ class Line:
     center: CallCenter
     keyring: KeyRing
     workdir: Path
+    vault: RecordingVault
     events: list[TelephonyEvent] = field(default_factory=list)
     phones: list[Baresip] = field(default_factory=list)
     _new: asyncio.Event = field(default_factory=asyncio.Event)
@@ -129,10 +139,11 @@ async def line(
     write_tone(media_dir / "hold.wav", HOLD_HZ, 2.0)
     floor = await open_floor(database_url, profile, world)
     keyring = KeyRing(load_or_create_master_key(tmp_path / "keys" / "master.key", create=True))
-    engine = SippyRtpengineEngine(worker_config(rtpengine.settings, media_dir))
+    engine = SippyRtpengineEngine(worker_config(rtpengine.settings, media_dir, keep_captures=False))
     await engine.start()
     contacts = DatabaseCallContacts(floor.db, keyring, bus=floor.bus)
-    line = Line(floor, engine, None, keyring, tmp_path)  # type: ignore[arg-type]
+    vault = RecordingVault(floor.db, keyring, tmp_path / "vault")
+    line = Line(floor, engine, None, keyring, tmp_path, vault)  # type: ignore[arg-type]
     try:
         async with floor.db.system(readonly=True) as session:
             slug = await session.scalar(select(Tenant.slug).where(Tenant.id == floor.tenant_id))
@@ -142,8 +153,11 @@ async def line(
             numbers={NUMBER: NumberRoute(tenant=slug, flow="main")},
             flows={"main": FLOW},
             hold_music="hold",
+            record_queues=["billing"],
         )
-        line.center = CallCenter(engine, contacts, plan, poll_s=0.2, observer=line.observe)
+        line.center = CallCenter(
+            engine, contacts, plan, poll_s=0.2, observer=line.observe, recordings=vault
+        )
         line.center_task = asyncio.create_task(line.center.run())
         yield line
     finally:
@@ -151,10 +165,23 @@ async def line(
             phone.stop()
         if line.center_task is not None:
             line.center_task.cancel()
-            await asyncio.gather(line.center_task, return_exceptions=True)
-        await contacts.close()
-        await engine.stop()
-        await close_floor(floor)
+        # Each step is bounded so a hang is named instead of stalling the session.
+        steps: list[tuple[str, Awaitable[object]]] = [
+            ("call center", asyncio.gather(line.center_task or asyncio.sleep(0))),
+            ("contacts", contacts.close()),
+            ("voice engine", engine.stop()),
+            ("routing floor", close_floor(floor)),
+        ]
+        hung = []
+        for name, step in steps:
+            try:
+                async with asyncio.timeout(30):
+                    await step
+            except TimeoutError:
+                hung.append(name)
+            except asyncio.CancelledError:
+                pass
+        assert not hung, f"teardown hung in {hung}"
 
 
 async def add_agent(line: Line, name: str, phone: Baresip, *, ready: bool) -> uuid.UUID:
@@ -175,6 +202,13 @@ def _with_agents(plan: VoicePlan, agents: dict[str, str]) -> VoicePlan:
 async def press_after(phone: Baresip, digit: str, delay_s: float) -> None:
     await asyncio.sleep(delay_s)
     phone.command("sndcode", digit)
+
+
+def window_levels(path: Path, window_s: float = 0.5) -> list[float]:
+    """Mean absolute sample value of each window (silence is below 100 of 32767)."""
+    samples, rate = read_wav(path)
+    size = int(rate * window_s)
+    return [float(abs(samples[i : i + size]).mean()) for i in range(0, len(samples) - size, size)]
 
 
 def heard_in_order(phone: Baresip) -> list[float]:
@@ -459,10 +493,76 @@ async def test_contacts_of_calls_lost_with_a_voice_worker_are_released_when_it_s
     await asyncio.gather(task, return_exceptions=True)
     (offered,) = [e for e in line.events if isinstance(e, CallOffered)]
     await line.engine.hangup(offered.leg_id)
-    line.center = CallCenter(line.engine, line.center.contacts, line.center.plan, poll_s=0.2)
+    line.center = CallCenter(
+        line.engine, line.center.contacts, line.center.plan, poll_s=0.2, recordings=line.vault
+    )
     line.center_task = asyncio.create_task(line.center.run())
 
     async def kept_as_callback() -> bool:
         return (await floor.contact(contact.id)).channel == "callback"
 
     await floor.until(kept_as_callback, what="the lost call kept as a callback")
+
+
+async def test_the_recording_is_sealed_silent_while_paused_and_every_playback_audited(
+    line: Line, world: World, rtpengine: MediaPlane
+) -> None:
+    floor = line.floor
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    aiko = await add_agent(line, "aiko", aiko_phone, ready=True)
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+    await floor.wait_state(contact.id, "connected", timeout=15)
+    await asyncio.sleep(2)
+    await line.center.pause_recording(contact.id, by=aiko)  # the card number is read out
+    await asyncio.sleep(3)
+    await line.center.resume_recording(contact.id, by=aiko)
+    await asyncio.sleep(2)
+    caller.command("hangup")
+    await floor.wait_state(contact.id, "wrap_up")
+
+    async def stored() -> bool:
+        return bool(line.vault.recordings_of(floor.tenant_id, contact.id))
+
+    await floor.until(stored, timeout=15, what="the sealed recording")
+    (recording_id,) = line.vault.recordings_of(floor.tenant_id, contact.id)
+    sealed = next((line.workdir / "vault").rglob("*.sealed")).read_bytes()
+    assert not sealed.startswith(b"RIFF")
+    plain_left = [
+        p for p in rtpengine.settings.recording_dir.rglob("*") if p.suffix in (".pcap", ".wav")
+    ]
+    assert plain_left == []  # no unencrypted audio stays on disk
+
+    me = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.COMMUNICATOR}))
+    wav = await line.vault.play(me, contact.id, recording_id)
+    (line.workdir / "played.wav").write_bytes(wav)
+    played = line.workdir / "played.wav"
+    shares = tone_shares(played, TONES)
+    assert shares[CUSTOMER_HZ] > 0.15 and shares[AGENT_HZ] > 0.1, shares
+    loud = [level >= 100 for level in window_levels(played)]  # 0.5 s windows
+    inside = loud[loud.index(True) : len(loud) - loud[::-1].index(True)]
+    silent_run = max((len(list(g)) for quiet, g in groupby(inside) if not quiet), default=0)
+    assert silent_run >= 4, loud  # ≥ 2 s of the 3 s pause: nothing captured
+
+    other = Principal(
+        user_id=world.account("b", "communicator").user_id,
+        tenant_id=world.tenants["b"],
+        roles=frozenset({Role.COMMUNICATOR}),
+    )
+    with pytest.raises(NotFoundError):
+        await line.vault.play(other, contact.id, recording_id)
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        audited = (
+            await session.execute(
+                select(AuditEntry.action, AuditEntry.actor_user_id, AuditEntry.resource_id)
+                .where(AuditEntry.resource_type == "recording")
+                .order_by(AuditEntry.occurred_at)
+            )
+        ).all()
+    assert [tuple(row) for row in audited] == [
+        ("recording.paused", aiko, recording_id),
+        ("recording.resumed", aiko, recording_id),
+        ("recording.read", aiko, recording_id),
+    ]

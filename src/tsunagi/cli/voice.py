@@ -160,6 +160,7 @@ async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
     from tsunagi.adapters.storage.db import Database
     from tsunagi.adapters.telephony.channel import DatabaseCallContacts
     from tsunagi.adapters.telephony.processes import ComponentError
+    from tsunagi.adapters.telephony.recordings import RecordingVault
     from tsunagi.adapters.telephony.service import VoiceService
     from tsunagi.voice.center import CallCenter
 
@@ -170,14 +171,16 @@ async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
     db = Database(settings.effective_database_url)
     bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
     await bus.start()
-    contacts = DatabaseCallContacts(db, KeyRing(master_key_for(settings)), bus=bus)
+    keyring = KeyRing(master_key_for(settings))
+    contacts = DatabaseCallContacts(db, keyring, bus=bus)
+    vault = RecordingVault(db, keyring, settings.data_dir / "recordings")
     service = VoiceService(voice_settings)
     try:
         try:
             engine = await service.start()
         except ComponentError as exc:
             raise click.ClickException(str(exc)) from exc
-        center = CallCenter(engine, contacts, plan)
+        center = CallCenter(engine, contacts, plan, recordings=vault)
         tasks = [asyncio.create_task(center.run()), asyncio.create_task(service.supervise())]
         click.echo(f"voice worker on {voice_settings.host}:{voice_settings.worker_sip_port}")
         await stop.wait()

@@ -47,6 +47,7 @@ from tsunagi.ports.telephony import (
     HangupCause,
     OriginateFailed,
     PlaybackDone,
+    RecordingReady,
     TelephonyEngine,
     TelephonyEvent,
 )
@@ -58,6 +59,7 @@ from tsunagi.voice.runner import IvrRun
 log = logging.getLogger(__name__)
 S = ContactState
 WAITING = frozenset({S.CREATED, S.IVR, S.QUEUED})
+STOP_GRACE_S = 10.0
 OVER = frozenset({S.WRAP_UP, S.CLOSED, S.ABANDONED, S.CALLBACK_SCHEDULED})
 
 
@@ -125,6 +127,24 @@ class CallContacts(Protocol):
         ...
 
 
+class RecordingSink(Protocol):
+    """Where finished recordings go (sealed storage) and where pausing is audited."""
+
+    async def store(
+        self, tenant_id: UUID, contact_id: UUID, recording_id: str, location: str
+    ) -> object: ...
+
+    async def audit_pause(
+        self,
+        tenant_id: UUID,
+        contact_id: UUID,
+        recording_id: str,
+        *,
+        paused: bool,
+        actor_user_id: UUID | None,
+    ) -> None: ...
+
+
 class _IvrFinished:
     """Inbox marker: the call's IVR run ended (by a digit, a prompt or a timer)."""
 
@@ -152,6 +172,7 @@ class Call:
     talked: bool = False
     closing: str | None = None
     """The playback id of the goodbye prompt; the call ends when it is done."""
+    recording: str | None = None
     ended: bool = False
 
 
@@ -172,8 +193,12 @@ class CallCenter:
         *,
         poll_s: float = 0.5,
         observer: Callable[[TelephonyEvent], None] | None = None,
+        recordings: RecordingSink | None = None,
     ) -> None:
         self.engine = engine
+        self.recordings = recordings
+        self._recorded: dict[str, tuple[UUID, UUID]] = {}
+        """Recording id → (tenant, contact), until the recording is stored."""
         self.contacts = contacts
         self.plan = plan
         self.poll_s = poll_s
@@ -212,10 +237,13 @@ class CallCenter:
                     self._observer(event)
                 self._dispatch(event)
         finally:
-            watcher.cancel()
-            for task in [watcher, *self._tasks]:
+            tasks = {watcher, *self._tasks}
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(watcher, *self._tasks, return_exceptions=True)
+            # Shutdown must end: a task stuck in a database call is left behind (logged).
+            _done, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+            if stuck:
+                log.error("%d call tasks did not stop within %s s", len(stuck), STOP_GRACE_S)
 
     @property
     def live_calls(self) -> int:
@@ -231,6 +259,11 @@ class CallCenter:
     def _dispatch(self, event: TelephonyEvent) -> None:
         if isinstance(event, CallOffered):
             self._offered(event)
+            return
+        if isinstance(event, RecordingReady):
+            owner = self._recorded.pop(event.recording_id, None)
+            if owner is not None and self.recordings is not None:
+                self._spawn(self._store(owner, event))
             return
         call = self._calls.get(event.leg_id)
         if call is not None:
@@ -250,6 +283,34 @@ class CallCenter:
         self._register(event.leg_id, call)
         call.inbox.put_nowait(event)
         self._spawn(self._serve(call))
+
+    async def _store(self, owner: tuple[UUID, UUID], event: RecordingReady) -> None:
+        assert self.recordings is not None
+        try:
+            await self.recordings.store(*owner, event.recording_id, event.location)
+        except Exception:
+            self.stats.errors += 1
+            log.exception("storing recording %s failed", event.recording_id)
+
+    async def pause_recording(self, contact_id: UUID, *, by: UUID | None) -> None:
+        """Stop capturing the call (payment details); audited."""
+        await self._pause(contact_id, by, paused=True)
+
+    async def resume_recording(self, contact_id: UUID, *, by: UUID | None) -> None:
+        await self._pause(contact_id, by, paused=False)
+
+    async def _pause(self, contact_id: UUID, by: UUID | None, *, paused: bool) -> None:
+        call = self.call_of(contact_id)
+        if call is None or call.recording is None or call.tenant_id is None:
+            raise NotFoundError("no recorded call for this contact")
+        if paused:
+            await self.engine.pause_recording(call.recording)
+        else:
+            await self.engine.resume_recording(call.recording)
+        if self.recordings is not None:
+            await self.recordings.audit_pause(
+                call.tenant_id, contact_id, call.recording, paused=paused, actor_user_id=by
+            )
 
     async def _reject(self, leg_id: str) -> None:
         with contextlib.suppress(NotFoundError, ConflictError):
@@ -360,6 +421,9 @@ class CallCenter:
         self.stats.contacts += 1
         call.tenant_id = opened.tenant_id
         call.contact = opened.view
+        if self.plan.records(outcome.queue) and opened.view.state not in OVER:
+            call.recording = await self.engine.start_recording(call.leg_id)
+            self._recorded[call.recording] = (opened.tenant_id, opened.view.contact_id)
         await self._reconcile(call, opened.view)
 
     async def _caller_gone(self, call: Call, event: CallHungUp) -> None:

@@ -51,6 +51,9 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
     on_engine_failure: Literal["callback", "abandon"] = "callback"
     """A waiting caller lost to a media-plane failure keeps their place as a callback,
     or is counted as abandoned."""
+    record_queues: list[str] = []
+    """Queue codes whose calls are recorded from the moment they are queued; ``"*"``
+    records every queue."""
     source: str = "sip"
     """The contacts' ``source``; their idempotency key is ``<source>:<Call-ID>``."""
 
@@ -60,6 +63,9 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
         if self.agent_domain is None:
             return None
         return f"sip:{username}@{self.agent_domain}"
+
+    def records(self, queue: str) -> bool:
+        return "*" in self.record_queues or queue in self.record_queues
 
     def music_for(self, queue: str) -> str:
         return self.queue_music.get(queue, self.music)

@@ -568,7 +568,12 @@ class SippyRtpengineEngine:
 
     async def _convert_recording(self, leg_id: str, recording_id: str) -> None:
         target = self._config.recording_dir / f"{recording_id}.wav"
-        duration_s = await convert_leg_recording(self._config.recording_dir, leg_id, target)
+        duration_s = await convert_leg_recording(
+            self._config.recording_dir,
+            leg_id,
+            target,
+            keep_captures=self._config.keep_captures,
+        )
         self._emit(
             RecordingReady(
                 leg_id=leg_id,

@@ -28,6 +28,9 @@ class VoiceWorkerConfig:
     mixer_host: str = "127.0.0.1"
     health_interval_s: float = 1.0
     """How often rtpengine is pinged; when it stops answering, every leg is ended."""
+    keep_captures: bool = True
+    """Keep rtpengine's pcaps after the WAV is made. Production sets False: the pcaps
+    are unencrypted audio (the WAV is handed to encrypted storage)."""
 
 
 class LegState(StrEnum):

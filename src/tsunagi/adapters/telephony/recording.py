@@ -156,7 +156,9 @@ def pcap_to_wav(pcaps: Iterable[Path], target: Path) -> float:
     return len(samples) / SAMPLE_RATE
 
 
-async def convert_leg_recording(recording_dir: Path, leg_id: str, target: Path) -> float:
+async def convert_leg_recording(
+    recording_dir: Path, leg_id: str, target: Path, *, keep_captures: bool = True
+) -> float:
     """Wait for rtpengine to close the leg's pcaps, convert them; the WAV's duration.
 
     rtpengine names them ``<call-id>-<random>.pcap`` (one per recorded span) in
@@ -166,7 +168,11 @@ async def convert_leg_recording(recording_dir: Path, leg_id: str, target: Path) 
     for _ in range(50):
         found = sorted(pcaps_dir.glob(f"{leg_id}*.pcap"))
         if found:
-            return await asyncio.to_thread(pcap_to_wav, found, target)
+            duration_s = await asyncio.to_thread(pcap_to_wav, found, target)
+            if not keep_captures:
+                for pcap in found:
+                    pcap.unlink(missing_ok=True)
+            return duration_s
         await asyncio.sleep(0.1)
     await asyncio.to_thread(write_wav, target, np.zeros(0, dtype=np.int16))
     return 0.0

@@ -49,6 +49,8 @@ class VoiceSettings:
     mixer_http_port: int | None = 8088
     """Janus's HTTP API port; ``None`` runs no mixer (no barge or whisper)."""
     mixer_rtp_ports: tuple[int, int] = (34000, 34399)
+    keep_captures: bool = False
+    """Keep rtpengine's unencrypted pcaps after each recording's WAV is made."""
 
 
 @dataclass(slots=True)
@@ -126,6 +128,7 @@ class VoiceService:
             media_host=s.host,
             mixer_url=self._janus.url if self._janus else None,
             mixer_host=s.host,
+            keep_captures=s.keep_captures,
         )
 
     def health(self) -> dict[str, bool]:
