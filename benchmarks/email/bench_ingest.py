@@ -44,7 +44,9 @@ from tsunagi.adapters.storage.conversation_models import (
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.migrate import upgrade
 from tsunagi.adapters.storage.models import Queue
-from tsunagi.channels.email import MailboxConfig
+from tsunagi.channels.email_settings import (
+    MailboxConfig,
+)
 
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 

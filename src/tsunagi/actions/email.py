@@ -12,12 +12,11 @@ is written ``queued`` with its full MIME bytes (sealed) and sent afterwards by
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from tsunagi.actions.conversations import (
     MessageView,
@@ -33,41 +32,55 @@ from tsunagi.actions.email_accounts import (
     find_mailbox_for_queue,
     get_mailbox,
     own_addresses,
+    queue_email_settings,
 )
+from tsunagi.actions.email_desk import (
+    do_queue_email_reply,
+    email_details,
+    list_overdue,
+    message_html,
+)
+from tsunagi.actions.email_outbox import queue_email_message
 from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation, ConversationMessage
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import Queue, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.channels.email import (
     InboundEmail,
     OutboundEmail,
-    QueueEmail,
-    SendState,
     build_email,
     external_id,
-    header_ids,
-    is_address,
     may_auto_answer,
     new_message_id,
     parse_email,
-    queue_email,
     references_for,
     render,
-    reply_subject,
     thread_ids,
     thread_key,
     thread_root,
-    with_signature,
+)
+from tsunagi.channels.email_settings import (
+    QueueEmail,
+    is_address,
 )
 from tsunagi.channels.text import check_attachment, clean_text
 from tsunagi.domain.errors import InvalidInputError, NotFoundError
-from tsunagi.domain.permissions import Principal, Role
 
 MAX_REPLY = 100_000
 ENDED = ("closed", "abandoned")
 _T = "conversation_messages"
+# The desk's side lives in email_desk; importable from here too (one entry point).
+__all__ = [
+    "Ingested",
+    "do_create_email_contact_from_form",
+    "do_ingest_email",
+    "do_queue_email_reply",
+    "email_details",
+    "list_overdue",
+    "message_html",
+    "send_transcript",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +108,7 @@ async def do_ingest_email(
     existing = await _message_by_key(db, tenant_id, key)
     if existing is not None:
         return Ingested(existing[0], existing[1], False, False, (), None)
-    settings = await _queue_settings(db, tenant_id, mailbox.queue_id)
+    settings = await queue_email_settings(db, tenant_id=tenant_id, queue_id=mailbox.queue_id)
     attachments, refused = _accepted_attachments(email, settings)
     flags = (*email.flags, *(("attachment_refused",) if refused else ()))
     conversation_id = await _open_thread(db, tenant_id, thread_ids(email))
@@ -155,14 +168,6 @@ async def _message_by_key(db: Database, tenant_id: UUID, key: str) -> tuple[UUID
             )
         ).first()
     return None if row is None else (row[0], row[1])
-
-
-async def _queue_settings(db: Database, tenant_id: UUID, queue_id: UUID) -> QueueEmail:
-    async with db.scoped(tenant_id, readonly=True) as session:
-        queue = await session.get(Queue, queue_id)
-    if queue is None:
-        raise NotFoundError("the mailbox's queue is gone")
-    return queue_email(queue.config)
 
 
 def _accepted_attachments(
@@ -259,7 +264,7 @@ async def _auto_ack(
             automatic=True,
         )
     )
-    view = await _queue_outgoing(
+    view = await queue_email_message(
         db, keyring, tenant_id, conversation_id, raw, message_id,
         body=render(settings.auto_ack_body, values), author="system", flags=("auto_ack",),
     )  # fmt: skip
@@ -284,179 +289,6 @@ async def _auto_answers_since(db: Database, keyring: KeyRing, tenant_id: UUID, a
             )
         )
     return int(count or 0)
-
-
-async def _queue_outgoing(
-    db: Database,
-    keyring: KeyRing,
-    tenant_id: UUID,
-    conversation_id: UUID,
-    raw: bytes,
-    message_id: str,
-    *,
-    body: str,
-    author: str,
-    author_user_id: UUID | None = None,
-    direction: str = "out",
-    flags: tuple[str, ...] = (),
-    via: UUID | None = None,
-) -> MessageView:
-    view = await do_add_message(
-        db,
-        keyring,
-        tenant_id=tenant_id,
-        conversation_id=conversation_id,
-        new=NewMessage(
-            direction=direction,
-            author=author,
-            author_user_id=author_user_id,
-            body=body,
-            raw=raw,
-            external_id=external_id(message_id),
-            status="queued",
-            flags=("email", *flags),
-        ),
-        actor=None if author_user_id is None else str(author_user_id),
-    )
-    if via is not None and view.created:
-        async with db.scoped(tenant_id) as session, session.begin():
-            row = await session.get(ConversationMessage, view.id)
-            if row is not None:
-                row.status_detail = SendState(via=str(via)).encode()
-    return view
-
-
-# ------------------------------------------------------------------------ replies
-
-
-async def do_queue_email_reply(
-    db: Database,
-    keyring: KeyRing,
-    *,
-    principal: Principal,
-    conversation_id: UUID,
-    body: str | None,
-    template: str | None = None,
-    values: Mapping[str, str | None] | None = None,
-    idempotency_key: str | None = None,
-) -> MessageView:
-    """A communicator's answer, written to the outbox with its final Message-ID,
-    In-Reply-To and References (so the customer's mail client threads it) and the
-    queue's signature. The same ``idempotency_key`` gives the same message, once."""
-    tenant_id = principal.tenant_id
-    conversation = await _email_conversation(db, tenant_id, conversation_id)
-    if conversation.account_id is None:
-        raise InvalidInputError("this conversation has no mailbox to answer from")
-    mailbox = await get_mailbox(
-        db, keyring, tenant_id=tenant_id, account_id=conversation.account_id
-    )
-    settings = await _queue_settings(db, tenant_id, conversation.queue_id)
-    cipher = await keyring.cipher(db, tenant_id)
-
-    def opened(column: str, value: bytes | None) -> str | None:
-        return cipher.open(value, table="conversations", column=column, row_id=conversation.id)
-
-    address = opened("address", conversation.address_enc)
-    if not address:
-        raise InvalidInputError("this conversation has no address to answer to")
-    subject = opened("subject", conversation.subject_enc)
-    fields = {
-        **(await _fields(db, tenant_id, principal.user_id, conversation.queue_id)),
-        "customer.name": opened("visitor_name", conversation.visitor_name_enc),
-        "name": opened("visitor_name", conversation.visitor_name_enc),
-        "subject": subject,
-        **(values or {}),
-    }
-    text = _reply_text(body, template, settings, fields)
-    parent_id, parent_refs = await _parent(db, keyring, tenant_id, conversation_id)
-    seed = None if idempotency_key is None else f"{conversation_id}:{idempotency_key}"
-    message_id = new_message_id(mailbox.config.domain, seed=seed)
-    raw = build_email(
-        OutboundEmail(
-            from_address=mailbox.config.address,
-            from_name=mailbox.config.display_name,
-            to=address,
-            subject=reply_subject(subject),
-            message_id=message_id,
-            text=text,
-            in_reply_to=parent_id,
-            references=references_for(parent_id, parent_refs),
-        )
-    )
-    return await _queue_outgoing(
-        db, keyring, tenant_id, conversation_id, raw, message_id,
-        body=text, author="agent", author_user_id=principal.user_id,
-    )  # fmt: skip
-
-
-def _reply_text(
-    body: str | None, template: str | None, settings: QueueEmail, fields: Mapping[str, str | None]
-) -> str:
-    if template is not None:
-        found = settings.templates.get(template)
-        if found is None:
-            known = ", ".join(sorted(settings.templates)) or "none"
-            raise InvalidInputError(f"no template {template!r} for this queue (known: {known})")
-        body = render(found, fields) + (f"\n\n{body}" if body else "")
-    if body is None:
-        raise InvalidInputError("a reply needs a body or a template")
-    text = clean_text(body, limit=MAX_REPLY, what="reply")
-    return with_signature(text, settings.signature, fields)
-
-
-async def _fields(
-    db: Database, tenant_id: UUID, user_id: UUID, queue_id: UUID
-) -> dict[str, str | None]:
-    async with db.scoped(tenant_id, readonly=True) as session:
-        user = await session.get(User, user_id)
-        queue = await session.get(Queue, queue_id)
-    return {
-        "agent.name": None if user is None else user.display_name,
-        "queue.name": None if queue is None else queue.name_ja,
-        "queue.name_en": None if queue is None else queue.name_en,
-    }
-
-
-async def _email_conversation(db: Database, tenant_id: UUID, conversation_id: UUID) -> Conversation:
-    async with db.scoped(tenant_id, readonly=True) as session:
-        conversation = await session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFoundError("conversation not found")
-    if conversation.channel != "email":
-        raise InvalidInputError("this conversation is not an email")
-    return conversation
-
-
-async def _parent(
-    db: Database, keyring: KeyRing, tenant_id: UUID, conversation_id: UUID
-) -> tuple[str | None, tuple[str, ...]]:
-    """The message a reply answers (the customer's latest) and its References."""
-    async with db.scoped(tenant_id, readonly=True) as session:
-        row = (
-            await session.execute(
-                select(
-                    ConversationMessage.id,
-                    ConversationMessage.raw_enc,
-                    ConversationMessage.external_id,
-                )
-                .where(
-                    ConversationMessage.conversation_id == conversation_id,
-                    ConversationMessage.direction == "in",
-                    ConversationMessage.external_id.is_not(None),
-                )
-                .order_by(ConversationMessage.seq.desc())
-                .limit(1)
-            )
-        ).first()
-    if row is None:
-        return None, ()
-    message_id, raw_enc, key = row
-    if raw_enc is None:
-        return (key if key and key.startswith("<") else None), ()
-    cipher = await keyring.cipher(db, tenant_id)
-    raw = cipher.open_bytes(raw_enc, table=_T, column="raw", row_id=message_id)
-    references, own_id = header_ids(raw)
-    return (own_id or (key if key and key.startswith("<") else None)), references
 
 
 # ---------------------------------------------------------------- transcript, form
@@ -508,7 +340,7 @@ async def send_transcript(
             text=text,
         )
     )
-    view = await _queue_outgoing(
+    view = await queue_email_message(
         db, keyring, tenant_id, conversation_id, raw, message_id,
         body=f"transcript emailed ({len(messages)} messages)", author="system",
         direction="note", flags=("transcript",), via=mailbox.id,
@@ -567,7 +399,7 @@ async def do_create_email_contact_from_form(
     message_id = new_message_id(
         domain, seed=None if idempotency_key is None else f"form:{queue_id}:{idempotency_key}"
     )
-    settings = await _queue_settings(db, tenant_id, queue_id)
+    settings = await queue_email_settings(db, tenant_id=tenant_id, queue_id=queue_id)
     started = await do_start_conversation(
         db,
         keyring,
@@ -603,120 +435,3 @@ async def do_create_email_contact_from_form(
         actor="visitor",
     )
     return FormContact(started.conversation_id, started.contact_id, view.id, started.created)
-
-
-# ------------------------------------------------------------------------ the SLA
-
-
-@dataclass(frozen=True, slots=True)
-class Overdue:
-    conversation_id: UUID
-    contact_id: UUID | None
-    queue_id: UUID
-    channel: str
-    due_at: datetime
-    overdue_s: int
-
-
-async def list_overdue(
-    db: Database,
-    principal: Principal,
-    *,
-    queue_id: UUID | None = None,
-    channel: str | None = "email",
-    now: datetime | None = None,
-    limit: int = 500,
-) -> list[Overdue]:
-    """Open conversations whose first answer is late (``first_response_due_at`` passed,
-    none sent yet), the most overdue first. Communicators see only their own."""
-    now = now or utcnow()
-    async with db.scoped(principal.tenant_id, readonly=True) as session:
-        query = (
-            select(
-                Conversation.id,
-                Conversation.contact_id,
-                Conversation.queue_id,
-                Conversation.channel,
-                Conversation.first_response_due_at,
-            )
-            .where(
-                Conversation.first_response_due_at.is_not(None),
-                Conversation.first_response_due_at < now,
-                Conversation.first_response_at.is_(None),
-                Conversation.state != "closed",
-            )
-            .order_by(Conversation.first_response_due_at)
-            .limit(limit)
-        )
-        if channel is not None:
-            query = query.where(Conversation.channel == channel)
-        if queue_id is not None:
-            query = query.where(Conversation.queue_id == queue_id)
-        if not principal.roles & {Role.SUPERVISOR, Role.MANAGER, Role.ADMINISTRATOR}:
-            query = query.join(RoutingContact, RoutingContact.id == Conversation.contact_id).where(
-                or_(
-                    RoutingContact.agent_id == principal.user_id,
-                    RoutingContact.last_agent_id == principal.user_id,
-                )
-            )
-        rows = (await session.execute(query)).all()
-    return [
-        Overdue(cid, contact, queue, chan, due, int((now - _aware(due)).total_seconds()))
-        for cid, contact, queue, chan, due in rows
-        if due is not None
-    ]
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-# ------------------------------------------------------------------- for the desk
-
-
-@dataclass(frozen=True, slots=True)
-class EmailDetail:
-    external_id: str | None  # the Message-ID
-    has_html: bool
-    error: str | None  # the last sending error, if one
-
-
-async def email_details(
-    db: Database, *, tenant_id: UUID, message_ids: list[UUID]
-) -> dict[UUID, EmailDetail]:
-    """Email facts of messages that the common message view does not carry."""
-    if not message_ids:
-        return {}
-    async with db.scoped(tenant_id, readonly=True) as session:
-        rows = (
-            await session.execute(
-                select(
-                    ConversationMessage.id,
-                    ConversationMessage.external_id,
-                    ConversationMessage.html_enc.is_not(None),
-                    ConversationMessage.status_detail,
-                ).where(ConversationMessage.id.in_(message_ids))
-            )
-        ).all()
-    found = {
-        row[0]: EmailDetail(row[1], bool(row[2]), SendState.decode(row[3]).error) for row in rows
-    }
-    for message_id in message_ids:
-        found.setdefault(message_id, EmailDetail(None, False, None))
-    return found
-
-
-async def message_html(
-    db: Database, keyring: KeyRing, *, tenant_id: UUID, conversation_id: UUID, message_id: UUID
-) -> str:
-    """The sanitised HTML kept of a received email (sanitised again on the way out, so
-    a change of the allow-list applies to what was stored before it)."""
-    from tsunagi.channels.email import sanitise_html
-
-    cipher = await keyring.cipher(db, tenant_id)
-    async with db.scoped(tenant_id, readonly=True) as session:
-        message = await session.get(ConversationMessage, message_id)
-    if message is None or message.conversation_id != conversation_id or not message.html_enc:
-        raise NotFoundError("this message has no HTML")
-    html = cipher.open(message.html_enc, table=_T, column="html", row_id=message.id) or ""
-    return sanitise_html(html)

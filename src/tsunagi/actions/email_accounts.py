@@ -23,7 +23,7 @@ from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import ChannelAccount
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
-from tsunagi.channels.email import (
+from tsunagi.channels.email_settings import (
     MailboxConfig,
     MailboxConfiguredEvent,
     QueueEmail,

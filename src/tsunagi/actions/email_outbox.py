@@ -29,6 +29,7 @@ from uuid import UUID
 
 from sqlalchemy import select, update
 
+from tsunagi.actions.conversations import MessageView, NewMessage, do_add_message
 from tsunagi.actions.email_accounts import Mailbox, get_mailbox
 from tsunagi.actions.events import emit
 from tsunagi.actions.routing.rows import utcnow
@@ -36,7 +37,14 @@ from tsunagi.adapters.mail.smtp import PermanentSendError, SmtpSender, Transient
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation, ConversationMessage
 from tsunagi.adapters.storage.db import Database
-from tsunagi.channels.email import EmailStatusChangedEvent, SendState, retry_delay_s
+from tsunagi.channels.email import (
+    external_id,
+)
+from tsunagi.channels.email_settings import (
+    EmailStatusChangedEvent,
+    SendState,
+    retry_delay_s,
+)
 from tsunagi.domain.errors import ConflictError, NotFoundError
 
 LEASE_S = 300
@@ -241,6 +249,49 @@ async def do_retry_email(
         state = SendState.decode(message.status_detail)
         message.status = "queued"
         message.status_detail = SendState(0, None, None, state.via).encode()
+
+
+async def queue_email_message(
+    db: Database,
+    keyring: KeyRing,
+    tenant_id: UUID,
+    conversation_id: UUID,
+    raw: bytes,
+    message_id: str,
+    *,
+    body: str,
+    author: str,
+    author_user_id: UUID | None = None,
+    direction: str = "out",
+    flags: tuple[str, ...] = (),
+    via: UUID | None = None,
+) -> MessageView:
+    """Write an outgoing email to the outbox: a message row ``queued`` with its final
+    MIME bytes and Message-ID (the idempotency key); ``via`` names the mailbox to send
+    through when it is not the conversation's own (a chat transcript)."""
+    view = await do_add_message(
+        db,
+        keyring,
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        new=NewMessage(
+            direction=direction,
+            author=author,
+            author_user_id=author_user_id,
+            body=body,
+            raw=raw,
+            external_id=external_id(message_id),
+            status="queued",
+            flags=("email", *flags),
+        ),
+        actor=None if author_user_id is None else str(author_user_id),
+    )
+    if via is not None and view.created:
+        async with db.scoped(tenant_id) as session, session.begin():
+            row = await session.get(ConversationMessage, view.id)
+            if row is not None:
+                row.status_detail = SendState(via=str(via)).encode()
+    return view
 
 
 def _aware(at: datetime) -> datetime:

@@ -21,7 +21,9 @@ from integration.routing.routing_floor import Floor
 from testkit import require
 from tsunagi.actions.email_accounts import Mailbox, do_configure_mailbox, get_mailbox
 from tsunagi.adapters.security.keyring import KeyRing
-from tsunagi.channels.email import MailboxConfig
+from tsunagi.channels.email_settings import (
+    MailboxConfig,
+)
 
 __all__ = ["floor", "keyring", "mail"]
 

@@ -11,9 +11,7 @@ import pytest
 
 from tsunagi.channels.email import (
     MAX_IDS,
-    MailboxConfig,
     OutboundEmail,
-    SendState,
     build_email,
     external_id,
     header_ids,
@@ -21,15 +19,19 @@ from tsunagi.channels.email import (
     new_message_id,
     normalise_id,
     parse_email,
-    queue_email,
     references_for,
     render,
     reply_subject,
-    retry_delay_s,
     thread_ids,
     thread_key,
     thread_root,
     with_signature,
+)
+from tsunagi.channels.email_settings import (
+    MailboxConfig,
+    SendState,
+    queue_email,
+    retry_delay_s,
 )
 from tsunagi.domain.errors import InvalidInputError
 

@@ -22,17 +22,27 @@ from tsunagi.actions.conversations import (
     list_messages,
     message_wire,
 )
-from tsunagi.actions.email import do_queue_email_reply, email_details, list_overdue
 from tsunagi.actions.email_accounts import (
     Mailbox,
     do_configure_mailbox,
     do_set_queue_email,
+    get_mailbox,
+    mailbox_config,
     mailbox_of_queue,
     queue_email_settings,
 )
+from tsunagi.actions.email_desk import (
+    do_queue_email_reply,
+    email_details,
+    list_overdue,
+    message_html,
+)
 from tsunagi.actions.email_outbox import do_retry_email
 from tsunagi.actions.email_worker import describe, poll_once
-from tsunagi.channels.email import MailboxConfig, QueueEmail
+from tsunagi.channels.email_settings import (
+    MailboxConfig,
+    QueueEmail,
+)
 from tsunagi.domain.errors import NotFoundError
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import require_principal
@@ -239,8 +249,6 @@ async def email_html(
     """The sanitised HTML of a received email, for a sandboxed iframe only: served with a
     ``sandbox`` Content-Security-Policy, so even markup the sanitiser let through cannot
     run script, load anything or reach the staff page."""
-    from tsunagi.actions.email import message_html
-
     principal = require_principal(request)
     services = services_of(request)
     await check_staff_access(services.db, principal, conversation_id, write=False)
@@ -324,8 +332,6 @@ async def configure_mailbox(
 ) -> MailboxOut:
     """Set up or change the queue's mailbox (IMAP in, SMTP out); leave ``password`` out to
     keep the stored one. The ingest picks it up within ``rescan`` seconds."""
-    from tsunagi.actions.email_accounts import get_mailbox, mailbox_config
-
     principal = require_principal(request)
     services = services_of(request)
     tenant_id = principal.tenant_id
