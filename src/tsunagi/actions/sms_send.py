@@ -124,7 +124,23 @@ async def do_queue_sms_reply(
                        status="queued"),
         actor=actor,
     )  # fmt: skip
+    if message.created:
+        await _enlist(db, tenant_id, account.id, message.id)
     return Queued(message, segments, account.id)
+
+
+async def _enlist(db: Database, tenant_id: UUID, account_id: UUID, message_id: UUID) -> None:
+    """Put a stored reply in its account's send list (what the sender loop reads)."""
+    async with db.scoped(tenant_id) as session, session.begin():
+        row = await session.scalar(
+            select(ChannelAccount).where(ChannelAccount.id == account_id).with_for_update()
+        )
+        if row is None:
+            return
+        sends = _sends(row)
+        if str(message_id) not in sends:
+            sends[str(message_id)] = {"attempts": 0}
+            _store_sends(row, sends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +179,12 @@ async def _claim(
         if row is None:
             return "gone"
         await session.refresh(message)
-        if message.status != "queued" or message.provider_id or UNCONFIRMED in message.flags:
-            return "done"
         sends = _sends(row)
         key = str(message_id)
+        if message.status != "queued" or message.provider_id or UNCONFIRMED in message.flags:
+            if sends.pop(key, None) is not None:
+                _store_sends(row, sends)
+            return "done"
         entry = dict(sends.get(key, {"attempts": 0}))
         if entry.get("lease_until"):
             if datetime.fromisoformat(entry["lease_until"]) > now:
@@ -298,12 +316,18 @@ async def _record_failure(
         return "failed"
 
 
-async def pending_sms(db: Database, *, limit: int = 100) -> list[tuple[UUID, UUID]]:
-    """(tenant, message) of outbound SMS still to send, across tenants (for the sender
-    loop, like the outbox relay: it only reads ids; each send runs in its tenant)."""
+async def pending_sms(db: Database, *, limit: int = 1000) -> list[tuple[UUID, UUID, UUID]]:
+    """(tenant, account, message) of every outbound SMS still to send, found by scanning
+    the messages: run once at start-up, to enlist a reply whose process stopped between
+    storing it and enlisting it (the loop itself reads only the accounts' send lists)."""
     async with db.system(readonly=True) as session:
         rows = await session.execute(
-            select(ConversationMessage.tenant_id, ConversationMessage.id, ConversationMessage.flags)
+            select(
+                ConversationMessage.tenant_id,
+                Conversation.account_id,
+                ConversationMessage.id,
+                ConversationMessage.flags,
+            )
             .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
             .where(
                 Conversation.channel == SMS,
@@ -314,4 +338,49 @@ async def pending_sms(db: Database, *, limit: int = 100) -> list[tuple[UUID, UUI
             .order_by(ConversationMessage.created_at)
             .limit(limit)
         )
-        return [(t, m) for t, m, flags in rows if UNCONFIRMED not in (flags or [])]
+        return [
+            (t, a, m)
+            for t, a, m, flags in rows
+            if a is not None and UNCONFIRMED not in (flags or [])
+        ]
+
+
+async def do_enlist_pending(db: Database) -> int:
+    """Enlist what :func:`pending_sms` finds; returns how many."""
+    found = await pending_sms(db)
+    for tenant_id, account_id, message_id in found:
+        await _enlist(db, tenant_id, account_id, message_id)
+    return len(found)
+
+
+async def due_sms(db: Database) -> list[tuple[UUID, UUID, UUID]]:
+    """(tenant, account, message) of replies due for a send attempt now, from the SMS
+    accounts' send lists (a handful of rows, whatever the number of messages)."""
+    now = utcnow()
+    async with db.system(readonly=True) as session:
+        rows = await session.execute(
+            select(ChannelAccount.tenant_id, ChannelAccount.id, ChannelAccount.cursor).where(
+                ChannelAccount.channel == SMS
+            )
+        )
+        due = []
+        for tenant_id, account_id, cursor in rows:
+            for key, entry in ((cursor or {}).get("sends") or {}).items():
+                at = entry.get("lease_until") or entry.get("next_at")
+                if at is None or datetime.fromisoformat(at) <= now:
+                    due.append((tenant_id, account_id, UUID(key)))
+        return due
+
+
+async def do_forget_sms_send(
+    db: Database, *, tenant_id: UUID, account_id: UUID, message_id: UUID
+) -> None:
+    """Drop a send-list entry whose message is gone (deleted with its conversation)."""
+    async with db.scoped(tenant_id) as session, session.begin():
+        row = await session.scalar(
+            select(ChannelAccount).where(ChannelAccount.id == account_id).with_for_update()
+        )
+        if row is not None:
+            sends = _sends(row)
+            if sends.pop(str(message_id), None) is not None:
+                _store_sends(row, sends)

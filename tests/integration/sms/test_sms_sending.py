@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from integration.routing.routing_floor import Floor
 from integration.sms.conftest import CUSTOMER, OUR_NUMBER
+from tsunagi.actions.conversations import NewMessage, do_add_message
 from tsunagi.actions.routing.rows import utcnow
 from tsunagi.actions.sms import (
     SmsAccount,
@@ -25,7 +26,14 @@ from tsunagi.actions.sms import (
     do_receive_sms,
     do_record_sms_report,
 )
-from tsunagi.actions.sms_send import UNCONFIRMED, do_deliver_sms, do_queue_sms_reply, pending_sms
+from tsunagi.actions.sms_send import (
+    UNCONFIRMED,
+    do_deliver_sms,
+    do_enlist_pending,
+    do_queue_sms_reply,
+    due_sms,
+    pending_sms,
+)
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import ChannelAccount, ConversationMessage
 from tsunagi.ports.sms import DeliveryReport, InboundSms, Params, SmsSendError
@@ -110,7 +118,8 @@ async def test_an_unknown_outcome_is_never_resent_and_a_late_report_still_counts
     message = await _message(floor, message_id)
     assert message.status == "queued" and UNCONFIRMED in message.flags
     assert "outcome unknown" in (message.status_detail or "")
-    assert (floor.tenant_id, message_id) not in await pending_sms(floor.db)
+    assert message_id not in [m for _t, _a, m in await pending_sms(floor.db)]
+    assert message_id not in [m for _t, _a, m in await due_sms(floor.db)]
     assert await _deliver(floor, keyring, provider, message_id) == "done"
     assert len(provider.calls) == 1
     # The provider did take it: its report (our id in the callback URL) records it.
@@ -160,8 +169,10 @@ async def test_retryable_failures_back_off_and_a_refusal_is_final(
             SmsSendError("HTTP 400 error 21211: invalid To", retryable=False, code="21211"),
         ]
     )
+    assert message_id in [m for _t, _a, m in await due_sms(floor.db)]
     assert await _deliver(floor, keyring, provider, message_id) == "retry"
     # Not due yet: the backoff holds it back.
+    assert message_id not in [m for _t, _a, m in await due_sms(floor.db)]
     assert await _deliver(floor, keyring, provider, message_id) == "later"
     assert len(provider.calls) == 1
     async with floor.db.scoped(floor.tenant_id) as session, session.begin():
@@ -173,4 +184,22 @@ async def test_retryable_failures_back_off_and_a_refusal_is_final(
     message = await _message(floor, message_id)
     assert message.status == "failed"
     assert message.status_detail == "not sent after 2 attempts: HTTP 400 error 21211: invalid To"
-    assert (floor.tenant_id, message_id) not in await pending_sms(floor.db)
+    assert message_id not in [m for _t, _a, m in await pending_sms(floor.db)]
+    assert message_id not in [m for _t, _a, m in await due_sms(floor.db)]
+
+
+async def test_a_reply_stored_but_never_enlisted_is_found_at_start_up(
+    floor: Floor, keyring: KeyRing
+) -> None:
+    _account, conversation_id = await _setup(floor, keyring)
+    # As if the process stopped right after storing the reply.
+    stored = await do_add_message(
+        floor.db, keyring, tenant_id=floor.tenant_id, conversation_id=conversation_id,
+        new=NewMessage("out", "agent", "途中で止まった返信", status="queued"), actor="test",
+    )  # fmt: skip
+    assert stored.id not in [m for _t, _a, m in await due_sms(floor.db)]
+    assert await do_enlist_pending(floor.db) >= 1
+    assert stored.id in [m for _t, _a, m in await due_sms(floor.db)]
+    provider = Scripted(["SM9"])
+    assert await _deliver(floor, keyring, provider, stored.id) == "sent"
+    assert stored.id not in [m for _t, _a, m in await due_sms(floor.db)]
