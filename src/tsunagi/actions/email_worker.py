@@ -289,15 +289,16 @@ class MailWorker:
         mailbox = await get_mailbox(
             self._db, self._keyring, tenant_id=tenant_id, account_id=account_id
         )
-        source = self._sources(mailbox.imap())
+        source_settings = mailbox.imap()
+        source = self._sources(source_settings)
         await source.open()
         try:
             while True:
                 mailbox = await get_mailbox(
                     self._db, self._keyring, tenant_id=tenant_id, account_id=account_id
                 )
-                if not mailbox.enabled:
-                    return
+                if not mailbox.enabled or mailbox.imap() != source_settings:
+                    return  # disabled, or its server changed: the loop reconnects
                 await poll_mailbox(self._db, self._keyring, mailbox, source, senders=self._senders)
                 self.passes[account_id] = self.passes.get(account_id, 0) + 1
                 interval = float(mailbox.config.poll_interval_s)

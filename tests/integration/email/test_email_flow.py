@@ -6,6 +6,7 @@ Dovecot and a real SMTP server; both database profiles."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from email import policy
 from email.parser import BytesParser
 
@@ -13,7 +14,12 @@ from sqlalchemy import func, select
 
 from integration.email.conftest import CUSTOMER, DESK, MailWorld, message
 from integration.routing.routing_floor import Floor
-from tsunagi.actions.conversations import conversation_view, list_messages
+from tsunagi.actions.conversations import (
+    NewConversation,
+    conversation_view,
+    do_start_conversation,
+    list_messages,
+)
 from tsunagi.actions.email import do_ingest_email, do_queue_email_reply
 from tsunagi.actions.email_accounts import do_save_cursor, get_mailbox
 from tsunagi.actions.email_outbox import send_due
@@ -22,6 +28,7 @@ from tsunagi.actions.routing.offers import do_accept_offer
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation, ConversationMessage
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.channels.email import external_id
 from tsunagi.domain.permissions import Principal, Role
 
 QUEUE_CONFIG = {"email": {"first_response_s": 3600, "auto_ack": True}}
@@ -163,3 +170,25 @@ async def test_concurrent_ingests_of_one_message_make_one(
     assert (conversations, messages, contacts) == (1, 1, 1)
     box = await get_mailbox(floor.db, keyring, tenant_id=floor.tenant_id, account_id=box.id)
     assert box.password == "desk-secret"
+
+
+async def test_a_crash_between_the_contact_and_the_message_is_repaired(
+    floor: Floor, keyring: KeyRing, mail: MailWorld
+) -> None:
+    """The ingest died after starting the conversation (its own transaction) and before
+    adding the message: the next fetch finds the conversation by the key derived from the
+    Message-ID and adds the message to it."""
+    await floor.add_queue("mail")
+    box = await mail.mailbox(floor, keyring, "mail")
+    raw, message_id = message()
+    key = "email:" + hashlib.sha256(external_id(message_id).encode()).hexdigest()[:48]
+    crashed = await do_start_conversation(
+        floor.db, keyring, tenant_id=floor.tenant_id,
+        new=NewConversation(
+            channel="email", queue_id=floor.queues["mail"], source="email", idempotency_key=key
+        ),
+        actor="email",
+    )  # fmt: skip
+    result = await do_ingest_email(floor.db, keyring, mailbox=box, raw=raw)
+    assert result.conversation_id == crashed.conversation_id and result.created
+    assert await counts(floor) == (1, 1, 1)
