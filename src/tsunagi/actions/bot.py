@@ -45,6 +45,7 @@ from tsunagi.channels.bot import (
     answer_flags,
     answer_text,
     bot_settings,
+    check_settings,
     confidence,
     decide_before_search,
     decide_on_candidate,
@@ -359,16 +360,28 @@ async def queue_bot_settings(db: Database, *, tenant_id: UUID, queue_id: UUID) -
 
 
 async def do_set_queue_bot(
-    db: Database, *, tenant_id: UUID, queue_id: UUID, settings: BotSettings
+    db: Database,
+    *,
+    tenant_id: UUID,
+    queue_id: UUID,
+    enabled: bool | None = None,
+    min_confidence: float | None = None,
+    max_turns: int | None = None,
 ) -> BotSettings:
-    """Switch the bot on or off for a queue's chats and set its threshold and turn limit
-    (applies to conversations started afterwards)."""
+    """Switch the bot on or off for a queue's chats, set its threshold and turn limit
+    (a value left as None is kept). Applies to conversations started afterwards."""
     async with db.scoped(tenant_id) as session, session.begin():
         queue = await session.scalar(select(Queue).where(Queue.id == queue_id).with_for_update())
         if queue is None:
             raise NotFoundError("queue not found")
-        queue.config = with_bot_settings(queue.config, settings)
-    return settings
+        now = bot_settings(queue.config)
+        wanted = check_settings(
+            now.enabled if enabled is None else enabled,
+            now.min_confidence if min_confidence is None else min_confidence,
+            now.max_turns if max_turns is None else max_turns,
+        )
+        queue.config = with_bot_settings(queue.config, wanted)
+    return wanted
 
 
 # ------------------------------------------------------------------------------ stats

@@ -9,6 +9,9 @@
   supervisors, managers and administrators list and cancel them.
 * ``booking_settings`` — a queue's booking settings: supervisors and managers read them,
   managers and administrators change them.
+* ``bot`` — the FAQ bot's figures (hand-over rate, share resolved): supervisors,
+  managers and administrators. ``bot_settings`` — a queue's bot switch, threshold and
+  turn limit: supervisors and managers read them, administrators change them.
 """
 
 from __future__ import annotations
@@ -30,4 +33,7 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("callback_booking", Action.DELETE): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("booking_settings", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("booking_settings", Action.UPDATE): {_M: Grant.ALL, _A: Grant.ALL},
+    ("bot", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("bot_settings", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("bot_settings", Action.UPDATE): {_A: Grant.ALL},
 }

@@ -21,6 +21,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "tsunagi.web.booking",
     "tsunagi.web.wfm",
     "tsunagi.web.channels",
+    "tsunagi.web.bot",
     "tsunagi.web.sms",
     "tsunagi.web.email",
 )

@@ -36,7 +36,7 @@ from tsunagi.actions.conversations import (
 from tsunagi.actions.routing.offers import do_accept_offer
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.models import OutboxEvent
-from tsunagi.channels.bot import BotSettings, bot_enabled
+from tsunagi.channels.bot import bot_enabled
 from tsunagi.domain.permissions import Principal, Role
 
 INTERNAL_SECRET = "社内限定: 返金は課長承認 9f3a"
@@ -277,7 +277,7 @@ async def test_the_button_the_stats_and_the_queue_setting(
     assert nothing.messages == [] and not nothing.handed_over
     await do_set_queue_bot(
         floor.db, tenant_id=floor.tenant_id, queue_id=human_only,
-        settings=BotSettings(enabled=True, min_confidence=0.5, max_turns=2),
+        enabled=True, max_turns=2,
     )  # fmt: skip
     async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
         from tsunagi.adapters.storage.models import Queue
