@@ -20,6 +20,7 @@ from tsunagi.actions.conversations import (
     do_start_conversation,
     list_messages,
 )
+from tsunagi.actions.customers import do_import_customers
 from tsunagi.actions.email import do_ingest_email, do_queue_email_reply
 from tsunagi.actions.email_accounts import do_save_cursor, get_mailbox
 from tsunagi.actions.email_outbox import send_due
@@ -29,6 +30,7 @@ from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation, ConversationMessage
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.channels.email import external_id
+from tsunagi.domain.customers import CustomerRecord, Identifier
 from tsunagi.domain.permissions import Principal, Role
 
 QUEUE_CONFIG = {"email": {"first_response_s": 3600, "auto_ack": True}}
@@ -58,6 +60,10 @@ async def test_an_email_becomes_a_contact_and_the_reply_threads(
     await floor.add_queue("mail", config=QUEUE_CONFIG)
     aiko = await floor.add_agent("aiko", {"mail": 5}, {"email": 3})
     box = await mail.mailbox(floor, keyring, "mail")
+    hanako = CustomerRecord(name="山田花子", identifiers=(Identifier("email", CUSTOMER.upper()),))
+    [customer_id] = await do_import_customers(
+        floor.db, keyring, tenant_id=floor.tenant_id, items=[hanako], actor="test"
+    )
 
     first, first_id = message()
     mail.customer_sends(first)
@@ -69,6 +75,7 @@ async def test_an_email_becomes_a_contact_and_the_reply_threads(
     assert conversation is not None and conversation.channel == "email"
     assert conversation.queue_id == floor.queues["mail"]
     assert conversation.first_response_due_at is not None
+    assert conversation.customer_id == customer_id  # identified by the address
     view = await conversation_view(
         floor.db, keyring, tenant_id=floor.tenant_id, conversation_id=conversation.id
     )

@@ -90,10 +90,18 @@ class ImapMailbox:
         client, self._client = self._client, None
         if client is None:
             return
-        with contextlib.suppress(Exception):
-            if client.has_pending_idle():
-                client.idle_done()
-            await asyncio.wait_for(client.logout(), 5)
+        try:
+            with contextlib.suppress(Exception):
+                if client.has_pending_idle():
+                    client.idle_done()
+                await asyncio.wait_for(client.logout(), 5)
+        finally:
+            # Nothing of the session may outlive it (a closed loop would find it pending).
+            for task in list(getattr(client, "tasks", ())):
+                task.cancel()
+            transport = getattr(client.protocol, "transport", None)
+            if transport is not None:
+                transport.close()
 
     @property
     def supports_idle(self) -> bool:
