@@ -106,7 +106,7 @@ async def seed(db: Database, agents: int, farm: str) -> tuple[uuid.UUID, VoicePl
             db, tenant_id=tenant_id, agent_id=user.id, presence=Presence.READY, actor="bench"
         )
     plan = VoicePlan(
-        numbers={"100": NumberRoute(tenant=slug, flow="main")},
+        numbers={"service": NumberRoute(tenant=slug, flow="main")},
         flows={"main": Flow(name="main", start="q", nodes={"q": ToQueue(queue="bench")})},
         agents={user.username: farm for user in users},
         record_queues=["*"],
