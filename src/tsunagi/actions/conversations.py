@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -329,12 +329,11 @@ async def do_add_message(
     if new.body is None and not new.attachments and new.raw is None:
         raise InvalidInputError("a message needs text, an attachment or its original")
     cipher = await keyring.cipher(db, tenant_id)
-    if new.external_id is not None:
-        found = await _message_by_external_id(db, cipher, tenant_id, new.external_id)
-        if found is not None:
-            return found
     at = utcnow()
     try:
+        # A repeat (same external_id) fails on the unique index and rolls back whole,
+        # numbering included; only then is the stored message read. One round trip less
+        # per message than looking first.
         async with db.scoped(tenant_id) as session, session.begin():
             return await _add(session, cipher, tenant_id, conversation_id, new, at, actor)
     except IntegrityError:
@@ -364,15 +363,39 @@ async def _add(
     at: datetime,
     actor: str | None,
 ) -> MessageView:
-    conversation = await _lock_conversation(session, conversation_id)
-    if conversation.state == "closed" and new.direction == "out" and new.author != "system":
+    # Take the next number with one atomic UPDATE … RETURNING (a row lock on PostgreSQL,
+    # the write lock on SQLite): two writers can never get the same seq.
+    numbered = (
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
+            .values(next_seq=Conversation.next_seq + 1, updated_at=at)
+            .returning(
+                Conversation.next_seq,
+                Conversation.state,
+                Conversation.channel,
+                Conversation.contact_id,
+                Conversation.first_response_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    if numbered is None:
+        raise NotFoundError("conversation not found")
+    next_seq, state, channel, contact_id, first_response_at = numbered
+    seq = next_seq - 1
+    if state == "closed" and new.direction == "out" and new.author != "system":
         raise ConflictError("the conversation is closed")
-    seq = conversation.next_seq
-    conversation.next_seq = seq + 1
-    conversation.updated_at = at
-    if new.direction == "out" and new.author == "agent" and conversation.first_response_at is None:
-        conversation.first_response_at = at
+    if new.direction == "out" and new.author == "agent" and first_response_at is None:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, Conversation.first_response_at.is_(None))
+            .values(first_response_at=at)
+            .execution_options(synchronize_session=False)
+        )
+    row = new_id()
     message = ConversationMessage(
+        id=row,
         tenant_id=tenant_id,
         conversation_id=conversation_id,
         seq=seq,
@@ -385,16 +408,17 @@ async def _add(
         flags=list(new.flags),
         created_at=at,
         sent_at=at if new.status in ("sent", "delivered") else None,
+        body_enc=cipher.seal(new.body, table=_T, column="body", row_id=row),
+        html_enc=cipher.seal(new.html, table=_T, column="html", row_id=row),
+        raw_enc=(
+            cipher.seal_bytes(new.raw, table=_T, column="raw", row_id=row)
+            if new.raw is not None
+            else None
+        ),
     )
     session.add(message)
-    await session.flush()
-    row = message.id
-    message.body_enc = cipher.seal(new.body, table=_T, column="body", row_id=row)
-    message.html_enc = cipher.seal(new.html, table=_T, column="html", row_id=row)
-    if new.raw is not None:
-        message.raw_enc = cipher.seal_bytes(new.raw, table=_T, column="raw", row_id=row)
+    await session.flush()  # the message row before its attachments (foreign key)
     attachments = [_attach(session, cipher, tenant_id, row, item, at) for item in new.attachments]
-    await session.flush()
     emit(
         session,
         ConversationMessageAddedEvent(
@@ -402,8 +426,8 @@ async def _add(
             occurred_at=at,
             actor=actor,
             conversation_id=conversation_id,
-            contact_id=conversation.contact_id,
-            channel=conversation.channel,
+            contact_id=contact_id,
+            channel=channel,
             message_id=row,
             seq=seq,
             direction=new.direction,
