@@ -3,9 +3,13 @@ hands over with the transcript when asked or unsure, resolves, and is counted.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 
 from sqlalchemy import select
 
@@ -19,6 +23,7 @@ from tsunagi.actions.bot import (
     do_bot_turn,
     do_request_human,
     do_set_queue_bot,
+    find_candidate,
     queue_bot_settings,
     voice_reply,
 )
@@ -35,12 +40,23 @@ from tsunagi.actions.conversations import (
 )
 from tsunagi.actions.routing.offers import do_accept_offer
 from tsunagi.adapters.security.keyring import KeyRing
-from tsunagi.adapters.storage.models import OutboxEvent
+from tsunagi.adapters.storage.models import OutboxEvent, Queue
 from tsunagi.channels.bot import bot_enabled
+from tsunagi.demo.knowledge import ARTICLES, load_knowledge
 from tsunagi.domain.permissions import Principal, Role
 
+BENCHMARK = Path(__file__).resolve().parents[3] / "benchmarks" / "bot" / "bench_bot.py"
 INTERNAL_SECRET = "社内限定: 返金は課長承認 9f3a"
 ON = {"chat": {"bot": True}}
+
+
+def load_benchmark() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_bot", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_bot"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 def editor(world: World) -> Principal:
@@ -280,8 +296,6 @@ async def test_the_button_the_stats_and_the_queue_setting(
         enabled=True, max_turns=2,
     )  # fmt: skip
     async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
-        from tsunagi.adapters.storage.models import Queue
-
         config = await session.scalar(select(Queue.config).where(Queue.id == human_only))
     assert bot_enabled(config) and config["chat"]["bot_max_turns"] == 2
 
@@ -329,3 +343,22 @@ async def test_the_voice_hook_answers_or_transfers(
         floor.db, tenant_id=floor.tenant_id, queue_id=queue, text="返金の社内手続き"
     )
     assert internal.action == "hand_over"
+
+
+async def test_the_database_bot_decides_like_the_offline_benchmark(
+    floor: Floor, world: World
+) -> None:
+    """``benchmarks/bot`` replays questions through ``MemoryIndex``; the live bot's
+    ``find_candidate`` must pick the same article with the same confidence."""
+    bench_bot = load_benchmark()
+    ids = await load_knowledge(floor.db, floor.tenant_id)
+    key_of = {article_id: article.key for article_id, article in zip(ids, ARTICLES, strict=True)}
+    docs, queries = bench_bot.japanese()
+    reference = bench_bot.replay(docs, queries, "ja")
+    for outcome in reference[: len(queries)]:  # the "answerable" condition: whole base
+        found = await find_candidate(
+            floor.db, tenant_id=floor.tenant_id, text=outcome.trial.query, lang="ja"
+        )
+        assert (key_of[found.article_id] if found else None) == outcome.article
+        if found is not None:
+            assert abs(found.confidence - outcome.features["confidence"]) < 1e-6
