@@ -142,11 +142,13 @@ class ImapMailbox:
             await asyncio.sleep(timeout_s)
             return False
         idle = await client.idle_start(timeout=timeout_s + 5)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         news = False
         try:
-            while True:
+            while (left := deadline - loop.time()) > 0:
                 try:
-                    pushed = await client.wait_server_push(timeout=timeout_s)
+                    pushed = await client.wait_server_push(timeout=left)
                 except TimeoutError:
                     break
                 lines = pushed if isinstance(pushed, list) else [pushed]

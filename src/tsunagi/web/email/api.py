@@ -130,7 +130,7 @@ class MailboxIn(Input):
     # Leave out to keep the stored password; it is sealed and never shown again.
     password: str | None = None
     enabled: bool = True
-    name: str | None = None
+    name: str | None = None  # when the mailbox is created; kept afterwards
 
 
 class MailboxOut(Output):
@@ -342,7 +342,8 @@ async def configure_mailbox(
     fields = msgspec.to_builtins(data)
     password = fields.pop("password", None)
     enabled = fields.pop("enabled", True)
-    name = fields.pop("name", None) or (current.name if current else f"queue-{queue_id}")
+    name = current.name if current else (fields.pop("name", None) or f"queue-{queue_id}")
+    fields.pop("name", None)
     config: MailboxConfig = mailbox_config(fields)
     account_id = await do_configure_mailbox(
         services.db, services.keyring, tenant_id=tenant_id, queue_id=queue_id, name=name,
