@@ -15,7 +15,11 @@ from uuid import UUID
 from sqlalchemy import or_, select
 
 from tsunagi.actions.conversations import MessageView
-from tsunagi.actions.email_accounts import get_mailbox, queue_email_settings
+from tsunagi.actions.email_accounts import (
+    find_mailbox_for_queue,
+    get_mailbox,
+    queue_email_settings,
+)
 from tsunagi.actions.email_outbox import queue_email_message
 from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.security.keyring import KeyRing
@@ -64,11 +68,14 @@ async def do_queue_email_reply(
     queue's signature. The same ``idempotency_key`` gives the same message, once."""
     tenant_id = principal.tenant_id
     conversation = await _email_conversation(db, tenant_id, conversation_id)
-    if conversation.account_id is None:
-        raise InvalidInputError("this conversation has no mailbox to answer from")
-    mailbox = await get_mailbox(
-        db, keyring, tenant_id=tenant_id, account_id=conversation.account_id
+    # A contact that did not come in by mail (the chat widget's offline form) is answered
+    # from its queue's mailbox (else any enabled one of the tenant).
+    account_id = conversation.account_id or await find_mailbox_for_queue(
+        db, tenant_id=tenant_id, queue_id=conversation.queue_id
     )
+    if account_id is None:
+        raise InvalidInputError("no mailbox is configured to answer from")
+    mailbox = await get_mailbox(db, keyring, tenant_id=tenant_id, account_id=account_id)
     settings = await queue_email_settings(db, tenant_id=tenant_id, queue_id=conversation.queue_id)
     cipher = await keyring.cipher(db, tenant_id)
 
@@ -105,6 +112,7 @@ async def do_queue_email_reply(
     return await queue_email_message(
         db, keyring, tenant_id, conversation_id, raw, message_id,
         body=text, author="agent", author_user_id=principal.user_id,
+        via=None if conversation.account_id else mailbox.id,
     )  # fmt: skip
 
 

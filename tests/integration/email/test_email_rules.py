@@ -258,6 +258,25 @@ async def test_a_chat_transcript_by_email_and_an_offline_form(
     await send_message(floor.db, keyring, tenant_id=floor.tenant_id, message_id=reply.id)
     answer = BytesParser(policy=policy.default).parsebytes(mail.customer_inbox()[-1])
     assert answer["Subject"] == "Re: 営業時間外の問い合わせ" and answer["In-Reply-To"]
+
+    # A contact made elsewhere without a mailbox (the widget's own offline form) is
+    # answered from the queue's mailbox.
+    bare = await do_start_conversation(
+        floor.db, keyring, tenant_id=floor.tenant_id,
+        new=NewConversation(
+            channel="email", queue_id=floor.queues["mail"], source="widget_offline",
+            address_kind="email", address=CUSTOMER, subject="閉店後",
+        ),
+        actor="visitor",
+    )  # fmt: skip
+    answered = await do_queue_email_reply(
+        floor.db, keyring, principal=supervisor(floor), conversation_id=bare.conversation_id,
+        body="翌営業日にご連絡します",
+    )  # fmt: skip
+    sent = await send_message(floor.db, keyring, tenant_id=floor.tenant_id, message_id=answered.id)
+    assert sent.status == "sent"
+    last = BytesParser(policy=policy.default).parsebytes(mail.customer_inbox()[-1])
+    assert last["Subject"] == "Re: 閉店後" and last["From"].addresses[0].addr_spec == DESK
     assert (
         await list_overdue(floor.db, supervisor(floor), now=utcnow() + timedelta(minutes=5)) == []
     )
