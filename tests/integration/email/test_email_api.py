@@ -176,13 +176,13 @@ def test_the_desk_answers_an_email_through_the_api(
     assert communicator.request("GET", "/api/v1/email/overdue").json() == []
 
     # A communicator who does not hold the contact cannot answer it.
-    denied = communicator.request("POST", f"{base}/email-reply", json={"body": "x"})
+    denied = communicator.request("POST", f"{base}/email-reply", json={"text": "x"})
     assert denied.status_code == 404
 
     reply = supervisor.request(
         "POST",
         f"{base}/email-reply",
-        json={"template": "thanks", "body": "配達は明日です。", "client_id": "desk-1"},
+        json={"template": "thanks", "text": "配達は明日です。", "client_id": "desk-1"},
     )
     assert reply.status_code == 202, reply.text
     sent_id = reply.json()["message_id_header"]
@@ -197,7 +197,7 @@ def test_the_desk_answers_an_email_through_the_api(
     again = supervisor.request(
         "POST",
         f"{base}/email-reply",
-        json={"template": "thanks", "body": "配達は明日です。", "client_id": "desk-1"},
+        json={"template": "thanks", "text": "配達は明日です。", "client_id": "desk-1"},
     )
     assert again.status_code == 202 and again.json()["created"] is False
     assert again.json()["message_id_header"] == sent_id

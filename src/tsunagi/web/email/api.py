@@ -60,7 +60,7 @@ HTML_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data
 
 
 class EmailReplyIn(Input):
-    body: str | None = None
+    text: str | None = None
     # A template of the queue (its text goes first; ``values`` fill its ``{fields}``).
     template: str | None = None
     values: dict[str, str | None] = msgspec.field(default_factory=dict)
@@ -174,7 +174,7 @@ async def email_reply(
         services.keyring,
         principal=principal,
         conversation_id=conversation_id,
-        body=data.body,
+        body=data.text,
         template=data.template,
         values=data.values,
         idempotency_key=data.client_id,
