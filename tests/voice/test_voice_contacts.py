@@ -30,8 +30,13 @@ from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane, worker_config
 from integration.routing.routing_floor import Floor, close_floor, events_of, open_floor
 from testkit import World
 from tsunagi.actions.customers import do_import_customers
-from tsunagi.actions.desktop import screen_pop
-from tsunagi.actions.routing.contacts import TransferTarget, do_transfer_contact
+from tsunagi.actions.desktop import do_identify_party, screen_pop
+from tsunagi.actions.routing.contacts import (
+    NewContact,
+    TransferTarget,
+    do_create_contact,
+    do_transfer_contact,
+)
 from tsunagi.actions.routing.engine import RoutingEngine
 from tsunagi.actions.routing.offers import do_end_contact, do_hold_contact, do_resume_contact
 from tsunagi.adapters.security.crypto import load_or_create_master_key
@@ -566,3 +571,47 @@ async def test_the_recording_is_sealed_silent_while_paused_and_every_playback_au
         ("recording.resumed", aiko, recording_id),
         ("recording.read", aiko, recording_id),
     ]
+
+
+async def test_an_offered_callback_rings_the_agent_then_dials_the_customer(line: Line) -> None:
+    floor = line.floor
+    customer = line.phone(CALLER, CUSTOMER_HZ)  # reached through the "trunk"
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    aiko = await add_agent(line, "aiko", aiko_phone, ready=False)
+    line.center.plan = msgspec.structs.replace(
+        line.center.plan,
+        trunk=f"sip:{{number}}@127.0.0.1:{customer.sip_port}",
+        outbound_caller_id=NUMBER,
+    )
+    created = await do_create_contact(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        new=NewContact(channel="callback", queue_id=floor.queues["billing"], source="web"),
+        actor="test",
+    )
+    await do_identify_party(
+        floor.db,
+        line.keyring,
+        tenant_id=floor.tenant_id,
+        contact_id=created.contact_id,
+        kind="phone",
+        address=CALLER,
+    )
+    await floor.presence("aiko", Presence.READY)
+    connected = await floor.wait_state(created.contact_id, "connected", timeout=15)
+    assert connected.agent_id == aiko  # accepted by answering the phone
+    await asyncio.to_thread(customer.wait_event, "CALL_ESTABLISHED", 15)
+    await asyncio.sleep(2.5)
+    customer.command("hangup")
+    await floor.wait_state(created.contact_id, "wrap_up")
+    await line.hung_up(2)
+    types = [e["type"] for e in await events_of(floor, created.contact_id)]
+    assert types == [
+        "contact.created",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.ended",
+    ], types
+    assert set(heard_in_order(customer)) == {AGENT_HZ}
+    assert set(heard_in_order(aiko_phone)) == {CUSTOMER_HZ}

@@ -126,6 +126,13 @@ class CallContacts(Protocol):
         """Return when contacts may have changed, or after ``timeout_s``."""
         ...
 
+    async def callbacks(
+        self, *, tenant: str, known: Collection[UUID]
+    ) -> list[tuple[UUID, ContactView, str]]:
+        """Callback contacts offered to or accepted by an agent, other than ``known``:
+        (tenant id, contact, the customer's phone number to dial)."""
+        ...
+
 
 class RecordingSink(Protocol):
     """Where finished recordings go (sealed storage) and where pausing is audited."""
@@ -155,10 +162,17 @@ CallItem = TelephonyEvent | ContactView | _IvrFinished
 
 @dataclass(eq=False, slots=True)
 class Call:
-    leg_id: str
-    route: NumberRoute
+    """One conversation: the customer's leg (inbound, or dialled for a callback) and the
+    agent's leg, following one contact."""
+
+    leg_id: str | None
+    """The customer's leg; None for a callback until the agent has accepted it."""
+    route: NumberRoute | None
     caller: str
     key: str
+    dial: str | None = None
+    """A callback: the customer's number, dialled once the agent has accepted."""
+    customer_up: bool = True
     inbox: asyncio.Queue[CallItem] = field(default_factory=asyncio.Queue)
     ivr: IvrRun | None = None
     queue: str | None = None
@@ -206,6 +220,8 @@ class CallCenter:
         self._observer = observer
         self._calls: dict[str, Call] = {}
         """Every live leg (caller's and agent's) → its call."""
+        self._outbound: dict[UUID, Call] = {}
+        """Callbacks being served, by contact (they have no leg before the agent's)."""
         self._early: dict[str, list[TelephonyEvent]] = {}
         """Events of legs not yet registered (an originate's first event can come
         before the call knows the new leg's id)."""
@@ -247,11 +263,14 @@ class CallCenter:
 
     @property
     def live_calls(self) -> int:
-        return len({id(call) for call in self._calls.values()})
+        return len(self._live())
+
+    def _live(self) -> set[Call]:
+        return {*self._calls.values(), *self._outbound.values()}
 
     def call_of(self, contact_id: UUID) -> Call | None:
         """The live call of a contact (diagnostics, tests)."""
-        for call in self._calls.values():
+        for call in self._live():
             if call.contact is not None and call.contact.contact_id == contact_id:
                 return call
         return None
@@ -340,13 +359,17 @@ class CallCenter:
         finally:
             for leg_id in [k for k, v in self._calls.items() if v is call]:
                 del self._calls[leg_id]
+            if call.contact is not None and self._outbound.get(call.contact.contact_id) is call:
+                del self._outbound[call.contact.contact_id]
 
     async def _watch(self) -> None:
         """Feed each call its contact's newer rows (the database is the truth)."""
         while True:
             await self.contacts.changed(self.poll_s)
+            if self.plan.trunk is not None:
+                await self._find_callbacks()
             by_tenant: dict[UUID, list[Call]] = {}
-            for call in set(self._calls.values()):
+            for call in self._live():
                 if call.tenant_id is not None and call.contact is not None and not call.ended:
                     by_tenant.setdefault(call.tenant_id, []).append(call)
             for tenant_id, calls in by_tenant.items():
@@ -364,6 +387,22 @@ class CallCenter:
             if len(self._early) > 1000:
                 self._early.clear()  # events of legs that ended before being claimed
 
+    async def _find_callbacks(self) -> None:
+        """Serve callback contacts that routing offered to an agent: ring the agent, then
+        dial the customer once the agent has accepted."""
+        for tenant in sorted({route.tenant for route in self.plan.numbers.values()}):
+            try:
+                found = await self.contacts.callbacks(tenant=tenant, known=set(self._outbound))
+            except Exception:
+                log.exception("looking for callbacks of %s failed", tenant)
+                continue
+            for tenant_id, view, number in found:
+                call = Call(None, None, number, "", dial=number, customer_up=False)
+                call.tenant_id = tenant_id
+                self._outbound[view.contact_id] = call
+                call.inbox.put_nowait(view)
+                self._spawn(self._serve(call))
+
     # -- one call ---------------------------------------------------------------------
 
     async def _handle(self, call: Call, item: CallItem) -> None:
@@ -379,6 +418,13 @@ class CallCenter:
     async def _caller_event(self, call: Call, event: TelephonyEvent) -> None:
         if isinstance(event, CallOffered):
             await self._answer(call)
+        elif isinstance(event, CallAnswered) and not call.customer_up:
+            call.customer_up = True  # the customer picked up a callback
+            await self._reconcile(call, await self._fresh(call))
+        elif isinstance(event, OriginateFailed):
+            call.ended = True  # the customer did not answer the callback
+            await self._drop_agent(call)
+            await self.contacts.customer_left(*self._ids(call), keep_place=False)
         elif isinstance(event, CallHungUp):
             await self._caller_gone(call, event)
         elif call.ivr is not None and not call.ivr.done.is_set():
@@ -387,6 +433,8 @@ class CallCenter:
             await self._finish(call)
 
     async def _answer(self, call: Call) -> None:
+        assert call.leg_id is not None
+        assert call.route is not None
         await self.engine.answer(call.leg_id)
         flow = self.plan.flows[call.route.flow]
         call.ivr = IvrRun(self.engine, call.leg_id, flow)
@@ -403,7 +451,7 @@ class CallCenter:
         if call.ended or call.ivr is None or call.ivr.abandoned:
             return
         outcome = call.ivr.outcome
-        if not isinstance(outcome, TransferToQueue):
+        if not isinstance(outcome, TransferToQueue) or call.route is None or call.leg_id is None:
             return  # the flow hung up; its CallHungUp ends the call
         call.queue = outcome.queue
         try:
@@ -495,6 +543,9 @@ class CallCenter:
         state = view.state
         if state in WAITING:
             await self._drop_agent(call)
+            if call.leg_id is None:  # a callback back in line: a new offer, a new call
+                call.ended = True
+                return
             await self._play(call, self.plan.music_for(call.queue or ""))
         elif state == S.OFFERED or state == S.CONNECTED:
             if call.agent_leg is not None and call.agent_id != view.agent_id:
@@ -502,7 +553,10 @@ class CallCenter:
             if call.agent_leg is None and view.agent_id is not None:
                 await self._ring(call, view.agent_id)
             elif state == S.CONNECTED and call.agent_up and call.bridge_id is None:
-                await self._bridge(call)
+                if call.leg_id is None and call.dial is not None:
+                    await self._dial_customer(call, call.dial)
+                elif call.customer_up:
+                    await self._bridge(call)
         elif state == S.ON_HOLD:
             if call.bridge_id is not None:
                 bridge_id, call.bridge_id = call.bridge_id, None
@@ -516,7 +570,7 @@ class CallCenter:
                 await self._goodbye(call)
 
     async def _play(self, call: Call, media: str) -> None:
-        if call.playing != media:
+        if call.leg_id is not None and call.customer_up and call.playing != media:
             await self.engine.play(call.leg_id, media, loop=True)
             call.playing = media
 
@@ -536,8 +590,18 @@ class CallCenter:
         call.agent_leg, call.agent_id, call.agent_up = leg_id, agent_id, False
         self._register(leg_id, call)
 
+    async def _dial_customer(self, call: Call, number: str) -> None:
+        assert self.plan.trunk is not None
+        call.leg_id = await self.engine.originate(
+            self.plan.trunk.replace("{number}", number),
+            caller_id=self.plan.outbound_caller_id or "anonymous",
+            timeout_s=self.plan.ring_timeout_s,
+        )
+        self._register(call.leg_id, call)
+
     async def _bridge(self, call: Call) -> None:
         assert call.agent_leg is not None
+        assert call.leg_id is not None
         call.bridge_id = await self.engine.bridge(call.leg_id, call.agent_leg)
         call.playing = None  # bridging stops the music
         call.talked = True
@@ -559,7 +623,7 @@ class CallCenter:
     async def _goodbye(self, call: Call) -> None:
         """Play the closing prompt (when configured), then hang up."""
         prompt = self.plan.closed_prompt
-        if prompt is None:
+        if prompt is None or call.leg_id is None:
             await self._finish(call)
             return
         try:
@@ -570,5 +634,6 @@ class CallCenter:
     async def _finish(self, call: Call) -> None:
         await self._drop_agent(call)
         call.ended = True
-        with contextlib.suppress(NotFoundError, ConflictError):
-            await self.engine.hangup(call.leg_id)
+        if call.leg_id is not None:
+            with contextlib.suppress(NotFoundError, ConflictError):
+                await self.engine.hangup(call.leg_id)

@@ -51,6 +51,11 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
     on_engine_failure: Literal["callback", "abandon"] = "callback"
     """A waiting caller lost to a media-plane failure keeps their place as a callback,
     or is counted as abandoned."""
+    trunk: str | None = None
+    """Where calls to customers go (callbacks), ``{number}`` standing for the number:
+    ``sip:{number}@192.0.2.1:5060``. No outbound calls when unset."""
+    outbound_caller_id: str | None = None
+    """The number customers see on callbacks."""
     record_queues: list[str] = []
     """Queue codes whose calls are recorded from the moment they are queued; ``"*"``
     records every queue."""
@@ -90,6 +95,10 @@ def plan_problems(plan: VoicePlan) -> list[str]:
             problems.append(f"number {number}: no flow {route.flow!r}")
     for name, flow in plan.flows.items():
         problems.extend(f"flow {name}: {p}" for p in flow_problems(flow))
+    if plan.trunk is not None and (
+        not plan.trunk.startswith("sip:") or "{number}" not in plan.trunk
+    ):
+        problems.append(f"trunk {plan.trunk!r} must be a sip: URI with {{number}} in it")
     for username, uri in plan.agents.items():
         if not uri.startswith("sip:") or "@" not in uri:
             problems.append(f"agent {username}: {uri!r} is not a sip: URI")

@@ -37,6 +37,7 @@ from tsunagi.actions.routing.contacts import (
 from tsunagi.actions.routing.offers import do_accept_offer, do_end_contact, do_reject_offer
 from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.security.keyring import KeyRing
+from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
@@ -196,6 +197,42 @@ class DatabaseCallContacts:
         for contact_id in orphans:
             await self.customer_left(tenant_id, contact_id, keep_place=keep_place)
         return len(orphans)
+
+    async def callbacks(
+        self, *, tenant: str, known: Collection[UUID]
+    ) -> list[tuple[UUID, ContactView, str]]:
+        tenant_id = await self._tenant(tenant)
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            rows = (
+                await session.execute(
+                    select(
+                        RoutingContact.id,
+                        RoutingContact.state,
+                        RoutingContact.agent_id,
+                        RoutingContact.version,
+                        ContactParty.address_enc,
+                    )
+                    .join(ContactParty, ContactParty.contact_id == RoutingContact.id)
+                    .where(
+                        RoutingContact.channel == "callback",
+                        RoutingContact.state.in_([S.OFFERED, S.CONNECTED]),
+                        ContactParty.kind == "phone",
+                    )
+                )
+            ).all()
+        found = [row for row in rows if row[0] not in known]
+        if not found:
+            return []
+        cipher = await self.keyring.cipher(self.db, tenant_id)
+        calls = []
+        for contact_id, state, agent_id, version, sealed in found:
+            number = cipher.open(
+                sealed, table="contact_parties", column="address", row_id=contact_id
+            )
+            if number:
+                view = ContactView(contact_id, ContactState(state), agent_id, version)
+                calls.append((tenant_id, view, number))
+        return calls
 
     async def changed(self, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
