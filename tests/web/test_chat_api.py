@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from integration.routing.test_routing_api import add_queue, signed_in, wait_for
-from testkit import Browserless, LiveServer, World
+from testkit import Browserless, LiveServer, World, live_server
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -89,6 +89,19 @@ class Center:
         started = self.public.post(f"/widget/{self.widget}/chats", json=body)
         assert started.status_code == 201, started.text
         return dict(started.json())
+
+
+@pytest.fixture
+def server(
+    database_url: str, profile: str, settings_for: Any, world: World
+) -> Iterator[LiveServer]:
+    """Public limits lifted: on PostgreSQL the limiter lives in the Redis every test server
+    shares, so one test's starts would count against another's. The limits themselves are
+    tested in tests/web/test_public_rate_limits.py."""
+    with live_server(
+        settings_for(database_url, profile, public_requests_per_minute=100_000)
+    ) as running:
+        yield running
 
 
 @pytest.fixture
@@ -277,3 +290,34 @@ def test_bad_pre_chat_input_changes_nothing(center: Center) -> None:
     assert offline.status_code == 201, offline.text
     listed = center.admin.request("GET", "/api/v1/contacts").json()
     assert sorted(c["channel"] for c in listed) == ["email"]
+
+
+def test_the_bot_greets_and_hands_over_on_request(center: Center, server: LiveServer) -> None:
+    switched = center.admin.request(
+        "PATCH", f"/api/v1/queues/{center.queue_id}/bot", json={"enabled": True}
+    )
+    assert switched.status_code == 200, switched.text
+    started = center.start()
+    assert (started["state"], started["contact_state"]) == ("bot", "ivr")
+    with connect(ws_url(server, f"/ws/widget/{center.widget}/chat")) as visitor:
+        visitor.send(json.dumps({"type": "auth", "token": started["token"]}))
+        snapshot = frames(visitor, 1, kind="snapshot")[0]
+        assert snapshot["conversation"]["state"] == "bot"
+        assert [m["author"] for m in snapshot["messages"]] == ["bot"]  # the greeting
+        visitor.send(json.dumps({"type": "message", "id": "h1", "text": "オペレーターと話したい"}))
+        state = frames(visitor, 1, kind="state")[0]
+        assert (state["state"], state["contact_state"]) == ("open", "queued")
+        said = [f["message"]["author"] for f in frames(visitor, 2, kind="message")]
+        assert said == ["customer", "bot"]  # the question, then the bot's hand-over line
+
+
+def test_a_transcript_asked_for_without_a_mailbox_leaves_a_note(center: Center) -> None:
+    started = center.start(email="hanako@example.jp", transcript=True)
+    staff = center.admin  # administrators may answer and close any conversation
+    closed = staff.request("POST", f"/api/v1/conversations/{started['conversation_id']}/close")
+    assert closed.status_code == 200, closed.text
+    final = staff.request("GET", f"/api/v1/conversations/{started['conversation_id']}").json()
+    assert final["state"] == "closed" and final["transcript_requested"]
+    assert [m["text"] for m in final["messages"] if m["direction"] == "note"] == [
+        "transcript asked for, not sent: no mailbox"
+    ]

@@ -8,6 +8,7 @@ offline form whose message becomes an email contact of the widget's offline queu
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -16,22 +17,28 @@ from uuid import UUID
 import msgspec
 from sqlalchemy import select
 
+from tsunagi.actions.bot import do_bot_greet
 from tsunagi.actions.conversations import (
     NewConversation,
     NewMessage,
     Started,
+    conversation_view,
     do_add_message,
+    do_close_conversation,
     do_start_conversation,
 )
+from tsunagi.actions.email import send_transcript
 from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import ChatWidget
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant
+from tsunagi.channels.bot import bot_enabled
 from tsunagi.channels.text import clean_text
-from tsunagi.domain.errors import InvalidInputError, NotFoundError
+from tsunagi.domain.errors import InvalidInputError, NotFoundError, TsunagiError
 from tsunagi.routing.queues import is_open, routing_settings
 
+log = logging.getLogger(__name__)
 MAX_NAME = 100
 MAX_SUBJECT = 200
 MAX_OFFLINE_BODY = 8000
@@ -241,8 +248,7 @@ class VisitorChat:
 
 
 def _bot_wanted(queue: Queue) -> bool:
-    chat = (queue.config or {}).get("chat") or {}
-    return bool(chat.get("bot", False))
+    return bot_enabled(queue.config)
 
 
 async def do_start_visitor_chat(
@@ -286,7 +292,44 @@ async def do_start_visitor_chat(
     )
     if not started.created:
         raise InvalidInputError("this chat was already started; reload the widget")
+    if started.state == "bot":
+        await do_bot_greet(
+            db, keyring, tenant_id=ref.tenant_id, conversation_id=started.conversation_id,
+            lang="en" if start.lang == "en" else "ja",
+        )  # fmt: skip
     return VisitorChat(started, token)
+
+
+async def do_finish_chat(
+    db: Database, keyring: KeyRing, *, tenant_id: UUID, conversation_id: UUID, by: str, actor: str
+) -> bool:
+    """Close a chat (the visitor left or the communicator ended it) and, if the visitor
+    asked for it, mail them the transcript. Returns whether this call closed it."""
+    closed = await do_close_conversation(
+        db, tenant_id=tenant_id, conversation_id=conversation_id, by=by, actor=actor
+    )
+    if closed is None:
+        return False
+    if closed.channel == "chat" and closed.transcript_requested:
+        view = await conversation_view(
+            db, keyring, tenant_id=tenant_id, conversation_id=conversation_id
+        )
+        if view.address:
+            try:
+                await send_transcript(
+                    db, keyring, tenant_id=tenant_id, conversation_id=conversation_id,
+                    to_address=view.address,
+                )  # fmt: skip
+            except TsunagiError:
+                # No mailbox to send from: the chat is closed all the same; the note says
+                # why there is no transcript so a communicator can follow up.
+                log.warning("chat %s: transcript not sent", conversation_id, exc_info=True)
+                await do_add_message(
+                    db, keyring, tenant_id=tenant_id, conversation_id=conversation_id,
+                    new=NewMessage("note", "system", "transcript asked for, not sent: no mailbox"),
+                    actor="system",
+                )  # fmt: skip
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,6 +162,7 @@ class ConversationView:
     first_response_at: datetime | None
     created_at: datetime
     closed_at: datetime | None
+    transcript_requested: bool = False
 
 
 # --------------------------------------------------------------------------- start
@@ -627,6 +628,7 @@ def _conversation_view(cipher: TenantCipher, c: Conversation) -> ConversationVie
         first_response_at=c.first_response_at,
         created_at=c.created_at,
         closed_at=c.closed_at,
+        transcript_requested=c.transcript_requested,
     )
 
 
@@ -845,6 +847,7 @@ async def _plain_view(db: Database, tenant_id: UUID, conversation_id: UUID) -> C
             first_response_at=c.first_response_at,
             created_at=c.created_at,
             closed_at=c.closed_at,
+            transcript_requested=c.transcript_requested,
         )
 
 

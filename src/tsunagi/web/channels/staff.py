@@ -30,7 +30,6 @@ from tsunagi.actions.conversations import (
     conversation_for_contact,
     conversation_view,
     do_add_message,
-    do_close_conversation,
     do_mark_read,
     list_messages,
     message_wire,
@@ -78,6 +77,7 @@ class ConversationOut(Output):
     first_response_at: datetime | None
     created_at: datetime
     closed_at: datetime | None
+    transcript_requested: bool
     messages: list[dict[str, Any]]
 
 
@@ -315,11 +315,11 @@ async def close_conversation(
     principal = require_principal(request)
     services = services_of(request)
     conversation = await check_staff_access(services.db, principal, conversation_id, write=True)
-    closed = await do_close_conversation(
-        services.db, tenant_id=principal.tenant_id, conversation_id=conversation_id, by="agent",
-        actor=principal.actor,
+    closed = await chat.do_finish_chat(
+        services.db, services.keyring, tenant_id=principal.tenant_id,
+        conversation_id=conversation_id, by="agent", actor=principal.actor,
     )  # fmt: skip
-    if closed is not None:
+    if closed:
         await live.publish(
             services.bus, principal.tenant_id, conversation_id, "state", state="closed", by="agent"
         )

@@ -20,14 +20,13 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
 
 from tsunagi.actions import chat
+from tsunagi.actions.bot import BotTurn, do_bot_turn, do_request_human
 from tsunagi.actions.conversations import (
     NewAttachment,
     NewMessage,
     conversation_by_token,
     conversation_view,
     do_add_message,
-    do_close_conversation,
-    do_hand_over,
     do_mark_read,
     list_messages,
     message_wire,
@@ -270,6 +269,8 @@ class VisitorSession:
         self.socket = socket
         self.tenant_id = tenant_id
         self.conversation_id = conversation_id
+        self.with_bot = False
+        self.lang = "ja"
 
     async def send_snapshot(self, *, after: int = 0) -> None:
         services = self.services
@@ -291,6 +292,8 @@ class VisitorSession:
             wire = message_wire(message)
             wire.pop("author_user_id", None)
             shown.append(wire)
+        self.with_bot = view.state == "bot"
+        self.lang = view.lang
         await self.socket.send_json(
             {
                 "kind": "snapshot",
@@ -303,6 +306,17 @@ class VisitorSession:
                 "messages": shown,
             }
         )
+
+    async def _bot(self, turn: BotTurn) -> None:
+        """Show what the bot said; after a hand-over, tell both sides the chat is open."""
+        for message in turn.messages:
+            await live.publish_message(self.services.bus, self.tenant_id, message)
+        if turn.handed_over:
+            self.with_bot = False
+            await live.publish(
+                self.services.bus, self.tenant_id, self.conversation_id, "state", state="open",
+                contact_state=turn.contact_state,
+            )  # fmt: skip
 
     async def on_error(self, exc: Exception) -> None:
         if isinstance(exc, TsunagiError | ValueError):
@@ -337,10 +351,16 @@ class VisitorSession:
                 ),
                 actor="visitor",
             )
-            if view.created:
-                await live.publish_message(services.bus, tenant, view)
-            else:
+            if not view.created:
                 await self.socket.send_json({"kind": "message", "message": message_wire(view)})
+                return
+            await live.publish_message(services.bus, tenant, view)
+            if self.with_bot:
+                turn = await do_bot_turn(
+                    services.db, services.keyring, tenant_id=tenant,
+                    conversation_id=self.conversation_id, text=text, lang=self.lang,
+                )  # fmt: skip
+                await self._bot(turn)
         elif kind == "typing":
             await live.publish(
                 services.bus,
@@ -361,28 +381,20 @@ class VisitorSession:
         elif kind == "resume":
             await self.send_snapshot(after=int(data.get("after", 0)))
         elif kind == "human":
-            state = await do_hand_over(
-                services.db, tenant_id=tenant, conversation_id=self.conversation_id,
-                reason="asked", actor="visitor",
-            )  # fmt: skip
-            await live.publish(
-                services.bus, tenant, self.conversation_id, "state", state="open",
-                contact_state=state,
-            )  # fmt: skip
+            await self._bot(await do_request_human(
+                services.db, services.keyring, tenant_id=tenant,
+                conversation_id=self.conversation_id, lang=self.lang,
+            ))  # fmt: skip
         elif kind == "close":
-            closed = await do_close_conversation(
-                services.db, tenant_id=tenant, conversation_id=self.conversation_id, by="customer",
-                actor="visitor",
+            closed = await chat.do_finish_chat(
+                services.db, services.keyring, tenant_id=tenant,
+                conversation_id=self.conversation_id, by="customer", actor="visitor",
             )  # fmt: skip
-            if closed is not None:
+            if closed:
                 await live.publish(
-                    services.bus,
-                    tenant,
-                    self.conversation_id,
-                    "state",
-                    state="closed",
+                    services.bus, tenant, self.conversation_id, "state", state="closed",
                     by="customer",
-                )
+                )  # fmt: skip
         else:
             raise ValueError(f"unknown frame type {kind!r}")
 
