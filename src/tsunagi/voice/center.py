@@ -34,9 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Collection, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from tsunagi.domain.errors import ConflictError, NotFoundError, TsunagiError
@@ -52,8 +52,17 @@ from tsunagi.ports.telephony import (
     TelephonyEvent,
 )
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
+from tsunagi.voice.calls import (
+    IVR_FINISHED,
+    Call,
+    CallContacts,
+    CallItem,
+    ContactView,
+    IvrFinished,
+    RecordingSink,
+)
 from tsunagi.voice.interpreter import TransferToQueue
-from tsunagi.voice.plan import NumberRoute, VoicePlan
+from tsunagi.voice.plan import VoicePlan
 from tsunagi.voice.runner import IvrRun
 
 log = logging.getLogger(__name__)
@@ -61,133 +70,6 @@ S = ContactState
 WAITING = frozenset({S.CREATED, S.IVR, S.QUEUED})
 STOP_GRACE_S = 10.0
 OVER = frozenset({S.WRAP_UP, S.CLOSED, S.ABANDONED, S.CALLBACK_SCHEDULED})
-
-
-@dataclass(frozen=True, slots=True)
-class ContactView:
-    """What a call needs to know of its contact (a snapshot of the row)."""
-
-    contact_id: UUID
-    state: ContactState
-    agent_id: UUID | None
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class OpenedContact:
-    tenant_id: UUID
-    view: ContactView
-
-
-class CallContacts(Protocol):
-    """The platform side of the voice channel: contacts through routing's actions.
-
-    Methods raise ``ConflictError`` when the contact is no longer in the state the
-    call assumed (the caller re-reads it) and ``NotFoundError`` for unknown tenants,
-    queues or contacts.
-    """
-
-    async def open(
-        self, *, tenant: str, queue: str, key: str, source: str, caller: str
-    ) -> OpenedContact:
-        """Create (idempotently, by ``key``) and queue the call's contact; record and
-        match the caller's number for the desk's screen-pop."""
-        ...
-
-    async def look(
-        self, tenant_id: UUID, contact_ids: Collection[UUID]
-    ) -> dict[UUID, ContactView]: ...
-
-    async def accept(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None: ...
-
-    async def decline(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None: ...
-
-    async def requeue(self, tenant_id: UUID, contact_id: UUID) -> None:
-        """Back to its queue, keeping its place (the agent's phone was lost)."""
-        ...
-
-    async def customer_left(self, tenant_id: UUID, contact_id: UUID, *, keep_place: bool) -> None:
-        """The caller's leg ended: abandon a waiting contact (or keep its place as a
-        callback), end a conversation (after-call work starts)."""
-        ...
-
-    async def agent_left(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
-        """The agent's phone hung up during the conversation: end it."""
-        ...
-
-    async def agent_name(self, tenant_id: UUID, agent_id: UUID) -> str | None: ...
-
-    async def release_orphans(self, *, tenant: str, source: str, keep_place: bool) -> int:
-        """Contacts of ``source`` still waiting or in conversation whose calls are gone
-        (the voice worker was restarted): treat each as its caller having hung up."""
-        ...
-
-    async def changed(self, timeout_s: float) -> None:
-        """Return when contacts may have changed, or after ``timeout_s``."""
-        ...
-
-    async def callbacks(
-        self, *, tenant: str, known: Collection[UUID]
-    ) -> list[tuple[UUID, ContactView, str]]:
-        """Callback contacts offered to or accepted by an agent, other than ``known``:
-        (tenant id, contact, the customer's phone number to dial)."""
-        ...
-
-
-class RecordingSink(Protocol):
-    """Where finished recordings go (sealed storage) and where pausing is audited."""
-
-    async def store(
-        self, tenant_id: UUID, contact_id: UUID, recording_id: str, location: str
-    ) -> object: ...
-
-    async def audit_pause(
-        self,
-        tenant_id: UUID,
-        contact_id: UUID,
-        recording_id: str,
-        *,
-        paused: bool,
-        actor_user_id: UUID | None,
-    ) -> None: ...
-
-
-class _IvrFinished:
-    """Inbox marker: the call's IVR run ended (by a digit, a prompt or a timer)."""
-
-
-_IVR_FINISHED = _IvrFinished()
-CallItem = TelephonyEvent | ContactView | _IvrFinished
-
-
-@dataclass(eq=False, slots=True)
-class Call:
-    """One conversation: the customer's leg (inbound, or dialled for a callback) and the
-    agent's leg, following one contact."""
-
-    leg_id: str | None
-    """The customer's leg; None for a callback until the agent has accepted it."""
-    route: NumberRoute | None
-    caller: str
-    key: str
-    dial: str | None = None
-    """A callback: the customer's number, dialled once the agent has accepted."""
-    customer_up: bool = True
-    inbox: asyncio.Queue[CallItem] = field(default_factory=asyncio.Queue)
-    ivr: IvrRun | None = None
-    queue: str | None = None
-    tenant_id: UUID | None = None
-    contact: ContactView | None = None
-    agent_leg: str | None = None
-    agent_id: UUID | None = None
-    agent_up: bool = False
-    bridge_id: str | None = None
-    playing: str | None = None
-    talked: bool = False
-    closing: str | None = None
-    """The playback id of the goodbye prompt; the call ends when it is done."""
-    recording: str | None = None
-    ended: bool = False
 
 
 @dataclass(slots=True)
@@ -408,7 +290,7 @@ class CallCenter:
     async def _handle(self, call: Call, item: CallItem) -> None:
         if isinstance(item, ContactView):
             await self._reconcile(call, item)
-        elif isinstance(item, _IvrFinished):
+        elif isinstance(item, IvrFinished):
             await self._after_ivr(call)
         elif item.leg_id == call.agent_leg:
             await self._agent_event(call, item)
@@ -443,7 +325,7 @@ class CallCenter:
 
         async def finished() -> None:
             await ivr.done.wait()
-            call.inbox.put_nowait(_IVR_FINISHED)
+            call.inbox.put_nowait(IVR_FINISHED)
 
         self._spawn(finished())
 

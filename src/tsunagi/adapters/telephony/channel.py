@@ -44,7 +44,7 @@ from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.domain.errors import ConflictError, NotFoundError
 from tsunagi.ports.bus import EventBus
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
-from tsunagi.voice.center import ContactView, OpenedContact
+from tsunagi.voice.calls import ContactView, OpenedContact
 
 log = logging.getLogger(__name__)
 S = ContactState
