@@ -126,6 +126,11 @@ def demo(
         "The floor is simulated; op01, op02 and op03 are left for you: sign in as one of them "
         "to take real offers, and as sv1 to watch the wallboard."
     )
+    if accounts.chat_widget:
+        click.echo(
+            "Chat as a customer: http://"
+            f"{settings.host}:{settings.port}/widget/{accounts.chat_widget}/try"
+        )
     if not no_serve:
         _serve(settings, background=[live_floor])
 

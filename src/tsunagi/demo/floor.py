@@ -23,6 +23,12 @@ from uuid import UUID
 
 from sqlalchemy import select
 
+from tsunagi.actions.conversations import (
+    NewConversation,
+    NewMessage,
+    do_add_message,
+    do_start_conversation,
+)
 from tsunagi.actions.routing.agents import do_set_agent_profile, do_set_presence
 from tsunagi.actions.routing.contacts import NewContact, do_abandon_contact, do_create_contact
 from tsunagi.actions.routing.offers import (
@@ -81,7 +87,7 @@ async def run_floor(
         now = utcnow()
         try:
             while next_arrival <= now and queues:
-                await _arrive(db, tenant_id, rng, queues, patience, plan, now)
+                await _arrive(services, tenant_id, rng, queues, patience, plan, now)
                 next_arrival += timedelta(seconds=rng.expovariate(plan.arrivals_per_minute / 60))
             await _customers_give_up(db, tenant_id, patience, now)
             await _communicators_work(db, tenant_id, rng, seats, categories, plan, now)
@@ -107,10 +113,10 @@ async def _prepare(
             skills = {"escalation": 8}
             capacity = {"voice": 1, "chat": 1}
         elif user.username in HUMAN_SEATS:
-            # The people trying the demo are the best-skilled on every phone queue, so the
-            # policy (best-skilled first) offers them calls as soon as they are ready.
-            skills = dict.fromkeys(voice, 10)
-            capacity = {"voice": 1}
+            # The people trying the demo are the best-skilled on every queue, so the policy
+            # (best-skilled first) offers them calls and chats as soon as they are ready.
+            skills = {**dict.fromkeys(voice, 10), "chat": 10, "email": 10}
+            capacity = {"voice": 1, "chat": 2, "email": 1}
         else:
             chosen = rng.sample(voice, min(len(voice), rng.randint(2, 4)))
             skills = {code: rng.randint(3, 9) for code in chosen}
@@ -135,8 +141,18 @@ async def _prepare(
     return queues, categories, seats
 
 
+CHAT_OPENERS = (
+    "今日の配送がまだ届きません。",
+    "注文の追加はまだ間に合いますか？",
+    "先月の請求金額について確認したいです。",
+    "マイページにログインできません。",
+    "商品のアレルギー表示を教えてください。",
+    "引っ越すので住所を変更したいです。",
+)
+
+
 async def _arrive(
-    db: Database,
+    services: Any,
     tenant_id: UUID,
     rng: random.Random,
     queues: list[tuple[UUID, str, str]],
@@ -144,7 +160,33 @@ async def _arrive(
     plan: FloorPlan,
     now: datetime,
 ) -> None:
+    db: Database = services.db
     queue_id, _code, channel = rng.choice(queues)
+    keyring = getattr(services, "keyring", None)
+    if channel in ("chat", "email") and keyring is not None:
+        # Written contacts are real conversations, so a person at the desk can open them.
+        started = await do_start_conversation(
+            db,
+            keyring,
+            tenant_id=tenant_id,
+            new=NewConversation(
+                channel=channel,
+                queue_id=queue_id,
+                source="demo",
+                visitor_name="デモ 利用者",
+                subject="お問い合わせ" if channel == "email" else None,
+            ),
+            actor=ACTOR,
+        )
+        await do_add_message(
+            db,
+            keyring,
+            tenant_id=tenant_id,
+            conversation_id=started.conversation_id,
+            new=NewMessage("in", "customer", rng.choice(CHAT_OPENERS)),
+            actor=ACTOR,
+        )
+        return
     created = await do_create_contact(
         db,
         tenant_id=tenant_id,

@@ -20,11 +20,13 @@ from faker import Faker
 from sqlalchemy import select
 
 from tsunagi.actions import accounts
+from tsunagi.actions.chat import Theme, Topic, WidgetSettings, do_save_widget
 from tsunagi.actions.customers import do_import_customers, do_import_orders
 from tsunagi.actions.desktop import do_identify_party
 from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.security.passwords import PasswordHasher
+from tsunagi.adapters.storage.conversation_models import ChatWidget
 from tsunagi.adapters.storage.crm_models import CustomerIdentifier
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.migrate import upgrade
@@ -88,6 +90,7 @@ CATEGORIES: tuple[tuple[str, str, str], ...] = (
 class DemoAccounts:
     password: str = DEMO_PASSWORD
     by_role: dict[str, list[str]] = field(default_factory=dict)
+    chat_widget: str | None = None
 
 
 def _people() -> list[tuple[str, str, str]]:
@@ -109,9 +112,44 @@ async def load_demo(settings: Settings, *, customers: int = 10_000) -> DemoAccou
             tenant_id = await _fill(db, settings)
             await load_customers(db, KeyRing(master_key_for(settings)), tenant_id, customers)
             await load_knowledge(db, tenant_id)
-        return _accounts()
+            await _chat_widget(db, tenant_id)
+        else:
+            tenant_id = existing.id
+        made = _accounts()
+        async with db.scoped(tenant_id, readonly=True) as session:
+            widget = await session.scalar(select(ChatWidget.id).limit(1))
+        made.chat_widget = str(widget) if widget else None
+        return made
     finally:
         await db.dispose()
+
+
+async def _chat_widget(db: Database, tenant_id: UUID) -> UUID:
+    """The co-op site's chat widget: chat by topic, email outside hours."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        queues = {q.code: q.id for q in await session.scalars(select(Queue))}
+    return await do_save_widget(
+        db,
+        tenant_id=tenant_id,
+        widget_id=None,
+        settings=WidgetSettings(
+            name="いずみ市民生協 ホームページ",
+            topics=[
+                Topic(
+                    code="order",
+                    label_ja="ご注文・配送",
+                    label_en="Orders and delivery",
+                    queue_id=queues["chat"],
+                ),
+                Topic(code="other", label_ja="その他", label_en="Other", queue_id=queues["chat"]),
+            ],
+            offline_queue_id=queues["email"],
+            allowed_origins=["*"],
+            theme=Theme(
+                colour="#2e7d32", title_ja="いずみ生協 チャット", title_en="Izumi co-op chat"
+            ),
+        ),
+    )
 
 
 async def _fill(db: Database, settings: Settings) -> UUID:

@@ -193,7 +193,9 @@ class Pane {
       if (note || this.channel === "chat") {
         message = await call(`/api/v1/conversations/${this.conversation.id}/messages`, { method: "POST", body: { text, note, client_id: clientId } });
       } else {
-        message = await call(`/api/v1/conversations/${this.conversation.id}/${this.channel}-reply`, { method: "POST", body: { text } });
+        const queued = await call(`/api/v1/conversations/${this.conversation.id}/${this.channel}-reply`,
+          { method: "POST", body: { text, client_id: clientId } });
+        message = queued.message;  // stored as queued; the channel sends it in the background
       }
       if (message && message.id && message.seq) this.render(message);
       this.input.value = "";
