@@ -71,9 +71,8 @@ class BotTurn:
     messages: list[MessageView]  # the bot's messages just added (author "bot", direction "out")
     handed_over: bool
     contact_state: str | None
-    reason: str | None = (
-        None  # why it handed over (asked | low_confidence | no_answer | turn_limit)
-    )
+    # Why it handed over: asked | low_confidence | no_answer | turn_limit.
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
