@@ -8,6 +8,7 @@ What each phone heard is checked by frequency analysis: every party plays its ow
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -62,8 +63,8 @@ pytestmark = [pytest.mark.voice, pytest.mark.slow]
 CALLER = "0312345678"
 NUMBER = "0120000000"
 SCENARIOS = Path(__file__).parent / "scenarios"
-CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ, HOLD_HZ = 600.0, 1000.0, 1400.0, 500.0
-TONES = [PROMPT_HZ, MENU_HZ, MUSIC_HZ, HOLD_HZ, CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ]
+CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ, HOLD_HZ, BYE_HZ = 600.0, 1000.0, 1400.0, 500.0, 1200.0
+TONES = [PROMPT_HZ, MENU_HZ, MUSIC_HZ, HOLD_HZ, CUSTOMER_HZ, AGENT_HZ, AGENT2_HZ, BYE_HZ]
 FLOW = Flow(
     name="main",
     start="welcome",
@@ -142,6 +143,7 @@ async def line(
     tmp_path: Path,
 ) -> AsyncIterator[Line]:
     write_tone(media_dir / "hold.wav", HOLD_HZ, 2.0)
+    write_tone(media_dir / "goodbye.wav", BYE_HZ, 1.5)
     floor = await open_floor(database_url, profile, world)
     keyring = KeyRing(load_or_create_master_key(tmp_path / "keys" / "master.key", create=True))
     engine = SippyRtpengineEngine(worker_config(rtpengine.settings, media_dir, keep_captures=False))
@@ -214,6 +216,14 @@ def window_levels(path: Path, window_s: float = 0.5) -> list[float]:
     samples, rate = read_wav(path)
     size = int(rate * window_s)
     return [float(abs(samples[i : i + size]).mean()) for i in range(0, len(samples) - size, size)]
+
+
+def closed_calls(phone: Baresip, count: int, timeout_s: float = 10.0) -> None:
+    """Wait until ``phone`` has seen ``count`` calls close (its dumps are complete)."""
+    deadline = time.monotonic() + timeout_s
+    while sum(e.get("type") == "CALL_CLOSED" for e in phone.events) < count:
+        assert time.monotonic() < deadline, phone.events
+        phone._pump()
 
 
 def heard_in_order(phone: Baresip) -> list[float]:
@@ -615,3 +625,49 @@ async def test_an_offered_callback_rings_the_agent_then_dials_the_customer(line:
     ], types
     assert set(heard_in_order(customer)) == {AGENT_HZ}
     assert set(heard_in_order(aiko_phone)) == {CUSTOMER_HZ}
+
+
+async def test_a_waiting_caller_presses_9_for_a_callback_and_is_called_back_in_turn(
+    line: Line,
+) -> None:
+    floor = line.floor
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    await add_agent(line, "aiko", aiko_phone, ready=False)
+    line.center.plan = msgspec.structs.replace(
+        line.center.plan,
+        callback_digit="9",
+        callback_prompt="goodbye",
+        trunk=f"sip:{{number}}@127.0.0.1:{caller.sip_port}",
+    )
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+    await floor.wait_state(contact.id, "queued")
+    await asyncio.sleep(1)
+    caller.command("sndcode", "9")
+    await asyncio.to_thread(caller.wait_event, "CALL_CLOSED", 15)  # told, then hung up
+    kept = await floor.contact(contact.id)
+    assert kept.channel == "callback" and kept.ranked_at == contact.ranked_at
+
+    await floor.presence("aiko", Presence.READY)  # the place comes up: Aiko calls back
+    await floor.wait_state(contact.id, "connected", timeout=15)
+    await asyncio.sleep(2.5)
+    aiko_phone.command("hangup")
+    await floor.wait_state(contact.id, "wrap_up")
+    await asyncio.to_thread(closed_calls, caller, 2)
+    events = await events_of(floor, contact.id)
+    types = [e["type"] for e in events]
+    assert types[:4] == [
+        "contact.created",
+        "contact.queued",
+        "contact.callback_scheduled",
+        "contact.queued",
+    ], events
+    assert types[-3:] == ["contact.offered", "contact.connected", "contact.ended"], events
+    # A busy machine may let an offer's lease lapse: re-offers in between are fine.
+    assert set(types[4:-3]) <= {"contact.offered", "contact.offer_declined", "contact.queued"}
+    first, second = caller.dumps("dec")[0], caller.dumps("dec")[-1]
+    assert first != second
+    assert [f for f, _ in groupby(tone_timeline(first, TONES)) if f][-2:] == [MUSIC_HZ, BYE_HZ]
+    assert set(tone_timeline(second, TONES)) - {None} == {AGENT_HZ}

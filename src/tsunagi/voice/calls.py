@@ -69,6 +69,10 @@ class CallContacts(Protocol):
         callback), end a conversation (after-call work starts)."""
         ...
 
+    async def keep_place(self, tenant_id: UUID, contact_id: UUID) -> None:
+        """The waiting caller asked to be called back: the contact keeps its place."""
+        ...
+
     async def agent_left(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
         """The agent's phone hung up during the conversation: end it."""
         ...

@@ -44,6 +44,7 @@ from tsunagi.ports.telephony import (
     CallAnswered,
     CallHungUp,
     CallOffered,
+    DtmfReceived,
     HangupCause,
     OriginateFailed,
     PlaybackDone,
@@ -311,6 +312,15 @@ class CallCenter:
             await self._caller_gone(call, event)
         elif call.ivr is not None and not call.ivr.done.is_set():
             await call.ivr.handle(event)
+        elif (
+            isinstance(event, DtmfReceived)
+            and event.digit == self.plan.callback_digit
+            and call.contact is not None
+            and call.contact.state == S.QUEUED
+        ):
+            with contextlib.suppress(ConflictError):  # offered meanwhile: stays in line
+                await self.contacts.keep_place(*self._ids(call))
+            await self._reconcile(call, await self._fresh(call))
         elif isinstance(event, PlaybackDone) and event.playback_id == call.closing:
             await self._finish(call)
 
@@ -505,6 +515,8 @@ class CallCenter:
     async def _goodbye(self, call: Call) -> None:
         """Play the closing prompt (when configured), then hang up."""
         prompt = self.plan.closed_prompt
+        if call.contact is not None and call.contact.state == S.CALLBACK_SCHEDULED:
+            prompt = self.plan.callback_prompt or prompt
         if prompt is None or call.leg_id is None:
             await self._finish(call)
             return

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from tsunagi.domain.errors import InvalidInputError
-from tsunagi.voice.ivr import Flow, ToQueue, flow_problems
+from tsunagi.voice.ivr import DIGITS, Flow, ToQueue, flow_problems
 
 
 class NumberRoute(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +40,10 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
     closed_prompt: str | None = None
     """Played before hanging up when the queue is closed, full or the call becomes a
     scheduled callback; nothing is played when unset."""
+    callback_digit: str | None = None
+    """A waiting caller pressing this digit keeps their place as a callback and is hung
+    up (after ``callback_prompt``); an agent calls back when the place comes up."""
+    callback_prompt: str | None = None
     agents: dict[str, str] = {}
     """User name → SIP URI of the agent's phone (overrides ``agent_domain``)."""
     agent_domain: str | None = None
@@ -95,6 +99,8 @@ def plan_problems(plan: VoicePlan) -> list[str]:
             problems.append(f"number {number}: no flow {route.flow!r}")
     for name, flow in plan.flows.items():
         problems.extend(f"flow {name}: {p}" for p in flow_problems(flow))
+    if plan.callback_digit is not None and plan.callback_digit not in DIGITS:
+        problems.append(f"callback_digit {plan.callback_digit!r} is not one of 0-9, * or #")
     if plan.trunk is not None and (
         not plan.trunk.startswith("sip:") or "{number}" not in plan.trunk
     ):

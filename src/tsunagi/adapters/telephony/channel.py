@@ -169,6 +169,11 @@ class DatabaseCallContacts:
                 continue
         log.error("contact %s: could not record the caller's hang-up", contact_id)
 
+    async def keep_place(self, tenant_id: UUID, contact_id: UUID) -> None:
+        await do_request_callback(
+            self.db, tenant_id=tenant_id, contact_id=contact_id, callback_at=None, actor=ACTOR
+        )
+
     async def agent_left(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
         with contextlib.suppress(ConflictError):  # already ended from the desk
             await do_end_contact(
