@@ -44,7 +44,14 @@ def _answer(request: AnyRequest, status: int, detail: str, extra: Any = None) ->
             return Redirect(path=f"/login?next={request.url.path}")
         return Template(
             template_name="error.html",
-            context={"status": status, "detail": detail, "problems": _problems(extra)},
+            # An error page does not repeat the address it was asked for (it may name
+            # something the caller may not see); switching language goes home.
+            context={
+                "status": status,
+                "detail": detail,
+                "problems": _problems(extra),
+                "next_path": "/",
+            },
             status_code=status,
             media_type=MediaType.HTML,
         )
