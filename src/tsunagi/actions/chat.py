@@ -222,8 +222,11 @@ async def public_config(db: Database, ref: WidgetRef) -> dict[str, Any]:
                 "open": is_open(routing_settings(queue.config), now, timezone),
             }
         )
+    async with db.scoped(ref.tenant_id, readonly=True) as session:
+        slug = await session.scalar(select(Tenant.slug).where(Tenant.id == ref.tenant_id))
     return {
         "widget": str(widget.id),
+        "help_base": f"/help/{slug}",
         "theme": msgspec.to_builtins(msgspec.convert(widget.theme or {}, Theme)),
         "topics": shown,
         "offline": widget.offline_queue_id is not None,

@@ -148,7 +148,8 @@ class Pane {
       item.append(el("a", { class: "attachment", href: `/api/v1/conversations/${message.conversation_id}/attachments/${attachment.id}`,
         target: "_blank", rel: "noopener noreferrer", text: `📎 ${attachment.filename} (${Math.ceil(attachment.size / 1024)} KB)` }));
     }
-    if ((message.flags ?? []).length) item.append(el("span", { class: "flag", text: `${L.flagged}: ${message.flags.join(", ")}` }));
+    const flags = (message.flags ?? []).filter((f) => !f.startsWith("article:") && f !== "bot_answer");
+    if (flags.length) item.append(el("span", { class: "flag", text: `${L.flagged}: ${flags.join(", ")}` }));
     if (message.direction === "out" && message.author === "agent") item.append(el("span", { class: "read-mark" }));
     const after = [...this.messages.children].find((li) => Number(li.dataset.seq) > message.seq);
     this.messages.insertBefore(item, after ?? null);

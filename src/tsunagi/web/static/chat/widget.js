@@ -20,7 +20,7 @@
       read: "既読", waiting: "担当者におつなぎしています…", closedTopic: "（受付時間外）", offlineSend: "送信する",
       subject: "件名", body: "お問い合わせ内容", offlineDone: "メッセージを受け付けました。メールでご返信します。",
       again: "新しいチャット", reconnecting: "再接続しています…", required: "必須項目を入力してください",
-      consent: "入力内容はお問い合わせへの対応にのみ使用します。"
+      consent: "入力内容はお問い合わせへの対応にのみ使用します。", more: "詳しく見る"
     },
     en: {
       open: "Chat", close: "Close", name: "Your name", member: "Member number (optional)", topic: "Topic",
@@ -30,7 +30,7 @@
       waiting: "Connecting you to someone…", closedTopic: " (closed now)", offlineSend: "Send",
       subject: "Subject", body: "Your message", offlineDone: "Thank you — we will answer by email.",
       again: "New chat", reconnecting: "Reconnecting…", required: "Please fill in the required fields",
-      consent: "What you enter is used only to answer your enquiry."
+      consent: "What you enter is used only to answer your enquiry.", more: "Read more"
     }
   }[LANG];
 
@@ -254,6 +254,13 @@
     var node = el("div", { class: "msg " + message.author, "data-seq": String(message.seq), "data-testid": "chat-message" });
     if (message.author === "agent" && message.author_name) node.appendChild(el("span", { class: "who", text: message.author_name }));
     if (message.text) node.appendChild(el("span", { class: "text", text: message.text }));
+    (message.flags || []).forEach(function (flag) {
+      // The bot quotes a public article: link to the whole of it.
+      if (flag.slice(0, 8) === "article:" && config && config.help_base) {
+        node.appendChild(el("a", { class: "who", href: BASE + config.help_base + "/articles/" + encodeURIComponent(flag.slice(8)),
+          target: "_blank", rel: "noopener noreferrer", text: T.more }));
+      }
+    });
     (message.attachments || []).forEach(function (a) { node.appendChild(el("span", { class: "who", text: "📎 " + a.filename })); });
     if (message.author === "customer") node.appendChild(el("span", { class: "meta" }));
     list.appendChild(node);
