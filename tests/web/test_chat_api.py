@@ -10,11 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from integration.routing.test_routing_api import add_queue, signed_in, wait_for
-from testkit import Browserless, LiveServer, World, live_server
+from testkit import Browserless, LiveServer, World, live_server, run
+from tsunagi.actions.conversations import NewMessage, do_add_message
+from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+from tsunagi.adapters.storage.conversation_models import Conversation
+from tsunagi.adapters.storage.db import Database
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -321,3 +326,57 @@ def test_a_transcript_asked_for_without_a_mailbox_leaves_a_note(center: Center) 
     assert [m["text"] for m in final["messages"] if m["direction"] == "note"] == [
         "transcript asked for, not sent: no mailbox"
     ]
+
+
+def test_an_email_pane_follows_messages_stored_by_other_processes(
+    center: Center, server: LiveServer, database_url: str
+) -> None:
+    """Email and SMS messages are stored by workers and webhooks that do not publish on
+    the conversation's channel: the staff socket follows the committed events instead."""
+    offline = center.public.post(
+        f"/widget/{center.widget}/offline",
+        json={"name": "佐藤", "email": "sato@example.jp", "subject": "返品", "body": "返品したい"},
+    )
+    assert offline.status_code == 201, offline.text
+    contact = next(
+        c for c in center.admin.request("GET", "/api/v1/contacts").json() if c["channel"] == "email"
+    )
+    conversation = center.admin.request(
+        "GET", f"/api/v1/contacts/{contact['id']}/conversation"
+    ).json()
+    settings = server.app.state.services.settings
+    cookie = "; ".join(f"{k}={v}" for k, v in center.admin.http.cookies.items())
+    with connect(
+        ws_url(server, f"/ws/conversations/{conversation['id']}"),
+        additional_headers={"Cookie": cookie},
+    ) as pane:
+        assert [m["text"] for m in frames(pane, 1, kind="snapshot")[0]["messages"]] == [
+            "返品したい"
+        ]
+
+        async def ingest() -> None:  # as the IMAP worker of another process would
+            db = Database(database_url)
+            try:
+                await do_add_message(
+                    db,
+                    KeyRing(master_key_for(settings)),
+                    tenant_id=await tenant_of(db, conversation["id"]),
+                    conversation_id=uuid.UUID(conversation["id"]),
+                    new=NewMessage("in", "customer", "追伸：箱は捨てました"),
+                    actor="test",
+                )
+            finally:
+                await db.dispose()
+
+        run(ingest)
+        arrived = frames(pane, 1, kind="message")[0]["message"]
+        assert (arrived["seq"], arrived["text"]) == (2, "追伸：箱は捨てました")
+
+
+async def tenant_of(db: Database, conversation_id: str) -> uuid.UUID:
+    async with db.system(readonly=True) as session:
+        found = await session.scalar(
+            select(Conversation.tenant_id).where(Conversation.id == uuid.UUID(conversation_id))
+        )
+    assert found is not None
+    return found

@@ -8,6 +8,9 @@ served as downloads that cannot run (``nosniff``, sandboxing CSP, ``attachment``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -38,6 +41,7 @@ from tsunagi.actions.conversations import (
     customer_transcript as transcript_of_customer,
 )
 from tsunagi.actions.routing.offers import do_end_contact
+from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.storage.models import User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.channels.text import check_attachment, clean_filename, clean_text, is_inline
@@ -406,7 +410,14 @@ async def staff_socket(socket: WebSocket[Any, Any, Any], conversation_id: FromPa
             raise ValueError(f"unknown frame type {kind!r}")
 
     async with services.bus.subscribe(channel) as stream:
+        follower: asyncio.Task[None] | None = None
         full = await _full(services, principal, conversation_id)
+        if full.channel != "chat":
+            # Email and SMS messages arrive through their own workers and webhooks, which
+            # do not hold this socket's channel: follow the tenant's committed events.
+            follower = asyncio.create_task(
+                _follow_events(services, principal, conversation_id, socket, full)
+            )
         await socket.send_json(
             {
                 "kind": "snapshot",
@@ -414,7 +425,48 @@ async def staff_socket(socket: WebSocket[Any, Any, Any], conversation_id: FromPa
                 "messages": full.messages,
             }
         )
-        await live.pump(socket, stream, on_frame, outgoing=live.staff_view, on_error=on_error)
+        try:
+            await live.pump(socket, stream, on_frame, outgoing=live.staff_view, on_error=on_error)
+        finally:
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await follower
+
+
+async def _follow_events(
+    services: Services,
+    principal: Principal,
+    conversation_id: UUID,
+    socket: WebSocket[Any, Any, Any],
+    full: ConversationOut,
+) -> None:
+    """Send this socket the messages and status changes of one email/SMS conversation as
+    their events are published (``conversation.message_added``, ``*.status_changed``)."""
+    wanted = str(conversation_id)
+    last_seq = max((m["seq"] for m in full.messages), default=0)
+    async with services.bus.subscribe(tenant_channel(principal.tenant_id)) as events:
+        async for raw in events:
+            event = json.loads(raw).get("event", {})
+            if event.get("conversation_id") != wanted:
+                continue
+            kind = str(event.get("type", ""))
+            if kind == "conversation.message_added" and int(event.get("seq", 0)) > last_seq:
+                messages = await list_messages(
+                    services.db, services.keyring, tenant_id=principal.tenant_id,
+                    conversation_id=conversation_id, after_seq=last_seq, include_notes=True,
+                )  # fmt: skip
+                for message in messages:
+                    last_seq = max(last_seq, message.seq)
+                    await socket.send_json({"kind": "message", "message": message_wire(message)})
+            elif kind.endswith(".status_changed"):
+                await socket.send_json(
+                    {
+                        "kind": "status",
+                        "message_id": event.get("message_id"),
+                        "status": event.get("status"),
+                    }
+                )
 
 
 def _conversation_wire(full: ConversationOut) -> dict[str, Any]:

@@ -131,6 +131,9 @@ class Pane {
       this.showRead();
     } else if (frame.kind === "state" && frame.state === "closed") {
       this.ended(frame.by === "customer" ? L.left : L.closed);
+    } else if (frame.kind === "status") {
+      const item = this.messages.querySelector(`li[data-message-id="${frame.message_id}"] .status`);
+      if (item) item.textContent = frame.status;
     } else if (frame.kind === "error") {
       this.error.textContent = frame.detail;
     }
@@ -141,7 +144,7 @@ class Pane {
     if (this.seen.has(message.id)) return;
     this.seen.add(message.id);
     const who = message.author === "agent" ? (message.author_name || L.you) : (L[message.author] ?? message.author);
-    const item = el("li", { class: `msg ${message.author} ${message.direction}`, "data-seq": message.seq, "data-testid": "message" },
+    const item = el("li", { class: `msg ${message.author} ${message.direction}`, "data-seq": message.seq, "data-message-id": message.id, "data-testid": "message" },
       el("span", { class: "who", text: `${who} · ${new Date(message.at).toLocaleTimeString()}` }));
     if (message.text) item.append(el("span", { class: "text", text: message.text }));
     for (const attachment of message.attachments ?? []) {
@@ -150,7 +153,10 @@ class Pane {
     }
     const flags = (message.flags ?? []).filter((f) => !f.startsWith("article:") && f !== "bot_answer");
     if (flags.length) item.append(el("span", { class: "flag", text: `${L.flagged}: ${flags.join(", ")}` }));
-    if (message.direction === "out" && message.author === "agent") item.append(el("span", { class: "read-mark" }));
+    if (message.direction === "out" && message.author === "agent") {
+      item.append(this.channel === "chat" ? el("span", { class: "read-mark" })
+        : el("span", { class: "status read-mark", text: message.status }));
+    }
     const after = [...this.messages.children].find((li) => Number(li.dataset.seq) > message.seq);
     this.messages.insertBefore(item, after ?? null);
     this.lastSeq = Math.max(this.lastSeq, message.seq);
@@ -159,6 +165,7 @@ class Pane {
   }
 
   showRead() {
+    if (this.channel !== "chat") return;  // email and SMS show the sending status instead
     for (const item of this.messages.querySelectorAll("li.agent.out")) {
       const mark = item.querySelector(".read-mark");
       if (mark) mark.textContent = Number(item.dataset.seq) <= this.visitorRead ? ` ✓ ${L.read}` : "";
