@@ -110,13 +110,20 @@ def test_a_customer_books_and_a_supervisor_sees_it(
     supervisor = signed_in(browser, server, world.account("a", "supervisor").username)
     supervisor.get_by_role("link", name="Bookings").click()
     supervisor.wait_for_url(f"{server.url}/booking")
-    supervisor.locator("input[name=day]").fill(local_day)
+    supervisor.get_by_label("Day").fill(local_day)
     supervisor.get_by_role("button", name="Show").click()
     row = supervisor.locator(f'[data-testid="booking-row"][data-reference="{reference}"]')
     expect(row).to_contain_text("佐藤 一郎")
     expect(row).to_contain_text("08011112222")
     expect(row).to_contain_text("C-778")
     expect(row).to_contain_text("callback_scheduled")
+
+    # The customer phones in to cancel; the supervisor cancels from the list.
+    row.get_by_test_id("booking-cancel").click()
+    expect(row).to_contain_text("Cancelled")
+    expect(row.get_by_test_id("booking-cancel")).to_have_count(0)
+    cancelled = contact_of(database_url, tenant_id, reference)
+    assert (cancelled.state, cancelled.outcome) == ("closed", "cancelled")
     supervisor.context.close()
 
 

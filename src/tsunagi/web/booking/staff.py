@@ -4,13 +4,17 @@ and each queue's booking settings and slot availability."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from litestar import Request, delete, get, put
-from litestar.params import FromPath, FromQuery, JSONBody
-from litestar.response import Template
+import msgspec
+from litestar import Request, delete, get, post, put
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from tsunagi.actions import booking as actions
 from tsunagi.actions import booking_slots
@@ -106,6 +110,10 @@ async def list_bookings(
 )
 async def cancel_booking(request: AnyRequest, booking_id: FromPath[UUID]) -> None:
     """Cancel a booking for the customer (its scheduled callback is closed)."""
+    await _cancel(request, booking_id)
+
+
+async def _cancel(request: AnyRequest, booking_id: UUID) -> None:
     principal = require_principal(request)
     services = services_of(request)
     await actions.do_cancel_booking(
@@ -206,4 +214,33 @@ async def bookings_page(
     )
 
 
-ROUTES = [list_bookings, cancel_booking, read_settings, update_settings, read_slots, bookings_page]
+class CancelForm(msgspec.Struct, forbid_unknown_fields=True):
+    day: str = ""
+    queue: str = ""
+    csrf: str = msgspec.field(default="", name="_csrf")
+
+
+@post(
+    "/booking/{booking_id:uuid}/cancel",
+    opt={"authz": ("delete", "callback_booking"), "page": True},
+)
+async def cancel_from_page(
+    request: AnyRequest,
+    booking_id: FromPath[UUID],
+    data: Annotated[CancelForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+) -> Redirect:
+    """The list's cancel button: cancel, then show the same day and queue again."""
+    await _cancel(request, booking_id)
+    query = urlencode({k: v for k, v in (("day", data.day), ("queue", data.queue)) if v})
+    return Redirect(path=f"/booking?{query}", status_code=HTTP_303_SEE_OTHER)
+
+
+ROUTES = [
+    list_bookings,
+    cancel_booking,
+    read_settings,
+    update_settings,
+    read_slots,
+    bookings_page,
+    cancel_from_page,
+]
