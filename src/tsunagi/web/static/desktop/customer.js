@@ -112,7 +112,16 @@ function renderPop(pop) {
     parts.push(section(T.likely, pop.recommended, (r) => el("li", r.product_name), "customer-recommended"));
   }
   parts.push(notesBox(pop.contact_id));
+  // A redraw (retry, state change) moves the notes box: keep the caret of someone typing.
+  const typing = notes.box?.contains(document.activeElement) ? document.activeElement : null;
+  const caret = typing ? [typing.selectionStart, typing.selectionEnd] : null;
   panel.replaceChildren(...parts);
+  if (typing) {
+    typing.focus({ preventScroll: true });
+    typing.setSelectionRange?.(...caret);
+  }
+  // The script picker (knowledge.js) fills scripts from the same record: no second read.
+  document.dispatchEvent(new CustomEvent("desk:customer", { detail: { contactId: pop.contact_id, data: pop.customer } }));
 }
 
 // A chat/email/SMS contact in the history opens its transcript (an audited read).
@@ -144,6 +153,8 @@ function notesBox(contactId) {
   const text = el("textarea");
   text.rows = 3;
   text.dataset.testid = "contact-notes";
+  text.setAttribute("aria-label", T.notes);
+  text.setAttribute("aria-keyshortcuts", "N");
   const save = el("button", T.save);
   save.type = "button";
   const saved = el("span", "", "muted");

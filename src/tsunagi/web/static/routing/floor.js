@@ -195,51 +195,150 @@ function renderAlerts() {
   list?.replaceChildren(...items);
 }
 
+// The desk keeps each contact's row while its state stays the same (only the countdown is
+// redrawn), so focus, a half-filled wrap-up and keyboard work survive the 1-second tick.
+const deskRows = new Map();
+// action → aria-keyshortcuts value, from the desk's shortcut table (desktop/shortcuts.html).
+const SHORTCUTS = Object.fromEntries(Object.entries(
+  JSON.parse(document.getElementById("desk-shortcuts")?.textContent ?? "{}")).map(([action, s]) => [action, s.aria]));
+
 function renderDesk() {
   const me = floor.agents.get(config.me);
   const mine = document.querySelector("[data-my-state]");
-  if (mine) mine.textContent = me ? `${L[me.state] ?? me.state}${me.reason ? ` (${me.reason})` : ""}` : L.signed_out;
+  if (mine) {
+    mine.textContent = me ? `${L[me.state] ?? me.state}${me.reason ? ` (${me.reason})` : ""}` : L.signed_out;
+    mine.dataset.presence = me?.presence ?? "signed_out";
+  }
   const list = document.querySelector("[data-my-contacts]");
-  const categories = document.getElementById("category-options").innerHTML;
-  // The list is redrawn on every change: keep what the communicator chose in wrap-up.
-  const chosen = new Map([...(list?.querySelectorAll("li[data-contact-id]") ?? [])].map((li) => [
-    li.dataset.contactId,
-    { category: li.querySelector("[data-testid=wrap-category]")?.value,
-      resolved: li.querySelector("[data-testid=wrap-resolved]")?.checked },
-  ]));
+  if (!list) return;
   const items = [...floor.mine.values()].map((c) => {
-    const li = document.createElement("li");
-    li.dataset.contactId = c.contact_id;
-    li.dataset.state = c.state;
-    li.dataset.channel = c.channel;
-    li.className = `mine state-${c.state}`;
-    li.append(text("strong", `${L[c.state] ?? c.state} · ${c.channel}`));
-    const path = (verb) => `/api/v1/contacts/${c.contact_id}/${verb}`;
-    if (c.state === "offered") {
-      const left = c.offer_expires_at ? Math.max(0, (Date.parse(c.offer_expires_at) - now()) / 1000) : null;
-      if (left !== null) li.append(text("span", ` ${Math.ceil(left)}s`, "countdown"));
-      li.append(button(L.accept, () => api(path("accept")), "accept"), button(L.reject, () => api(path("reject")), "reject"));
-    } else if (c.state === "connected") {
-      li.append(button(L.hold, () => api(path("hold")), "hold"), button(L.end, () => api(path("end")), "end"),
-        button(L.escalate, () => api(path("transfer"), { escalate: true }), "escalate"));
-    } else if (c.state === "on_hold") {
-      li.append(button(L.resume, () => api(path("resume")), "resume"), button(L.end, () => api(path("end")), "end"));
-    } else if (c.state === "wrap_up") {
-      const select = document.createElement("select");
-      select.innerHTML = categories;
-      select.dataset.testid = "wrap-category";
-      const resolved = document.createElement("input");
-      resolved.type = "checkbox";
-      resolved.dataset.testid = "wrap-resolved";
-      const before = chosen.get(c.contact_id);
-      if (before?.category) select.value = before.category;
-      if (before?.resolved) resolved.checked = true;
-      li.append(select, resolved, button(L.close, () => api(path("close"), {
-        category: select.value || null, resolved_first_contact: resolved.checked }), "close"));
+    let row = deskRows.get(c.contact_id);
+    if (!row || row.state !== c.state) {
+      row = { state: c.state, li: deskRow(c) };
+      deskRows.set(c.contact_id, row);
     }
-    return li;
+    const countdown = row.li.querySelector(".countdown");
+    if (countdown && c.offer_expires_at) {
+      countdown.textContent = ` ${Math.ceil(Math.max(0, (Date.parse(c.offer_expires_at) - now()) / 1000))}s`;
+    }
+    return row.li;
   });
-  list?.replaceChildren(...items);
+  for (const id of deskRows.keys()) if (!floor.mine.has(id)) deskRows.delete(id);
+  const current = [...list.children];
+  if (current.length !== items.length || current.some((node, i) => node !== items[i])) {
+    list.replaceChildren(...items);
+  }
+}
+
+function deskRow(c) {
+  const li = document.createElement("li");
+  li.dataset.contactId = c.contact_id;
+  li.dataset.state = c.state;
+  li.dataset.channel = c.channel;
+  if (c.queue_id) li.dataset.queueId = c.queue_id;
+  li.className = `mine state-${c.state}`;
+  li.tabIndex = -1;
+  li.append(text("strong", `${L[c.state] ?? c.state} · ${c.channel}`));
+  const path = (verb) => `/api/v1/contacts/${c.contact_id}/${verb}`;
+  const keys = SHORTCUTS;
+  if (c.state === "offered") {
+    li.append(text("span", "", "countdown"));
+    li.append(button(L.accept, () => api(path("accept")), "accept", keys.accept),
+      button(L.reject, () => api(path("reject")), "reject", keys.reject));
+  } else if (c.state === "connected") {
+    li.append(button(L.hold, () => api(path("hold")), "hold", keys.hold), button(L.end, () => api(path("end")), "end", keys.end),
+      button(L.escalate, () => api(path("transfer"), { escalate: true }), "escalate"));
+  } else if (c.state === "on_hold") {
+    li.append(button(L.resume, () => api(path("resume")), "resume", keys.hold), button(L.end, () => api(path("end")), "end", keys.end));
+  } else if (c.state === "wrap_up") {
+    li.append(wrapUpForm(c, path));
+  }
+  return li;
+}
+
+// The wrap-up form: category, sub-reason (the chosen category's list), first-contact
+// resolution. The queue's rules (GET …/wrap-up) mark required fields; Close stays disabled
+// until they are filled. The server checks the same rules.
+function wrapUpForm(c, path) {
+  const keys = SHORTCUTS;
+  const form = document.createElement("form");
+  form.className = "wrap-up";
+  form.dataset.testid = "wrap-up";
+  const select = document.createElement("select");
+  select.innerHTML = document.getElementById("category-options").innerHTML;
+  select.dataset.testid = "wrap-category";
+  if (keys.category) select.setAttribute("aria-keyshortcuts", keys.category);
+  const sub = document.createElement("select");
+  sub.dataset.testid = "wrap-sub-reason";
+  const resolved = document.createElement("select");
+  resolved.dataset.testid = "wrap-resolved-answer";
+  resolved.innerHTML = "<option value=\"\">–</option>";
+  for (const [value, label] of [["yes", L.yes], ["no", L.no]]) resolved.append(new Option(label, value));
+  const resolvedBox = document.createElement("input");
+  resolvedBox.type = "checkbox";
+  resolvedBox.dataset.testid = "wrap-resolved";
+  const close = button(L.close, () => form.requestSubmit(), "close", keys.close);
+  close.type = "submit";
+  const field = (label, control, name) => {
+    const wrap = document.createElement("label");
+    wrap.dataset.field = name;
+    wrap.append(text("span", label), control);
+    return wrap;
+  };
+  const subField = field(L.sub_reason, sub, "sub_reason");
+  const resolvedSelect = field(L.resolved, resolved, "resolved_first_contact");
+  const resolvedCheck = field(L.resolved, resolvedBox, "resolved_first_contact");
+  resolvedSelect.hidden = true;
+  subField.hidden = true;
+  form.append(field(L.category, select, "category"), subField, resolvedCheck, resolvedSelect, close);
+  let rules = { required: [], sub_reasons: {} };
+  const needed = () => {
+    const missing = [];
+    const subs = rules.sub_reasons[select.value] ?? [];
+    if (rules.required.includes("category") && !select.value) missing.push("category");
+    if (rules.required.includes("sub_reason") && subs.length && !sub.value) missing.push("sub_reason");
+    if (rules.required.includes("resolved_first_contact") && !resolved.value) missing.push("resolved_first_contact");
+    return missing;
+  };
+  const refresh = () => {
+    const subs = rules.sub_reasons[select.value] ?? [];
+    if (sub.dataset.category !== select.value) {
+      sub.dataset.category = select.value;
+      sub.replaceChildren(new Option("–", ""), ...subs.map((s) => new Option(s, s)));
+    }
+    subField.hidden = subs.length === 0;
+    const missing = needed();
+    for (const wrap of form.querySelectorAll("label[data-field]")) {
+      const required = rules.required.includes(wrap.dataset.field);
+      wrap.classList.toggle("required", required);
+      wrap.querySelector("select, input")?.setAttribute("aria-required", String(required));
+      wrap.classList.toggle("missing", missing.includes(wrap.dataset.field));
+    }
+    close.disabled = missing.length > 0;
+  };
+  select.addEventListener("change", refresh);
+  sub.addEventListener("change", refresh);
+  resolved.addEventListener("change", refresh);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (close.disabled) return;
+    const answered = rules.required.includes("resolved_first_contact")
+      ? (resolved.value ? resolved.value === "yes" : null) : resolvedBox.checked;
+    const body = { category: select.value || null, resolved_first_contact: answered };
+    if (sub.value) body.sub_reason = sub.value;
+    api(path("close"), body);
+  });
+  fetch(path("wrap-up")).then((r) => (r.ok ? r.json() : null)).then((found) => {
+    if (!found) return;
+    rules = found;
+    // "Answered" must be a deliberate yes or no when required: a select, not a checkbox.
+    const ask = rules.required.includes("resolved_first_contact");
+    resolvedSelect.hidden = !ask;
+    resolvedCheck.hidden = ask;
+    refresh();
+  }).catch(() => {});
+  refresh();
+  return form;
 }
 
 function text(tag, value, cls) {
@@ -249,11 +348,12 @@ function text(tag, value, cls) {
   return el;
 }
 
-function button(label, action, testid) {
+function button(label, action, testid, shortcut) {
   const el = document.createElement("button");
   el.type = "button";
   el.textContent = label;
   if (testid) el.dataset.testid = testid;
+  if (shortcut) el.setAttribute("aria-keyshortcuts", shortcut);
   el.addEventListener("click", action);
   return el;
 }
@@ -328,7 +428,7 @@ function applyDeskEvent(ev, socket) {
   versions.set(ev.contact_id, ev.version);
   if (ev.agent_id === config.me && HELD.has(ev.state)) {
     floor.mine.set(ev.contact_id, { contact_id: ev.contact_id, state: ev.state, channel: ev.channel,
-      offer_expires_at: ev.offer_expires_at ?? floor.mine.get(ev.contact_id)?.offer_expires_at });
+      queue_id: ev.queue_id, offer_expires_at: ev.offer_expires_at ?? floor.mine.get(ev.contact_id)?.offer_expires_at });
   } else {
     floor.mine.delete(ev.contact_id);
   }

@@ -1,0 +1,163 @@
+"""The desk works from the keyboard alone: ready, accept, hold/resume, end, wrap-up with a
+category and 即答, close. Letter shortcuts do not fire while typing or while an IME is
+composing; the help dialog lists them; buttons announce them (aria-keyshortcuts)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from testkit import PASSWORD, Browserless, LiveServer, World, run
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Category, Queue
+
+pytestmark = pytest.mark.browser
+
+
+def seed_queue(database_url: str, tenant_id: uuid.UUID, wrap_up: dict[str, object]) -> str:
+    async def write() -> str:
+        db = Database(database_url)
+        try:
+            async with db.scoped(tenant_id) as session, session.begin():
+                queue = Queue(
+                    code="delivery",
+                    name_ja="宅配",
+                    name_en="Home delivery",
+                    channel="voice",
+                    config={"wrap_up": wrap_up} if wrap_up else {},
+                    created_at=datetime.now(UTC),
+                )
+                session.add(queue)
+                for order, (code, ja, en) in enumerate(
+                    [("delivery-time", "配達時間", "Delivery time"), ("billing", "請求", "Billing")]
+                ):
+                    session.add(Category(code=code, name_ja=ja, name_en=en, sort_order=order))
+            return str(queue.id)
+        finally:
+            await db.dispose()
+
+    return run(write)
+
+
+def open_desk(browser: Browser, server: LiveServer, username: str) -> Page:
+    page = browser.new_context(locale="en-US").new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{server.url}/login")
+    page.locator("form.lang button[value=en]").click()
+    form = page.get_by_test_id("login-form")
+    form.locator("input[name=username]").fill(username)
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{server.url}/home/**")
+    page.goto(f"{server.url}/routing/desk")
+    expect(page.locator("[data-live-status]")).to_have_text("Live")
+    return page
+
+
+def admin_with_skill(server: LiveServer, world: World) -> Browserless:
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    communicator = world.account("a", "communicator")
+    profile = admin.request(
+        "PATCH", f"/api/v1/agents/{communicator.user_id}/profile", json={"skills": {"delivery": 6}}
+    )
+    assert profile.status_code == 200, profile.text
+    return admin
+
+
+def test_a_contact_from_offer_to_close_by_keyboard_only(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed_queue(database_url, world.tenants["a"], {})
+    admin = admin_with_skill(server, world)
+    page = open_desk(browser, server, world.account("a", "communicator").username)
+    keyboard = page.keyboard
+
+    keyboard.press("?")
+    help_dialog = page.get_by_test_id("shortcut-help")
+    expect(help_dialog).to_be_visible()
+    expect(help_dialog.locator("tr[data-shortcut]")).to_have_count(11)
+    expect(help_dialog.locator("tr[data-shortcut=close]")).to_contain_text("Ctrl+Enter")
+    keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+
+    keyboard.press("s")
+    expect(page.get_by_test_id("my-state")).to_have_text("Available")
+    contact = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    )
+    assert contact.status_code == 201, contact.text
+    contact_id = contact.json()["id"]
+    row = page.locator(f"[data-my-contacts] li[data-contact-id='{contact_id}']")
+    expect(row).to_have_attribute("data-state", "offered")
+    expect(row.get_by_test_id("accept")).to_have_attribute("aria-keyshortcuts", "A")
+
+    keyboard.press("a")
+    expect(row).to_have_attribute("data-state", "connected")
+    # Typing in the notes box is typing, not shortcuts: "e" does not end, "h" does not hold.
+    keyboard.press("n")
+    notes = page.get_by_test_id("contact-notes")
+    expect(notes).to_be_focused()
+    keyboard.type("hello there")
+    expect(notes).to_have_value("hello there")
+    keyboard.press("Escape")
+    expect(notes).not_to_be_focused()
+    # A key the IME is composing is not a shortcut either: the "e" below must not end it.
+    page.evaluate(
+        """document.body.dispatchEvent(new KeyboardEvent("keydown",
+           {key: "e", isComposing: true, bubbles: true, cancelable: true}))"""
+    )
+    keyboard.press("h")
+    expect(row).to_have_attribute("data-state", "on_hold")
+    keyboard.press("h")
+    expect(row).to_have_attribute("data-state", "connected")
+    assert admin.http.get(f"/api/v1/contacts/{contact_id}").json()["state"] == "connected"
+
+    keyboard.press("e")
+    expect(row).to_have_attribute("data-state", "wrap_up")
+    keyboard.press("c")
+    category = row.get_by_test_id("wrap-category")
+    expect(category).to_be_focused()
+    keyboard.press("ArrowDown")  # "–" → the first category
+    expect(category).to_have_value("delivery-time")
+    keyboard.press("Tab")
+    expect(row.get_by_test_id("wrap-resolved")).to_be_focused()
+    keyboard.press("Space")
+    expect(row.get_by_test_id("wrap-resolved")).to_be_checked()
+    keyboard.press("Control+Enter")
+    expect(page.locator("[data-my-contacts] li")).to_have_count(0)
+
+    closed = admin.http.get(f"/api/v1/contacts/{contact_id}").json()
+    assert (closed["state"], closed["category"], closed["resolved_first_contact"]) == (
+        "closed",
+        "delivery-time",
+        True,
+    )
+    keyboard.press("s")
+    expect(page.get_by_test_id("my-state")).to_contain_text("Not ready")
+    page.context.close()
+    admin.close()
+
+
+def test_letter_shortcuts_can_be_turned_off(
+    browser: Browser, server: LiveServer, world: World
+) -> None:
+    page = open_desk(browser, server, world.account("a", "communicator").username)
+    page.get_by_test_id("shortcut-help-open").click()
+    page.get_by_test_id("shortcuts-off").check()
+    page.keyboard.press("Escape")
+    page.keyboard.press("s")  # off: stays signed out
+    page.keyboard.press("/")
+    expect(page.get_by_test_id("desk-kb-search")).not_to_be_focused()
+    page.get_by_test_id("go-ready").click()
+    expect(page.get_by_test_id("my-state")).to_have_text("Available")
+    page.reload()
+    expect(page.locator("[data-live-status]")).to_have_text("Live")
+    page.keyboard.press("s")
+    page.keyboard.press("/")
+    expect(page.get_by_test_id("desk-kb-search")).not_to_be_focused()
+    expect(page.get_by_test_id("my-state")).to_have_text("Available")
+    page.context.close()
