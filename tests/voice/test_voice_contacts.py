@@ -227,7 +227,9 @@ def closed_calls(phone: Baresip, count: int, timeout_s: float = 10.0) -> None:
 
 
 def heard_in_order(phone: Baresip) -> list[float]:
-    """The tones ``phone`` heard, consecutive half-seconds merged."""
+    """The tones ``phone`` heard in its first call, consecutive half-seconds merged
+    (once that call has closed: baresip completes the dump then)."""
+    closed_calls(phone, 1)
     return [f for f, _ in groupby(tone_timeline(phone.dumps("dec")[0], TONES)) if f]
 
 
