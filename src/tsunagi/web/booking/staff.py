@@ -4,15 +4,13 @@ and each queue's booking settings and slot availability."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import msgspec
 from litestar import Request, delete, get, post, put
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
@@ -214,25 +212,21 @@ async def bookings_page(
     )
 
 
-class CancelForm(msgspec.Struct, forbid_unknown_fields=True):
-    day: str = ""
-    queue: str = ""
-    csrf: str = msgspec.field(default="", name="_csrf")
-
-
 @post(
     "/booking/{booking_id:uuid}/cancel",
     opt={"authz": ("delete", "callback_booking"), "page": True},
 )
-async def cancel_from_page(
-    request: AnyRequest,
-    booking_id: FromPath[UUID],
-    data: Annotated[CancelForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Redirect:
-    """The list's cancel button: cancel, then show the same day and queue again."""
+async def cancel_from_page(request: AnyRequest, booking_id: FromPath[UUID]) -> Redirect:
+    """The list's cancel button: cancel, then show the same day and queue again (the
+    booking is looked up before the form is read: another tenant's id is a plain 404)."""
     await _cancel(request, booking_id)
-    query = urlencode({k: v for k, v in (("day", data.day), ("queue", data.queue)) if v})
-    return Redirect(path=f"/booking?{query}", status_code=HTTP_303_SEE_OTHER)
+    form = await request.form()
+    back = {
+        key: value
+        for key in ("day", "queue")
+        if isinstance(value := form.get(key), str) and value and len(value) <= 64
+    }
+    return Redirect(path=f"/booking?{urlencode(back)}", status_code=HTTP_303_SEE_OTHER)
 
 
 ROUTES = [
