@@ -27,7 +27,7 @@ from tsunagi.actions.conversations import (
     do_close_conversation,
     do_start_conversation,
 )
-from tsunagi.actions.email import send_transcript
+from tsunagi.actions.email import FormContact, do_create_email_contact_from_form, send_transcript
 from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import ChatWidget
@@ -303,26 +303,33 @@ async def do_start_visitor_chat(
     return VisitorChat(started, token)
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    closed: bool  # False: it was closed already, nothing done
+    transcript_id: UUID | None = None  # the queued transcript mail, to send at once
+
+
 async def do_finish_chat(
     db: Database, keyring: KeyRing, *, tenant_id: UUID, conversation_id: UUID, by: str, actor: str
-) -> bool:
+) -> Finished:
     """Close a chat (the visitor left or the communicator ended it) and, if the visitor
-    asked for it, mail them the transcript. Returns whether this call closed it."""
+    asked for it, queue the transcript mail."""
     closed = await do_close_conversation(
         db, tenant_id=tenant_id, conversation_id=conversation_id, by=by, actor=actor
     )
     if closed is None:
-        return False
+        return Finished(False)
     if closed.channel == "chat" and closed.transcript_requested:
         view = await conversation_view(
             db, keyring, tenant_id=tenant_id, conversation_id=conversation_id
         )
         if view.address:
             try:
-                await send_transcript(
+                note = await send_transcript(
                     db, keyring, tenant_id=tenant_id, conversation_id=conversation_id,
                     to_address=view.address,
                 )  # fmt: skip
+                return Finished(True, note)
             except TsunagiError:
                 # No mailbox to send from: the chat is closed all the same; the note says
                 # why there is no transcript so a communicator can follow up.
@@ -332,7 +339,7 @@ async def do_finish_chat(
                     new=NewMessage("note", "system", "transcript asked for, not sent: no mailbox"),
                     actor="system",
                 )  # fmt: skip
-    return True
+    return Finished(True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,40 +354,22 @@ class OfflineMessage:
 
 async def do_leave_offline_message(
     db: Database, keyring: KeyRing, ref: WidgetRef, message: OfflineMessage
-) -> Started:
-    """Outside hours: the visitor's message becomes an email contact (answered by email)."""
+) -> FormContact:
+    """Outside hours: the visitor's message becomes an email contact of the widget's
+    offline queue — threaded, with the queue's first-response timer, answered by email."""
     widget, _timezone = await _widget(db, ref)
     if widget.offline_queue_id is None:
         raise InvalidInputError("this widget takes no offline messages")
-    name = clean_text(message.name, limit=MAX_NAME, what="name")
-    subject = clean_text(message.subject, limit=MAX_SUBJECT, what="subject")
-    body = clean_text(message.body, limit=MAX_OFFLINE_BODY, what="message")
-    key = f"offline:{ref.id}:{message.client_id}" if message.client_id else None
-    started = await do_start_conversation(
+    return await do_create_email_contact_from_form(
         db,
         keyring,
         tenant_id=ref.tenant_id,
-        new=NewConversation(
-            channel="email",
-            queue_id=widget.offline_queue_id,
-            source="widget_offline",
-            lang="en" if message.lang == "en" else "ja",
-            visitor_name=name,
-            address_kind="email",
-            address=message.email,
-            subject=subject,
-            widget_id=ref.id,
-            idempotency_key=key,
-        ),
-        actor="visitor",
+        queue_id=widget.offline_queue_id,
+        name=clean_text(message.name, limit=MAX_NAME, what="name"),
+        address=message.email,
+        subject=clean_text(message.subject, limit=MAX_SUBJECT, what="subject"),
+        body=clean_text(message.body, limit=MAX_OFFLINE_BODY, what="message"),
+        lang="en" if message.lang == "en" else "ja",
+        idempotency_key=f"{ref.id}:{message.client_id}" if message.client_id else None,
+        source="widget_offline",
     )
-    if started.created:
-        await do_add_message(
-            db,
-            keyring,
-            tenant_id=ref.tenant_id,
-            conversation_id=started.conversation_id,
-            new=NewMessage("in", "customer", body, flags=("web_form",)),
-            actor="visitor",
-        )
-    return started

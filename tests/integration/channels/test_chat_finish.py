@@ -38,18 +38,20 @@ async def test_finishing_a_chat_mails_the_transcript_asked_for(
         floor.db, keyring, tenant_id=floor.tenant_id, conversation_id=chat.conversation_id,
         new=NewMessage("in", "customer", "配達日を変えたいです"), actor="visitor",
     )  # fmt: skip
-    assert await do_finish_chat(
+    first = await do_finish_chat(
         floor.db, keyring, tenant_id=floor.tenant_id, conversation_id=chat.conversation_id,
         by="customer", actor="visitor",
     )  # fmt: skip
-    assert not await do_finish_chat(
+    second = await do_finish_chat(
         floor.db,
         keyring,
         tenant_id=floor.tenant_id,
         conversation_id=chat.conversation_id,
         by="customer",
         actor="visitor",
-    )  # fmt: skip  -- closing twice mails nothing more
+    )  # fmt: skip
+    assert first.closed and first.transcript_id is not None
+    assert not second.closed and second.transcript_id is None  # closing twice mails nothing more
     outcomes = await send_due(floor.db, keyring, tenant_id=floor.tenant_id)
     assert [o.status for o in outcomes] == ["sent"]
     (raw,) = mail.customer_inbox()

@@ -139,3 +139,15 @@ def visitor_view(message: dict[str, Any]) -> dict[str, Any] | None:
         shown.pop("author_user_id", None)
         return {"kind": "message", "message": shown}
     return message
+
+
+def send_transcript_now(services: Any, tenant_id: UUID, finished: Any) -> None:
+    """Hand a just-queued transcript mail to this process's mail worker (else the worker's
+    send loop picks it up within seconds)."""
+    if finished.transcript_id is None:
+        return
+    from tsunagi.web.email.worker import WORKERS
+
+    worker = WORKERS.get(id(services))
+    if worker is not None:
+        worker.send_soon(tenant_id, finished.transcript_id)

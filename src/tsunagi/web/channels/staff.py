@@ -52,6 +52,7 @@ from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import require_principal
 from tsunagi.web.channels import live
 from tsunagi.web.channels.cors import REFS
+from tsunagi.web.channels.live import send_transcript_now
 from tsunagi.web.services import Services, services_of
 
 log = logging.getLogger(__name__)
@@ -319,11 +320,12 @@ async def close_conversation(
     principal = require_principal(request)
     services = services_of(request)
     conversation = await check_staff_access(services.db, principal, conversation_id, write=True)
-    closed = await chat.do_finish_chat(
+    finished = await chat.do_finish_chat(
         services.db, services.keyring, tenant_id=principal.tenant_id,
         conversation_id=conversation_id, by="agent", actor=principal.actor,
     )  # fmt: skip
-    if closed:
+    send_transcript_now(services, principal.tenant_id, finished)
+    if finished.closed:
         await live.publish(
             services.bus, principal.tenant_id, conversation_id, "state", state="closed", by="agent"
         )

@@ -37,6 +37,7 @@ from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import PUBLIC_API
 from tsunagi.web.channels import live
 from tsunagi.web.channels.cors import REFS, own_origin
+from tsunagi.web.channels.live import send_transcript_now
 from tsunagi.web.public import limit_public, limit_route
 from tsunagi.web.services import Services, services_of
 
@@ -386,11 +387,12 @@ class VisitorSession:
                 conversation_id=self.conversation_id, lang=self.lang,
             ))  # fmt: skip
         elif kind == "close":
-            closed = await chat.do_finish_chat(
+            finished = await chat.do_finish_chat(
                 services.db, services.keyring, tenant_id=tenant,
                 conversation_id=self.conversation_id, by="customer", actor="visitor",
             )  # fmt: skip
-            if closed:
+            send_transcript_now(services, tenant, finished)
+            if finished.closed:
                 await live.publish(
                     services.bus, tenant, self.conversation_id, "state", state="closed",
                     by="customer",
