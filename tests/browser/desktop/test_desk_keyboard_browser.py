@@ -161,3 +161,60 @@ def test_letter_shortcuts_can_be_turned_off(
     expect(page.get_by_test_id("desk-kb-search")).not_to_be_focused()
     expect(page.get_by_test_id("my-state")).to_have_text("Available")
     page.context.close()
+
+
+def test_the_wrap_up_shows_the_queues_required_fields_and_sub_reasons(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed_queue(
+        database_url,
+        world.tenants["a"],
+        {
+            "required": ["category", "sub_reason", "resolved_first_contact"],
+            "sub_reasons": {"delivery-time": ["午前", "夜間"]},
+        },
+    )
+    admin = admin_with_skill(server, world)
+    page = open_desk(browser, server, world.account("a", "communicator").username)
+    page.get_by_test_id("go-ready").click()
+    contact = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    )
+    contact_id = contact.json()["id"]
+    row = page.locator(f"[data-my-contacts] li[data-contact-id='{contact_id}']")
+    row.get_by_test_id("accept").click()
+    row.get_by_test_id("end").click()
+    expect(row).to_have_attribute("data-state", "wrap_up")
+    form = row.get_by_test_id("wrap-up")
+    close = row.get_by_test_id("close")
+    # Category and 即答 (a yes/no answer, not a checkbox) now; sub-reason once it applies.
+    expect(form.locator("label.required:visible")).to_have_count(2)
+    expect(row.get_by_test_id("wrap-resolved")).to_be_hidden()
+    expect(close).to_be_disabled()
+    sub_reason = row.get_by_test_id("wrap-sub-reason")
+    expect(sub_reason).to_be_hidden()  # no category chosen yet
+
+    row.get_by_test_id("wrap-category").select_option("billing")  # no sub-reasons
+    expect(sub_reason).to_be_hidden()
+    row.get_by_test_id("wrap-resolved-answer").select_option("no")
+    expect(close).to_be_enabled()
+    row.get_by_test_id("wrap-category").select_option("delivery-time")
+    expect(sub_reason).to_be_visible()
+    expect(sub_reason.locator("option")).to_have_text(["–", "午前", "夜間"])
+    expect(sub_reason).to_have_attribute("aria-required", "true")
+    expect(form.locator("label.required:visible")).to_have_count(3)
+    expect(close).to_be_disabled()
+    page.keyboard.press("Control+Enter")  # refused on the page: close is disabled
+    expect(row).to_have_attribute("data-state", "wrap_up")
+    sub_reason.select_option("夜間")
+    expect(close).to_be_enabled()
+    close.click()
+    expect(page.locator("[data-my-contacts] li")).to_have_count(0)
+    closed = admin.http.get(f"/api/v1/contacts/{contact_id}").json()
+    assert (closed["state"], closed["category"], closed["resolved_first_contact"]) == (
+        "closed",
+        "delivery-time",
+        False,
+    )
+    page.context.close()
+    admin.close()

@@ -33,6 +33,7 @@ from tsunagi.actions.routing.rows import (
     release_assignment,
     utcnow,
 )
+from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
@@ -50,6 +51,7 @@ from tsunagi.routing.events import (
 )
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
 from tsunagi.routing.queues import QueueRouting, routing_settings
+from tsunagi.routing.wrap_up import wrap_up_rules
 
 S = ContactState
 ENGINE_ACTOR = "system:routing"
@@ -262,13 +264,36 @@ async def do_close_contact(
     actor: str | None,
     category: str | None = None,
     resolved_first_contact: bool | None = None,
+    sub_reason: str | None = None,
     outcome: str = "handled",
 ) -> None:
-    """Finish after-call work with the wrap-up form (category, resolved on first contact)."""
+    """Finish after-call work with the wrap-up form (category, sub-reason, resolved on first
+    contact). The queue's wrap-up rules are checked first: a missing field is an
+    :class:`InvalidInputError` and nothing changes."""
     now = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
         contact, _assignment = await _held(session, contact_id, agent_id, S.WRAP_UP)
+        if contact.queue_id is not None:
+            config = await session.scalar(select(Queue.config).where(Queue.id == contact.queue_id))
+            wrap_up_rules(config).check(
+                category=category,
+                sub_reason=sub_reason,
+                resolved_first_contact=resolved_first_contact,
+            )
+        if sub_reason is not None:
+            await _keep_sub_reason(session, contact, sub_reason, now)
         await _close(session, contact, now, actor, outcome, category, resolved_first_contact)
+
+
+async def _keep_sub_reason(
+    session: AsyncSession, contact: RoutingContact, sub_reason: str, now: datetime
+) -> None:
+    """The sub-reason lives with the contact's party row (no personal data in routing rows)."""
+    party = await session.get(ContactParty, contact.id)
+    if party is None:
+        party = ContactParty(contact_id=contact.id, tenant_id=contact.tenant_id, created_at=now)
+        session.add(party)
+    party.sub_reason = sub_reason
 
 
 async def _close(

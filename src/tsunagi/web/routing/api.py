@@ -73,6 +73,7 @@ class ContactOut(Output):
 class WrapUp(Input):
     category: str | None = None
     resolved_first_contact: bool | None = None
+    sub_reason: str | None = None
 
 
 class Transfer(Input):
@@ -278,7 +279,8 @@ end = _contact_action("end_contact")
 async def close_contact(
     request: AnyRequest, contact_id: FromPath[UUID], data: JSONBody[WrapUp]
 ) -> ContactOut:
-    """Finish after-call work with the wrap-up form."""
+    """Finish after-call work with the wrap-up form; the queue's wrap-up rules must be met
+    (422 naming the missing field, nothing changed)."""
     principal = require_principal(request)
     await offers.do_close_contact(
         services_of(request).db,
@@ -288,6 +290,7 @@ async def close_contact(
         actor=principal.actor,
         category=data.category,
         resolved_first_contact=data.resolved_first_contact,
+        sub_reason=data.sub_reason,
     )
     out = await _load(request, contact_id)
     _hint_held(services_of(request), principal.tenant_id, out, principal.user_id)

@@ -1,0 +1,76 @@
+"""Wrap-up rules of a queue: which fields a communicator must fill before closing a contact,
+and the sub-reasons each category offers.
+
+Stored under ``Queue.config["wrap_up"]`` next to ``"routing"``; :func:`wrap_up_rules` reads
+them with defaults (nothing required, no sub-reasons), so a queue without rules closes as
+before. :meth:`WrapUpRules.check` is what the close action runs: the first missing or
+unknown field is named in the error and nothing is written.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+from tsunagi.domain.errors import InvalidInputError
+
+SUB_REASON_MAX = 63  # contact_parties.sub_reason
+
+
+class WrapUpField(enum.StrEnum):
+    CATEGORY = "category"
+    SUB_REASON = "sub_reason"  # required only when the chosen category has sub-reasons
+    RESOLVED_FIRST_CONTACT = "resolved_first_contact"  # answered yes or no, not left unset
+
+
+class WrapUpRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    required: list[WrapUpField] = msgspec.field(default_factory=list)
+    # category code → the sub-reasons offered for it, in display order
+    sub_reasons: dict[str, list[str]] = msgspec.field(default_factory=dict)
+
+    def validated(self) -> WrapUpRules:
+        if len(set(self.required)) != len(self.required):
+            raise InvalidInputError("required: a field is listed twice")
+        for category, reasons in self.sub_reasons.items():
+            if not category.strip():
+                raise InvalidInputError("sub_reasons: empty category code")
+            if len(set(reasons)) != len(reasons):
+                raise InvalidInputError(f"sub_reasons {category}: a sub-reason is listed twice")
+            for reason in reasons:
+                if not reason.strip() or len(reason) > SUB_REASON_MAX:
+                    limit = f"1 to {SUB_REASON_MAX} characters"
+                    raise InvalidInputError(f"sub_reasons {category}: each sub-reason is {limit}")
+        return self
+
+    def check(
+        self, *, category: str | None, sub_reason: str | None, resolved_first_contact: bool | None
+    ) -> None:
+        """Raise :class:`InvalidInputError` naming the first field the wrap-up lacks."""
+        required = set(self.required)
+        if WrapUpField.CATEGORY in required and not category:
+            raise InvalidInputError("category is required to close this contact")
+        offered = self.sub_reasons.get(category or "", [])
+        if sub_reason is not None:
+            if len(sub_reason) > SUB_REASON_MAX:
+                raise InvalidInputError(f"sub_reason is longer than {SUB_REASON_MAX} characters")
+            if not category:
+                raise InvalidInputError("sub_reason needs a category")
+            if offered and sub_reason not in offered:
+                raise InvalidInputError(
+                    f"sub_reason {sub_reason!r} is not one of category {category!r}'s sub-reasons"
+                )
+        elif WrapUpField.SUB_REASON in required and offered:
+            raise InvalidInputError(f"sub_reason is required for category {category!r}")
+        if WrapUpField.RESOLVED_FIRST_CONTACT in required and resolved_first_contact is None:
+            raise InvalidInputError("resolved_first_contact must be answered (true or false)")
+
+
+def wrap_up_rules(config: dict[str, Any] | None) -> WrapUpRules:
+    """The wrap-up rules inside a queue's ``config`` (none when absent)."""
+    raw = (config or {}).get("wrap_up") or {}
+    try:
+        return msgspec.convert(raw, WrapUpRules).validated()
+    except msgspec.ValidationError as exc:
+        raise InvalidInputError(f"queue wrap-up rules: {exc}") from exc
