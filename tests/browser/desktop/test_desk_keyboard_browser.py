@@ -4,75 +4,19 @@ composing; the help dialog lists them; buttons announce them (aria-keyshortcuts)
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from testkit import PASSWORD, Browserless, LiveServer, World, run
-from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import Category, Queue
+from browser.desktop.desk_helpers import open_desk, seed_queue
+from testkit import Browserless, LiveServer, World
 
 pytestmark = pytest.mark.browser
 
 
-def seed_queue(database_url: str, tenant_id: uuid.UUID, wrap_up: dict[str, object]) -> str:
-    async def write() -> str:
-        db = Database(database_url)
-        try:
-            async with db.scoped(tenant_id) as session, session.begin():
-                queue = Queue(
-                    code="delivery",
-                    name_ja="宅配",
-                    name_en="Home delivery",
-                    channel="voice",
-                    config={"wrap_up": wrap_up} if wrap_up else {},
-                    created_at=datetime.now(UTC),
-                )
-                session.add(queue)
-                for order, (code, ja, en) in enumerate(
-                    [("delivery-time", "配達時間", "Delivery time"), ("billing", "請求", "Billing")]
-                ):
-                    session.add(Category(code=code, name_ja=ja, name_en=en, sort_order=order))
-            return str(queue.id)
-        finally:
-            await db.dispose()
-
-    return run(write)
-
-
-def open_desk(browser: Browser, server: LiveServer, username: str) -> Page:
-    page = browser.new_context(locale="en-US").new_page()
-    page.set_default_timeout(10_000)
-    page.goto(f"{server.url}/login")
-    page.locator("form.lang button[value=en]").click()
-    form = page.get_by_test_id("login-form")
-    form.locator("input[name=username]").fill(username)
-    form.locator("input[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url(f"{server.url}/home/**")
-    page.goto(f"{server.url}/routing/desk")
-    expect(page.locator("[data-live-status]")).to_have_text("Live")
-    return page
-
-
-def admin_with_skill(server: LiveServer, world: World) -> Browserless:
-    admin = Browserless(server.url)
-    admin.sign_in(world.account("a", "administrator").username)
-    communicator = world.account("a", "communicator")
-    profile = admin.request(
-        "PATCH", f"/api/v1/agents/{communicator.user_id}/profile", json={"skills": {"delivery": 6}}
-    )
-    assert profile.status_code == 200, profile.text
-    return admin
-
-
 def test_a_contact_from_offer_to_close_by_keyboard_only(
-    browser: Browser, server: LiveServer, world: World, database_url: str
+    browser: Browser, server: LiveServer, world: World, database_url: str, admin: Browserless
 ) -> None:
     queue_id = seed_queue(database_url, world.tenants["a"], {})
-    admin = admin_with_skill(server, world)
     page = open_desk(browser, server, world.account("a", "communicator").username)
     keyboard = page.keyboard
 
@@ -86,6 +30,18 @@ def test_a_contact_from_offer_to_close_by_keyboard_only(
 
     keyboard.press("s")
     expect(page.get_by_test_id("my-state")).to_have_text("Available")
+    keyboard.press("s")
+    expect(page.get_by_test_id("my-state")).to_contain_text("Not ready")
+    keyboard.press("s")
+    expect(page.get_by_test_id("my-state")).to_have_text("Available")
+    keyboard.press("/")
+    search = page.get_by_test_id("desk-kb-search")
+    expect(search).to_be_focused()
+    keyboard.type("as")  # letters typed into the search, not shortcuts
+    expect(search).to_have_value("as")
+    keyboard.press("Escape")
+    expect(search).not_to_be_focused()
+    expect(page.get_by_test_id("my-state")).to_have_text("Available")
     contact = admin.request(
         "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
     )
@@ -98,8 +54,9 @@ def test_a_contact_from_offer_to_close_by_keyboard_only(
     keyboard.press("a")
     expect(row).to_have_attribute("data-state", "connected")
     # Typing in the notes box is typing, not shortcuts: "e" does not end, "h" does not hold.
-    keyboard.press("n")
     notes = page.get_by_test_id("contact-notes")
+    expect(notes).to_be_visible()  # the customer panel is drawn
+    keyboard.press("n")
     expect(notes).to_be_focused()
     keyboard.type("hello there")
     expect(notes).to_have_value("hello there")
@@ -136,10 +93,16 @@ def test_a_contact_from_offer_to_close_by_keyboard_only(
         "delivery-time",
         True,
     )
-    keyboard.press("s")
+
+    second = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    ).json()["id"]
+    expect(page.locator(f"[data-my-contacts] li[data-contact-id='{second}']")).to_be_visible()
+    keyboard.press("r")
+    expect(page.locator("[data-my-contacts] li")).to_have_count(0)
     expect(page.get_by_test_id("my-state")).to_contain_text("Not ready")
+    assert admin.http.get(f"/api/v1/contacts/{second}").json()["state"] == "queued"
     page.context.close()
-    admin.close()
 
 
 def test_letter_shortcuts_can_be_turned_off(
@@ -164,7 +127,7 @@ def test_letter_shortcuts_can_be_turned_off(
 
 
 def test_the_wrap_up_shows_the_queues_required_fields_and_sub_reasons(
-    browser: Browser, server: LiveServer, world: World, database_url: str
+    browser: Browser, server: LiveServer, world: World, database_url: str, admin: Browserless
 ) -> None:
     queue_id = seed_queue(
         database_url,
@@ -174,7 +137,6 @@ def test_the_wrap_up_shows_the_queues_required_fields_and_sub_reasons(
             "sub_reasons": {"delivery-time": ["午前", "夜間"]},
         },
     )
-    admin = admin_with_skill(server, world)
     page = open_desk(browser, server, world.account("a", "communicator").username)
     page.get_by_test_id("go-ready").click()
     contact = admin.request(
@@ -217,4 +179,3 @@ def test_the_wrap_up_shows_the_queues_required_fields_and_sub_reasons(
         False,
     )
     page.context.close()
-    admin.close()

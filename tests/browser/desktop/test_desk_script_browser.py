@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
-from browser.desktop.test_desk_keyboard_browser import admin_with_skill, open_desk, seed_queue
-from testkit import LiveServer, World
+from browser.desktop.desk_helpers import open_desk, seed_queue
+from testkit import Browserless, LiveServer, World
 
 pytestmark = pytest.mark.browser
 
@@ -19,10 +19,9 @@ SCRIPT = (
 
 
 def test_a_connected_call_shows_the_filled_script(
-    browser: Browser, server: LiveServer, world: World, database_url: str
+    browser: Browser, server: LiveServer, world: World, database_url: str, admin: Browserless
 ) -> None:
     queue_id = seed_queue(database_url, world.tenants["a"], {})
-    admin = admin_with_skill(server, world)
     for title, kind, publish in (
         ("本人確認のトーク", "script", True),
         ("下書きのトーク", "script", False),
@@ -75,4 +74,3 @@ def test_a_connected_call_shows_the_filled_script(
     row.get_by_test_id("end").click()
     expect(script).to_be_hidden()
     page.context.close()
-    admin.close()
