@@ -9,13 +9,14 @@ import threading
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from integration.routing.test_routing_api import add_queue
-from testkit import PASSWORD, Browserless, LiveServer, World, free_port, run
+from testkit import PASSWORD, LiveServer, World, free_port, run
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Tenant
 
@@ -51,11 +52,12 @@ def test_visitor_and_communicator_chat_in_two_browsers(
     world: World,
     database_url: str,
     client_site: tuple[str, Path],
+    client_factory: Any,
 ) -> None:
     site, site_root = client_site
     queue_id = add_queue(database_url, world.tenants["a"], "webchat")
     mail_queue = add_queue(database_url, world.tenants["a"], "mail")
-    admin = Browserless(server.url)
+    admin = client_factory()  # closed by the fixture even when an assertion fails
     admin.sign_in(world.account("a", "administrator").username)
     communicator = world.account("a", "communicator")
     assert (
@@ -71,7 +73,7 @@ def test_visitor_and_communicator_chat_in_two_browsers(
         "/api/v1/customers",
         json={"name": "小川 みどり", "identifiers": [{"kind": "member_no", "value": "12345678"}]},
     ).json()["id"]
-    supervisor = Browserless(server.url)
+    supervisor = client_factory()
     supervisor.sign_in(world.account("a", "supervisor").username)
     canned = supervisor.request(
         "POST",
@@ -188,8 +190,6 @@ def test_visitor_and_communicator_chat_in_two_browsers(
     assert any(link in (t or "") for t in texts)
     public = admin.http.get(link)
     assert public.status_code == 200 and "マイページから変更できます" in public.text
-    admin.close()
-    supervisor.close()
 
 
 def tenant_slug(database_url: str, world: World) -> str:

@@ -20,7 +20,7 @@ from websockets.sync.client import connect
 
 from browser.chat.xss_corpus import payloads
 from integration.routing.test_routing_api import add_queue
-from testkit import PASSWORD, Browserless, LiveServer, World, live_server
+from testkit import PASSWORD, LiveServer, World, live_server
 
 pytestmark = pytest.mark.browser
 INJECTED = (
@@ -60,13 +60,13 @@ def watched(browser: Browser, server: LiveServer, username: str) -> tuple[Page, 
 
 
 def test_no_payload_runs_in_staff_pages(
-    browser: Browser, server: LiveServer, world: World, database_url: str
+    browser: Browser, server: LiveServer, world: World, database_url: str, client_factory: Any
 ) -> None:
     corpus = payloads()
     assert len(corpus) >= 300
     chat_queue = add_queue(database_url, world.tenants["a"], "webchat")
     mail_queue = add_queue(database_url, world.tenants["a"], "mail")
-    admin = Browserless(server.url)
+    admin = client_factory()  # closed by the fixture even when an assertion fails
     admin.sign_in(world.account("a", "administrator").username)
     communicator = world.account("a", "communicator")
     assert (
@@ -88,41 +88,8 @@ def test_no_payload_runs_in_staff_pages(
             "offline_queue_id": mail_queue,
         },
     ).json()["id"]
-    public = httpx.Client(base_url=server.url, timeout=30)
-    started = public.post(
-        f"/widget/{widget}/chats", json={"topic": "order", "name": corpus[1][:100]}
-    ).json()
-    ws = server.url.replace("http://", "ws://") + f"/ws/widget/{widget}/chat"
-    with connect(ws) as visitor:
-        visitor.send(json.dumps({"type": "auth", "token": started["token"]}))
-        for index, payload in enumerate(corpus):
-            visitor.send(json.dumps({"type": "message", "id": f"x{index}", "text": payload}))
-        for index in range(0, len(corpus), 8):  # file names carry payloads too
-            answer = public.post(
-                f"/widget/{widget}/chats/{started['conversation_id']}/attachments",
-                params={"name": corpus[index][:200] + ".png"},
-                content=PNG,
-                headers={"Content-Type": "image/png", "X-Visitor-Token": started["token"]},
-            )
-            assert answer.status_code == 201, answer.text
-        expected = len(corpus) + len(range(0, len(corpus), 8))
-        got = 0
-        while got < expected:
-            frame = json.loads(visitor.recv(timeout=30))
-            got += frame.get("kind") == "message"
-    for index in (0, 1, 4, 16, 25):
-        offline = public.post(
-            f"/widget/{widget}/offline",
-            json={
-                "name": corpus[index][:100],
-                "email": "visitor@example.jp",
-                "subject": corpus[index][:200],
-                "body": "\n".join(corpus[index : index + 40]),
-                "client_id": f"offline-{index:04d}",
-            },
-        )
-        assert offline.status_code == 201, offline.text
-    public.close()
+    with httpx.Client(base_url=server.url, timeout=30) as public:
+        started, expected = send_corpus(public, server, widget, corpus)
 
     desk, desk_ran = watched(browser, server, communicator.username)
     desk.goto(f"{server.url}/routing/desk")
@@ -157,4 +124,43 @@ def test_no_payload_runs_in_staff_pages(
         )
         assert injected == 0
     assert desk_ran == [] and supervisor_ran == []
-    admin.close()
+
+
+def send_corpus(
+    public: httpx.Client, server: LiveServer, widget: str, corpus: list[str]
+) -> tuple[dict[str, Any], int]:
+    """The corpus as a visitor's chat (messages, name, file names) and offline emails."""
+    started = public.post(
+        f"/widget/{widget}/chats", json={"topic": "order", "name": corpus[1][:100]}
+    ).json()
+    ws = server.url.replace("http://", "ws://") + f"/ws/widget/{widget}/chat"
+    with connect(ws) as visitor:
+        visitor.send(json.dumps({"type": "auth", "token": started["token"]}))
+        for index, payload in enumerate(corpus):
+            visitor.send(json.dumps({"type": "message", "id": f"x{index}", "text": payload}))
+        for index in range(0, len(corpus), 8):  # file names carry payloads too
+            answer = public.post(
+                f"/widget/{widget}/chats/{started['conversation_id']}/attachments",
+                params={"name": corpus[index][:200] + ".png"},
+                content=PNG,
+                headers={"Content-Type": "image/png", "X-Visitor-Token": started["token"]},
+            )
+            assert answer.status_code == 201, answer.text
+        expected = len(corpus) + len(range(0, len(corpus), 8))
+        got = 0
+        while got < expected:
+            frame = json.loads(visitor.recv(timeout=30))
+            got += frame.get("kind") == "message"
+    for index in (0, 1, 4, 16, 25):
+        offline = public.post(
+            f"/widget/{widget}/offline",
+            json={
+                "name": corpus[index][:100],
+                "email": "visitor@example.jp",
+                "subject": corpus[index][:200],
+                "body": "\n".join(corpus[index : index + 40]),
+                "client_id": f"offline-{index:04d}",
+            },
+        )
+        assert offline.status_code == 201, offline.text
+    return started, expected
