@@ -106,6 +106,7 @@ def test_screen_pop_history_and_recommendations(
     assert body["address"] == "+81 45 111 2222"
     assert [h["contact_id"] for h in body["history"]] == [calling, earlier]
     assert body["history"][1]["notes"] == "配達時間の変更"
+    assert [h["sub_reason"] for h in body["history"]] == [None, "time"]
     assert body["orders"][0]["number"] == "A-1"
     assert [r["product_code"] for r in body["recommended"]][:2] == ["P3", "P4"]
 

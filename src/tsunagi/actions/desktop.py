@@ -54,6 +54,7 @@ class HistoryEntry:
     communicator: str | None
     notes: str | None
     conversation_id: UUID | None = None  # chat, email, SMS: its transcript
+    sub_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,8 @@ async def do_save_notes(
     notes: str | None,
     sub_reason: str | None,
 ) -> None:
-    """The wrap-up's free text (sealed) and sub-reason for a contact."""
+    """The wrap-up's free text (sealed) and sub-reason for a contact. ``sub_reason=None``
+    keeps the one already set (the close action may have written it)."""
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id) as session, session.begin():
         if await session.get(RoutingContact, contact_id) is None:
@@ -164,7 +166,8 @@ async def do_save_notes(
         party.notes_enc = cipher.seal(
             notes or None, table="contact_parties", column="notes", row_id=contact_id
         )
-        party.sub_reason = sub_reason
+        if sub_reason is not None:
+            party.sub_reason = sub_reason
 
 
 async def screen_pop(
@@ -277,6 +280,7 @@ async def customer_history(
                 party.notes_enc, table="contact_parties", column="notes", row_id=contact.id
             ),
             conversation_id=conversation_id,
+            sub_reason=party.sub_reason,
         )
         for contact, party, name_ja, name_en, agent_name, conversation_id in rows
     ]

@@ -147,6 +147,10 @@ def test_closing_needs_every_required_field(
         False,
     )
     assert sub_reason_of(database_url, world.tenants["a"], contact) == "evening"
+    # Notes saved afterwards keep the sub-reason the close wrote.
+    noted = agent.request("PUT", f"/api/v1/contacts/{contact}/notes", json={"notes": "夜に再配達"})
+    assert noted.status_code == 204, noted.text
+    assert sub_reason_of(database_url, world.tenants["a"], contact) == "evening"
 
 
 def test_a_category_without_sub_reasons_needs_none(

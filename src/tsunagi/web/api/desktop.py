@@ -48,6 +48,7 @@ class HistoryOut(Output):
     communicator: str | None
     notes: str | None
     conversation_id: UUID | None = None
+    sub_reason: str | None = None
 
 
 class ScreenPopOut(Output):
@@ -74,6 +75,7 @@ def _history(entry: desktop.HistoryEntry) -> HistoryOut:
         communicator=entry.communicator,
         notes=entry.notes,
         conversation_id=entry.conversation_id,
+        sub_reason=entry.sub_reason,
     )
 
 

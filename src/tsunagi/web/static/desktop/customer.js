@@ -96,7 +96,7 @@ function renderPop(pop) {
     parts.push(section(T.history, pop.history, (h) => {
       const li = el("li");
       li.append(el("span", when(h.created_at), "when"), " ",
-        el("span", `${h.queue ?? h.channel} · ${h.category ?? "–"} · ${h.communicator ?? ""}`));
+        el("span", `${h.queue ?? h.channel} · ${h.category ?? "–"}${h.sub_reason ? ` / ${h.sub_reason}` : ""} · ${h.communicator ?? ""}`));
       if (h.resolved_first_contact) li.append(" ", el("span", T.first, "pill"));
       if (h.notes) li.append(el("p", h.notes, "muted"));
       if (h.conversation_id && pop.customer) li.append(transcriptToggle(pop, h));
