@@ -111,6 +111,18 @@ _ROUTING_TYPE_SET = frozenset(ROUTING_TYPES)
 _decoder: msgspec.json.Decoder[RoutingEvent] = msgspec.json.Decoder(RoutingEvent)
 
 
+def concerns_routing(envelope: bytes) -> bool:
+    """Whether a published envelope carries a routing event (chat messages, figures and
+    other events do not wake the engine; it reads past them on its next pass). The event's
+    ``type`` is its first field (msgspec writes the tag first); unsure means yes."""
+    marker = envelope.find(b'"type":"')
+    if marker < 0:
+        return True
+    start = marker + len(b'"type":"')
+    end = envelope.find(b'"', start)
+    return end < 0 or envelope[start:end].decode(errors="replace") in _ROUTING_TYPE_SET
+
+
 def desk_channel(tenant_id: UUID, agent_id: UUID) -> str:
     """The bus channel of one agent's desk (offers and changes of the agent's contacts)."""
     return f"desk:{tenant_id}:{agent_id}"
@@ -303,8 +315,9 @@ class RoutingEngine:
         while True:
             try:
                 async with self.bus.subscribe(tenant_channel(tenant_id)) as messages:
-                    async for _message in messages:
-                        self._wake.set()
+                    async for message in messages:
+                        if concerns_routing(message):
+                            self._wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
