@@ -299,8 +299,11 @@ async def test_paused_recording_holds_no_audio_and_no_dtmf(engine: Engine, tmp_p
     # talk, then ≥ 1.5 s of silence (the pause), then talk again
     silent = [i for i, tone in enumerate(timeline) if tone is None]
     assert len(silent) >= 3 and silent[0] > 0 and silent[-1] < len(timeline) - 1, timeline
-    talk = [w for i, w in enumerate(windows) if i not in silent]
-    assert all(w[CUSTOMER_HZ] > 0.2 and w[AGENT_HZ] > 0.2 for w in talk), talk
+    # Windows next to the pause or at the ends may hold a part-window of one party only
+    # (seen on a loaded machine); every other talk window holds both.
+    edges = {i + d for i in silent for d in (-1, 1)} | {0, len(windows) - 1}
+    talk = [w for i, w in enumerate(windows) if i not in silent and i not in edges]
+    assert talk and all(w[CUSTOMER_HZ] > 0.2 and w[AGENT_HZ] > 0.2 for w in talk), talk
     packets = [
         p
         for pcap in (tmp_path / "rtpengine" / "recordings" / "pcaps").glob(f"{customer_leg}*.pcap")
