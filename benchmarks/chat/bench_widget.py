@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -147,6 +148,13 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--timeline", action="store_true", help="latency per second of load")
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="app processes (PostgreSQL + Redis only): visitors on one, staff on another",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tsunagi-bench-chat-"))
@@ -158,8 +166,10 @@ async def main() -> None:
         await admin.execute(f'CREATE DATABASE "{database}"')
         await admin.close()
         url = PG + database
-    server: subprocess.Popen[bytes] | None = None
+    servers: list[subprocess.Popen[bytes]] = []
     sockets: list[ClientConnection] = []
+    if args.servers > 1 and args.profile != "postgres":
+        raise SystemExit("several app processes need the postgres profile (Redis bus)")
     try:
         queue_id, token = await seed(url)
         env = {
@@ -173,17 +183,25 @@ async def main() -> None:
             env["TSUNAGI_REDIS_URL"] = REDIS
         tsunagi = shutil.which("tsunagi") or str(Path(sys.executable).parent / "tsunagi")
         log = (scratch / "server.log").open("wb")
-        server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-            [tsunagi, "serve", "--port", str(args.port)], env=env, stdout=log, stderr=log
-        )
-        base = f"http://127.0.0.1:{args.port}"
+        for index in range(args.servers):
+            servers.append(
+                subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
+                    [tsunagi, "serve", "--port", str(args.port + index)],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                )
+            )
+        bases = [f"http://127.0.0.1:{args.port + i}" for i in range(args.servers)]
+        base = bases[0]
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
-            for _ in range(600):
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get("/api/health")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
+            for each in bases:
+                for _ in range(600):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get(f"{each}/api/health")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.1)
             made = await http.post(
                 "/api/v1/chat/widgets",
                 json={
@@ -202,23 +220,31 @@ async def main() -> None:
             file=sys.stderr,
             flush=True,
         )
-        before = rss_kib(server.pid)
-        ws = base.replace("http://", "ws://")
+        before = sum(rss_kib(s.pid) for s in servers)
+        visitor_ws = bases[0].replace("http://", "ws://")
+        staff_ws = bases[-1].replace("http://", "ws://")
         visitors: list[ClientConnection] = []
         received: dict[str, float] = {}
         batch = 100
         for offset in range(0, len(chats), batch):
             part = chats[offset : offset + batch]
             visitors += await asyncio.gather(
-                *(open_visitor(f"{ws}/ws/widget/{widget}/chat", c["token"]) for c in part)
+                *(open_visitor(f"{visitor_ws}/ws/widget/{widget}/chat", c["token"]) for c in part)
             )
             staff = await asyncio.gather(
-                *(open_staff(f"{ws}/ws/conversations/{c['conversation_id']}", token) for c in part)
+                *(
+                    open_staff(f"{staff_ws}/ws/conversations/{c['conversation_id']}", token)
+                    for c in part
+                )
             )
             sockets += staff
         sockets += visitors
         await asyncio.sleep(2.0)
-        after = rss_kib(server.pid)
+        # The load generator's own garbage collection must not show up as server latency:
+        # everything made so far is long-lived, so keep it out of later collections.
+        gc.collect()
+        gc.freeze()
+        after = sum(rss_kib(s.pid) for s in servers)
         per_socket = (after - before) / len(sockets)
         print(
             f"{len(sockets)} sockets open; server RSS {before / 1024:.0f} → {after / 1024:.0f} MiB",
@@ -243,7 +269,8 @@ async def main() -> None:
         await asyncio.sleep(3.0)
         latencies = [(received[t] - s) * 1000 for t, s in sent.items() if t in received]
         print(
-            f"profile={args.profile} visitors={args.visitors} sockets={len(sockets)} "
+            f"profile={args.profile} servers={args.servers} visitors={args.visitors} "
+            f"sockets={len(sockets)} "
             f"rate={args.rate}/s (achieved {total / elapsed:.0f}/s) seconds={args.seconds} "
             f"messages={total} delivered={len(latencies)} lost={total - len(latencies)}"
         )
@@ -253,6 +280,16 @@ async def main() -> None:
                 f"p50={statistics.median(latencies):.1f} p90={percentile(latencies, 0.90):.1f} "
                 f"p99={percentile(latencies, 0.99):.1f} max={max(latencies):.1f}"
             )
+        if args.timeline:
+            buckets: dict[int, list[float]] = {}
+            for text, at in sent.items():
+                if text in received:
+                    buckets.setdefault(int(at - started), []).append((received[text] - at) * 1000)
+            for second in sorted(buckets):
+                values = buckets[second]
+                print(
+                    f"  t={second:3d}s p50={statistics.median(values):7.1f} max={max(values):7.1f}"
+                )
         print(
             f"server memory: {per_socket:.1f} KiB per WebSocket "
             f"({(after - before) / 1024:.1f} MiB for {len(sockets)}; RSS {after / 1024:.0f} MiB)"
@@ -262,7 +299,7 @@ async def main() -> None:
         await asyncio.gather(*drains, return_exceptions=True)
     finally:
         await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
-        if server is not None:
+        for server in servers:
             server.terminate()
             try:
                 server.wait(timeout=30)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -395,30 +395,31 @@ async def _add(
             .execution_options(synchronize_session=False)
         )
     row = new_id()
-    message = ConversationMessage(
-        id=row,
-        tenant_id=tenant_id,
-        conversation_id=conversation_id,
-        seq=seq,
-        direction=new.direction,
-        author=new.author,
-        author_user_id=new.author_user_id,
-        external_id=new.external_id,
-        provider_id=new.provider_id,
-        status=new.status,
-        flags=list(new.flags),
-        created_at=at,
-        sent_at=at if new.status in ("sent", "delivered") else None,
-        body_enc=cipher.seal(new.body, table=_T, column="body", row_id=row),
-        html_enc=cipher.seal(new.html, table=_T, column="html", row_id=row),
-        raw_enc=(
+    # A Core INSERT, not an ORM object: the hot path of every chat message (no unit of
+    # work to flush, no instance to track).
+    message = {
+        "id": row,
+        "tenant_id": tenant_id,
+        "conversation_id": conversation_id,
+        "seq": seq,
+        "direction": new.direction,
+        "author": new.author,
+        "author_user_id": new.author_user_id,
+        "external_id": new.external_id,
+        "provider_id": new.provider_id,
+        "status": new.status,
+        "flags": list(new.flags),
+        "created_at": at,
+        "sent_at": at if new.status in ("sent", "delivered") else None,
+        "body_enc": cipher.seal(new.body, table=_T, column="body", row_id=row),
+        "html_enc": cipher.seal(new.html, table=_T, column="html", row_id=row),
+        "raw_enc": (
             cipher.seal_bytes(new.raw, table=_T, column="raw", row_id=row)
             if new.raw is not None
             else None
         ),
-    )
-    session.add(message)
-    await session.flush()  # the message row before its attachments (foreign key)
+    }
+    await session.execute(insert(ConversationMessage), [message])
     attachments = [_attach(session, cipher, tenant_id, row, item, at) for item in new.attachments]
     emit(
         session,

@@ -85,6 +85,9 @@ def _serve(settings: Settings, *, workers: int = 1, background: Any = ()) -> Non
         port=settings.port,
         log_level="info",
         ws="websockets-sansio",
+        # Chat frames are a few hundred bytes: compressing them costs CPU and a zlib
+        # context per socket (see benchmarks/chat/RESULTS.md).
+        ws_per_message_deflate=False,
     )
 
 

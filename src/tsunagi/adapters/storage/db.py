@@ -95,12 +95,23 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
-            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **options)
+        self._reader: AsyncEngine | None = None
         if self.is_sqlite:
+            # SQLite has one writer at a time. Writers of this process queue for the one
+            # write connection (an asyncio wait) instead of meeting in SQLite's busy
+            # handler, which sleeps in steps of up to 100 ms; readers have their own pool
+            # (WAL lets them read while a write is open).
+            self.engine: AsyncEngine = create_async_engine(
+                url, **options, pool_size=1, max_overflow=0, pool_timeout=30
+            )
             _configure_sqlite(self.engine.sync_engine)
-        self._readonly_engine = self.engine.execution_options(sqlite_readonly=True)
+            self._reader = create_async_engine(url, **options)
+            _configure_sqlite(self._reader.sync_engine)
+            self._readonly_engine = self._reader.execution_options(sqlite_readonly=True)
+        else:
+            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_async_engine(url, **options)
+            self._readonly_engine = self.engine.execution_options(sqlite_readonly=True)
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=TenantSession
         )
@@ -132,6 +143,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader is not None:
+            await self._reader.dispose()
 
 
 def _configure_sqlite(engine: Engine) -> None:
