@@ -96,7 +96,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
         self._reader: AsyncEngine | None = None
-        if self.is_sqlite:
+        in_memory = ":memory:" in url or url.rstrip("/").endswith(":")
+        if self.is_sqlite and not in_memory:
             # SQLite has one writer at a time. Writers of this process queue for the one
             # write connection (an asyncio wait) instead of meeting in SQLite's busy
             # handler, which sleeps in steps of up to 100 ms; readers have their own pool
@@ -109,8 +110,11 @@ class Database:
             _configure_sqlite(self._reader.sync_engine)
             self._readonly_engine = self._reader.execution_options(sqlite_readonly=True)
         else:
-            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            if not self.is_sqlite:
+                options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.engine = create_async_engine(url, **options)
+            if self.is_sqlite:  # in memory: one shared connection, nothing to split
+                _configure_sqlite(self.engine.sync_engine)
             self._readonly_engine = self.engine.execution_options(sqlite_readonly=True)
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=TenantSession
