@@ -191,6 +191,9 @@ async def _book(
                 phone_enc=cipher.seal(form.phone, table=TABLE, column="phone", row_id=booking_id),
                 phone_hash=phone_hash,
                 topic=form.topic,
+                note_enc=cipher.seal(
+                    _party_note(form), table=TABLE, column="note", row_id=booking_id
+                ),
                 lang=form.lang,
                 created_at=at,
             )
@@ -356,9 +359,8 @@ async def list_bookings(
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id) as session, session.begin():
         query = (
-            select(CallbackBooking, RoutingContact.state, ContactParty.notes_enc)
+            select(CallbackBooking, RoutingContact.state)
             .outerjoin(RoutingContact, RoutingContact.id == CallbackBooking.contact_id)
-            .outerjoin(ContactParty, ContactParty.contact_id == CallbackBooking.contact_id)
             .where(CallbackBooking.slot_start >= start, CallbackBooking.slot_start < end)
             .order_by(CallbackBooking.slot_start, CallbackBooking.created_at)
         )
@@ -378,17 +380,11 @@ async def list_bookings(
                 reason=f"bookings of {day.isoformat()}",
                 detail={"count": len(rows)},
             )
-    return [_row(cipher, booking, state, notes) for booking, state, notes in rows]
+    return [_row(cipher, booking, state) for booking, state in rows]
 
 
-def _row(
-    cipher: TenantCipher, b: CallbackBooking, state: str | None, notes: bytes | None
-) -> BookingRow:
-    note = (
-        cipher.open(notes, table="contact_parties", column="notes", row_id=b.contact_id)
-        if notes is not None and b.contact_id is not None
-        else None
-    )
+def _row(cipher: TenantCipher, b: CallbackBooking, state: str | None) -> BookingRow:
+    note = cipher.open(b.note_enc, table=TABLE, column="note", row_id=b.id)
     return BookingRow(
         id=b.id,
         reference=b.reference,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from testkit import World
 from tsunagi.actions import booking as actions
 from tsunagi.actions import booking_slots
 from tsunagi.actions.accounts import get_tenant
+from tsunagi.actions.desktop import do_save_notes
 from tsunagi.actions.routing.contacts import do_release_due_callbacks
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import CallbackBooking
@@ -24,6 +26,7 @@ from tsunagi.adapters.storage.figures_models import FiguresContactInterval
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.channels.booking import BookingForm
 from tsunagi.domain.errors import ConflictError
+from tsunagi.domain.permissions import Principal, Role
 
 
 def form(queue_id: uuid.UUID, slot: datetime, n: int) -> BookingForm:
@@ -173,5 +176,39 @@ async def test_a_booked_callback_is_queued_when_its_slot_comes(
                 phone="090-1234-0001",
                 actor="customer:web",
             )
+    finally:
+        await db.dispose()
+
+
+async def test_the_customers_note_stays_with_the_booking(
+    database_url: str, world: World, keyring: KeyRing
+) -> None:
+    """The communicator's wrap-up notes replace the contact's notes, never the booking's."""
+    tenant_id = world.tenants["a"]
+    queue_id = make_queue(database_url, tenant_id)
+    slot = slot_after(3)
+    db = Database(database_url)
+    try:
+        tenant = await tenant_of(db, tenant_id)
+        written = BookingForm(
+            queue_id=queue_id, slot_start=slot, name="山田", phone="09012340099",
+            member_no="12345678", note="夕方以降にお願いします", topic=None, lang="ja",
+        )  # fmt: skip
+        booked = await actions.do_book_callback(db, keyring, tenant=tenant, form=written)
+        supervisor = world.account("a", "supervisor")
+        principal = Principal(
+            user_id=supervisor.user_id, tenant_id=tenant_id, roles=frozenset({Role.SUPERVISOR})
+        )
+        await do_save_notes(
+            db, keyring, principal=principal, contact_id=booked.contact_id,
+            notes="折り返し済み", sub_reason=None,
+        )  # fmt: skip
+        zone = (await get_tenant(db, tenant_id)).timezone
+        (row,) = await actions.list_bookings(
+            db, keyring, principal=principal, day=slot.astimezone(ZoneInfo(zone)).date(),
+            queue_id=queue_id, timezone=zone,
+        )  # fmt: skip
+        assert row.note is not None
+        assert "夕方以降にお願いします" in row.note and "12345678" in row.note
     finally:
         await db.dispose()

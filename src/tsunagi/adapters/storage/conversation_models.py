@@ -212,6 +212,9 @@ class CallbackBooking(TenantScoped, Base):
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_hash: Mapped[str | None] = mapped_column(String(64))
     topic: Mapped[str | None] = mapped_column(String(63))
+    # What the customer wrote on the form (member number, note), sealed: kept with the
+    # booking, whatever the communicator later writes in the contact's notes.
+    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     lang: Mapped[str] = mapped_column(String(8), default="ja")
     created_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]
