@@ -78,7 +78,7 @@
     ".typing{font-size:12px;color:#666;min-height:18px;padding:0 12px}",
     ".compose{display:flex;gap:6px;padding:8px;border-top:1px solid #ddd}",
     ".compose textarea{height:40px;resize:none}",
-    ".compose button{border:0;border-radius:6px;color:#fff;padding:0 10px;cursor:pointer}",
+    ".compose button{border:0;border-radius:6px;color:#fff;padding:0 10px;cursor:pointer;white-space:nowrap}",
     ".tools{display:flex;gap:6px;padding:0 8px 8px}",
     ".tools button,.tools label{flex:1;font-size:12px;padding:4px;border:1px solid #bbb;border-radius:6px;background:#fafafa;cursor:pointer;text-align:center}",
     ".error{color:#b00020;font-size:12px;min-height:16px}",
