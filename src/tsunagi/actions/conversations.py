@@ -606,8 +606,12 @@ async def conversation_view(
         return _conversation_view(cipher, c)
 
 
-def _conversation_view(cipher: TenantCipher, c: Conversation) -> ConversationView:
+def _conversation_view(cipher: TenantCipher | None, c: Conversation) -> ConversationView:
+    """The conversation as the API shows it; without a cipher its sealed fields are None."""
+
     def opened(column: str, value: bytes | None) -> str | None:
+        if cipher is None:
+            return None
         return cipher.open(value, table="conversations", column=column, row_id=c.id)
 
     return ConversationView(
@@ -829,27 +833,7 @@ async def _plain_view(db: Database, tenant_id: UUID, conversation_id: UUID) -> C
         c = await session.get(Conversation, conversation_id)
         if c is None:
             raise NotFoundError("conversation not found")
-        return ConversationView(
-            id=c.id,
-            channel=c.channel,
-            state=c.state,
-            contact_id=c.contact_id,
-            queue_id=c.queue_id,
-            customer_id=c.customer_id,
-            lang=c.lang,
-            topic=c.topic,
-            subject=None,
-            visitor_name=None,
-            address=None,
-            visitor_read_seq=c.visitor_read_seq,
-            agent_read_seq=c.agent_read_seq,
-            bot_outcome=c.bot_outcome,
-            first_response_due_at=c.first_response_due_at,
-            first_response_at=c.first_response_at,
-            created_at=c.created_at,
-            closed_at=c.closed_at,
-            transcript_requested=c.transcript_requested,
-        )
+        return _conversation_view(None, c)
 
 
 def message_wire(view: MessageView, *, author_name: str | None = None) -> dict[str, Any]:

@@ -21,11 +21,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from litestar import WebSocket
+from litestar import Request, WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
+from tsunagi.actions.chat import Finished
 from tsunagi.actions.conversations import MessageView, message_wire
+from tsunagi.domain.errors import InvalidInputError
 from tsunagi.ports.bus import EventBus
+from tsunagi.web.email.worker import WORKERS
 
 Socket = WebSocket[Any, Any, Any]
 MAX_FRAME = 16_384
@@ -141,13 +144,28 @@ def visitor_view(message: dict[str, Any]) -> dict[str, Any] | None:
     return message
 
 
-def send_transcript_now(services: Any, tenant_id: UUID, finished: Any) -> None:
+def send_transcript_now(services: Any, tenant_id: UUID, finished: Finished) -> None:
     """Hand a just-queued transcript mail to this process's mail worker (else the worker's
     send loop picks it up within seconds)."""
     if finished.transcript_id is None:
         return
-    from tsunagi.web.email.worker import WORKERS
-
     worker = WORKERS.get(id(services))
     if worker is not None:
         worker.send_soon(tenant_id, finished.transcript_id)
+
+
+async def read_file_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    """An uploaded file (the request body), refused as soon as it passes ``limit`` bytes:
+    a large upload is never held in memory whole."""
+    declared = request.headers.get("content-length")
+    too_big = InvalidInputError(f"the file is larger than {limit:,} bytes")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -105,6 +105,14 @@ async def _names(services: Services, tenant_id: UUID, ids: set[UUID]) -> dict[UU
     return {row[0]: row[1] for row in rows}
 
 
+async def _display_name(services: Services, principal: Principal) -> str:
+    """How the communicator is named to the customer (API tokens carry no display name)."""
+    if principal.display_name:
+        return principal.display_name
+    names = await _names(services, principal.tenant_id, {principal.user_id})
+    return names.get(principal.user_id, "")
+
+
 async def _full(services: Services, principal: Principal, conversation_id: UUID) -> ConversationOut:
     view = await conversation_view(
         services.db,
@@ -179,9 +187,7 @@ async def _post(
         ),
         actor=principal.actor,
     )
-    name = principal.display_name or (
-        await _names(services, principal.tenant_id, {principal.user_id})
-    ).get(principal.user_id)
+    name = await _display_name(services, principal)
     if view.created:
         await live.publish_message(services.bus, principal.tenant_id, view, author_name=name)
     return message_wire(view, author_name=name)
@@ -223,7 +229,7 @@ async def post_attachment(
     if conversation.channel != "chat":
         raise ConflictError("files go out through the conversation's own channel")
     limit = services.settings.chat_attachment_max_bytes
-    content = await request.body()
+    content = await live.read_file_body(request, limit)
     filename = clean_filename(name)
     kind = check_attachment(filename, request.headers.get("content-type"), content, max_bytes=limit)
     view = await do_add_message(
@@ -241,10 +247,9 @@ async def post_attachment(
         ),
         actor=principal.actor,
     )
-    await live.publish_message(
-        services.bus, principal.tenant_id, view, author_name=principal.display_name
-    )
-    return message_wire(view, author_name=principal.display_name)
+    name = await _display_name(services, principal)
+    await live.publish_message(services.bus, principal.tenant_id, view, author_name=name)
+    return message_wire(view, author_name=name)
 
 
 @get(
@@ -285,9 +290,7 @@ async def join_conversation(request: AnyRequest, conversation_id: FromPath[UUID]
     principal = require_principal(request)
     services = services_of(request)
     conversation = await check_staff_access(services.db, principal, conversation_id, write=True)
-    name = principal.display_name or (
-        await _names(services, principal.tenant_id, {principal.user_id})
-    ).get(principal.user_id, "")
+    name = await _display_name(services, principal)
     text = (
         f"{name} is answering you now."
         if conversation.lang == "en"

@@ -32,7 +32,7 @@ from tsunagi.actions.conversations import (
     message_wire,
 )
 from tsunagi.channels.text import check_attachment, clean_filename, clean_text
-from tsunagi.domain.errors import InvalidInputError, NotFoundError, TsunagiError
+from tsunagi.domain.errors import NotFoundError, TsunagiError
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import PUBLIC_API
 from tsunagi.web.channels import live
@@ -175,7 +175,7 @@ async def upload_attachment(
         services, ref, request.headers.get("x-visitor-token"), conversation_id
     )
     limit = services.settings.chat_attachment_max_bytes
-    content = await _read_limited(request, limit)
+    content = await live.read_file_body(request, limit)
     filename = clean_filename(name)
     kind = check_attachment(filename, request.headers.get("content-type"), content, max_bytes=limit)
     view = await do_add_message(
@@ -190,24 +190,6 @@ async def upload_attachment(
     )
     await live.publish_message(services.bus, ref.tenant_id, view)
     return message_wire(view)
-
-
-async def _read_limited(request: Request[Any, Any, Any], limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_big(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_big(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_big(limit: int) -> Exception:
-    return InvalidInputError(f"the file is larger than {limit:,} bytes")
 
 
 async def _visitor_conversation(

@@ -10,35 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-WIDTH = 720
-HEIGHT = 220
-PAD_LEFT = 44
+# The same geometry as the figures dashboard: one look for every chart of the product.
+from tsunagi.web.figures.charts import HEIGHT, PAD_BOTTOM, PAD_LEFT, PAD_TOP, WIDTH, Bar, Tick
+
 PAD_RIGHT = 10
-PAD_BOTTOM = 28
-PAD_TOP = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    css: str
-    title: str
 
 
 @dataclass(frozen=True, slots=True)
 class Line:
     css: str
     points: str  # SVG polyline points
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    x: float
-    y: float
-    text: str
 
 
 @dataclass

@@ -103,10 +103,17 @@
 
   function colour(node) { node.style.background = (config && config.theme.colour) || "#1d5fa8"; }
 
+  // An error answer as the visitor reads it: a validation error names the field.
+  function problem(data, status) {
+    var first = Array.isArray(data.extra) && data.extra[0];
+    if (first && first.key) return first.key + ": " + (first.message || data.detail);
+    return data.detail || ("HTTP " + status);
+  }
+
   function api(path, options) {
     return fetch(BASE + "/widget/" + WIDGET + path, options).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
-        if (!response.ok) throw new Error(data.detail || ("HTTP " + response.status));
+        if (!response.ok) throw new Error(problem(data, response.status));
         return data;
       });
     });
@@ -321,7 +328,7 @@
     fetch(BASE + "/widget/" + WIDGET + "/chats/" + state.conversation + "/attachments?name=" + encodeURIComponent(chosen.name), {
       method: "POST", headers: { "Content-Type": chosen.type || "application/octet-stream", "X-Visitor-Token": state.token }, body: chosen
     }).then(function (response) {
-      return response.json().then(function (data) { if (!response.ok) throw new Error(data.detail || ("HTTP " + response.status)); });
+      return response.json().then(function (data) { if (!response.ok) throw new Error(problem(data, response.status)); });
     }).catch(function (e) { errorLine.textContent = e.message; });
     file.value = "";
   });
