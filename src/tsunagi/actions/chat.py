@@ -34,6 +34,7 @@ from tsunagi.adapters.storage.conversation_models import ChatWidget
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant
 from tsunagi.channels.bot import bot_enabled
+from tsunagi.channels.email_settings import is_address
 from tsunagi.channels.text import clean_text
 from tsunagi.domain.errors import InvalidInputError, NotFoundError, TsunagiError
 from tsunagi.routing.queues import is_open, routing_settings
@@ -266,6 +267,8 @@ async def do_start_visitor_chat(
     name = clean_text(start.name, limit=MAX_NAME, what="name")
     if start.transcript and not start.email:
         raise InvalidInputError("a transcript needs an email address")
+    if start.email and not is_address(start.email):
+        raise InvalidInputError("the email address is not valid")
     async with db.scoped(ref.tenant_id, readonly=True) as session:
         queue = await session.get(Queue, topic.queue_id)
     if queue is None:
