@@ -8,6 +8,7 @@ from __future__ import annotations
 from tsunagi.adapters.storage import (
     conversation_models,  # noqa: F401 - registers the written channels' tables
     crm_models,  # noqa: F401 - registers the customer tables
+    desk_models,  # noqa: F401 - registers the desktop's follow-up tasks
     figures_models,  # noqa: F401 - registers the figures tables
     kb_models,  # noqa: F401 - registers the knowledge tables
     models,
