@@ -9,6 +9,8 @@
 * ``figures_contact_days``, ``figures_agent_days``, ``figures_agent_state_days`` — the same
   measures summed per local day, kept in the same transaction, so day, week, month and
   longer reports read one row per day and dimensions instead of 36-96 per day.
+* Survey answers (``nps_*``, ``csat_*``, migration 0010) are measures of the same rows: an
+  answer is attributed to its contact's queue, channel, category and closing communicator.
 * ``figures_contacts`` — one record per contact: its running state while it lives (the
   fold's :class:`~tsunagi.figures.fold.ContactRecord`) and its figures once ended, for
   drill-down and export. ``figures_agents`` — each agent's current state for the fold.
@@ -22,7 +24,17 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tsunagi.adapters.storage.models import Base, BigIntPK, TenantScoped
@@ -74,6 +86,12 @@ class _ContactMeasures:
     callbacks_kept: Mapped[int] = mapped_column(BigInteger, default=0)
     callbacks_missed: Mapped[int] = mapped_column(BigInteger, default=0)
     wait_max_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    nps_answers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    nps_promoters: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    nps_detractors: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    csat_answers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    csat_satisfied: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    csat_score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class _AgentMeasures:
@@ -89,6 +107,12 @@ class _AgentMeasures:
     transfers_out: Mapped[int] = mapped_column(BigInteger, default=0)
     fcr_yes: Mapped[int] = mapped_column(BigInteger, default=0)
     fcr_no: Mapped[int] = mapped_column(BigInteger, default=0)
+    nps_answers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    nps_promoters: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    nps_detractors: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    csat_answers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    csat_satisfied: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    csat_score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class _StateMeasures:
@@ -176,6 +200,8 @@ class FiguresContact(TenantScoped, Base):
     resolved: Mapped[bool | None] = mapped_column(Boolean)
     last_agent_id: Mapped[uuid.UUID | None]
     segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    nps_score: Mapped[int | None] = mapped_column(SmallInteger)  # the survey answer, if any
+    csat_score: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class FiguresAgent(TenantScoped, Base):

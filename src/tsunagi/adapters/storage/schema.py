@@ -13,6 +13,7 @@ from tsunagi.adapters.storage import (
     kb_models,  # noqa: F401 - registers the knowledge tables
     models,
     routing_models,  # noqa: F401 - registers the routing tables
+    survey_models,  # noqa: F401 - registers the survey answers
 )
 from tsunagi.adapters.storage.models import Base
 
