@@ -36,6 +36,7 @@ from tsunagi.actions.email_outbox import SenderFor, send_due, send_message, smtp
 from tsunagi.adapters.mail.imap import Fetched, ImapMailbox, ImapSettings, MailServerError
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.db import Database
+from tsunagi.aio import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -243,11 +244,7 @@ class MailWorker:
             for t in (self._main, self._sender, *self._tasks.values(), *self._sending)
             if t is not None
         ]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(tasks)
         self._tasks.clear()
         self._main = self._sender = None
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import OutboxEvent
+from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.ports.bus import EventBus
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,8 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks([self._task])
+        self._task = None
         if self._leader_connection is not None:
             await self._leader_connection.close()
             self._leader_connection = None
@@ -78,8 +77,7 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
                 await self._drop_leadership()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            await wait_event(self._wake, self._poll_interval_s)
             self._wake.clear()
 
     async def _is_leader(self) -> bool:

@@ -4,7 +4,6 @@ mixer and the call center that turns calls into routing contacts)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import signal
@@ -15,6 +14,7 @@ from typing import Any
 import click
 import msgspec
 
+from tsunagi.aio import stop_tasks
 from tsunagi.domain.errors import TsunagiError
 from tsunagi.settings import load_settings
 from tsunagi.voice.plan import VoicePlan, parse_plan, queues_of
@@ -184,10 +184,7 @@ async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
         tasks = [asyncio.create_task(center.run()), asyncio.create_task(service.supervise())]
         click.echo(f"voice worker on {voice_settings.host}:{voice_settings.worker_sip_port}")
         await stop.wait()
-        for task in tasks:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
     finally:
         await service.stop()
         await contacts.close()

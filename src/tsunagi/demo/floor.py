@@ -13,7 +13,6 @@ Hook: ``await run_floor(services, tenant_id, stop_event=event)`` inside the app'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Category, Queue, User
 from tsunagi.adapters.storage.routing_models import RoutingAssignment, RoutingContact
+from tsunagi.aio import wait_event
 from tsunagi.domain.errors import TsunagiError
 from tsunagi.routing.agents import AgentProfile, NotReadyReason, Presence
 from tsunagi.routing.lifecycle import ContactState
@@ -93,8 +93,7 @@ async def run_floor(
             await _communicators_work(db, tenant_id, rng, seats, categories, plan, now)
         except TsunagiError as exc:  # a race with a human or the engine: try again next tick
             log.debug("demo floor step skipped: %s", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop_event.wait(), 0.25)
+        await wait_event(stop_event, 0.25)
 
 
 async def _prepare(

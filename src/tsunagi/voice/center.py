@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from tsunagi.aio import stop_tasks
 from tsunagi.domain.errors import ConflictError, NotFoundError, TsunagiError
 from tsunagi.ports.telephony import (
     CallAnswered,
@@ -136,13 +137,8 @@ class CallCenter:
                     self._observer(event)
                 self._dispatch(event)
         finally:
-            tasks = {watcher, *self._tasks}
-            for task in tasks:
-                task.cancel()
             # Shutdown must end: a task stuck in a database call is left behind (logged).
-            _done, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
-            if stuck:
-                log.error("%d call tasks did not stop within %s s", len(stuck), STOP_GRACE_S)
+            await stop_tasks([watcher, *self._tasks], grace_s=STOP_GRACE_S)
 
     @property
     def live_calls(self) -> int:

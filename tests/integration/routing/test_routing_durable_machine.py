@@ -109,15 +109,28 @@ class DurableRouting(RuleBasedStateMachine):
         return tenant_id, {c: q.id for c, q in queues.items()}, [u.id for u in users]
 
     def step_engine(self) -> None:
-        async def once() -> None:
-            while await self.relay.run_once():
-                pass
-            await self.engine.run_once()
-            while await self.relay.run_once():
-                pass
-            await self.engine.run_once()
+        """Run the relay and engine passes until the floor settles.
 
-        self.run(once())
+        A pass decides first and sweeps after (expired offers and leases, due callbacks,
+        overflow); when the sweep changed something the engine runs again at once. On a
+        loaded machine the time between steps can make a sweep fire, so one fixed pair of
+        passes is not enough: settle like the background loop does.
+        """
+
+        async def settle() -> None:
+            for _ in range(20):
+                published = 0
+                while count := await self.relay.run_once():
+                    published += count
+                reclaimed = self.engine.stats.reclaimed
+                await self.engine.run_once()
+                while count := await self.relay.run_once():
+                    published += count
+                if not published and self.engine.stats.reclaimed == reclaimed:
+                    return
+            raise AssertionError("the routing floor did not settle in 20 passes")
+
+        self.run(settle())
 
     def teardown(self) -> None:
         self.run(self.engine.stop())

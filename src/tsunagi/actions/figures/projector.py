@@ -18,7 +18,6 @@ rows after any sequence of batches equal one fold of the whole stream —
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -69,6 +68,7 @@ from tsunagi.adapters.storage.figures_models import (
     FiguresContactInterval,
 )
 from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant
+from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.figures.definitions import (
     AGENT_MAXES,
     AGENT_SUMS,
@@ -85,6 +85,8 @@ from tsunagi.figures.fold import (
     Fold,
     QueueTargets,
 )
+from tsunagi.figures.history import ContactImportedEvent
+from tsunagi.figures.surveys import SurveyAnsweredEvent
 from tsunagi.routing.events import (
     AgentStateChangedEvent,
     ContactAbandonedEvent,
@@ -120,6 +122,8 @@ FoldedEvent = (
     | ContactQueuedEvent
     | ContactResumedEvent
     | ContactTransferredEvent
+    | SurveyAnsweredEvent
+    | ContactImportedEvent
 )
 FOLDED_TYPES = frozenset(
     cls.type_name()
@@ -135,6 +139,8 @@ FOLDED_TYPES = frozenset(
         ContactQueuedEvent,
         ContactResumedEvent,
         ContactTransferredEvent,
+        SurveyAnsweredEvent,
+        ContactImportedEvent,
     )
 )
 _decoder: msgspec.json.Decoder[FoldedEvent] = msgspec.json.Decoder(FoldedEvent)
@@ -210,7 +216,11 @@ async def do_fold_pending(db: Database, tenant_id: uuid.UUID, *, batch: int = BA
         read = last - checkpoint.last_seq
         if read == 0:
             return 0
-        contact_ids = {e.contact_id for e in events if isinstance(e, ContactEvent)}
+        contact_ids = {
+            e.contact_id
+            for e in events
+            if isinstance(e, ContactEvent | SurveyAnsweredEvent | ContactImportedEvent)
+        }
         agent_ids = {e.agent_id for e in events if isinstance(e, AgentStateChangedEvent)}
         contact_rows_by_id, agent_rows_by_id = await load_records(session, contact_ids, agent_ids)
         fold = Fold(
@@ -487,11 +497,8 @@ class FiguresProjector:
         self._task = asyncio.create_task(self._run(), name="figures-projector")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])
+        self._task = None
 
     async def run_once(self) -> int:
         async with self.db.system(readonly=True) as session:
@@ -510,8 +517,7 @@ class FiguresProjector:
                 raise
             except Exception:
                 log.exception("figures projector pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            await wait_event(self._wake, self.poll_s)
             self._wake.clear()
 
 

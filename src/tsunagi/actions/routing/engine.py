@@ -42,6 +42,7 @@ from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import OutboxEvent, Tenant
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
+from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.domain.errors import ConflictError, NotFoundError
 from tsunagi.ports.bus import EventBus
 from tsunagi.routing.agents import Presence
@@ -207,18 +208,11 @@ class RoutingEngine:
         self._task = asyncio.create_task(self._run(), name="routing-engine")
 
     async def stop(self) -> None:
-        for task in [*self._listeners.values(), self._task]:
-            if task is not None:
-                task.cancel()
-                # Shutdown must end: a task stuck in a database call is left behind (and
-                # logged) after STOP_GRACE_S rather than waited for forever.
-                done, _pending = await asyncio.wait({task}, timeout=STOP_GRACE_S)
-                if not done:
-                    log.error("routing engine task %s did not stop within %s s", task, STOP_GRACE_S)
-                elif not task.cancelled():
-                    with contextlib.suppress(Exception):
-                        task.result()
+        # Shutdown must end: a task stuck in a database call is left behind (and logged)
+        # after the grace time rather than waited for forever.
+        await stop_tasks([*self._listeners.values(), self._task], grace_s=STOP_GRACE_S)
         self._listeners.clear()
+        self._task = None
         await self._resign()
 
     async def _run(self) -> None:
@@ -231,8 +225,7 @@ class RoutingEngine:
                 log.exception("routing engine pass failed; reloading")
                 self.tenants.clear()
                 await self._resign()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._timeout())
+            await wait_event(self._wake, self._timeout())
             self._wake.clear()
 
     def _timeout(self) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -20,6 +19,7 @@ from tsunagi.adapters.bus.memory import MemoryBus
 from tsunagi.adapters.bus.redis import RedisBus
 from tsunagi.adapters.relay import OutboxRelay
 from tsunagi.adapters.storage.db import Database
+from tsunagi.aio import wait_event
 from tsunagi.ports.bus import EventBus
 from tsunagi.settings import Settings, load_settings
 
@@ -48,8 +48,7 @@ async def run_worker(
             if status_file is not None and status != reported:
                 await asyncio.to_thread(_write_status, status_file, f"{status} {engine.worker_id}")
                 reported = status
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.05)
+            await wait_event(stop, 0.05)
     finally:
         await engine.stop()
         await relay.stop()

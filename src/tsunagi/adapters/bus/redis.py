@@ -8,7 +8,6 @@ Pub/sub keeps no history: resume is served from the outbox, never from Redis.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +15,7 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 
 from tsunagi.adapters.bus.memory import LocalFanout
+from tsunagi.aio import stop_tasks, wait_event
 
 log = logging.getLogger(__name__)
 CONTROL_CHANNEL = "_bus"
@@ -41,10 +41,7 @@ class RedisBus:
         self._listener = asyncio.create_task(self._listen(), name="redis-bus-listener")
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        await stop_tasks([self._listener])
         self._fanout.close_all()
         if self._pubsub is not None:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -65,7 +62,8 @@ class RedisBus:
                 confirmed = self._confirmed[channel] = asyncio.Event()
                 await self._pubsub.subscribe(self._prefix + channel)
         if first:
-            await asyncio.wait_for(confirmed.wait(), timeout=5)
+            if not await wait_event(confirmed, 5):
+                raise TimeoutError(f"redis did not confirm the subscription to {channel}")
         else:
             await self._confirmed[channel].wait()
         try:

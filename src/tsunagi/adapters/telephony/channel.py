@@ -41,6 +41,7 @@ from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.domain.errors import ConflictError, NotFoundError
 from tsunagi.ports.bus import EventBus
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
@@ -65,9 +66,7 @@ class DatabaseCallContacts:
         db.on_outbox_commit(self._wake.set)
 
     async def close(self) -> None:
-        for task in self._listeners.values():
-            task.cancel()
-        await asyncio.gather(*self._listeners.values(), return_exceptions=True)
+        await stop_tasks(self._listeners.values())
         self._listeners.clear()
 
     # -- CallContacts --------------------------------------------------------------
@@ -240,8 +239,7 @@ class DatabaseCallContacts:
         return calls
 
     async def changed(self, timeout_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
+        await wait_event(self._wake, timeout_s)
         self._wake.clear()
 
     # -- lookups -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from tsunagi.adapters.telephony.mixer import JanusMixer, MixerError
 from tsunagi.adapters.telephony.mixing import Mixing
 from tsunagi.adapters.telephony.ng import NgClient, RtpengineError
 from tsunagi.adapters.telephony.recording import convert_leg_recording
+from tsunagi.aio import stop_tasks
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.domain.ids import new_id
 from tsunagi.ports.telephony import (
@@ -110,10 +111,7 @@ class SippyRtpengineEngine:
         return self._media_up
 
     async def stop(self) -> None:
-        for task in (self._watch, self._consumer):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        await stop_tasks([self._watch, self._consumer])
         for leg_id, leg in list(self._legs.items()):
             if leg.state is not LegState.ENDED:
                 await self.hangup(leg_id)

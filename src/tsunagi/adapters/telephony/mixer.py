@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from tsunagi.aio import stop_tasks
+
 PCMU = 0
 
 
@@ -50,9 +52,7 @@ class JanusMixer:
         self._poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def close(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
+        await stop_tasks([self._poller])
         with contextlib.suppress(httpx.HTTPError, MixerError):
             await self._post(f"{self._base}/{self._session}", {"janus": "destroy"})
         await self._client.aclose()

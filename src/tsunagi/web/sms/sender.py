@@ -11,7 +11,6 @@ enlisted (a process stopped in between). Sending is claimed in the database
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from tsunagi.actions.sms_send import (
     due_sms,
 )
 from tsunagi.adapters.sms.twilio import TwilioConfig, TwilioSms
+from tsunagi.aio import stop_tasks
 from tsunagi.ports.sms import SmsProvider
 from tsunagi.web.services import Services
 
@@ -102,11 +102,5 @@ async def stop_sender(services: Services) -> None:
     sender = SENDERS.pop(id(services), None)
     if sender is None:
         return
-    for task in [sender.loop, *sender.tasks]:
-        if task is not None:
-            task.cancel()
-    for task in [sender.loop, *sender.tasks]:
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=5)
+    await stop_tasks([sender.loop, *sender.tasks], grace_s=5)
     await sender.client.aclose()
