@@ -54,7 +54,7 @@ def scenario(
 
 
 def run_simpy(sc: Scenario, seed: int) -> dict[str, float]:
-    times, queues, holds, patiences = draw_calls(sc, seed)
+    times, queues, holds, patiences, _rings = draw_calls(sc, seed)
     names = [q.name for q in sc.queues]
     env = simpy.Environment()
     store = simpy.FilterStore(env)

@@ -11,7 +11,13 @@ Model (one virtual clock in seconds from the start of the first interval):
   when its patience runs out abandons.
 * Routing is ``tsunagi.routing.policy.Router`` - the same code the live engine
   runs: priority with aging, best-skilled then least-loaded then longest-idle
-  agent. Offers are accepted at once (no ring time, no rejects).
+  agent, each agent up to its capacity per channel (``AgentGroup.capacity``:
+  e.g. three chats at once). Every offer is accepted (no rejects or missed offers).
+* Ring time (``QueueSpec.ring_time``): an offered call rings for a pre-drawn time
+  before the agent answers. The agent is reserved (and counted busy) while it
+  rings; the caller may still abandon, which frees the agent. The wait of an
+  answered call (ASA, service level) runs from arrival to answer; ``p_wait`` is
+  the share of calls that queued (offered later than they arrived).
 * An agent holds a call for handle time + after-call work, then is free. At an
   interval boundary each group is brought to its staffing: idle agents leave
   first; a busy agent asked to leave finishes the call first. After the last
@@ -20,7 +26,9 @@ Model (one virtual clock in seconds from the start of the first interval):
   ``unfinished``).
 
 Randomness: one ``numpy.random.SeedSequence(seed)`` spawns an independent stream
-per queue, so a run is a pure function of the scenario and the seed.
+per queue, so a run is a pure function of the scenario and the seed. Ring times
+are drawn after the other draws of the queue's stream, so a scenario without
+ring time gives the same calls as before ring time existed.
 
 The loop is a plain binary heap of timed events plus a merged, pre-sorted
 arrival stream; cancelled abandonments are skipped lazily (no search in a
@@ -32,14 +40,14 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from tsunagi.routing.policy import Need, Router
 from tsunagi.sim.scenario import Scenario
 
-CHANNEL = "voice"
-_RELEASE, _ABANDON, _STAFFING = 0, 1, 2
+_RELEASE, _ABANDON, _STAFFING, _ANSWER = 0, 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +130,21 @@ class _Stats:
         self.wait_sum = [0.0] * size
 
 
-def draw_calls(
-    scenario: Scenario, seed: int
-) -> tuple[list[float], list[int], list[float], list[float]]:
-    """Merged arrival stream: time, queue, handle + after-call work, and patience per call."""
+class Calls(NamedTuple):
+    """The pre-drawn calls of a run, in arrival order (one list entry per call)."""
+
+    times: list[float]
+    queues: list[int]
+    holds: list[float]  # handle time + after-call work
+    patiences: list[float]  # inf: never abandons
+    rings: list[float]  # 0: answered the moment it is offered
+
+
+def draw_calls(scenario: Scenario, seed: int) -> Calls:
+    """Merged arrival stream: time, queue, handle + after-call work, patience and ring time."""
     length = scenario.interval_minutes * 60.0
     streams = np.random.SeedSequence(seed).spawn(len(scenario.queues))
-    times, queue_ids, holds, patiences = [], [], [], []
+    times, queue_ids, holds, patiences, rings = [], [], [], [], []
     for q, (spec, stream) in enumerate(zip(scenario.queues, streams, strict=True)):
         rng = np.random.default_rng(stream)
         rates = np.asarray(spec.arrivals_per_interval, dtype=float)
@@ -141,28 +157,34 @@ def draw_calls(
         patience = np.full(total, np.inf)
         if spec.patience is not None:
             patience = spec.patience.sample(rng, total)
+        ring = np.zeros(total)
+        if spec.ring_time is not None:
+            ring = spec.ring_time.sample(rng, total)
         times.append(t)
         queue_ids.append(np.full(total, q, dtype=np.int64))
         holds.append(handle + acw)
         patiences.append(patience)
+        rings.append(ring)
     t_all = np.concatenate(times)
     order = np.argsort(t_all, kind="stable")
-    return (
+    return Calls(
         t_all[order].tolist(),
         np.concatenate(queue_ids)[order].tolist(),
         np.concatenate(holds)[order].tolist(),
         np.concatenate(patiences)[order].tolist(),
+        np.concatenate(rings)[order].tolist(),
     )
 
 
 def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     """Run ``scenario`` once with ``seed``; the same inputs always give the same result."""
     scenario.validate()
-    arr_t, arr_q, arr_hold, arr_pat = draw_calls(scenario, seed)
+    arr_t, arr_q, arr_hold, arr_pat, arr_ring = draw_calls(scenario, seed)
     n_q, n_i = len(scenario.queues), scenario.intervals
     length = scenario.interval_minutes * 60.0
     target = scenario.service_seconds
-    needs = [Need(CHANNEL, q.name) for q in scenario.queues]
+    channel_of = [q.channel for q in scenario.queues]
+    needs = [Need(q.channel, q.name) for q in scenario.queues]
     priorities = [q.priority for q in scenario.queues]
     router = Router(priority_step_s=scenario.priority_step_s)
     stats = _Stats(n_q, n_i)
@@ -175,7 +197,11 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     on_duty: list[list[int]] = [[] for _ in groups]
     off_duty: list[list[int]] = [[] for _ in groups]
     next_agent = 0
-    capacity = {CHANNEL: 1}
+    capacities = [scenario.group_capacity(g) for g in groups]
+    # Occupancy is busy contact-seconds over staffed contact-seconds (slots): an agent
+    # holding two of three chats is 2/3 occupied.
+    slots = [sum(c.values()) for c in capacities]
+    ringing: dict[int, tuple[int, float]] = {}  # call -> (agent, offered at)
 
     def staff(interval: int, now: float) -> None:
         nonlocal next_agent
@@ -192,7 +218,7 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
                     router.set_agent(
                         agent,
                         skills=dict(group.skills),
-                        capacity=capacity,
+                        capacity=capacities[g],
                         ready=True,
                         idle_since=now,
                     )
@@ -205,7 +231,7 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
                     router.agent_not_ready(agent)
                     off_duty[g].append(agent)
             if interval < n_i:
-                staffed[interval] += want * length
+                staffed[interval] += want * length * slots[g]
 
     def book_busy(start: float, end: float) -> None:
         i = int(start // length)
@@ -240,6 +266,12 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
         while (asg := next_assignment()) is not None:
             made += 1
             call: int = asg.contact_id  # type: ignore[assignment]
+            agent: int = asg.agent_id  # type: ignore[assignment]
+            seq += 1
+            if arr_ring[call]:
+                ringing[call] = (agent, now)
+                push(heap, (now + arr_ring[call], seq, _ANSWER, agent, call))
+                continue
             arrived = arr_t[call]
             wait = now - arrived
             i = int(arrived // length)
@@ -256,10 +288,37 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
                 busy[j] += end - now
             else:
                 book_busy(now, end)
-            seq += 1
-            agent: int = asg.agent_id  # type: ignore[assignment]
             push(heap, (end, seq, _RELEASE, agent, call))
         return made
+
+    def answer(call: int, agent: int, offered: float, now: float) -> None:
+        """A call that rang from ``offered`` is answered ``now``: the wait includes the ring."""
+        nonlocal seq
+        arrived = arr_t[call]
+        wait = now - arrived
+        i = int(arrived // length)
+        k = arr_q[call] * n_i + (i if i < last else last)
+        answered_n[k] += 1
+        wait_sum[k] += wait
+        if wait <= target:
+            within_n[k] += 1
+        if offered > arrived:
+            waited_n[k] += 1
+        end = now + arr_hold[call]
+        book_busy(offered, end)
+        seq += 1
+        push(heap, (end, seq, _RELEASE, agent, call))
+
+    def abandon_ringing(call: int, now: float) -> None:
+        """The caller hangs up while the agent's phone rings: the agent is free again."""
+        agent, offered = ringing.pop(call)
+        release(agent, channel_of[arr_q[call]], now=now)
+        book_busy(offered, now)
+        i = int(arr_t[call] // length)
+        k = arr_q[call] * n_i + (i if i < last else last)
+        abandoned_n[k] += 1
+        if offered > arr_t[call]:
+            waited_n[k] += 1
 
     for i in range(n_i):
         seq += 1
@@ -278,13 +337,21 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
             now, _s, kind, a, b = pop(heap)
             events += 1
             if kind == _RELEASE:
-                release(a, CHANNEL, now=now)
+                release(a, channel_of[arr_q[b]], now=now)
             elif kind == _ABANDON:
                 if remove(b):
                     i = int(arr_t[b] // length)
                     k = arr_q[b] * n_i + (i if i < last else last)
                     abandoned_n[k] += 1
                     waited_n[k] += 1
+                    continue
+                if b not in ringing:
+                    continue  # answered before its patience ran out
+                abandon_ringing(b, now)
+            elif kind == _ANSWER:
+                rang = ringing.pop(b, None)
+                if rang is not None:  # else the caller hung up while it rang
+                    answer(b, a, rang[1], now)
                 continue
             else:
                 staff(a, now)
@@ -298,17 +365,20 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
         i = int(now // length)
         offered[q * n_i + (i if i < last else last)] += 1
         enqueue(call, needs[q], priority=priorities[q], ranked_at=now)
-        # The state was stable before this arrival, so any assignment now is this call's.
-        if not dispatch(now) and arr_pat[call] < inf:
+        # The state was stable before this arrival, so any assignment now is this call's;
+        # an offered call can still be abandoned while it rings.
+        made = dispatch(now)
+        patience = arr_pat[call]
+        if patience < inf and (not made or patience < arr_ring[call]):
             seq += 1
-            push(heap, (now + arr_pat[call], seq, _ABANDON, 0, call))
+            push(heap, (now + patience, seq, _ABANDON, 0, call))
     arr_t.pop()
     return _result(scenario, stats, busy, staffed, n_calls, events)
 
 
 def _load(router: Router, agent: int) -> int:
     slot = router.agent(agent)
-    return 0 if slot is None else slot.load.get(CHANNEL, 0)
+    return 0 if slot is None else sum(slot.load.values())
 
 
 def _result(

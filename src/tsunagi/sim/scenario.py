@@ -23,6 +23,17 @@ rate within each interval); ``staffing`` is the number of agents of the group
 signed in and ready during each interval. ``patience`` may be omitted for
 callers who never abandon. Skill values are proficiency levels used by the
 routing policy (higher is preferred).
+
+Two optional fields model what Erlang C leaves out:
+
+* ``channel`` of a queue (``voice`` by default; ``chat``, ``email``, ``sms``,
+  ``callback``) and ``capacity`` of an agent group (how many contacts of each
+  channel one agent holds at once, 1 by default - e.g. ``{"chat": 3}``). The
+  routing policy fills agents up to their capacity, least-loaded first.
+* ``ring_time`` of a queue: the time from the offer until the agent answers
+  (ringing, or accepting a chat). The agent is reserved while it rings; the
+  caller keeps waiting and may abandon during it. Waits (ASA, service level)
+  run from arrival to answer, so they include the ring.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ import numpy as np
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Channel = Literal["voice", "chat", "email", "sms", "callback"]
+Capacity = Annotated[int, msgspec.Meta(ge=1, le=100)]
 
 
 class Distribution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -80,12 +93,15 @@ class QueueSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     after_call_work: Distribution = Distribution("constant", 0.0)
     patience: Distribution | None = None
     priority: int = 0
+    channel: Channel = "voice"
+    ring_time: Distribution | None = None
 
 
 class AgentGroup(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: Name
     skills: dict[Name, Annotated[int, msgspec.Meta(ge=1)]]
     staffing: list[Annotated[int, msgspec.Meta(ge=0)]]
+    capacity: dict[Channel, Capacity] = msgspec.field(default_factory=dict)
 
 
 class Scenario(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -116,12 +132,25 @@ class Scenario(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             q.after_call_work.check(f"queue {q.name!r} after_call_work")
             if q.patience is not None:
                 q.patience.check(f"queue {q.name!r} patience")
+            if q.ring_time is not None:
+                q.ring_time.check(f"queue {q.name!r} ring_time")
         for g in self.agent_groups:
             if len(g.staffing) != n:
                 raise ValueError(f"agent group {g.name!r}: expected {n} intervals of staffing")
             unknown = set(g.skills) - set(names)
             if unknown:
                 raise ValueError(f"agent group {g.name!r}: unknown queue(s) {sorted(unknown)}")
+            extra = set(g.capacity) - set(self.group_capacity(g))
+            if extra:
+                raise ValueError(
+                    f"agent group {g.name!r}: capacity for {sorted(extra)},"
+                    " but none of its queues is on that channel"
+                )
+
+    def group_capacity(self, group: AgentGroup) -> dict[str, int]:
+        """Contacts one agent of ``group`` holds at once, per channel of the queues it serves."""
+        channels: set[Channel] = {q.channel for q in self.queues if q.name in group.skills}
+        return {c: group.capacity.get(c, 1) for c in sorted(channels)}
 
 
 def load_scenario(data: bytes | str) -> Scenario:

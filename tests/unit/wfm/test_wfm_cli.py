@@ -183,6 +183,16 @@ def test_sim_run_text_and_json() -> None:
     assert again == data
 
 
+def test_sim_run_blended_example_prints_what_the_guide_shows() -> None:
+    # docs/wfm/guide.md shows this output for the ring-time and chat-capacity example.
+    blended = EXAMPLE.with_name("example-scenario-blended.json")
+    code, out = run("sim", "run", str(blended), "--seed", "1")
+    assert code == 0, out
+    guide = EXAMPLE.with_name("guide.md").read_text(encoding="utf-8")
+    for line in out.splitlines():
+        assert line in guide
+
+
 def test_sim_run_bad_scenario(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     path.write_text('{"queues": []}', encoding="utf-8")
