@@ -9,7 +9,7 @@ here is audited with the contact as the reason.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.audit import record
 from tsunagi.actions.customers import CustomerView, list_orders, read_customers
+from tsunagi.actions.follow_ups import FollowUpView, open_follow_ups_of_customer
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation
 from tsunagi.adapters.storage.crm_models import (
@@ -67,6 +68,8 @@ class ScreenPop:
     history: list[HistoryEntry]
     orders: list[dict[str, Any]]
     recommended: list[dict[str, Any]]
+    # The customer's open follow-ups ("open issues"), whoever owns them.
+    follow_ups: list[FollowUpView] = field(default_factory=list)
 
 
 async def do_identify_party(
@@ -213,6 +216,9 @@ async def screen_pop(
         history=await customer_history(db, keyring, principal=principal, customer_id=customer.id),
         orders=await list_orders(db, principal=principal, customer_id=customer.id, limit=5),
         recommended=await recommend_products(db, principal=principal, customer_id=customer.id),
+        follow_ups=await open_follow_ups_of_customer(
+            db, keyring, principal=principal, customer_id=customer.id, reason=reason
+        ),
     )
 
 

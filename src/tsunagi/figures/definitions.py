@@ -14,6 +14,17 @@ from dataclasses import dataclass
 
 Measures = dict[str, int]
 
+# Survey answers (NPS 0-10, CSAT 1-5), counted once per answer in the interval in which it
+# arrived (or in which its contact ended, if that was later): see ``figures.surveys``.
+SURVEY_SUMS: tuple[str, ...] = (
+    "nps_answers",
+    "nps_promoters",
+    "nps_detractors",
+    "csat_answers",
+    "csat_satisfied",
+    "csat_score_sum",
+)
+
 # Measures of contacts, counted once per contact in the interval in which it ended.
 CONTACT_SUMS: tuple[str, ...] = (
     "offered",
@@ -35,6 +46,7 @@ CONTACT_SUMS: tuple[str, ...] = (
     "callbacks",
     "callbacks_kept",
     "callbacks_missed",
+    *SURVEY_SUMS,
 )
 CONTACT_MAXES: tuple[str, ...] = ("wait_max_ms",)
 
@@ -48,6 +60,7 @@ AGENT_SUMS: tuple[str, ...] = (
     "transfers_out",
     "fcr_yes",
     "fcr_no",
+    *SURVEY_SUMS,
 )
 AGENT_MAXES: tuple[str, ...] = ()
 
@@ -86,6 +99,20 @@ def _seconds(ms: float, count: float) -> float | None:
     return None if value is None else value / 1000
 
 
+def survey_figures(m: Mapping[str, int]) -> dict[str, float | None]:
+    """NPS (−100…+100), CSAT (share of 4-5 answers) and the average CSAT score (1-5)."""
+    nps_answers = m.get("nps_answers", 0)
+    csat_answers = m.get("csat_answers", 0)
+    promoters_less_detractors = m.get("nps_promoters", 0) - m.get("nps_detractors", 0)
+    return {
+        "nps": _ratio(100 * promoters_less_detractors, nps_answers),
+        "nps_answers": nps_answers,
+        "csat": _ratio(m.get("csat_satisfied", 0), csat_answers),
+        "csat_avg": _ratio(m.get("csat_score_sum", 0), csat_answers),
+        "csat_answers": csat_answers,
+    }
+
+
 def contact_figures(m: Mapping[str, int], options: FigureOptions) -> dict[str, float | None]:
     """Figures of summed contact measures. ``None`` where the denominator is zero."""
     short = m.get("short_abandoned", 0) if options.exclude_short_abandons else 0
@@ -114,6 +141,7 @@ def contact_figures(m: Mapping[str, int], options: FigureOptions) -> dict[str, f
         "callbacks_kept": m.get("callbacks_kept", 0),
         "callbacks_missed": m.get("callbacks_missed", 0),
         "unqueued": m.get("unqueued", 0),
+        **survey_figures(m),
     }
 
 
@@ -140,6 +168,7 @@ def agent_figures(
         "utilisation": None,
         "contacts_per_hour": None,
         "signed_in_s": None,
+        **survey_figures(m),
     }
     if states_ms is not None:
         busy = states_ms.get("on_contact", 0) + states_ms.get("after_call_work", 0)

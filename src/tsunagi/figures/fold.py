@@ -31,6 +31,7 @@ from tsunagi.figures.definitions import (
     add_into,
 )
 from tsunagi.figures.intervals import interval_start, split_span
+from tsunagi.figures.surveys import SurveyAnsweredEvent, survey_measures
 from tsunagi.routing.events import (
     AgentStateChangedEvent,
     ContactAbandonedEvent,
@@ -106,6 +107,8 @@ class ContactRecord:
     category: str | None = None
     resolved: bool | None = None
     segments: list[Segment] = field(default_factory=list)
+    nps: int | None = None  # survey answers (counted once both the answer and the end are in)
+    csat: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -152,6 +155,8 @@ class Fold:
             self._agent(event)
         elif isinstance(event, ContactEvent):
             self._contact(event)
+        elif isinstance(event, SurveyAnsweredEvent):
+            self._survey(event)
 
     # ------------------------------------------------------------------ agents
     def _agent(self, event: AgentStateChangedEvent) -> None:
@@ -263,6 +268,45 @@ class Fold:
                 segment.acw_ms += spent
         record.phase_since = at
 
+    # ----------------------------------------------------------------- surveys
+    def _survey(self, event: SurveyAnsweredEvent) -> None:
+        """An answer counts once its contact has ended: now if it has, else when it ends
+        (in that interval). A score of a kind the record already holds is a repeat."""
+        record = self.contacts.get(event.contact_id)
+        if record is None:
+            # No contact events for it (e.g. made before figures existed): count it under
+            # the dimensions the answer carries, in the interval it arrived.
+            key: ContactKey = (
+                interval_start(event.occurred_at),
+                event.queue_id,
+                event.contact_channel,
+                "",
+            )
+            add_into(self.contact_rows.setdefault(key, {}), survey_measures(event.nps, event.csat))
+            return
+        nps = event.nps if record.nps is None else None
+        csat = event.csat if record.csat is None else None
+        if nps is None and csat is None:
+            return
+        record.nps = record.nps if nps is None else nps
+        record.csat = record.csat if csat is None else csat
+        self.touched_contacts.add(record.contact_id)
+        if record.finished:
+            self._add_survey(record, interval_start(event.occurred_at), nps, csat)
+
+    def _add_survey(
+        self, record: ContactRecord, start: datetime, nps: int | None, csat: int | None
+    ) -> None:
+        """Survey measures to the contact's row and to the communicator who closed it."""
+        measures = survey_measures(nps, csat)
+        category = record.category or ""
+        key: ContactKey = (start, record.queue_id, record.channel, category)
+        add_into(self.contact_rows.setdefault(key, {}), measures)
+        if record.segments:
+            agent = record.segments[-1].agent_id
+            agent_key: AgentKey = (start, agent, record.queue_id, record.channel, category)
+            add_into(self.agent_rows.setdefault(agent_key, {}), measures)
+
     # ------------------------------------------------------------ contributions
     def _contribute(self, record: ContactRecord) -> None:
         assert record.ended_at is not None
@@ -285,6 +329,8 @@ class Fold:
                 segment_measures(segment, record.resolved if last else None),
                 AGENT_MAXES,
             )
+        if record.nps is not None or record.csat is not None:
+            self._add_survey(record, start, record.nps, record.csat)  # answered before the end
         self.finished.append(record)
 
 

@@ -92,6 +92,11 @@ class ContactClosedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.c
     outcome: str = "handled"  # handled, acw_timeout, closed_hours, voicemail, full, self_service
     category: str | None = None
     resolved_first_contact: bool | None = None
+    # The wrap-up's sub-reason (a code from the queue's list, not free text).
+    sub_reason: str | None = None
+    # The categories the desk suggested at wrap-up, best first (at most 3; empty when none
+    # were shown): the suggestion hit rate is counted from these and ``category``.
+    suggested_categories: list[str] = msgspec.field(default_factory=list)
 
 
 class ContactAbandonedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.abandoned"):

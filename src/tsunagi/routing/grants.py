@@ -8,6 +8,8 @@
 * ``floor`` — the live wallboard and floor figures; ``floor.supervisor`` — the supervisor
   floor page (act on agents and waiting contacts); ``desk`` — a communicator's desk page.
 * ``routing_settings`` — skills/capacities of agents and queue routing settings.
+* ``follow_up`` — tasks left at wrap-up. A communicator reads and closes their own and
+  their queues' (the action checks the owner), and creates them; supervisors any.
 """
 
 from __future__ import annotations
@@ -27,4 +29,7 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("desk", Action.READ): {_C: Grant.ALL, _S: Grant.ALL},
     ("routing_settings", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("routing_settings", Action.UPDATE): {_A: Grant.ALL},
+    ("follow_up", Action.READ): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("follow_up", Action.CREATE): {_C: Grant.ALL, _S: Grant.ALL, _A: Grant.ALL},
+    ("follow_up", Action.UPDATE): {_C: Grant.OWN, _S: Grant.ALL, _A: Grant.ALL},
 }

@@ -10,6 +10,7 @@ unknown field is named in the error and nothing is written.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -74,3 +75,24 @@ def wrap_up_rules(config: dict[str, Any] | None) -> WrapUpRules:
         return msgspec.convert(raw, WrapUpRules).validated()
     except msgspec.ValidationError as exc:
         raise InvalidInputError(f"queue wrap-up rules: {exc}") from exc
+
+
+SUGGESTED_MAX = 3  # the hit rate counts top-1 and top-3
+CATEGORY_CODE_MAX = 63  # categories.code
+
+
+def check_suggested(codes: Sequence[str]) -> list[str]:
+    """The categories the desk suggested at wrap-up, best first, as carried in
+    ``contact.closed``: at most three distinct codes. Raises naming
+    ``suggested_categories``."""
+    found = list(codes)
+    if len(found) > SUGGESTED_MAX:
+        raise InvalidInputError(f"suggested_categories: at most {SUGGESTED_MAX} codes")
+    if len(set(found)) != len(found):
+        raise InvalidInputError("suggested_categories: a code is listed twice")
+    for code in found:
+        if not code.strip() or len(code) > CATEGORY_CODE_MAX:
+            raise InvalidInputError(
+                f"suggested_categories: each code is 1 to {CATEGORY_CODE_MAX} characters"
+            )
+    return found

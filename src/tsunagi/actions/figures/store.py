@@ -120,6 +120,8 @@ def record_of(row: FiguresContact) -> ContactRecord:
             )
             for item in row.segments
         ],
+        nps=row.nps_score,
+        csat=row.csat_score,
     )
 
 
@@ -143,6 +145,8 @@ def write_record(row: FiguresContact, record: ContactRecord, timezone: str) -> N
     row.outcome = record.outcome
     row.category = record.category
     row.resolved = record.resolved
+    row.nps_score = record.nps
+    row.csat_score = record.csat
     segments = record.segments
     row.talk_ms = sum(s.talk_ms for s in segments)
     row.hold_ms = sum(s.hold_ms for s in segments)

@@ -13,7 +13,7 @@ agent set to not ready (``missed_offer``).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
+from tsunagi.actions.follow_ups import WrapUpCallback, add_follow_up, book_callback_in
 from tsunagi.actions.routing.contacts import queue_contact
 from tsunagi.actions.routing.rows import (
     announce_agent,
@@ -33,11 +34,13 @@ from tsunagi.actions.routing.rows import (
     release_assignment,
     utcnow,
 )
+from tsunagi.adapters.security.crypto import TenantCipher
 from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.domain.errors import ConflictError
+from tsunagi.domain.follow_ups import FollowUpDraft
 from tsunagi.routing.agents import NotReadyReason, Presence
 from tsunagi.routing.events import (
     AgentStateChangedEvent,
@@ -51,7 +54,7 @@ from tsunagi.routing.events import (
 )
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
 from tsunagi.routing.queues import QueueRouting, routing_settings
-from tsunagi.routing.wrap_up import wrap_up_rules
+from tsunagi.routing.wrap_up import check_suggested, wrap_up_rules
 
 S = ContactState
 ENGINE_ACTOR = "system:routing"
@@ -266,13 +269,23 @@ async def do_close_contact(
     resolved_first_contact: bool | None = None,
     sub_reason: str | None = None,
     outcome: str = "handled",
+    suggested_categories: Sequence[str] = (),
+    follow_up: FollowUpDraft | None = None,
+    callback: WrapUpCallback | None = None,
+    cipher: TenantCipher | None = None,
+    by_user_id: UUID | None = None,
 ) -> None:
     """Finish after-call work with the wrap-up form (category, sub-reason, resolved on first
-    contact). The queue's wrap-up rules are checked first: a missing field is an
-    :class:`InvalidInputError` and nothing changes."""
+    contact), optionally leaving a follow-up task and/or booking a callback contact, all in
+    one transaction. ``suggested_categories`` are the categories the desk suggested (best
+    first), carried in ``contact.closed`` for the suggestion hit rate. The queue's wrap-up
+    rules and the extras are checked first: a bad field is an :class:`InvalidInputError`
+    naming it and nothing changes. A follow-up or callback needs ``cipher`` (the tenant's)
+    and ``by_user_id`` (who creates it)."""
     now = utcnow()
+    suggested = check_suggested(suggested_categories)
     async with db.scoped(tenant_id) as session, session.begin():
-        contact, _assignment = await _held(session, contact_id, agent_id, S.WRAP_UP)
+        contact, assignment = await _held(session, contact_id, agent_id, S.WRAP_UP)
         if contact.queue_id is not None:
             config = await session.scalar(select(Queue.config).where(Queue.id == contact.queue_id))
             wrap_up_rules(config).check(
@@ -282,7 +295,44 @@ async def do_close_contact(
             )
         if sub_reason is not None:
             await _keep_sub_reason(session, contact, sub_reason, now)
-        await _close(session, contact, now, actor, outcome, category, resolved_first_contact)
+        else:
+            sub_reason = await session.scalar(
+                select(ContactParty.sub_reason).where(ContactParty.contact_id == contact.id)
+            )
+        if follow_up is not None or callback is not None:
+            assert cipher is not None, "a follow-up or callback needs the tenant's cipher"
+            creator = by_user_id or assignment.agent_id
+            if follow_up is not None:
+                await add_follow_up(
+                    session,
+                    cipher,
+                    contact=contact,
+                    draft=follow_up,
+                    by_user_id=creator,
+                    actor=actor,
+                    now=now,
+                )
+            if callback is not None:
+                await book_callback_in(
+                    session,
+                    cipher,
+                    contact=contact,
+                    callback=callback,
+                    agent_id=creator,
+                    actor=actor,
+                    now=now,
+                )
+        await _close(
+            session,
+            contact,
+            now,
+            actor,
+            outcome,
+            category,
+            resolved_first_contact,
+            sub_reason=sub_reason,
+            suggested=suggested,
+        )
 
 
 async def _keep_sub_reason(
@@ -304,6 +354,9 @@ async def _close(
     outcome: str,
     category: str | None,
     resolved: bool | None,
+    *,
+    sub_reason: str | None = None,
+    suggested: list[str] | None = None,
 ) -> None:
     agent = await release_assignment(session, contact, at=now)
     move(contact, S.CLOSED, now)
@@ -318,6 +371,8 @@ async def _close(
             outcome=outcome,
             category=category,
             resolved_first_contact=resolved,
+            sub_reason=sub_reason,
+            suggested_categories=suggested or [],
         ),
     )
     if agent is not None:

@@ -13,6 +13,7 @@ from tsunagi.actions import desktop
 from tsunagi.web.api.customers import CustomerOut, customer_out
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import client_ip, require_principal
+from tsunagi.web.routing.desk_api import FollowUpOut, follow_up_out
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
@@ -60,6 +61,7 @@ class ScreenPopOut(Output):
     history: list[HistoryOut]
     orders: list[dict[str, Any]]
     recommended: list[dict[str, Any]]
+    follow_ups: list[FollowUpOut] = []  # noqa: RUF012 - msgspec copies defaults
 
 
 def _history(entry: desktop.HistoryEntry) -> HistoryOut:
@@ -167,6 +169,7 @@ async def screen_pop(request: AnyRequest, contact_id: FromPath[UUID]) -> ScreenP
         history=[_history(h) for h in pop.history],
         orders=pop.orders,
         recommended=pop.recommended,
+        follow_ups=[follow_up_out(f) for f in pop.follow_ups],
     )
 
 

@@ -13,11 +13,17 @@ from tsunagi.actions.routing.engine import RoutingEngine
 from tsunagi.actions.routing.floor import floor_snapshot
 from tsunagi.domain.permissions import Action, Principal, Resource, is_allowed
 from tsunagi.web import events
-from tsunagi.web.routing import api, desk, pages, wrap_up
+from tsunagi.web.routing import api, desk, desk_api, pages, wrap_up
 from tsunagi.web.routing.engines import ENGINES, engine_for
 from tsunagi.web.services import Services
 
-ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES, *desk.ROUTES, *wrap_up.ROUTES]
+ROUTES: list[Any] = [
+    *api.ROUTES,
+    *pages.ROUTES,
+    *desk.ROUTES,
+    *desk_api.ROUTES,
+    *wrap_up.ROUTES,
+]
 
 
 async def routing_snapshot(services: Services, principal: Principal) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from litestar import Request, get, patch, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 
+from tsunagi.actions.follow_ups import WrapUpCallback as CallbackDraft
 from tsunagi.actions.routing import agents as agent_actions
 from tsunagi.actions.routing import contacts as contact_actions
 from tsunagi.actions.routing import offers
@@ -25,6 +26,7 @@ from tsunagi.actions.routing.floor import floor_snapshot
 from tsunagi.adapters.storage.models import Queue, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingContact
 from tsunagi.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from tsunagi.domain.follow_ups import FollowUpDraft
 from tsunagi.domain.permissions import Action, Grant, Principal, Resource, grant_for
 from tsunagi.routing.agents import AgentProfile, NotReadyReason, Presence
 from tsunagi.routing.queues import QueueRouting, routing_settings
@@ -70,10 +72,25 @@ class ContactOut(Output):
     created: bool = True
 
 
+class WrapUpFollowUp(Input):
+    due_at: datetime
+    note: str | None = None
+    queue_id: UUID | None = None  # owned by this queue; none = by the communicator
+
+
+class WrapUpCallback(Input):
+    callback_at: datetime
+    to_me: bool = True  # offered only to the communicator who booked it
+
+
 class WrapUp(Input):
     category: str | None = None
     resolved_first_contact: bool | None = None
     sub_reason: str | None = None
+    # The categories the desk suggested, best first (for the suggestion hit rate).
+    suggested_categories: list[str] = msgspec.field(default_factory=list)
+    follow_up: WrapUpFollowUp | None = None
+    callback: WrapUpCallback | None = None
 
 
 class Transfer(Input):
@@ -280,10 +297,14 @@ async def close_contact(
     request: AnyRequest, contact_id: FromPath[UUID], data: JSONBody[WrapUp]
 ) -> ContactOut:
     """Finish after-call work with the wrap-up form; the queue's wrap-up rules must be met
-    (422 naming the missing field, nothing changed)."""
+    (422 naming the missing field, nothing changed). ``follow_up`` leaves a task, due at a
+    time; ``callback`` books a callback contact to the customer; both are saved with the
+    close or not at all."""
     principal = require_principal(request)
+    services = services_of(request)
+    extras = data.follow_up is not None or data.callback is not None
     await offers.do_close_contact(
-        services_of(request).db,
+        services.db,
         tenant_id=principal.tenant_id,
         contact_id=contact_id,
         agent_id=acting_agent(principal, "contact"),
@@ -291,6 +312,19 @@ async def close_contact(
         category=data.category,
         resolved_first_contact=data.resolved_first_contact,
         sub_reason=data.sub_reason,
+        suggested_categories=data.suggested_categories,
+        follow_up=None
+        if data.follow_up is None
+        else FollowUpDraft(
+            due_at=data.follow_up.due_at,
+            note=data.follow_up.note,
+            owner_queue_id=data.follow_up.queue_id,
+        ),
+        callback=None
+        if data.callback is None
+        else CallbackDraft(callback_at=data.callback.callback_at, to_me=data.callback.to_me),
+        cipher=await services.keyring.cipher(services.db, principal.tenant_id) if extras else None,
+        by_user_id=principal.user_id,
     )
     out = await _load(request, contact_id)
     _hint_held(services_of(request), principal.tenant_id, out, principal.user_id)
