@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from tsunagi.actions.figures.projector import FiguresProjector
-from tsunagi.web.figures import api, pages
+from tsunagi.web.figures import api, pages, voc
 from tsunagi.web.services import Services
 
-ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES]
+ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES, *voc.ROUTES]
 
 # One projector per running app (keyed by its Services).
 PROJECTORS: dict[int, FiguresProjector] = {}

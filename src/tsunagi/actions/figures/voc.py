@@ -1,0 +1,322 @@
+"""VOC mining for one tenant and month: gather the texts, open them, mask them, analyse.
+
+Texts: the communicators' wrap-up notes (``contact_parties.notes``), and what customers
+wrote on chat, email (subject and body, quoted lines dropped) and SMS
+(``conversation_messages`` with ``direction = in`` and ``author = customer``). Each text is
+dated by its contact's (note) or message's creation in the tenant's time zone and carries
+its contact's wrap-up category.
+
+Personal data: the texts and the customer's known values (name, kana, address, phone
+numbers, e-mail addresses, member and contract numbers; the conversation's visitor name
+and address; the contact's own address) are opened with the tenant keyring here, used to
+mask the texts, and dropped: only masked text leaves :func:`gather`. Every run writes one
+audit entry (``voc.read``: who, which month, why, how many texts) in its own transaction,
+not one per message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tsunagi.actions.audit import record
+from tsunagi.actions.figures import reports
+from tsunagi.adapters.security.crypto import TenantCipher
+from tsunagi.adapters.security.keyring import KeyRing
+from tsunagi.adapters.storage.conversation_models import Conversation, ConversationMessage
+from tsunagi.adapters.storage.crm_models import ContactParty, Customer, CustomerIdentifier
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import Tenant
+from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.domain.permissions import Principal
+from tsunagi.figures import voc
+from tsunagi.figures.voc_text import mask
+
+BASELINE_MONTHS = 3  # months before the report month that rising topics compare with
+TREND_MONTHS = 6  # months of contact volumes in the report
+MAX_TEXTS = 50_000  # per run; the newest are kept beyond it
+_QUOTED = re.compile(r"^\s*>.*$|^-- $[\s\S]*", re.MULTILINE)
+
+
+@dataclass
+class VocMonth:
+    """A month's VOC: the text summary, contact volumes from the figures, actions."""
+
+    summary: voc.MonthSummary
+    contacts: dict[str, dict[str, int]]  # category → month → answered contacts
+    categories: dict[str, str]  # code → display name
+    outcomes: list[tuple[str, str, int]]  # (category, wrap-up sub-reason, contacts)
+    actions: list[str] = field(default_factory=list)  # entered by a supervisor
+
+
+async def _zone(db: Database, tenant_id: UUID) -> ZoneInfo:
+    async with db.system(readonly=True) as session:
+        name = await session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
+    return ZoneInfo(name or "UTC")
+
+
+def _bounds(zone: ZoneInfo, first: str, last: str) -> tuple[datetime, datetime]:
+    """UTC instants from the local start of ``first`` to the local start after ``last``."""
+    start = datetime.combine(voc.month_first_day(first), time(), zone)
+    end = datetime.combine(voc.month_first_day(voc.shift_month(last, 1)), time(), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _local_month(moment: datetime, zone: ZoneInfo) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(zone).strftime("%Y-%m")
+
+
+async def _known_values(
+    session: AsyncSession, cipher: TenantCipher, customer_ids: set[UUID]
+) -> dict[UUID, list[tuple[str, str]]]:
+    """Each customer's own values, opened for masking only."""
+    known: dict[UUID, list[tuple[str, str]]] = {cid: [] for cid in customer_ids}
+    if not customer_ids:
+        return known
+    ids = sorted(customer_ids)
+    for customer in (await session.scalars(select(Customer).where(Customer.id.in_(ids)))).all():
+        for column, kind in (("name", "name"), ("name_kana", "name"), ("address", "address")):
+            value = cipher.open(
+                getattr(customer, f"{column}_enc"),
+                table="customers",
+                column=column,
+                row_id=customer.id,
+            )
+            if value:
+                known[customer.id].append((kind, value))
+    identifiers = await session.scalars(
+        select(CustomerIdentifier).where(CustomerIdentifier.customer_id.in_(ids))
+    )
+    for row in identifiers.all():
+        value = cipher.open(
+            row.value_enc, table="customer_identifiers", column="value", row_id=row.id
+        )
+        if value:
+            known[row.customer_id].append((row.kind, value))
+    return known
+
+
+def _party_value(kind: str | None, value: str | None) -> list[tuple[str, str]]:
+    if not value or kind is None:
+        return []
+    return [("email" if kind == "chat_login" else kind, value)]
+
+
+async def gather(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    tenant_id: UUID,
+    first: str,
+    last: str,
+    limit: int = MAX_TEXTS,
+) -> list[voc.VocText]:
+    """The tenant's masked texts from month ``first`` to ``last`` (inclusive)."""
+    zone = await _zone(db, tenant_id)
+    start, end = _bounds(zone, first, last)
+    cipher = await keyring.cipher(db, tenant_id)
+    party = ContactParty
+    async with db.scoped(tenant_id, readonly=True) as session:
+        notes = (
+            await session.execute(
+                select(
+                    RoutingContact.id,
+                    RoutingContact.created_at,
+                    RoutingContact.category,
+                    party.notes_enc,
+                    party.customer_id,
+                    party.kind,
+                    party.address_enc,
+                )
+                .join(party, party.contact_id == RoutingContact.id)
+                .where(
+                    party.notes_enc.is_not(None),
+                    RoutingContact.created_at >= start,
+                    RoutingContact.created_at < end,
+                )
+                .order_by(RoutingContact.created_at.desc(), RoutingContact.id)
+                .limit(limit)
+            )
+        ).all()
+        messages = (
+            await session.execute(
+                select(
+                    ConversationMessage.id,
+                    ConversationMessage.created_at,
+                    ConversationMessage.body_enc,
+                    ConversationMessage.seq,
+                    Conversation,
+                    RoutingContact.category,
+                )
+                .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+                .outerjoin(RoutingContact, RoutingContact.id == Conversation.contact_id)
+                .where(
+                    ConversationMessage.direction == "in",
+                    ConversationMessage.author == "customer",
+                    ConversationMessage.body_enc.is_not(None),
+                    ConversationMessage.created_at >= start,
+                    ConversationMessage.created_at < end,
+                )
+                .order_by(ConversationMessage.created_at.desc(), ConversationMessage.id)
+                .limit(limit)
+            )
+        ).all()
+        customers = {row.customer_id for row in notes if row.customer_id is not None}
+        customers |= {row[4].customer_id for row in messages if row[4].customer_id is not None}
+        known = await _known_values(session, cipher, customers)
+
+    texts: list[voc.VocText] = []
+    for contact_id, created, category, notes_enc, customer_id, kind, address_enc in notes:
+        address = cipher.open(
+            address_enc, table="contact_parties", column="address", row_id=contact_id
+        )
+        values = [*known.get(customer_id, []), *_party_value(kind, address)] if customer_id else []
+        values = values or _party_value(kind, address)
+        body = cipher.open(notes_enc, table="contact_parties", column="notes", row_id=contact_id)
+        texts.append(
+            voc.VocText(
+                key=f"n:{contact_id}",
+                month=_local_month(created, zone),
+                category=category or voc.UNCATEGORISED,
+                source="note",
+                text=mask(body or "", values),
+            )
+        )
+    for message_id, created, body_enc, seq, conversation, category in messages:
+        values = list(known.get(conversation.customer_id, [])) if conversation.customer_id else []
+        for column, kind in (("visitor_name", "name"), ("address", conversation.channel)):
+            opened = cipher.open(
+                getattr(conversation, f"{column}_enc"),
+                table="conversations",
+                column=column,
+                row_id=conversation.id,
+            )
+            if opened:
+                values.append(("phone" if kind == "sms" else kind, opened))
+        body = cipher.open(
+            body_enc, table="conversation_messages", column="body", row_id=message_id
+        )
+        if conversation.channel == "email":
+            body = _QUOTED.sub("", body or "")
+            if seq == 1 and conversation.subject_enc is not None:
+                subject = cipher.open(
+                    conversation.subject_enc,
+                    table="conversations",
+                    column="subject",
+                    row_id=conversation.id,
+                )
+                body = f"{subject or ''}\n{body}"
+        texts.append(
+            voc.VocText(
+                key=f"m:{message_id}",
+                month=_local_month(created, zone),
+                category=category or voc.UNCATEGORISED,
+                source=conversation.channel,
+                text=mask(body or "", values),
+            )
+        )
+    texts.sort(key=lambda t: (t.month, t.key))
+    return texts
+
+
+async def _audit(
+    db: Database, principal: Principal, month: str, reason: str, texts: int, category: str | None
+) -> None:
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        record(
+            session,
+            tenant_id=principal.tenant_id,
+            action="voc.read",
+            resource_type="figures",
+            resource_id=month,
+            outcome="ok",
+            actor_user_id=principal.user_id,
+            reason=reason,
+            detail={"texts": texts, **({"category": category} if category is not None else {})},
+        )
+
+
+async def _sub_reasons(
+    db: Database, tenant_id: UUID, zone: ZoneInfo, month: str, category: str | None
+) -> list[tuple[str, str, int]]:
+    start, end = _bounds(zone, month, month)
+    statement = (
+        select(RoutingContact.category, ContactParty.sub_reason)
+        .join(ContactParty, ContactParty.contact_id == RoutingContact.id)
+        .where(
+            ContactParty.sub_reason.is_not(None),
+            RoutingContact.created_at >= start,
+            RoutingContact.created_at < end,
+        )
+    )
+    if category is not None:
+        statement = statement.where(RoutingContact.category == (category or None))
+    async with db.scoped(tenant_id, readonly=True) as session:
+        rows = (await session.execute(statement)).all()
+    counts = Counter((cat or "", reason or "") for cat, reason in rows)
+    return [(cat, reason, n) for (cat, reason), n in sorted(counts.items(), key=_by_count)]
+
+
+def _by_count(item: tuple[tuple[str, str], int]) -> tuple[int, str, str]:
+    (category, reason), count = item
+    return (-count, category, reason)
+
+
+async def _contact_volumes(db: Database, tenant_id: UUID, month: str) -> dict[str, dict[str, int]]:
+    """Answered contacts per category and month, from the figures (the same numbers as the
+    dashboard), over the trend months."""
+    first = voc.shift_month(month, 1 - TREND_MONTHS)
+    last_day = voc.month_first_day(voc.shift_month(month, 1))
+    query = reports.ReportQuery(
+        day_from=voc.month_first_day(first),
+        day_to=last_day.fromordinal(last_day.toordinal() - 1),
+        grain="month",
+        by=("category",),
+    )
+    found: dict[str, dict[str, int]] = {}
+    for row in await reports.report(db, tenant_id, query.validated()):
+        slot = found.setdefault(row.keys[0], {})
+        slot[row.bucket[:7]] = int(row.figures.get("answered") or 0)
+    return found
+
+
+async def voc_month(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    month: str,
+    category: str | None = None,
+    reason: str,
+    locale: str = "ja",
+    actions: Sequence[str] = (),
+) -> VocMonth:
+    """The month's VOC for the principal's tenant; reads sealed text, so audited."""
+    month = voc.parse_month(month)
+    tenant_id = principal.tenant_id
+    texts = await gather(
+        db,
+        keyring,
+        tenant_id=tenant_id,
+        first=voc.shift_month(month, -BASELINE_MONTHS),
+        last=month,
+    )
+    await _audit(db, principal, month, reason, len(texts), category)
+    summary = voc.summarise(voc.documents(texts), month, category=category)
+    names = await reports.names(db, tenant_id, locale)
+    return VocMonth(
+        summary=summary,
+        contacts=await _contact_volumes(db, tenant_id, month),
+        categories=names.get("category", {}),
+        outcomes=await _sub_reasons(db, tenant_id, await _zone(db, tenant_id), month, category),
+        actions=[line.strip() for line in actions if line.strip()],
+    )
