@@ -108,7 +108,9 @@ def draft_of(data: FollowUpIn) -> FollowUpDraft:
 async def list_follow_ups(
     request: AnyRequest,
     owner: FromQuery[Literal["me", "team", "all"]] = "me",
-    state: FromQuery[Literal["open", "done", "cancelled", "any"]] = "open",
+    wanted: Annotated[
+        Literal["open", "done", "cancelled", "any"], QueryParameter(query="state")
+    ] = "open",
     due_before: FromQuery[datetime | None] = None,
     customer_id: FromQuery[UUID | None] = None,
     queue_id: FromQuery[UUID | None] = None,
@@ -121,7 +123,7 @@ async def list_follow_ups(
         services_of(request).keyring,
         principal=require_principal(request),
         owner=owner,
-        state=None if state == "any" else FollowUpState(state),
+        state=None if wanted == "any" else FollowUpState(wanted),
         due_before=due_before,
         customer_id=customer_id,
         queue_id=queue_id,
