@@ -57,7 +57,7 @@ _PHONE_RE = re.compile(
     r"(?:[\s\-‐−ー()]?\d{1,4}){1,2}[\s\-‐−ー()]?\d{3,4}(?!\d)"
 )
 _POSTAL_RE = re.compile(r"〒\s*\d{3}[\-‐−ー]?\d{4}|(?<![\d\-])\d{3}[\-‐−ー]\d{4}(?![\d\-])")
-_BLOCK = r"\d+(?:\s*(?:丁目|番地|番|号|[\-‐−ーの])\s*\d*){0,4}(?:号室|号)?"
+_BLOCK = r"\d+(?:(?:丁目|番地|番|号|[\-‐−ー]|の(?=\d))\d*){0,4}(?:号室|号)?"
 _ADDRESS_RES = (
     # A prefecture, then place names, then block numbers: 東京都港区芝公園4-2-8.
     re.compile(
@@ -168,7 +168,8 @@ def _known_pattern(kind: str, value: str) -> list[str]:
     if kind == "address":
         pieces = [p for p in re.split(r"[\s,、]+", text) if len(p) >= 3]
         return [_spaced(text.replace(" ", ""))] + [re.escape(p) for p in pieces]
-    return [_spaced(text)] if len(text) >= 3 else []
+    compact = re.sub(r"[\s\-‐‑–—−ー]", "", text)
+    return [_spaced(compact)] if len(compact) >= 3 else []
 
 
 _KNOWN_MASK = {
@@ -308,6 +309,8 @@ JA_STOP = frozenset(
         "連絡",
         "お願い",
         "願い",
+        "願う",
+        "つく",
         "問い合わせ",
         "問合せ",
         "御",
@@ -606,7 +609,7 @@ def _tone_ja(analysed: Analysed, morphemes: Sequence[_Morpheme]) -> None:
             analysed.complaint += 1
 
 
-def _japanese(analysed: Analysed, run: str) -> None:
+def _japanese(analysed: Analysed, run: str, *, after_number: bool = False) -> None:
     morphemes = _sudachi().tokenize(run)
     _tone_ja(analysed, morphemes)
     compound: list[_Morpheme] = []
@@ -619,12 +622,14 @@ def _japanese(analysed: Analysed, run: str) -> None:
 
     for morpheme in morphemes:
         pos = morpheme.part_of_speech()
+        counter, after_number = after_number, pos[1] == "数詞"  # 3個: 個 is a counter
         kind = CONTENT_POS.get(pos[0])
         form = normalize(morpheme.normalized_form()).casefold()
         keep = (
             kind is not None
             and pos[1] not in _SKIP_NOUNS
             and pos[2] != "人名"
+            and not counter
             and form not in JA_STOP
             and not re.fullmatch(r"[\u3041-\u309f]|[\d\W_]+", form)
         )
@@ -642,11 +647,14 @@ def analyse(text: str) -> Analysed:
     analysed = Analysed()
     previous: Word | None = None  # the last English content word, for bigrams
     negated = False
+    number_end = -1  # where the last run of digits ended: 3個 makes 個 a counter
     for match in _SEGMENT_RE.finditer(text):
         if match.group("ja") is not None:
-            _japanese(analysed, match.group("ja"))
+            _japanese(analysed, match.group("ja"), after_number=match.start() == number_end)
             previous = None
             continue
+        if (match.group("latin") or "").isdigit():
+            number_end = match.end()
         latin = match.group("latin")
         if latin is None:  # a mask or the end of a sentence: phrases do not cross it
             previous, negated = None, False
