@@ -241,6 +241,11 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--talk-s", type=float, default=3.0)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="run the server under py-spy and write its profile (speedscope JSON) to FILE",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tsunagi-bench-"))
@@ -264,8 +269,13 @@ async def main() -> None:
         if args.profile == "postgres":
             env["TSUNAGI_REDIS_URL"] = REDIS
         tsunagi = shutil.which("tsunagi") or str(Path(sys.executable).parent / "tsunagi")
+        command = [tsunagi, "serve", "--port", str(args.port)]
+        if args.py_spy:
+            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            command = [spy, "record", "-r", "100", "-f", "speedscope", "-o", args.py_spy, "--"]
+            command += [tsunagi, "serve", "--port", str(args.port)]
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
-            [tsunagi, "serve", "--port", str(args.port)],
+            command,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -320,8 +330,13 @@ async def main() -> None:
         await asyncio.gather(*agents, return_exceptions=True)
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            if args.py_spy:  # py-spy writes its profile when the server it runs ends
+                subprocess.run(  # noqa: ASYNC221 - at the end, after the measurement
+                    ["pkill", "-INT", "-f", f"serve --port {args.port}"], check=False
+                )
+            else:
+                server.terminate()
+            server.wait(timeout=60)
         if args.profile == "postgres":
             admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
