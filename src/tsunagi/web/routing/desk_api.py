@@ -109,7 +109,7 @@ async def list_follow_ups(
     request: AnyRequest,
     owner: FromQuery[Literal["me", "team", "all"]] = "me",
     wanted: Annotated[
-        Literal["open", "done", "cancelled", "any"], QueryParameter(query="state")
+        Literal["open", "done", "cancelled", "any"], QueryParameter(name="state")
     ] = "open",
     due_before: FromQuery[datetime | None] = None,
     customer_id: FromQuery[UUID | None] = None,
