@@ -17,6 +17,25 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9０-９()（）\-‐－ ]{6,24}$")
 
 
+_PHONE_LIKE = re.compile(r"^(\+|0|０)[0-9０-９()（）\-‐－ ]{8,23}$")
+
+
+def check_opaque_reference(field_name: str, value: str | None) -> None:
+    """An external system's reference travels in events and logs, so it must not be a
+    customer's e-mail address or phone number (those go, sealed, with the contact's party)."""
+    if value is None:
+        return
+    text = value.strip()
+    if "@" in text and _EMAIL.match(text):
+        raise InvalidInputError(
+            f"{field_name} looks like an e-mail address; send addresses as the contact's party"
+        )
+    if _PHONE_LIKE.match(text) and sum(ch.isdigit() for ch in text) >= 9:
+        raise InvalidInputError(
+            f"{field_name} looks like a phone number; send numbers as the contact's party"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Identifier:
     kind: str

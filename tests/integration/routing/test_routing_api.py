@@ -132,6 +132,34 @@ def test_communicators_act_only_on_their_own(
     assert bad.status_code == 422
 
 
+def test_a_phone_number_or_address_as_customer_ref_is_refused(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    """customer_ref travels in events and logs: personal data must go as the (sealed) party."""
+    queue_id = add_queue(database_url, world.tenants["a"], "refs")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    for ref, what in [
+        ("090-1234-5678", "phone number"),
+        ("+81 3 1234 5678", "phone number"),
+        ("hanako@example.jp", "e-mail address"),
+    ]:
+        refused = supervisor.request(
+            "POST",
+            "/api/v1/contacts",
+            json={"channel": "voice", "queue_id": queue_id, "customer_ref": ref},
+        )
+        assert refused.status_code == 422, refused.text
+        assert "customer_ref" in refused.text and what in refused.text
+    listed = supervisor.request("GET", f"/api/v1/contacts?queue_id={queue_id}")
+    assert listed.json() == []  # nothing was created
+    kept = supervisor.request(
+        "POST",
+        "/api/v1/contacts",
+        json={"channel": "voice", "queue_id": queue_id, "customer_ref": "CRM-00042"},
+    )
+    assert kept.status_code == 201, kept.text
+
+
 def test_the_floor_snapshot_then_contact_events_on_the_socket(
     server: LiveServer, world: World, database_url: str, client_factory: Any
 ) -> None:

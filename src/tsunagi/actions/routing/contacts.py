@@ -27,6 +27,7 @@ from tsunagi.actions.routing.rows import (
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.domain.customers import check_opaque_reference
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.routing.agents import CHANNELS
 from tsunagi.routing.events import (
@@ -86,6 +87,7 @@ async def do_create_contact(
         raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}")
     if new.self_service not in (None, "bot", "ivr"):
         raise InvalidInputError("self_service must be bot or ivr")
+    check_opaque_reference("customer_ref", new.customer_ref)
     if new.idempotency_key is not None:
         existing = await _find_by_key(db, tenant_id, new.idempotency_key)
         if existing is not None:
@@ -112,6 +114,7 @@ async def create_contact_in(
     transaction — for actions that create a contact together with rows of their own."""
     if new.channel not in CHANNELS:
         raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}")
+    check_opaque_reference("customer_ref", new.customer_ref)
     return await _create(session, tenant_id, new, at, actor)
 
 

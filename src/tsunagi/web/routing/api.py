@@ -40,6 +40,10 @@ TAGS = ["routing"]
 
 
 class ContactCreate(Input):
+    """A new contact. ``customer_ref`` is your system's opaque reference (e.g. a CRM id),
+    sent back in events; a phone number or e-mail address there is refused (422) — send
+    those with ``PUT /api/v1/contacts/{id}/party``, where they are sealed."""
+
     channel: Literal["voice", "chat", "email", "sms", "callback"]
     queue_id: UUID
     priority: int = 0
