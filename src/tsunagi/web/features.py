@@ -24,6 +24,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "tsunagi.web.bot",
     "tsunagi.web.sms",
     "tsunagi.web.email",
+    "tsunagi.web.surveys",
 )
 
 Hook = Callable[[Services], Awaitable[None]]

@@ -7,6 +7,8 @@
 * A field is sealed with AES-256-GCM under the tenant's data key; the associated data
   binds the ciphertext to its tenant, table, column and row, so a ciphertext copied into
   another row or tenant does not open. Stored form: ``b"\\x01" + nonce(12) + ciphertext``.
+* Links handed out (survey invitations) are signed with :meth:`TenantCipher.mac`: HMAC-SHA-256
+  under a key derived from the data key per purpose (HKDF, info ``tsunagi mac v1:<purpose>``).
 * Lookups (phone, email, member number) use HMAC-SHA-256 under a key derived from the
   data key (HKDF, info ``tsunagi lookup v1``) over the normalised value: equal values
   give equal hashes within a tenant, nothing across tenants, and the hash reveals nothing
@@ -106,11 +108,12 @@ def normalise(kind: str, value: str) -> str:
 class TenantCipher:
     """Seals and opens one tenant's personal data; computes its lookup hashes."""
 
-    __slots__ = ("_aead", "_lookup_key", "tenant_id")
+    __slots__ = ("_aead", "_data_key", "_lookup_key", "tenant_id")
 
     def __init__(self, tenant_id: UUID, data_key: bytes) -> None:
         self.tenant_id = tenant_id
         self._aead = AESGCM(data_key)
+        self._data_key = data_key
         self._lookup_key = HKDF(
             algorithm=hashes.SHA256(),
             length=KEY_BYTES,
@@ -148,6 +151,18 @@ class TenantCipher:
             self._lookup_key, f"{kind}:{normalise(kind, value)}".encode(), hashlib.sha256
         )
         return digest.hexdigest()
+
+    def mac(self, purpose: str, message: bytes) -> bytes:
+        """HMAC-SHA-256 of ``message`` under a key derived for ``purpose`` (HKDF, info
+        ``tsunagi mac v1:<purpose>``): signs what the tenant hands out, e.g. survey links.
+        Distinct purposes never share a key, and neither does the lookup hash."""
+        key = HKDF(
+            algorithm=hashes.SHA256(),
+            length=KEY_BYTES,
+            salt=self.tenant_id.bytes,
+            info=b"tsunagi mac v1:" + purpose.encode(),
+        ).derive(self._data_key)
+        return hmac.new(key, message, hashlib.sha256).digest()
 
     def _aad(self, table: str, column: str, row_id: UUID) -> bytes:
         return b"|".join((self.tenant_id.bytes, table.encode(), column.encode(), row_id.bytes))

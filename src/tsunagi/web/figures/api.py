@@ -63,6 +63,8 @@ class ContactOut(Output):
     callback: bool
     answered_by: UUID | None
     last_agent_id: UUID | None
+    nps_score: int | None = None  # the survey answer of the contact, if any
+    csat_score: int | None = None
 
 
 class LiveOut(Output):
@@ -274,6 +276,8 @@ def _contact_out(row: FiguresContact) -> ContactOut:
         callback=row.callback,
         answered_by=row.answered_by,
         last_agent_id=row.last_agent_id,
+        nps_score=row.nps_score,
+        csat_score=row.csat_score,
     )
 
 

@@ -39,6 +39,8 @@ class Chart:
     height: int = HEIGHT
     bars: list[Bar] = field(default_factory=list)
     line: str = ""  # SVG polyline points, e.g. service level
+    line2: str = ""  # a second line (CSAT beside NPS)
+    zero: float | None = None  # y of a zero line, when the scale goes below zero
     x_ticks: list[Tick] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     empty: bool = True
@@ -92,6 +94,40 @@ def _short(bucket: str) -> str:
     if "T" in bucket:
         return bucket.split("T", 1)[1][:5]
     return bucket[5:] if len(bucket) == 10 else bucket
+
+
+def score_chart(
+    buckets: Sequence[str], nps: Sequence[float | None], csat: Sequence[float | None]
+) -> Chart:
+    """NPS (−100…+100) and CSAT (0…100 %, as a share of 4-5 answers) per bucket on one
+    −100…+100 scale, with a zero line; a bucket without answers leaves a gap."""
+    chart = Chart(empty=not any(v is not None for v in (*nps, *csat)))
+    if not buckets:
+        return chart
+    plot_w = WIDTH - PAD_LEFT - 10
+    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+    slot = plot_w / len(buckets)
+
+    def y(value: float) -> float:
+        return PAD_TOP + plot_h * (100 - value) / 200
+
+    every = max(1, len(buckets) // 8)
+    nps_points: list[str] = []
+    csat_points: list[str] = []
+    for index, bucket in enumerate(buckets):
+        x = PAD_LEFT + index * slot + slot / 2
+        if nps[index] is not None:
+            nps_points.append(f"{x:.1f},{y(float(nps[index] or 0)):.1f}")
+        if csat[index] is not None:
+            csat_points.append(f"{x:.1f},{y(100 * float(csat[index] or 0)):.1f}")
+        if index % every == 0:
+            chart.x_ticks.append(Tick(x, HEIGHT - 8, _short(bucket)))
+    chart.line = " ".join(nps_points)
+    chart.line2 = " ".join(csat_points)
+    chart.zero = y(0)
+    for value in (-100, 0, 100):
+        chart.y_ticks.append(Tick(PAD_LEFT - 6, y(value) + 4, f"{value:+d}" if value else "0"))
+    return chart
 
 
 def histogram(values_s: Sequence[float], edges_s: Sequence[int]) -> Chart:

@@ -24,7 +24,7 @@ from tsunagi.adapters.storage.models import Queue
 from tsunagi.domain.errors import InvalidInputError
 from tsunagi.figures.definitions import FigureOptions, contact_figures
 from tsunagi.web.auth import csrf_for, require_principal
-from tsunagi.web.figures.charts import heat_map, histogram, volume_chart
+from tsunagi.web.figures.charts import heat_map, histogram, score_chart, volume_chart
 from tsunagi.web.i18n import current_locale
 from tsunagi.web.services import services_of
 
@@ -98,6 +98,7 @@ async def figures_page(
             "channels": CHANNELS,
             "grains": ("15", "30", "60", "day", "week", "month"),
             "total": total,
+            "total_measures": totals[0].measures if totals else {},
             "volume": volume_chart(
                 [r.bucket for r in trend],
                 [int(r.figures["answered"] or 0) for r in trend],
@@ -105,6 +106,11 @@ async def figures_page(
                 [r.figures["service_level"] for r in trend],
             ),
             "trend": trend,
+            "scores": score_chart(
+                [r.bucket for r in trend],
+                [r.figures["nps"] for r in trend],
+                [r.figures["csat"] for r in trend],
+            ),
             "handle": histogram(handle, HANDLE_EDGES_S),
             "handled_count": len(handle),
             "by_queue": by_queue,
