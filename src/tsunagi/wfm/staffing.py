@@ -213,10 +213,10 @@ class StaffingTable:
 
 
 def _erlang_c_vector(
-    a_exact: Sequence[Fraction], a: FloatArray, aht_s: float, target: Target
+    lower: IntArray, a: FloatArray, aht_s: float, target: Target
 ) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
-    """Vectorised Erlang C staffing; returns agents, SL, ASA and P(wait)."""
-    lower = np.array([minimum_agents(x, target, "erlang-c") for x in a_exact], dtype=np.int64)
+    """Vectorised Erlang C staffing from the exact lower bounds; returns agents, SL, ASA and
+    P(wait)."""
     busy = a > 0
     t_ratio = target.service_seconds / aht_s
 
@@ -275,7 +275,7 @@ def _float_at_most(value: Fraction) -> float:
 
 
 def _erlang_a_vector(
-    a_exact: Sequence[Fraction], a: FloatArray, aht_s: float, patience_s: float, target: Target
+    lower_all: IntArray, a: FloatArray, aht_s: float, patience_s: float, target: Target
 ) -> QueueKpisArray:
     """Vectorised Erlang A staffing: :func:`required_agents` on all intervals at once.
 
@@ -287,7 +287,6 @@ def _erlang_a_vector(
     criteria = (target.service_level, target.asa_s, target.max_abandon, target.max_occupancy)
     if all(c is None for c in criteria):
         raise ValueError("Erlang A staffing needs at least one target")
-    lower_all = np.array([minimum_agents(x, target, "erlang-a") for x in a_exact], dtype=np.int64)
     idx = np.flatnonzero(a > 0)
     rate = a[idx] / aht_s
     lower = lower_all[idx]
@@ -368,6 +367,55 @@ def _erlang_a_vector(
     return out
 
 
+Volumes = Sequence[Number] | npt.NDArray[np.int64] | npt.NDArray[np.float64]
+
+
+def _integer_volumes(volumes: Volumes) -> IntArray | None:
+    """The volumes as an int64 array when every one is an integer (counts of calls)."""
+    if isinstance(volumes, np.ndarray):
+        return volumes.astype(np.int64) if volumes.dtype.kind in "iu" else None
+    if all(type(v) is int for v in volumes):
+        return np.fromiter(volumes, dtype=np.int64, count=len(volumes))
+    return None
+
+
+def _traffic_and_bounds(
+    volumes: Volumes, aht: Fraction, interval_s: int, target: Target, model: Model
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Volumes and traffic as floats, and the exact lower bound of agents per interval.
+
+    Whole-number volumes (the usual case) are done in int64 arrays: with ``aht = p/q``
+    the traffic is ``v·p / (q·interval)``, its floor and the occupancy ceiling are integer
+    divisions, and its float is the correctly rounded quotient of two exactly held
+    doubles - the same as ``float(Fraction)``. Other volumes, or numbers too large for
+    int64, go through :class:`Fraction` one by one.
+    """
+    ints = _integer_volumes(volumes)
+    if ints is not None and len(ints) and int(ints.min()) < 0:
+        raise ValueError("volumes must be >= 0")
+    p, d = aht.numerator, aht.denominator * interval_s
+    occ = target.max_occupancy
+    r, s = (occ.numerator, occ.denominator) if occ is not None else (1, 1)
+    top = int(ints.max(initial=0)) * p * s if ints is not None else 0
+    if ints is not None and top < 2**53 and d * r < 2**53:
+        work = ints * p  # traffic = work / d
+        a = work / float(d)
+        lower = np.where(ints > 0, 1, 0).astype(np.int64)
+        if model == "erlang-c":
+            lower = np.where(ints > 0, work // d + 1, 0)
+        if occ is not None:
+            lower = np.maximum(lower, -((-work * s) // (d * r)))
+        return ints.astype(np.float64), a, lower.astype(np.int64)
+    exact_volumes = [exact(v) for v in volumes]
+    if any(v < 0 for v in exact_volumes):
+        raise ValueError("volumes must be >= 0")
+    a_exact = [v * aht / interval_s for v in exact_volumes]
+    a = np.array([float(x) for x in a_exact], dtype=np.float64)
+    vol = np.array([float(v) for v in exact_volumes], dtype=np.float64)
+    lower = np.array([minimum_agents(x, target, model) for x in a_exact], dtype=np.int64)
+    return vol, a, lower
+
+
 def staff_intervals(
     volumes: Sequence[Number],
     *,
@@ -381,25 +429,20 @@ def staff_intervals(
     """Staff every interval of a volume series (one queue, one AHT)."""
     if interval_minutes <= 0:
         raise ValueError("interval_minutes must be > 0")
-    exact_volumes = [exact(v) for v in volumes]
-    if any(v < 0 for v in exact_volumes):
-        raise ValueError("volumes must be >= 0")
     interval_s = interval_minutes * 60
-    aht = float(exact(aht_s))
+    aht_exact = exact(aht_s)
+    aht = float(aht_exact)
     if aht <= 0:
         raise ValueError("aht_s must be > 0")
-    aht_exact = exact(aht_s)
-    a_exact = [v * aht_exact / interval_s for v in exact_volumes]
-    a = np.array([float(x) for x in a_exact], dtype=np.float64)
-    vol = np.array([float(v) for v in exact_volumes], dtype=np.float64)
+    vol, a, lower = _traffic_and_bounds(volumes, aht_exact, interval_s, target, model)
     if model == "erlang-c":
-        agents, sl, asa, pw = _erlang_c_vector(a_exact, a, aht, target)
+        agents, sl, asa, pw = _erlang_c_vector(lower, a, aht, target)
         occ = np.divide(a, agents, out=np.zeros_like(a), where=agents > 0)
         abandon = None
     else:
         if patience_s is None:
             raise ValueError("Erlang A needs a mean patience (patience_s)")
-        k = _erlang_a_vector(a_exact, a, aht, patience_s, target)
+        k = _erlang_a_vector(lower, a, aht, patience_s, target)
         agents, sl, asa, occ, pw = k.agents, k.service_level, k.asa_s, k.occupancy, k.p_wait
         abandon = k.abandon_rate
     return StaffingTable(

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from tsunagi.wfm.erlang import erlang_c_kpis
 from tsunagi.wfm.staffing import (
+    Model,
+    Number,
     Target,
     exact,
     required_agents,
@@ -142,3 +144,31 @@ def test_summaries_by_day_reconcile_with_intervals() -> None:
     assert 0.8 <= days[0].service_level <= 1
     whole = summarize(t, ["week"] * 8)[0]
     assert whole.agent_hours == pytest.approx(days[0].agent_hours + days[1].agent_hours)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    volumes=st.lists(st.integers(0, 5000), min_size=1, max_size=30),
+    aht=st.sampled_from([300, 287.3, "181.25", Fraction(1000, 3), 1]),
+    occupancy=st.sampled_from([None, 0.85, Fraction(2, 3), 1]),
+    minutes=st.sampled_from([15, 30, 60]),
+    model=st.sampled_from(["erlang-c", "erlang-a"]),
+)
+def test_whole_number_volumes_take_the_integer_path_to_the_same_table(
+    volumes: list[int], aht: Number, occupancy: Number | None, minutes: int, model: Model
+) -> None:
+    target = Target(
+        Fraction(4, 5), 20, max_occupancy=None if occupancy is None else exact(occupancy)
+    )
+    kwargs = {"aht_s": aht, "interval_minutes": minutes, "target": target, "shrinkage": 0.3}
+    patience = 180.0 if model == "erlang-a" else None
+    fast = staff_intervals(volumes, model=model, patience_s=patience, **kwargs)
+    exact_path = staff_intervals(
+        [Fraction(v) for v in volumes], model=model, patience_s=patience, **kwargs
+    )
+    for name in ("volume", "traffic_erlangs", "agents", "agents_with_shrinkage"):
+        assert np.array_equal(getattr(fast, name), getattr(exact_path, name)), name
+    as_array = staff_intervals(np.array(volumes), model=model, patience_s=patience, **kwargs)
+    assert np.array_equal(as_array.agents, fast.agents)
+    with pytest.raises(ValueError, match="volumes must be >= 0"):
+        staff_intervals([*volumes, -1], model=model, patience_s=patience, **kwargs)
