@@ -91,6 +91,8 @@ class Tenant(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Tokyo")
     default_locale: Mapped[str] = mapped_column(String(8), default="ja")
     created_at: Mapped[datetime]
+    # Call recordings older than this are deleted (None: the server's default).
+    recording_retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class User(TenantScoped, Base):
