@@ -163,3 +163,113 @@ def export(
 def _date(value: Any) -> date:
     result: date = value.date()
     return result
+
+
+@figures.command("import-history")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tsunagi", "anonymous-bank"]),
+    default="tsunagi",
+    show_default=True,
+    help="tsunagi: the generic CSV (docs/figures.md); anonymous-bank: the Technion call log.",
+)
+@click.option("--queue-map", default="", help="SOURCE=QUEUE_CODE,… ('*=CODE' maps the rest).")
+@click.option("--agent-map", default="", help="SOURCE_NAME=USERNAME,… for communicators.")
+@click.option("--create-queues", is_flag=True, help="Create the queues the file names.")
+@click.option("--timezone", help="Zone of the file's times (default: the tenant's).")
+@click.option("--dry-run", is_flag=True, help="Check and count only; write nothing.")
+@click.option("--batch", default=2000, show_default=True, help="Rows per transaction.")
+@click.option("--max-errors", default=20, show_default=True, help="Bad rows to list.")
+@click.pass_context
+def import_history(
+    ctx: click.Context,
+    csv_file: Path,
+    slug: str,
+    fmt: str,
+    queue_map: str,
+    agent_map: str,
+    create_queues: bool,
+    timezone: str | None,
+    dry_run: bool,
+    batch: int,
+    max_errors: int,
+) -> None:
+    """Load past contacts from CSV_FILE so the figures start with the center's history.
+
+    Each row becomes one contact.imported event; importing the same rows again adds
+    nothing. Bad rows are listed with their line and field; good rows are imported.
+    Exits with status 1 when a row was rejected.
+    """
+    from tsunagi.actions.figures.history import (
+        HistoryImportReport,
+        HistoryOptions,
+        do_import_history,
+    )
+    from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+    from tsunagi.figures.history import parse_map
+
+    try:
+        options = HistoryOptions(
+            fmt=fmt,
+            queue_map=parse_map(queue_map),
+            agent_map=parse_map(agent_map),
+            create_queues=create_queues,
+            timezone=timezone,
+            dry_run=dry_run,
+            batch=batch,
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+
+    async def work(db: Any) -> HistoryImportReport:
+        (tenant,) = await _tenant_ids(db, slug)
+        with csv_file.open(encoding="utf-8-sig", newline="") as handle:
+            return await do_import_history(
+                db,
+                KeyRing(master_key_for(settings)),
+                tenant_id=tenant,
+                lines=handle,
+                options=options,
+                actor="cli",
+            )
+
+    report = _with_db(ctx, work)
+    verb = "would import" if dry_run else "imported"
+    click.echo(
+        f"{report.rows} rows: {verb} {report.imported}, already imported {report.duplicates}, "
+        f"skipped {report.skipped}, rejected {report.rejected}"
+    )
+    if report.queues:
+        pairs = ", ".join(f"{source}→{target}" for source, target in sorted(report.queues.items()))
+        click.echo(f"queues: {pairs}")
+    if report.created_queues:
+        verb = "would create" if dry_run else "created"
+        click.echo(f"{verb} queues: {', '.join(report.created_queues)}")
+    if report.first_ended is not None and report.last_ended is not None:
+        click.echo(
+            f"contacts ended {report.first_ended:%Y-%m-%d %H:%M} … "
+            f"{report.last_ended:%Y-%m-%d %H:%M} UTC (file times read in {report.timezone})"
+        )
+    for bad in report.errors[:max_errors]:
+        click.echo(f"  {bad}")
+    if report.rejected > max_errors:
+        click.echo(f"  … and {report.rejected - max_errors} more")
+    if report.warned:
+        click.echo(f"{report.warned} fields left out of rows that were kept:")
+        for note in report.warnings[:max_errors]:
+            click.echo(f"  {note}")
+        if report.warned > max_errors:
+            click.echo(f"  … and {report.warned - max_errors} more")
+    if dry_run:
+        click.echo("dry run: nothing was written")
+    elif report.imported:
+        click.echo(
+            "the server's relay numbers the events and its projector folds them; "
+            "`tsunagi figures rebuild` recounts them with everything else"
+        )
+    if report.rejected:
+        sys.exit(1)

@@ -30,6 +30,7 @@ from tsunagi.figures.definitions import (
     Measures,
     add_into,
 )
+from tsunagi.figures.history import UNKNOWN_COMMUNICATOR, ContactImportedEvent
 from tsunagi.figures.intervals import interval_start, split_span
 from tsunagi.figures.surveys import SurveyAnsweredEvent, survey_measures
 from tsunagi.routing.events import (
@@ -155,6 +156,8 @@ class Fold:
             self._agent(event)
         elif isinstance(event, ContactEvent):
             self._contact(event)
+        elif isinstance(event, ContactImportedEvent):
+            self._imported(event)
         elif isinstance(event, SurveyAnsweredEvent):
             self._survey(event)
 
@@ -306,6 +309,47 @@ class Fold:
             agent = record.segments[-1].agent_id
             agent_key: AgentKey = (start, agent, record.queue_id, record.channel, category)
             add_into(self.agent_rows.setdefault(agent_key, {}), measures)
+
+    # ---------------------------------------------------------------- history
+    def _imported(self, event: ContactImportedEvent) -> None:
+        """A historical contact arrives whole: its record is built at once and contributes
+        like a live contact that ended at ``ended_at`` (once: a known id is a repeat)."""
+        if event.contact_id in self.contacts:
+            return
+        answered = event.outcome == "answered"
+        segments = [
+            Segment(
+                event.agent_id or UNKNOWN_COMMUNICATOR,
+                talk_ms=event.talk_ms,
+                hold_ms=event.hold_ms,
+                holds=event.holds,
+                acw_ms=event.acw_ms,
+            )
+            for _ in range(answered)
+        ]
+        record = self.contacts[event.contact_id] = ContactRecord(
+            event.contact_id,
+            version=1,
+            state="abandoned" if event.outcome == "abandoned" else "closed",
+            channel=event.channel,
+            queue_id=event.queue_id,
+            created_at=event.arrived_at,
+            offered_at=event.queued_at,
+            wait_from=event.queued_at,
+            answered_at=event.answered_at if answered else None,
+            answered_by=segments[0].agent_id if segments else None,
+            ended_at=event.ended_at,
+            wait_ms=event.wait_ms if event.queued_at is not None else None,
+            callback=event.callback,
+            transfers=event.transfers,
+            escalations=event.escalations,
+            outcome={"answered": "handled"}.get(event.outcome, event.outcome),
+            category=event.category,
+            resolved=event.resolved_first_contact,
+            segments=segments,
+        )
+        self.touched_contacts.add(record.contact_id)
+        self._contribute(record)
 
     # ------------------------------------------------------------ contributions
     def _contribute(self, record: ContactRecord) -> None:
