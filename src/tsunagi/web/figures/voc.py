@@ -112,6 +112,7 @@ async def _read(
     category: str | None,
     why: str,
     actions: str | None = None,
+    locale: str | None = None,
 ) -> VocMonth:
     principal = require_principal(request)
     services = services_of(request)
@@ -123,7 +124,7 @@ async def _read(
         month=chosen,
         category=category or None,
         reason=f"{why} {chosen}",
-        locale=current_locale.get(),
+        locale=locale or current_locale.get(),
         actions=(actions or "")[:MAX_ACTIONS_CHARS].splitlines(),
     )
 
@@ -224,18 +225,22 @@ async def voc_report_pdf(
         str | None,
         QueryParameter(description="actions taken this month, one per line (from the page)"),
     ] = None,
+    lang: Annotated[
+        str | None, QueryParameter(description="ja or en (default: the reader's language)")
+    ] = None,
 ) -> Response[bytes]:
     """The monthly VOC report as PDF (Japanese or English by the reader's language)."""
     from tsunagi.web.figures.voc_pdf import render_pdf
 
     principal = require_principal(request)
     services = services_of(request)
-    found = await _read(request, month, None, "VOC report", actions)
+    language = lang if lang in ("ja", "en") else current_locale.get()
+    found = await _read(request, month, None, "VOC report", actions, language)
     tenant = await get_tenant(services.db, principal.tenant_id)
     content = render_pdf(
         found,
         tenant_name=tenant.name,
-        gettext=services.catalogues.get(current_locale.get()).gettext,
+        gettext=services.catalogues.get(language).gettext,
     )
     return Response(
         content,
