@@ -99,6 +99,68 @@ def rebuild(ctx: click.Context, slug: str | None, apply: bool) -> None:
         sys.exit(1)
 
 
+@figures.command("voc-report")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--month", required=True, help="YYYY-MM, the tenant's local month.")
+@click.option("--as", "username", required=True, help="A supervisor or manager (audited).")
+@click.option(
+    "--actions",
+    "actions_file",
+    type=click.File(encoding="utf-8"),
+    help="Actions taken this month, one per line.",
+)
+@click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.pass_context
+def voc_report(
+    ctx: click.Context,
+    slug: str,
+    month: str,
+    username: str,
+    actions_file: Any,
+    lang: str,
+    output: Path,
+) -> None:
+    """Write the monthly VOC report (PDF) of a tenant; the read is audited as the user."""
+    from tsunagi.actions.accounts import get_tenant
+    from tsunagi.actions.figures.voc import voc_month
+    from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+    from tsunagi.adapters.storage.models import User
+    from tsunagi.domain.permissions import Action, Principal, Resource, Role, authorize
+    from tsunagi.web.figures.voc_pdf import render_pdf
+    from tsunagi.web.i18n import Catalogues
+
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    actions = actions_file.read().splitlines() if actions_file is not None else []
+
+    async def work(db: Any) -> bytes:
+        (tenant_id,) = await _tenant_ids(db, slug)
+        async with db.scoped(tenant_id, readonly=True) as session:
+            user = await session.scalar(select(User).where(User.username == username))
+        if user is None or not user.active:
+            raise click.ClickException(f"no active user {username!r} in {slug}")
+        principal = Principal(
+            user_id=user.id, tenant_id=tenant_id, roles=frozenset(Role(r) for r in user.roles)
+        )
+        authorize(principal, Action.READ, Resource("figures", tenant_id))
+        found = await voc_month(
+            db,
+            KeyRing(master_key_for(settings)),
+            principal=principal,
+            month=month,
+            reason=f"VOC report {month} (command line)",
+            locale=lang,
+            actions=actions,
+        )
+        tenant = await get_tenant(db, tenant_id)
+        gettext = Catalogues().get(lang).gettext
+        return render_pdf(found, tenant_name=tenant.name, gettext=gettext)
+
+    data = _with_db(ctx, work)
+    output.write_bytes(data)
+    click.echo(f"wrote {len(data)} bytes to {output}")
+
+
 @figures.command()
 @click.option("--tenant", "slug", required=True, help="Tenant slug.")
 @click.option("--from", "day_from", type=click.DateTime(["%Y-%m-%d"]), required=True)

@@ -4,7 +4,9 @@ the page and the PDF through the running app, with their authorization."""
 
 from __future__ import annotations
 
+import base64
 import io
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -22,8 +25,9 @@ from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation, ConversationMessage
 from tsunagi.adapters.storage.crm_models import ContactParty, Customer, CustomerIdentifier
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import AuditEntry, Category, Queue
+from tsunagi.adapters.storage.models import AuditEntry, Category, Queue, Tenant
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.cli.figures import figures
 from tsunagi.domain.permissions import Principal, Role
 
 # The customer's own values: none may appear in anything the VOC returns.
@@ -372,3 +376,42 @@ def test_communicators_get_no_voc(
     communicator = _signed_in(client_factory, world, "communicator")
     response = communicator.request("GET", path, params={"month": "2026-10"})
     assert response.status_code == 403
+
+
+def test_voc_report_command(
+    database_url: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    master = secrets.token_bytes(32)
+    run(lambda: seed_voc(database_url, world, master))
+    monkeypatch.setenv("TSUNAGI_DATABASE_URL", database_url)
+    monkeypatch.setenv("TSUNAGI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("TSUNAGI_MASTER_KEY", base64.b64encode(master).decode())
+    slug = run(lambda: _slug(database_url, world.tenants["a"]))
+    actions = tmp_path / "actions.txt"
+    actions.write_text("料金明細の見方をFAQに追加した\n", encoding="utf-8")
+    target = tmp_path / "voc.pdf"
+    args = ["voc-report", "--tenant", slug, "--month", "2026-10", "-o", str(target)]
+    runner = CliRunner()
+    refused = runner.invoke(figures, [*args, "--as", world.account("a", "communicator").username])
+    assert refused.exit_code != 0 and "not allowed" in refused.output and not target.exists()
+    done = runner.invoke(
+        figures,
+        [*args, "--as", world.account("a", "supervisor").username, "--actions", str(actions)],
+        obj={},
+    )
+    assert done.exit_code == 0, done.output
+    text = "".join(p.extract_text() for p in PdfReader(str(target)).pages)
+    squeezed = "".join(text.split())
+    assert "月次VOCレポート2026-10" in squeezed and "料金明細の見方をFAQに追加した" in squeezed
+    _no_personal_data(text)
+
+
+async def _slug(database_url: str, tenant_id: uuid.UUID) -> str:
+    db = Database(database_url)
+    try:
+        async with db.system(readonly=True) as session:
+            slug = await session.scalar(select(Tenant.slug).where(Tenant.id == tenant_id))
+        assert slug is not None
+        return slug
+    finally:
+        await db.dispose()
