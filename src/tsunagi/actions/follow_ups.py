@@ -332,10 +332,13 @@ async def list_follow_ups(
     if queue_id is not None:
         query = query.where(ContactFollowUp.owner_queue_id == queue_id)
     cipher = await keyring.cipher(db, principal.tenant_id)
-    async with db.scoped(principal.tenant_id) as session, session.begin():
+    # Read on the read side; the audit row is written (and committed) only when notes or
+    # names are about to be shown, so an empty list takes no write lock.
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
         zone = await session.scalar(select(Tenant.timezone).where(Tenant.id == principal.tenant_id))
         rows = (await session.execute(query)).all()
-        if rows:
+    if rows:
+        async with db.scoped(principal.tenant_id) as session, session.begin():
             record(
                 session,
                 tenant_id=principal.tenant_id,

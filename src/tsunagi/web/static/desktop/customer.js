@@ -11,12 +11,14 @@ const T = {
         choose: "該当するお客様を選んでください", history: "対応履歴", orders: "最近のご注文",
         likely: "おすすめ商品", notes: "メモ", save: "メモを保存", saved: "保存しました", vip: "VIP",
         first: "即答", pick: "この方です", member_no: "組合員番号", contract_no: "契約番号",
-        phone: "電話", email: "メール", address: "住所", transcript: "会話を表示" },
+        phone: "電話", email: "メール", address: "住所", transcript: "会話を表示",
+        open: "未完了のフォローアップ", overdue: "期限切れ", due: "期限" },
   en: { none: "The customer appears here when a contact is offered.", unknown: "Not a known customer",
         choose: "Choose the customer", history: "History", orders: "Recent orders",
         likely: "Likely to want", notes: "Notes", save: "Save notes", saved: "Saved", vip: "VIP",
         first: "FCR", pick: "This one", member_no: "Member no.", contract_no: "Contract no.",
-        phone: "Phone", email: "E-mail", address: "Address", transcript: "Show conversation" },
+        phone: "Phone", email: "E-mail", address: "Address", transcript: "Show conversation",
+        open: "Open follow-ups", overdue: "Overdue", due: "Due" },
 }[lang];
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 let shown = null; // "contact id:state" last drawn
@@ -91,6 +93,18 @@ function renderPop(pop) {
     }
   } else {
     parts.push(el("p", `${T.unknown}${pop.address ? ` (${pop.address})` : ""}`, "notice"));
+  }
+  if (pop.follow_ups?.length) {
+    // Open issues: follow-ups left on earlier contacts, whoever owns them.
+    parts.push(section(T.open, pop.follow_ups, (f) => {
+      const li = el("li", null, `due-${f.due ?? "later"}`);
+      li.append(el("span", `${T.due} ${when(f.due_at)}`, "when"), " ");
+      if (f.due === "overdue") li.append(el("span", T.overdue, "pill"), " ");
+      li.append(el("span", [f.category, f.owner_name].filter(Boolean).join(" · ")));
+      if (f.note) li.append(el("p", f.note, "muted"));
+      return li;
+    }, "customer-follow-ups"));
+    parts[parts.length - 1].classList.add("open-follow-ups");
   }
   if (pop.history.length) {
     parts.push(section(T.history, pop.history, (h) => {

@@ -290,7 +290,10 @@ function wrapUpForm(c, path) {
   const resolvedCheck = field(L.resolved, resolvedBox, "resolved_first_contact");
   resolvedSelect.hidden = true;
   subField.hidden = true;
-  form.append(field(L.category, select, "category"), subField, resolvedCheck, resolvedSelect, close);
+  const suggestions = suggestionRow(select, () => refresh());
+  const next = nextStep(c);
+  form.append(suggestions.row, field(L.category, select, "category"), subField, resolvedCheck, resolvedSelect,
+    next.box, close);
   let rules = { required: [], sub_reasons: {} };
   const needed = () => {
     const missing = [];
@@ -307,7 +310,7 @@ function wrapUpForm(c, path) {
       sub.replaceChildren(new Option("–", ""), ...subs.map((s) => new Option(s, s)));
     }
     subField.hidden = subs.length === 0;
-    const missing = needed();
+    const missing = [...needed(), ...next.missing()];
     for (const wrap of form.querySelectorAll("label[data-field]")) {
       const required = rules.required.includes(wrap.dataset.field);
       wrap.classList.toggle("required", required);
@@ -319,14 +322,17 @@ function wrapUpForm(c, path) {
   select.addEventListener("change", refresh);
   sub.addEventListener("change", refresh);
   resolved.addEventListener("change", refresh);
-  form.addEventListener("submit", (event) => {
+  next.box.addEventListener("input", refresh);
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (close.disabled) return;
     const answered = rules.required.includes("resolved_first_contact")
       ? (resolved.value ? resolved.value === "yes" : null) : resolvedBox.checked;
-    const body = { category: select.value || null, resolved_first_contact: answered };
+    const body = { category: select.value || null, resolved_first_contact: answered,
+      suggested_categories: suggestions.shown(), ...next.body() };
     if (sub.value) body.sub_reason = sub.value;
-    api(path("close"), body);
+    const response = await api(path("close"), body);
+    if (response.ok) document.dispatchEvent(new CustomEvent("desk:closed", { detail: { contactId: c.contact_id } }));
   });
   fetch(path("wrap-up")).then((r) => (r.ok ? r.json() : null)).then((found) => {
     if (!found) return;
@@ -339,6 +345,118 @@ function wrapUpForm(c, path) {
   }).catch(() => {});
   refresh();
   return form;
+}
+
+// The categories the classifier suggests for what the notes say (POST …/knowledge/suggestions),
+// best first, as buttons that choose the category. What was shown last is sent with the
+// close (suggested_categories) so the hit rate is measured on what the communicator saw.
+function suggestionRow(select, changed) {
+  const row = document.createElement("p");
+  row.className = "wrap-suggestions";
+  row.dataset.testid = "wrap-suggestions";
+  row.hidden = true;
+  const labels = new Map([...select.options].map((o) => [o.value, o.textContent]));
+  let shown = [];
+  let asked = "";
+  let timer = null;
+  const notes = () => document.querySelector("[data-testid=contact-notes]")?.value ?? "";
+  const ask = async () => {
+    const typed = notes().trim();
+    if (typed === asked) return;
+    asked = typed;
+    if (!typed) { shown = []; row.hidden = true; return; }
+    const response = await fetch("/api/v1/knowledge/suggestions", {
+      method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ text: typed.slice(0, 500), limit: 3 }),
+    }).catch(() => null);
+    if (!response?.ok || asked !== typed) return;
+    const found = (await response.json()).categories.map((c) => c.code).filter((code) => labels.has(code));
+    shown = found.slice(0, 3);
+    row.replaceChildren(text("span", `${L.suggested}: `), ...shown.map((code) => {
+      const pick = button(labels.get(code), () => { select.value = code; select.dispatchEvent(new Event("change")); changed(); }, "wrap-suggestion");
+      pick.dataset.code = code;
+      return pick;
+    }));
+    row.hidden = shown.length === 0;
+  };
+  const typed = (event) => {
+    if (!row.isConnected && row.dataset.attached) { document.removeEventListener("input", typed); return; }
+    if (event.target?.dataset?.testid !== "contact-notes") return;
+    row.dataset.attached = "1";
+    clearTimeout(timer);
+    timer = setTimeout(ask, 400);
+  };
+  document.addEventListener("input", typed);
+  ask();
+  return { row, shown: () => (row.isConnected ? [...shown] : []) };
+}
+
+// What happens after this contact: nothing, a follow-up task (due time, note, owned by me or
+// the queue) or a callback to the customer (booked as a callback contact at a time). Either
+// is saved together with the close, or not at all.
+function nextStep(c) {
+  const box = document.createElement("fieldset");
+  box.className = "wrap-next";
+  box.append(text("legend", L.next_step));
+  const choice = document.createElement("select");
+  choice.dataset.testid = "wrap-next";
+  for (const [value, label] of [["", L.nothing], ["follow_up", L.follow_up], ["callback", L.callback_booking]]) {
+    choice.append(new Option(label, value));
+  }
+  const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+  tomorrow.setHours(10, 0, 0, 0);
+  const due = input("datetime-local", "wrap-follow-up-due", localValue(tomorrow));
+  const note = input("text", "wrap-follow-up-note");
+  note.maxLength = 500;
+  const owner = document.createElement("select");
+  owner.dataset.testid = "wrap-follow-up-owner";
+  owner.append(new Option(L.owner_me, ""));
+  if (c.queue_id) owner.append(new Option(L.owner_queue, c.queue_id));
+  const at = input("datetime-local", "wrap-callback-at", localValue(tomorrow));
+  const toMe = input("checkbox", "wrap-callback-to-me");
+  toMe.checked = true;
+  const label = (caption, control, kind) => {
+    const wrap = document.createElement("label");
+    wrap.dataset.next = kind;
+    wrap.append(text("span", caption), control);
+    return wrap;
+  };
+  const parts = [label(L.due, due, "follow_up"), label(L.note, note, "follow_up"), label(L.owner, owner, "follow_up"),
+    label(L.callback_at, at, "callback"), label(L.to_me, toMe, "callback")];
+  box.append(label(L.next_step, choice, "choice"), ...parts);
+  const show = () => { for (const part of parts) part.hidden = part.dataset.next !== choice.value; };
+  choice.addEventListener("change", show);
+  show();
+  const iso = (value) => (value ? new Date(value).toISOString() : null);
+  return {
+    box,
+    missing: () => {
+      if (choice.value === "follow_up" && !due.value) return ["follow_up"];
+      if (choice.value === "callback" && !at.value) return ["callback"];
+      return [];
+    },
+    body: () => {
+      if (choice.value === "follow_up") {
+        return { follow_up: { due_at: iso(due.value), note: note.value.trim() || null, queue_id: owner.value || null } };
+      }
+      if (choice.value === "callback") return { callback: { callback_at: iso(at.value), to_me: toMe.checked } };
+      return {};
+    },
+  };
+}
+
+function input(type, testid, value) {
+  const el = document.createElement("input");
+  el.type = type;
+  el.dataset.testid = testid;
+  if (value !== undefined) el.value = value;
+  return el;
+}
+
+// A Date as the value of a datetime-local input (the browser's own time zone).
+function localValue(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
 function text(tag, value, cls) {

@@ -1,0 +1,158 @@
+"""A communicator wraps up a call with a suggested category and a follow-up task, sees it in
+"My follow-ups", sees it as an open issue when the same customer calls again, and completes
+it; an overdue follow-up is highlighted."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Browser, expect
+from sqlalchemy import select
+
+from browser.desktop.desk_helpers import open_desk, seed_queue
+from testkit import Browserless, LiveServer, World, run
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import OutboxEvent
+
+pytestmark = pytest.mark.browser
+
+NOTE = "配送センターに確認して折り返す"
+
+
+def closed_payloads(database_url: str, tenant_id: uuid.UUID) -> list[dict[str, object]]:
+    async def read() -> list[dict[str, object]]:
+        db = Database(database_url)
+        try:
+            async with db.scoped(tenant_id, readonly=True) as session:
+                rows = await session.scalars(
+                    select(OutboxEvent.payload).where(OutboxEvent.type == "contact.closed")
+                )
+                return [json.loads(row) for row in rows]
+        finally:
+            await db.dispose()
+
+    return run(read)
+
+
+def call_in(admin: Browserless, queue_id: str) -> str:
+    created = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    )
+    assert created.status_code == 201, created.text
+    contact: str = created.json()["id"]
+    party = admin.request(
+        "PUT", f"/api/v1/contacts/{contact}/party", json={"kind": "phone", "address": "0344445555"}
+    )
+    assert party.json() == {"candidates": 1}, party.text
+    return contact
+
+
+def test_wrap_up_with_a_follow_up_then_complete_it(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed_queue(database_url, world.tenants["a"], {})
+    communicator = world.account("a", "communicator")
+    admin = Browserless(server.url)
+    agent_api = Browserless(server.url)
+    try:
+        admin.sign_in(world.account("a", "administrator").username)
+        agent_api.sign_in(communicator.username)
+        assert admin.request(
+            "PATCH",
+            f"/api/v1/agents/{communicator.user_id}/profile",
+            json={"skills": {"delivery": 6}},
+        ).is_success
+        # Published articles with categories train the wrap-up suggester.
+        for title, body, code in (
+            (
+                "配達時間の変更",
+                "配達時間を午前や午後に変更したい。配達 時間 変更 午前",
+                "delivery-time",
+            ),
+            ("お届け時間帯", "お届けの時間帯を夕方に。配達 時間 夕方", "delivery-time"),
+            ("請求書の再発行", "請求書をなくした。請求 金額 引き落とし", "billing"),
+            ("引き落とし日", "引き落としの日を知りたい。請求 口座", "billing"),
+        ):
+            made = admin.request(
+                "POST",
+                "/api/v1/knowledge/articles",
+                json={"title": title, "body": body, "category_code": code, "publish": True},
+            )
+            assert made.status_code == 201, made.text
+        customer = admin.request(
+            "POST",
+            "/api/v1/customers",
+            json={
+                "name": "宮本 さくら",
+                "identifiers": [{"kind": "phone", "value": "03-4444-5555"}],
+            },
+        ).json()["id"]
+
+        page = open_desk(browser, server, communicator.username)
+        page.get_by_test_id("go-ready").click()
+        expect(page.get_by_test_id("my-state")).to_contain_text("Available")
+        first = call_in(admin, queue_id)
+        contacts = page.get_by_test_id("my-contacts")
+        contacts.get_by_test_id("accept").click()
+        panel = page.get_by_test_id("customer-panel")
+        expect(panel.get_by_test_id("customer-name")).to_contain_text("宮本 さくら")
+        panel.get_by_test_id("contact-notes").fill("配達の時間を午前に変更したい")
+        contacts.get_by_test_id("end").click()
+
+        # The suggester's first choice is offered as a button that picks the category.
+        suggestion = contacts.get_by_test_id("wrap-suggestion").first
+        expect(suggestion).to_have_attribute("data-code", "delivery-time")
+        suggestion.click()
+        expect(contacts.get_by_test_id("wrap-category")).to_have_value("delivery-time")
+        contacts.get_by_test_id("wrap-next").select_option("follow_up")
+        expect(contacts.get_by_test_id("wrap-follow-up-due")).to_be_visible()
+        expect(contacts.get_by_test_id("wrap-callback-at")).to_be_hidden()
+        contacts.get_by_test_id("wrap-follow-up-note").fill(NOTE)
+        contacts.get_by_test_id("close").click()
+        expect(contacts.locator("li")).to_have_count(0)
+
+        mine = page.get_by_test_id("my-follow-ups")
+        item = mine.locator("li", has_text=NOTE)
+        expect(item).to_have_count(1)
+        expect(item).to_contain_text("宮本 さくら")
+        [closed] = closed_payloads(database_url, world.tenants["a"])
+        assert closed["category"] == "delivery-time"
+        assert closed["suggested_categories"][0] == "delivery-time"  # type: ignore[index]
+
+        # An overdue follow-up (due two seconds from now, then waited for) is highlighted.
+        due = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+        quick = agent_api.request(
+            "POST", f"/api/v1/contacts/{first}/follow-ups", json={"due_at": due, "note": "至急"}
+        )
+        assert quick.status_code == 201, quick.text
+        time.sleep(2.5)
+        page.evaluate("document.dispatchEvent(new CustomEvent('desk:closed'))")
+        urgent = mine.locator("li", has_text="至急")
+        expect(urgent).to_have_class("due-overdue")
+        expect(urgent).to_contain_text("Overdue")
+
+        # The same customer calls again: the open follow-ups are on the screen-pop.
+        call_in(admin, queue_id)
+        contacts.get_by_test_id("accept").click()
+        expect(panel.get_by_test_id("customer-name")).to_contain_text("宮本 さくら")
+        expect(panel.get_by_test_id("customer-follow-ups")).to_contain_text(NOTE)
+        expect(panel.get_by_test_id("customer-follow-ups")).to_contain_text("至急")
+
+        # Done: it leaves my list and the customer's open follow-ups.
+        item.get_by_test_id("follow-up-complete").click()
+        expect(mine.locator("li", has_text=NOTE)).to_have_count(0)
+        urgent.get_by_test_id("follow-up-cancel").click()
+        expect(mine.locator("li")).to_have_count(0)
+        still_open = admin.request(
+            "GET", f"/api/v1/customers/{customer}/follow-ups", params={"reason": "check"}
+        ).json()
+        assert still_open == []
+        done = agent_api.request("GET", "/api/v1/follow-ups", params={"state": "done"}).json()
+        assert [f["note"] for f in done] == [NOTE]
+    finally:
+        admin.close()
+        agent_api.close()
