@@ -277,3 +277,21 @@ def test_follow_up_api_authorization_and_tenants(
         ]
         == "cancelled"
     )
+
+
+def test_the_knowledge_page_shows_supervisors_the_hit_rate(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    _admin, agent, _customer, contact = in_wrap_up(client_factory, world, database_url)
+    closed = agent.request(
+        "POST",
+        f"/api/v1/contacts/{contact}/close",
+        json={"category": "billing", "suggested_categories": ["billing", "delivery-time"]},
+    )
+    assert closed.status_code == 200, closed.text
+    supervisor = signed_in(client_factory, world, "supervisor")
+    page = supervisor.request("GET", "/knowledge")
+    assert page.status_code == 200
+    assert 'data-testid="kb-hit-rate"' in page.text
+    assert "100.0%" in page.text and " 1 wrap-ups" in page.text
+    assert 'data-testid="kb-hit-rate"' not in agent.request("GET", "/knowledge").text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from litestar import Request, get
@@ -9,6 +10,7 @@ from litestar.response import Template
 
 from tsunagi.actions.accounts import get_tenant
 from tsunagi.actions.knowledge import sees_internal
+from tsunagi.actions.suggestion_hits import suggestion_hit_rate
 from tsunagi.domain.permissions import Action, Resource, is_allowed
 from tsunagi.web.auth import csrf_for, require_principal
 from tsunagi.web.services import services_of
@@ -20,6 +22,13 @@ AnyRequest = Request[Any, Any, Any]
 async def knowledge_page(request: AnyRequest) -> Template:
     principal = require_principal(request)
     tenant = await get_tenant(services_of(request).db, principal.tenant_id)
+    hits = None
+    if is_allowed(principal, Action.READ, Resource("figures", principal.tenant_id)):
+        # Supervisors see how well the wrap-up category suggestion does (last 7 days).
+        now = datetime.now(UTC)
+        hits = await suggestion_hit_rate(
+            services_of(request).db, principal=principal, since=now - timedelta(days=7), until=now
+        )
     return Template(
         "knowledge/knowledge.html",
         context={
@@ -27,6 +36,7 @@ async def knowledge_page(request: AnyRequest) -> Template:
             "tenant": tenant,
             "csrf": csrf_for(request),
             "staff": sees_internal(principal),
+            "hits": hits,
             "can_edit": is_allowed(
                 principal, Action.UPDATE, Resource("article", principal.tenant_id)
             ),
