@@ -342,7 +342,7 @@ def render_pdf(
 
     writer.heading(_(L_ACTIONS))
     for line in month.actions:
-        writer.text(f"・{line}")
+        writer.text(f"● {line}")
     if month.outcomes:
         writer.text(_(L_OUTCOMES), size=10.5, color=ACCENT)
         writer.table(
