@@ -99,6 +99,19 @@ def _seconds(ms: float, count: float) -> float | None:
     return None if value is None else value / 1000
 
 
+def repeat_figures(m: Mapping[str, int]) -> dict[str, float | None]:
+    """即答率 checked by repeat contacts: judged contacts not followed by another contact of
+    the same customer within the window ÷ judged contacts (``figures.repeats``)."""
+    judged = m.get("repeat_judged", 0)
+    repeated = m.get("repeated", 0)
+    return {
+        "fcr_repeat_rate": _ratio(judged - repeated, judged),
+        "repeat_judged": judged,
+        "repeated": repeated,
+        "repeat_pending": m.get("repeat_pending", 0),
+    }
+
+
 def survey_figures(m: Mapping[str, int]) -> dict[str, float | None]:
     """NPS (−100…+100), CSAT (share of 4-5 answers) and the average CSAT score (1-5)."""
     nps_answers = m.get("nps_answers", 0)

@@ -110,6 +110,7 @@ class ContactRecord:
     segments: list[Segment] = field(default_factory=list)
     nps: int | None = None  # survey answers (counted once both the answer and the end are in)
     csat: int | None = None
+    customer_key: str | None = None  # imported contacts: "kind:keyed hash" (repeat check)
 
     @property
     def finished(self) -> bool:
@@ -347,6 +348,9 @@ class Fold:
             category=event.category,
             resolved=event.resolved_first_contact,
             segments=segments,
+            customer_key=(
+                f"{event.customer_kind}:{event.customer_key}" if event.customer_key else None
+            ),
         )
         self.touched_contacts.add(record.contact_id)
         self._contribute(record)

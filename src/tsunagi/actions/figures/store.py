@@ -122,6 +122,7 @@ def record_of(row: FiguresContact) -> ContactRecord:
         ],
         nps=row.nps_score,
         csat=row.csat_score,
+        customer_key=row.customer_key,
     )
 
 
@@ -147,6 +148,7 @@ def write_record(row: FiguresContact, record: ContactRecord, timezone: str) -> N
     row.resolved = record.resolved
     row.nps_score = record.nps
     row.csat_score = record.csat
+    row.customer_key = record.customer_key
     segments = record.segments
     row.talk_ms = sum(s.talk_ms for s in segments)
     row.hold_ms = sum(s.hold_ms for s in segments)

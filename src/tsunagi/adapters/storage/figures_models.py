@@ -171,6 +171,7 @@ class FiguresContact(TenantScoped, Base):
     __table_args__ = (
         Index("ix_figures_contacts_ended", "tenant_id", "interval_start"),
         Index("ix_figures_contacts_day", "tenant_id", "local_day"),
+        Index("ix_figures_contacts_customer", "tenant_id", "customer_key"),
     )
 
     contact_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -200,6 +201,9 @@ class FiguresContact(TenantScoped, Base):
     resolved: Mapped[bool | None] = mapped_column(Boolean)
     last_agent_id: Mapped[uuid.UUID | None]
     segments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # "kind:keyed hash" of the customer's identifier, for imported contacts (live ones find
+    # theirs in contact_parties): the repeat-contact check. Never the identifier itself.
+    customer_key: Mapped[str | None] = mapped_column(String(96))
     nps_score: Mapped[int | None] = mapped_column(SmallInteger)  # the survey answer, if any
     csat_score: Mapped[int | None] = mapped_column(SmallInteger)
 
