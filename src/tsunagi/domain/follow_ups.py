@@ -89,12 +89,16 @@ class FollowUpEvent(Event, frozen=True, kw_only=True, tag=False):
 
 
 class FollowUpCreatedEvent(FollowUpEvent, frozen=True, kw_only=True, tag="follow_up.created"):
-    pass
+    """A follow-up task was left (at wrap-up or later), open, version 1."""
 
 
 class FollowUpCompletedEvent(FollowUpEvent, frozen=True, kw_only=True, tag="follow_up.completed"):
+    """The follow-up was done (by ``closed_by``)."""
+
     closed_by: UUID | None = None
 
 
 class FollowUpCancelledEvent(FollowUpEvent, frozen=True, kw_only=True, tag="follow_up.cancelled"):
+    """The follow-up is no longer needed (cancelled by ``closed_by``)."""
+
     closed_by: UUID | None = None
