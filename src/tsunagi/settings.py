@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     login_ip_multiplier: int = Field(default=40, ge=1)
     password_time_cost: int = Field(default=2, ge=1)
     password_memory_kib: int = Field(default=19 * 1024, ge=8)
+    # Call recordings are deleted after this many days unless the tenant sets its own.
+    recording_retention_days: int = Field(default=365, ge=1, le=3650)
     relay_poll_interval_s: float = Field(default=0.25, gt=0)
     secure_cookies: bool = False
     # Tracebacks in error pages: for developers only, never in production.

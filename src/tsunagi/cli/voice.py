@@ -153,6 +153,69 @@ def serve(
         raise click.ClickException(str(exc)) from exc
 
 
+PURGE_EVERY_S = 3600.0
+
+
+async def _purge_every(db: Any, vault: Any, default_days: int) -> None:
+    """Apply the recording retention periods now and every hour while the worker runs."""
+    from tsunagi.actions.recordings import do_purge_recordings
+
+    while True:
+        try:
+            for purged in await do_purge_recordings(db, vault, default_days=default_days):
+                if purged.deleted:
+                    logging.getLogger(__name__).info(
+                        "tenant %s: %d recordings past retention deleted",
+                        purged.tenant_id,
+                        purged.deleted,
+                    )
+        except Exception:
+            logging.getLogger(__name__).exception("the recording purge failed; retrying later")
+        await asyncio.sleep(PURGE_EVERY_S)
+
+
+@voice.command("purge-recordings")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.pass_context
+def purge_recordings(ctx: click.Context, dry_run: bool) -> None:
+    """Delete call recordings older than each tenant's retention period (audited).
+
+    The voice worker does this every hour; run it from cron where no worker runs.
+    """
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    results = asyncio.run(_purge_once(settings, dry_run=dry_run))
+    verb = "would delete" if dry_run else "deleted"
+    for tenant_slug, purged in results:
+        click.echo(
+            f"{tenant_slug}: {verb} {purged.deleted}, kept {purged.kept} "
+            f"(older than {purged.older_than:%Y-%m-%d %H:%M} UTC)"
+        )
+
+
+async def _purge_once(settings: Any, *, dry_run: bool) -> list[tuple[str, Any]]:
+    from sqlalchemy import select
+
+    from tsunagi.actions.recordings import do_purge_recordings
+    from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+    from tsunagi.adapters.storage.db import Database
+    from tsunagi.adapters.storage.models import Tenant
+    from tsunagi.adapters.telephony.recordings import RecordingVault
+
+    db = Database(settings.effective_database_url)
+    try:
+        vault = RecordingVault(
+            db, KeyRing(master_key_for(settings)), settings.data_dir / "recordings"
+        )
+        results = await do_purge_recordings(
+            db, vault, default_days=settings.recording_retention_days, dry_run=dry_run
+        )
+        async with db.system(readonly=True) as session:
+            slugs = dict((await session.execute(select(Tenant.id, Tenant.slug))).all())
+        return [(slugs.get(p.tenant_id, str(p.tenant_id)), p) for p in results]
+    finally:
+        await db.dispose()
+
+
 async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
     from tsunagi.adapters.bus.memory import MemoryBus
     from tsunagi.adapters.bus.redis import RedisBus
@@ -181,7 +244,11 @@ async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
         except ComponentError as exc:
             raise click.ClickException(str(exc)) from exc
         center = CallCenter(engine, contacts, plan, recordings=vault)
-        tasks = [asyncio.create_task(center.run()), asyncio.create_task(service.supervise())]
+        tasks = [
+            asyncio.create_task(center.run()),
+            asyncio.create_task(service.supervise()),
+            asyncio.create_task(_purge_every(db, vault, settings.recording_retention_days)),
+        ]
         click.echo(f"voice worker on {voice_settings.host}:{voice_settings.worker_sip_port}")
         await stop.wait()
         await stop_tasks(tasks)

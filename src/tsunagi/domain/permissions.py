@@ -21,6 +21,7 @@ from tsunagi.domain.permission_types import Action, Grant, Role
 from tsunagi.figures.grants import GRANTS as FIGURES_GRANTS
 from tsunagi.knowledge.grants import GRANTS as KNOWLEDGE_GRANTS
 from tsunagi.routing.grants import GRANTS as ROUTING_GRANTS
+from tsunagi.voice.grants import GRANTS as VOICE_GRANTS
 from tsunagi.wfm.grants import GRANTS as WFM_GRANTS
 
 __all__ = [
@@ -70,6 +71,7 @@ POLICY: dict[tuple[str, Action], dict[Role, Grant]] = {
     **FIGURES_GRANTS,
     **CHANNEL_GRANTS,
     **WFM_GRANTS,
+    **VOICE_GRANTS,
 }
 
 # Scopes an API token may carry: "<resource>:<action>" or "<resource>:*".

@@ -25,6 +25,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "tsunagi.web.sms",
     "tsunagi.web.email",
     "tsunagi.web.surveys",
+    "tsunagi.web.voice",
 )
 
 Hook = Callable[[Services], Awaitable[None]]

@@ -1,0 +1,21 @@
+"""Grants for call recordings, merged into ``tsunagi.domain.permissions.POLICY``.
+
+* ``recording`` — listening to a call's recording (every playback is audited). A
+  communicator hears the calls they handled (owner = the contact's agent); supervisors,
+  managers and administrators hear any call of the center (coaching, quality, disputes).
+  Client viewers do not: recordings are personal data.
+* ``recording_policy`` — the tenant's retention period: read by the people who listen,
+  changed by administrators.
+"""
+
+from __future__ import annotations
+
+from tsunagi.domain.permission_types import Action, Grant, Role
+
+_C, _S, _M, _A, _V = tuple(Role)
+
+GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
+    ("recording", Action.READ): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("recording_policy", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("recording_policy", Action.UPDATE): {_A: Grant.ALL},
+}
