@@ -20,7 +20,11 @@
       read: "既読", waiting: "担当者におつなぎしています…", closedTopic: "（受付時間外）", offlineSend: "送信する",
       subject: "件名", body: "お問い合わせ内容", offlineDone: "メッセージを受け付けました。メールでご返信します。",
       again: "新しいチャット", reconnecting: "再接続しています…", required: "必須項目を入力してください",
-      consent: "入力内容はお問い合わせへの対応にのみ使用します。", more: "詳しく見る"
+      consent: "入力内容はお問い合わせへの対応にのみ使用します。", more: "詳しく見る",
+      csatQ: "今回の対応にどの程度満足されましたか？", csatLow: "1 = とても不満", csatHigh: "5 = とても満足",
+      npsQ: "ご家族やご友人に当センターをすすめたいと思いますか？", npsLow: "0 = まったくそう思わない",
+      npsHigh: "10 = 非常にそう思う", comment: "ご意見（任意・個人情報はご記入にならないでください）",
+      surveySend: "回答する", surveyThanks: "ご回答ありがとうございました。", surveyPick: "点数を選んでください"
     },
     en: {
       open: "Chat", close: "Close", name: "Your name", member: "Member number (optional)", topic: "Topic",
@@ -30,7 +34,11 @@
       waiting: "Connecting you to someone…", closedTopic: " (closed now)", offlineSend: "Send",
       subject: "Subject", body: "Your message", offlineDone: "Thank you — we will answer by email.",
       again: "New chat", reconnecting: "Reconnecting…", required: "Please fill in the required fields",
-      consent: "What you enter is used only to answer your enquiry.", more: "Read more"
+      consent: "What you enter is used only to answer your enquiry.", more: "Read more",
+      csatQ: "How satisfied were you with our help?", csatLow: "1 = very dissatisfied", csatHigh: "5 = very satisfied",
+      npsQ: "How likely are you to recommend us to a friend or colleague?", npsLow: "0 = not at all likely",
+      npsHigh: "10 = extremely likely", comment: "Anything else? (optional — please leave out personal details)",
+      surveySend: "Send", surveyThanks: "Thank you for your answer.", surveyPick: "Please choose a score"
     }
   }[LANG];
 
@@ -82,7 +90,13 @@
     ".tools{display:flex;gap:6px;padding:0 8px 8px}",
     ".tools button,.tools label{flex:1;font-size:12px;padding:4px;border:1px solid #bbb;border-radius:6px;background:#fafafa;cursor:pointer;text-align:center}",
     ".error{color:#b00020;font-size:12px;min-height:16px}",
-    ".notice{color:#555;font-size:13px}"
+    ".notice{color:#555;font-size:13px}",
+    "form.survey{margin:10px 0;padding:8px;border:1px solid #ddd;border-radius:8px}",
+    ".question{margin:6px 0 4px;font-weight:600}",
+    ".scale{display:flex;flex-wrap:wrap;gap:4px}",
+    ".scale .pick{display:flex;flex-direction:column;align-items:center;min-width:26px;font-size:12px;margin:0}",
+    ".scale .pick input{width:auto;margin:0}",
+    ".ends{display:flex;justify-content:space-between;font-size:11px;color:#666}"
   ].join("\n") });
 
   var launcher = el("button", { class: "launcher", type: "button", "data-testid": "chat-launcher", text: T.open });
@@ -300,6 +314,57 @@
     again.addEventListener("click", function () { state = {}; save(); seen = {}; list.replaceChildren(); showForm(); });
     footer.replaceChildren(again);
     if (socket) socket.close();
+    askSurvey();
+  }
+
+  // After the chat: the center's survey (CSAT 1-5 and/or NPS 0-10), answered once.
+  function askSurvey() {
+    if (!state.token || state.surveyed) return;
+    api("/survey", { headers: { "X-Visitor-Token": state.token } }).then(function (data) {
+      if (data.survey) showSurvey(data.survey);
+    }).catch(function () { /* no survey: nothing to show */ });
+  }
+
+  function scale(name, from, to, low, high) {
+    var group = el("div", { class: "scale", role: "radiogroup", "data-testid": "survey-" + name });
+    for (var score = from; score <= to; score++) {
+      var input = el("input", { type: "radio", name: name, value: String(score), "aria-label": String(score) });
+      group.appendChild(el("label", { class: "pick" }, [input, el("span", { text: String(score) })]));
+    }
+    return el("div", {}, [group, el("div", { class: "ends" }, [el("span", { text: low }), el("span", { text: high })])]);
+  }
+
+  function showSurvey(survey) {
+    var parts = [];
+    if (survey.questions !== "nps") parts.push(el("p", { class: "question", text: T.csatQ }), scale("csat", 1, 5, T.csatLow, T.csatHigh));
+    if (survey.questions !== "csat") parts.push(el("p", { class: "question", text: T.npsQ }), scale("nps", 0, 10, T.npsLow, T.npsHigh));
+    var comment = el("textarea", { name: "comment", maxlength: "2000", rows: "3", "data-testid": "survey-comment" });
+    if (survey.comment) parts.push(field(T.comment, comment));
+    var submit = el("button", { class: "primary", type: "submit", text: T.surveySend, "data-testid": "survey-send" });
+    parts.push(submit);
+    var form = el("form", { class: "survey", "data-testid": "chat-survey" }, parts);
+    colour(submit);
+    function picked(name) {
+      var chosen = form.querySelector("input[name=" + name + "]:checked");
+      return chosen ? Number(chosen.value) : null;
+    }
+    function done() {
+      state.surveyed = true; save(); errorLine.textContent = "";
+      form.replaceWith(el("p", { class: "notice", "data-testid": "survey-thanks", text: T.surveyThanks }));
+    }
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var payload = { token: survey.token, lang: LANG };
+      if (picked("csat") !== null) payload.csat = picked("csat");
+      if (picked("nps") !== null) payload.nps = picked("nps");
+      if (payload.csat === undefined && payload.nps === undefined) { errorLine.textContent = T.surveyPick; return; }
+      if (comment.value.trim()) payload.comment = comment.value.trim();
+      api("/survey", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) })
+        .then(done)
+        .catch(function (e) { errorLine.textContent = e.message; });
+    });
+    list.appendChild(form);
+    body.scrollTop = body.scrollHeight;
   }
 
   function send() {
