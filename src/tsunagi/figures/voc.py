@@ -11,7 +11,8 @@ same texts give the same report, word for word.
 * **Rising topics** compare the share of texts that mention a term this month with the
   previous months: Dunning's log-likelihood ratio G² on the 2×2 table (mentions / not,
   this month / before), kept when the share went up, the term has at least
-  ``min_texts`` texts this month, ordered by G². ``ratio`` is the smoothed rate ratio
+  ``min_texts`` texts this month and G² ≥ ``min_g2`` (3.84: the 5 % point of χ² with one
+  degree of freedom, so a rise is unlikely to be chance), ordered by G². ``ratio`` is the smoothed rate ratio
   ((a+½)/(n+1)) ÷ ((b+½)/(m+1)), shown beside it.
 * **Co-occurrence**: pointwise mutual information of two terms over texts,
   log₂(n·both ÷ (a·b)), for pairs in at least ``min_texts`` texts among the most frequent
@@ -178,8 +179,16 @@ def log_likelihood(a: int, n: int, b: int, m: int) -> float:
     return 2 * sum(_xlogx(obs, row * col / total) for obs, row, col in cells if row)
 
 
+MIN_G2 = 3.84
+
+
 def rising(
-    current: Sequence[Doc], before: Sequence[Doc], *, min_texts: int = 3, n: int = 10
+    current: Sequence[Doc],
+    before: Sequence[Doc],
+    *,
+    min_texts: int = 3,
+    min_g2: float = MIN_G2,
+    n: int = 10,
 ) -> list[Rising]:
     """Terms whose share of texts went up this month (see the module notes)."""
     total, total_before = len(current), len(before)
@@ -195,6 +204,8 @@ def rising(
             continue
         ratio = ((a + 0.5) / (total + 1)) / ((b + 0.5) / (total_before + 1))
         g2 = log_likelihood(a, total, b, total_before)
+        if g2 < min_g2:
+            continue
         found.append(Rising(term.key, term.display, a, total, b, total_before, ratio, g2))
     found.sort(key=lambda r: (-r.g2, -r.texts, r.key))
     return found[:n]
@@ -357,6 +368,7 @@ def summarise(
     category: str | None = None,
     top: int = 15,
     min_texts: int = 3,
+    min_g2: float = MIN_G2,
 ) -> MonthSummary:
     """The month's summary from its texts and the previous months' (``docs`` may hold
     any months; those after ``month`` are ignored). ``category`` narrows the texts."""
@@ -379,7 +391,7 @@ def summarise(
         top=_changes(now_top, top_terms(previous, 100)),
         phrases=top_terms(current, top, phrases=True),
         categories=by_category(current, 8),
-        rising=rising(current, before, min_texts=min_texts),
+        rising=rising(current, before, min_texts=min_texts, min_g2=min_g2),
         pairs=cooccurrence(current),
         verbatims=verbatims(current, now_top[:6]),
         compliments=notable(current, "compliment"),

@@ -180,8 +180,11 @@ def test_rising_topics_are_ordered_by_g2_with_a_minimum_count() -> None:
     docs = _docs(*before, *now)
     current = [d for d in docs if d.text.month == "2026-10"]
     past = [d for d in docs if d.text.month < "2026-10"]
-    found = voc.rising(current, past, min_texts=3)
+    found = voc.rising(current, past, min_texts=3, min_g2=0)
     assert [r.display for r in found] == ["卵", "割れる", "牛乳"]
+    # 牛乳 (3/8 after 2/8) is no significant rise: the default G² ≥ 3.84 leaves it out.
+    assert found[2].g2 < voc.MIN_G2 < found[1].g2
+    assert [r.display for r in voc.rising(current, past)] == ["卵", "割れる"]
     egg = found[0]
     assert (egg.texts, egg.total, egg.texts_before, egg.total_before) == (6, 8, 0, 8)
     assert egg.ratio == pytest.approx((6.5 / 9) / (0.5 / 9))
