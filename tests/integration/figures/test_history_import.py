@@ -4,6 +4,7 @@ beside them, a second import that adds nothing, and 即答率 checked by repeat 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from integration.routing.routing_floor import close_floor, open_floor
-from testkit import World, run
+from testkit import Browserless, LiveServer, World, run
 from tsunagi.actions.figures import reports
 from tsunagi.actions.figures.projector import do_fold_all, do_rebuild
 from tsunagi.actions.figures.repeats import repeat_check
@@ -223,3 +224,40 @@ def test_rebuild_equals_the_maintained_rows_with_live_and_imported_contacts(
     assert rebuilt.rows["contacts"] >= 3  # live and imported intervals
     folded = runner.invoke(figures, ["rebuild", "--tenant", slug], obj={})
     assert folded.exit_code == 0 and ": equal" in folded.output
+
+
+def test_the_dashboard_shows_both_fcr_rates_of_imported_contacts(
+    database_url: str,
+    server: LiveServer,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = tmp_path / "history.csv"
+    source.write_text(HISTORY, encoding="utf-8")
+    runner = _cli(database_url, tmp_path, monkeypatch)
+    slug = _with_db(database_url, lambda db: _slug(db, world.tenants["a"]))
+    done = runner.invoke(
+        figures, ["import-history", "--tenant", slug, "--create-queues", str(source)], obj={}
+    )
+    assert "imported 6" in done.output, done.output
+    manager = Browserless(server.url)
+    assert manager.sign_in(world.account("a", "manager").username).status_code == 303
+    month = {"day_from": "2026-11-01", "day_to": "2026-11-30", "grain": "day"}
+    deadline = time.monotonic() + 30
+    while True:  # the server's relay and projector fold the imported events
+        body = manager.request(
+            "GET", "/api/v1/figures/report", params={**month, "grain": "total"}
+        ).json()
+        if body["rows"] and body["rows"][0]["figures"]["answered"] == 3:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+    page = manager.request("GET", "/figures", params=month)
+    assert page.status_code == 200
+    tile = page.text.split('data-testid="fig-fcr-repeat">', 1)[1]
+    assert tile.startswith("50.0%")  # h-1 repeated by h-4, h-4 not; h-8 still open
+    assert 'data-testid="fig-fcr">50.0%' in page.text  # the flags: h-1 yes, h-4 no
+    cells = page.text.split('data-testid="fig-heat"', 1)[1]
+    assert '50.0%<small class="fig-repeat" data-testid="fig-heat-repeat">50.0%</small>' in cells
+    manager.close()

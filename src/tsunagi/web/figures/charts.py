@@ -166,6 +166,8 @@ class HeatCell:
     rate: float | None
     parts: int
     shade: float  # 0 (all resolved) … 1 (none resolved): where knowledge is missing
+    repeat_rate: float | None = None  # the check: not followed by a repeat contact
+    judged: int = 0  # contacts the repeat check could judge
 
 
 @dataclass
@@ -175,13 +177,24 @@ class Heat:
     cells: dict[tuple[str, str], HeatCell] = field(default_factory=dict)
 
 
-def heat_map(values: dict[tuple[str, str], tuple[int, int]]) -> Heat:
-    """即答率 per (communicator, category) from (resolved, not resolved) counts."""
+def heat_map(
+    values: dict[tuple[str, str], tuple[int, int]],
+    repeats: dict[tuple[str, str], tuple[int, int]] | None = None,
+) -> Heat:
+    """即答率 per (communicator, category) from (resolved, not resolved) counts, beside the
+    repeat check's rate from (judged, repeated) counts when given."""
+    checked = repeats or {}
+    keys = set(values) | set(checked)
     heat = Heat(
-        rows=sorted({row for row, _col in values}), columns=sorted({col for _row, col in values})
+        rows=sorted({row for row, _col in keys}), columns=sorted({col for _row, col in keys})
     )
-    for key, (yes, no) in values.items():
+    for key in keys:
+        yes, no = values.get(key, (0, 0))
+        judged, repeated = checked.get(key, (0, 0))
         parts = yes + no
         rate = yes / parts if parts else None
-        heat.cells[key] = HeatCell(rate, parts, 0.0 if rate is None else 1 - rate)
+        repeat_rate = (judged - repeated) / judged if judged else None
+        heat.cells[key] = HeatCell(
+            rate, parts, 0.0 if rate is None else 1 - rate, repeat_rate, judged
+        )
     return heat
