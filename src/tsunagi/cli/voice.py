@@ -156,6 +156,30 @@ def serve(
 PURGE_EVERY_S = 3600.0
 
 
+async def _report_status(service: Any, center: Any, data_dir: Path, voice_settings: Any) -> None:
+    """Write the components' health for the web's status page every few seconds."""
+    from tsunagi.adapters.telephony.status import REPORT_EVERY_S, status_path, write_status
+
+    path = status_path(data_dir)
+    sip = f"{voice_settings.host}:{voice_settings.worker_sip_port}"
+    try:
+        while True:
+            try:
+                await asyncio.to_thread(
+                    write_status,
+                    path,
+                    components=service.health(),
+                    restarts=service.restarts,
+                    live_calls=center.live_calls,
+                    sip=sip,
+                )
+            except OSError:
+                logging.getLogger(__name__).exception("could not write the voice status file")
+            await asyncio.sleep(REPORT_EVERY_S)
+    finally:
+        path.unlink(missing_ok=True)  # stopped on purpose: "not running", not "stale"
+
+
 async def _purge_every(db: Any, vault: Any, default_days: int) -> None:
     """Apply the recording retention periods now and every hour while the worker runs."""
     from tsunagi.actions.recordings import do_purge_recordings
@@ -248,6 +272,7 @@ async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
             asyncio.create_task(center.run()),
             asyncio.create_task(service.supervise()),
             asyncio.create_task(_purge_every(db, vault, settings.recording_retention_days)),
+            asyncio.create_task(_report_status(service, center, settings.data_dir, voice_settings)),
         ]
         click.echo(f"voice worker on {voice_settings.host}:{voice_settings.worker_sip_port}")
         await stop.wait()

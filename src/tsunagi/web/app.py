@@ -32,7 +32,7 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.ports.bus import EventBus
 from tsunagi.settings import Settings
 from tsunagi.web import events
-from tsunagi.web.api import audit, customers, desktop, health, queues, tokens, users
+from tsunagi.web.api import audit, customers, desktop, health, queues, status, tokens, users
 from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, current_principal
 from tsunagi.web.channels.cors import WidgetCors
 from tsunagi.web.errors import EXCEPTION_HANDLERS
@@ -200,6 +200,7 @@ def create_app(
         route_handlers=[
             static,
             health.health,
+            *status.ROUTES,
             *users.ROUTES,
             *tokens.ROUTES,
             *audit.ROUTES,
