@@ -10,6 +10,8 @@ returns the export directly. Nothing is run until the planner presses a button (
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -188,11 +190,30 @@ def _staffing_context(plan: Any, data: s.StaffingIn) -> dict[str, Any]:
     }
 
 
+async def _page(
+    name: str, context: dict[str, Any], fill: Callable[[], Awaitable[None]]
+) -> Template:
+    """Render a planning page; bad input shows the same form with the message (422), so
+    the planner corrects the field instead of starting again."""
+    try:
+        await fill()
+    except InvalidInputError as exc:
+        context["error"] = str(exc)
+        return Template(name, context=context, status_code=422)
+    return Template(name, context=context)
+
+
 @get("/wfm", opt=PAGE)
 async def plan_page(request: AnyRequest) -> Template:
     """Forecast and staffing of a queue and channel from the figures (or, by upload, a CSV)."""
     pairs = _pairs(request)
     context = await _context(request, pairs)
+    return await _page("wfm/plan.html", context, lambda: _fill_plan(request, pairs, context))
+
+
+async def _fill_plan(
+    request: AnyRequest, pairs: list[tuple[str, str]], context: dict[str, Any]
+) -> None:
     if dict(pairs).get("run"):
         data = parse_form(pairs, s.StaffingIn)
         plan = await api.staffing_plan(request, data)
@@ -206,7 +227,6 @@ async def plan_page(request: AnyRequest) -> Template:
                 s.forecast_spec(data),
                 data.holdout_weeks,
             )
-    return Template("wfm/plan.html", context=context)
 
 
 def _download(content: bytes, media_type: str, filename: str) -> Response[bytes]:
@@ -287,6 +307,14 @@ async def schedule_page(request: AnyRequest) -> Template:
     """Shifts covering the staffing of the chosen days, with over/under per interval."""
     pairs = _pairs(request)
     context = await _context(request, pairs)
+    return await _page(
+        "wfm/schedule.html", context, lambda: _fill_schedule(request, pairs, context)
+    )
+
+
+async def _fill_schedule(
+    request: AnyRequest, pairs: list[tuple[str, str]], context: dict[str, Any]
+) -> None:
     if dict(pairs).get("run"):
         data = parse_form(pairs, s.ScheduleIn)
         plan, shifted = await api.schedule_plan(request, data)
@@ -302,7 +330,6 @@ async def schedule_page(request: AnyRequest) -> Template:
                 "aht_s": float(plan.aht_s),
             }
         )
-    return Template("wfm/schedule.html", context=context)
 
 
 async def _schedule_export(request: AnyRequest, fmt: str) -> Response[bytes]:
@@ -329,6 +356,19 @@ async def budget_page(request: AnyRequest) -> Template:
     """The annual budget by month for the plan and its variants, side by side."""
     pairs = _pairs(request)
     context = await _context(request, pairs)
+    # A budget year is twelve whole months: from the first of next month by default.
+    principal = require_principal(request)
+    zone = await actions.tenant_zone(services_of(request).db, principal.tenant_id)
+    today = datetime.now(zone).date()
+    first = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    context["year_start"] = first.isoformat()
+    context["year_days"] = str((first.replace(year=first.year + 1) - first).days)
+    return await _page("wfm/budget.html", context, lambda: _fill_budget(request, pairs, context))
+
+
+async def _fill_budget(
+    request: AnyRequest, pairs: list[tuple[str, str]], context: dict[str, Any]
+) -> None:
     if dict(pairs).get("run"):
         data = parse_form(pairs, s.BudgetIn)
         out = await api.budget_of(request, data)
@@ -341,7 +381,6 @@ async def budget_page(request: AnyRequest) -> Template:
                 ),
             }
         )
-    return Template("wfm/budget.html", context=context)
 
 
 async def _budget_export(request: AnyRequest, fmt: str) -> Response[bytes]:
