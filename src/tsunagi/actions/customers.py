@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Select, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.audit import record
@@ -136,14 +136,37 @@ async def find_customers(
 ) -> list[UUID]:
     """Customers with this phone number, address or member number (keyed-hash lookup)."""
     cipher = await keyring.cipher(db, principal.tenant_id)
-    wanted = cipher.lookup_hash(kind, value)
     async with db.scoped(principal.tenant_id, readonly=True) as session:
-        found = await session.scalars(
-            select(CustomerIdentifier.customer_id)
-            .where(CustomerIdentifier.kind == kind, CustomerIdentifier.value_hash == wanted)
-            .distinct()
-        )
-        return list(found)
+        return list(await session.scalars(_find(cipher, kind, value).distinct()))
+
+
+def _find(cipher: TenantCipher, kind: str, value: str) -> Select[UUID]:
+    return select(CustomerIdentifier.customer_id).where(
+        CustomerIdentifier.kind == kind,
+        CustomerIdentifier.value_hash == cipher.lookup_hash(kind, value),
+    )
+
+
+async def lookup_customers(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    kind: str,
+    value: str,
+    reason: str,
+    limit: int,
+    ip: str | None = None,
+) -> list[CustomerView]:
+    """Screen-pop: the customers with this identifier (at most ``limit``), found and read
+    in one statement; each record opened is audited with ``reason`` before it is returned."""
+    _check_reason(reason)
+    cipher = await keyring.cipher(db, principal.tenant_id)
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        found = await _load(session, _find(cipher, kind, value).distinct().limit(limit))
+    customer_ids = list(found)
+    await _audit_reads(db, principal, customer_ids, reason, ip)
+    return [_view(cipher, *found[cid]) for cid in customer_ids]
 
 
 async def read_customer(
@@ -171,31 +194,52 @@ async def read_customers(
     reason: str,
     ip: str | None = None,
 ) -> list[CustomerView]:
-    """Open several records in one transaction (one audit row each, one commit)."""
-    if not reason.strip():
-        raise InvalidInputError("say why you open this customer's record")
+    """Open several records: read them, then one audit row each in one commit; nothing is
+    returned unless the audit is committed."""
+    _check_reason(reason)
     if not customer_ids:
         return []
     cipher = await keyring.cipher(db, principal.tenant_id)
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        found = await _load(session, customer_ids)
+    if any(cid not in found for cid in customer_ids):
+        raise NotFoundError("customer not found")
+    await _audit_reads(db, principal, customer_ids, reason, ip)
+    return [_view(cipher, *found[cid]) for cid in customer_ids]
+
+
+def _check_reason(reason: str) -> None:
+    if not reason.strip():
+        raise InvalidInputError("say why you open this customer's record")
+
+
+async def _load(
+    session: AsyncSession, customer_ids: list[UUID] | Select[UUID]
+) -> dict[UUID, tuple[Customer, list[CustomerIdentifier]]]:
+    """Customers with their identifiers, in one statement, in the order first met."""
+    rows = await session.execute(
+        select(Customer, CustomerIdentifier)
+        .outerjoin(CustomerIdentifier, CustomerIdentifier.customer_id == Customer.id)
+        .where(Customer.id.in_(customer_ids))
+    )
+    found: dict[UUID, tuple[Customer, list[CustomerIdentifier]]] = {}
+    for customer, identifier in rows:
+        _customer, identifiers = found.setdefault(customer.id, (customer, []))
+        if identifier is not None:
+            identifiers.append(identifier)
+    return found
+
+
+async def _audit_reads(
+    db: Database, principal: Principal, customer_ids: list[UUID], reason: str, ip: str | None
+) -> None:
+    """One audit row per record opened, in one commit. The records were read on the read
+    side, so the SQLite writer is held only for these inserts."""
+    if not customer_ids:
+        return
     async with db.scoped(principal.tenant_id) as session, session.begin():
-        found = {
-            c.id: c
-            for c in await session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
-        }
-        missing = [cid for cid in customer_ids if cid not in found]
-        if missing:
-            raise NotFoundError("customer not found")
-        identifiers = (
-            await session.scalars(
-                select(CustomerIdentifier).where(CustomerIdentifier.customer_id.in_(customer_ids))
-            )
-        ).all()
         for customer_id in customer_ids:
             _audit_read(session, principal, customer_id, reason, ip)
-    by_customer: dict[UUID, list[CustomerIdentifier]] = {}
-    for row in identifiers:
-        by_customer.setdefault(row.customer_id, []).append(row)
-    return [_view(cipher, found[cid], by_customer.get(cid, [])) for cid in customer_ids]
 
 
 def _audit_read(
@@ -214,7 +258,9 @@ def _audit_read(
     )
 
 
-def _view(cipher: TenantCipher, customer: Customer, identifiers: Any) -> CustomerView:
+def _view(
+    cipher: TenantCipher, customer: Customer, identifiers: list[CustomerIdentifier]
+) -> CustomerView:
     def opened(name: str) -> str | None:
         return cipher.open(
             getattr(customer, f"{name}_enc"), table="customers", column=name, row_id=customer.id

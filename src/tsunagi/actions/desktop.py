@@ -235,16 +235,26 @@ async def customer_history(
     """The customer's contacts on every channel, newest first (a page of ``limit``). Pass
     ``audit_reason`` unless the caller has just audited opening this customer."""
     cipher = await keyring.cipher(db, principal.tenant_id)
+    # Only the columns shown (not whole rows): the page is read on the read side, walking
+    # ix_contact_parties_customer backwards from the newest contact.
     query = (
         select(
-            RoutingContact,
-            ContactParty,
+            RoutingContact.id,
+            RoutingContact.channel,
+            RoutingContact.created_at,
+            RoutingContact.state,
+            RoutingContact.category,
+            RoutingContact.outcome,
+            RoutingContact.resolved_first_contact,
+            ContactParty.notes_enc,
+            ContactParty.sub_reason,
             Queue.name_ja,
             Queue.name_en,
             User.display_name,
             Conversation.id,
         )
-        .join(ContactParty, ContactParty.contact_id == RoutingContact.id)
+        .select_from(ContactParty)
+        .join(RoutingContact, RoutingContact.id == ContactParty.contact_id)
         .outerjoin(Conversation, Conversation.contact_id == RoutingContact.id)
         .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
         .outerjoin(User, User.id == RoutingContact.last_agent_id)
@@ -254,11 +264,13 @@ async def customer_history(
     )
     if before is not None:
         query = query.where(ContactParty.created_at < before)
-    async with db.scoped(principal.tenant_id, readonly=audit_reason is None) as session:
-        if await session.get(Customer, customer_id) is None:
-            raise NotFoundError("customer not found")
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
         rows = (await session.execute(query)).all()
-        if audit_reason is not None:
+        # No page: a customer without (more) contacts, or no such customer in this tenant.
+        if not rows and await session.get(Customer, customer_id) is None:
+            raise NotFoundError("customer not found")
+    if audit_reason is not None:  # committed before anything is returned
+        async with db.scoped(principal.tenant_id) as session, session.begin():
             record(
                 session,
                 tenant_id=principal.tenant_id,
@@ -269,26 +281,39 @@ async def customer_history(
                 actor_user_id=principal.user_id,
                 reason=audit_reason,
             )
-            await session.commit()
     japanese = principal.locale != "en"
     return [
         HistoryEntry(
-            contact_id=contact.id,
-            channel=contact.channel,
+            contact_id=contact_id,
+            channel=channel,
             queue=(name_ja if japanese else name_en),
-            created_at=contact.created_at,
-            state=contact.state,
-            category=contact.category,
-            outcome=contact.outcome,
-            resolved_first_contact=contact.resolved_first_contact,
+            created_at=created_at,
+            state=state,
+            category=category,
+            outcome=outcome,
+            resolved_first_contact=first_contact,
             communicator=agent_name,
             notes=cipher.open(
-                party.notes_enc, table="contact_parties", column="notes", row_id=contact.id
+                notes_enc, table="contact_parties", column="notes", row_id=contact_id
             ),
             conversation_id=conversation_id,
-            sub_reason=party.sub_reason,
+            sub_reason=sub_reason,
         )
-        for contact, party, name_ja, name_en, agent_name, conversation_id in rows
+        for (
+            contact_id,
+            channel,
+            created_at,
+            state,
+            category,
+            outcome,
+            first_contact,
+            notes_enc,
+            sub_reason,
+            name_ja,
+            name_en,
+            agent_name,
+            conversation_id,
+        ) in rows
     ]
 
 

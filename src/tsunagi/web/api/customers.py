@@ -143,15 +143,14 @@ async def lookup_customers(
     services = services_of(request)
     if kind not in ("phone", "email", "member_no", "contract_no"):
         raise InvalidInputError("kind must be phone, email, member_no or contract_no")
-    found = await customers.find_customers(
-        services.db, services.keyring, principal=principal, kind=kind, value=value
-    )
-    views = await customers.read_customers(
+    views = await customers.lookup_customers(
         services.db,
         services.keyring,
         principal=principal,
-        customer_ids=found[:LOOKUP_LIMIT],
+        kind=kind,
+        value=value,
         reason=reason,
+        limit=LOOKUP_LIMIT,
         ip=client_ip(request),
     )
     return [customer_out(view) for view in views]
