@@ -22,6 +22,7 @@ from testkit import World
 from tsunagi.adapters.storage.models import Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.adapters.telephony.processes import free_port, free_udp_range
+from tsunagi.adapters.telephony.status import read_status, status_path
 from tsunagi.cli.main import cli
 
 pytestmark = [pytest.mark.voice, pytest.mark.slow]
@@ -145,6 +146,8 @@ async def test_voice_serve_turns_a_call_through_the_edge_into_a_routed_contact(
         assert contact is not None
         await floor.wait_state(contact.id, "connected", timeout=20)
         await asyncio.sleep(2.5)
+        # The status page's view of the worker, as written by the worker itself.
+        during = read_status(status_path(tmp_path / "data"))
         caller.command("hangup")
         await floor.wait_state(contact.id, "wrap_up", timeout=10)
         await asyncio.to_thread(agent.wait_event, "CALL_CLOSED")
@@ -161,6 +164,11 @@ async def test_voice_serve_turns_a_call_through_the_edge_into_a_routed_contact(
                 raise
         await close_floor(floor)
     assert worker.returncode == 0, log_path.read_text()[-2000:]
+    assert during.state == "ok", during
+    assert during.components == {"rtpengine": True, "worker": True, "edge": True}
+    assert during.live_calls == 1
+    assert during.sip == f"127.0.0.1:{ports['sip']}"
+    assert read_status(status_path(tmp_path / "data")).state == "not running"  # stopped
     assert types[-2:] == ["contact.connected", "contact.ended"], types
     assert heard(agent.dumps("dec")[0], [CUSTOMER_HZ, AGENT_HZ, PROMPT_HZ]) == {CUSTOMER_HZ}
     assert PROMPT_HZ in heard(caller.dumps("dec")[0], [CUSTOMER_HZ, AGENT_HZ, PROMPT_HZ])
