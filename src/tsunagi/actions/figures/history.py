@@ -20,16 +20,17 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.audit import record
 from tsunagi.adapters.security.crypto import TenantCipher
 from tsunagi.adapters.security.keyring import KeyRing
-from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.db import OUTBOX_WRITTEN_KEY, Database
 from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant, User
 from tsunagi.domain.errors import InvalidInputError, NotFoundError
 from tsunagi.domain.events import encode_event
@@ -47,6 +48,7 @@ from tsunagi.figures.history import (
 IMPORT_BATCH = 2000
 MAX_REPORTED_ERRORS = 1000
 _CHECK_CHUNK = 500
+OUTBOX_TABLE = cast(Table, OutboxEvent.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,18 +284,22 @@ async def _flush(context: _Context, pending: dict[uuid.UUID, ContactImportedEven
         try:
             async with db.scoped(tenant_id) as session, session.begin():
                 known = await _known(session, ids)
-                for contact_id, event in pending.items():
-                    if contact_id in known:
-                        continue
-                    session.add(
-                        OutboxEvent(
-                            tenant_id=tenant_id,
-                            event_id=contact_id,
-                            type=event.type_name(),
-                            payload=encode_event(event).decode(),
-                            occurred_at=event.occurred_at,
-                        )
-                    )
+                rows = [
+                    {
+                        "tenant_id": tenant_id,
+                        "event_id": contact_id,
+                        "type": event.type_name(),
+                        "payload": encode_event(event).decode(),
+                        "occurred_at": event.occurred_at,
+                    }
+                    for contact_id, event in pending.items()
+                    if contact_id not in known
+                ]
+                if rows:
+                    # One executemany (not one ORM insert per row); wake the relay as
+                    # ``emit`` does.
+                    await session.execute(insert(OUTBOX_TABLE), rows)
+                    session.info[OUTBOX_WRITTEN_KEY] = True
         except IntegrityError:
             if attempt:  # a concurrent import of the same rows won twice: give up loudly
                 raise
