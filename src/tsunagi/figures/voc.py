@@ -12,8 +12,8 @@ same texts give the same report, word for word.
   previous months: Dunning's log-likelihood ratio G² on the 2×2 table (mentions / not,
   this month / before), kept when the share went up, the term has at least
   ``min_texts`` texts this month and G² ≥ ``min_g2`` (3.84: the 5 % point of χ² with one
-  degree of freedom, so a rise is unlikely to be chance), ordered by G². ``ratio`` is the smoothed rate ratio
-  ((a+½)/(n+1)) ÷ ((b+½)/(m+1)), shown beside it.
+  degree of freedom, so a rise is unlikely to be chance), ordered by G². ``ratio`` is
+  the smoothed rate ratio ((a+½)/(n+1)) ÷ ((b+½)/(m+1)), shown beside it.
 * **Co-occurrence**: pointwise mutual information of two terms over texts,
   log₂(n·both ÷ (a·b)), for pairs in at least ``min_texts`` texts among the most frequent
   terms; ordered by PMI, then texts.
@@ -30,11 +30,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import combinations
+from typing import TypeVar
 
 from tsunagi.domain.errors import InvalidInputError
 from tsunagi.figures.voc_text import Analysed, analyse
 
 SOURCES = ("note", "chat", "email", "sms")
+T = TypeVar("T")
 UNCATEGORISED = ""
 
 
@@ -57,6 +59,13 @@ def shift_month(month: str, delta: int) -> str:
 
 def month_first_day(month: str) -> date:
     return date(int(month[:4]), int(month[5:]), 1)
+
+
+def even_sample(items: Sequence[T], cap: int) -> list[T]:
+    """At most ``cap`` of ``items``, evenly spaced (all of them when there are few)."""
+    if len(items) <= cap:
+        return list(items)
+    return [items[index * len(items) // cap] for index in range(cap)]
 
 
 @dataclass(frozen=True, slots=True)

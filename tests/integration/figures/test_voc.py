@@ -250,9 +250,24 @@ def test_gather_masks_scopes_and_dates_texts_per_tenant(
         db = Database(database_url)
         keyring = KeyRing(master)
         try:
-            texts = await gather(
+            gathered = await gather(
                 db, keyring, tenant_id=world.tenants["a"], first="2026-09", last="2026-10"
             )
+            texts = gathered.texts
+            assert gathered.available == {"2026-09": 2, "2026-10": 5}
+            sampled = await gather(
+                db,
+                keyring,
+                tenant_id=world.tenants["a"],
+                first="2026-09",
+                last="2026-10",
+                per_month=1,
+            )  # one note and one message per month at most, the first of an even spread
+            assert [(t.month, t.source) for t in sampled.texts] == [
+                ("2026-09", "note"),
+                ("2026-10", "email"),
+                ("2026-10", "note"),
+            ]
             manager = world.account("a", "manager")
             principal = Principal(
                 user_id=manager.user_id,
@@ -329,7 +344,7 @@ def test_voc_api_page_and_pdf(
     response = manager.request("GET", "/api/v1/figures/voc", params={"month": "2026-10"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["texts"] == 5 and body["texts_before"] == 2
+    assert (body["texts"], body["available"], body["texts_before"]) == (5, 5, 2)
     top = {t["term"]: t for t in body["top"]}
     assert top["配送"]["texts"] == 3 and top["卵"]["texts"] == 2
     assert body["sources"] == {"chat": 2, "email": 1, "note": 2}

@@ -234,6 +234,11 @@ def test_summary_verbatims_notables_and_rank_changes() -> None:
     assert narrowed.texts == 0 and narrowed.top == []
 
 
+def test_even_sample() -> None:
+    assert voc.even_sample(list(range(10)), 4) == [0, 2, 5, 7]
+    assert voc.even_sample([1, 2], 5) == [1, 2]
+
+
 def test_months() -> None:
     assert voc.parse_month("2026-10") == "2026-10"
     for bad in ("2026-13", "2026/10", "26-10", "", None, "2026-1x"):

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -42,7 +43,7 @@ from tsunagi.figures.voc_text import mask
 
 BASELINE_MONTHS = 3  # months before the report month that rising topics compare with
 TREND_MONTHS = 6  # months of contact volumes in the report
-MAX_TEXTS = 50_000  # per run; the newest are kept beyond it
+PER_MONTH = 5_000  # notes, and messages, per month: beyond it an even sample of the month
 _QUOTED = re.compile(r"^\s*>.*$|^-- $[\s\S]*", re.MULTILINE)
 
 
@@ -55,6 +56,7 @@ class VocMonth:
     categories: dict[str, str]  # code → display name
     outcomes: list[tuple[str, str, int]]  # (category, wrap-up sub-reason, contacts)
     actions: list[str] = field(default_factory=list)  # entered by a supervisor
+    available: int = 0  # the month's texts before sampling (see PER_MONTH)
 
 
 async def _zone(db: Database, tenant_id: UUID) -> ZoneInfo:
@@ -111,6 +113,30 @@ def _party_value(kind: str | None, value: str | None) -> list[tuple[str, str]]:
     return [("email" if kind == "chat_login" else kind, value)]
 
 
+@dataclass
+class Gathered:
+    texts: list[voc.VocText]
+    available: dict[str, int]  # texts per month before sampling
+
+
+async def _sampled_ids(
+    session: AsyncSession, statement: Any, zone: ZoneInfo, cap: int, available: Counter[str]
+) -> list[UUID]:
+    """Ids of (id, created_at) rows, an even sample of at most ``cap`` per local month."""
+    by_month: dict[str, list[UUID]] = {}
+    for row_id, created in (await session.execute(statement)).all():
+        by_month.setdefault(_local_month(created, zone), []).append(row_id)
+    chosen: list[UUID] = []
+    for month in sorted(by_month):
+        available[month] += len(by_month[month])
+        chosen.extend(voc.even_sample(by_month[month], cap))
+    return chosen
+
+
+def _chunks(ids: list[UUID], size: int = 500) -> list[list[UUID]]:
+    return [ids[index : index + size] for index in range(0, len(ids), size)]
+
+
 async def gather(
     db: Database,
     keyring: KeyRing,
@@ -118,58 +144,81 @@ async def gather(
     tenant_id: UUID,
     first: str,
     last: str,
-    limit: int = MAX_TEXTS,
-) -> list[voc.VocText]:
-    """The tenant's masked texts from month ``first`` to ``last`` (inclusive)."""
+    per_month: int = PER_MONTH,
+) -> Gathered:
+    """The tenant's masked texts from month ``first`` to ``last`` (inclusive): at most
+    ``per_month`` notes and ``per_month`` messages of each month, evenly spread over it."""
     zone = await _zone(db, tenant_id)
     start, end = _bounds(zone, first, last)
     cipher = await keyring.cipher(db, tenant_id)
     party = ContactParty
+    note_in_range = (
+        party.notes_enc.is_not(None),
+        RoutingContact.created_at >= start,
+        RoutingContact.created_at < end,
+    )
+    message_in_range = (
+        ConversationMessage.direction == "in",
+        ConversationMessage.author == "customer",
+        ConversationMessage.body_enc.is_not(None),
+        ConversationMessage.created_at >= start,
+        ConversationMessage.created_at < end,
+    )
+    available: Counter[str] = Counter()
+    notes: list[Any] = []
+    messages: list[Any] = []
     async with db.scoped(tenant_id, readonly=True) as session:
-        notes = (
-            await session.execute(
-                select(
-                    RoutingContact.id,
-                    RoutingContact.created_at,
-                    RoutingContact.category,
-                    party.notes_enc,
-                    party.customer_id,
-                    party.kind,
-                    party.address_enc,
+        note_ids = await _sampled_ids(
+            session,
+            select(RoutingContact.id, RoutingContact.created_at)
+            .join(party, party.contact_id == RoutingContact.id)
+            .where(*note_in_range)
+            .order_by(RoutingContact.created_at, RoutingContact.id),
+            zone,
+            per_month,
+            available,
+        )
+        message_ids = await _sampled_ids(
+            session,
+            select(ConversationMessage.id, ConversationMessage.created_at)
+            .where(*message_in_range)
+            .order_by(ConversationMessage.created_at, ConversationMessage.id),
+            zone,
+            per_month,
+            available,
+        )
+        for chunk in _chunks(note_ids):
+            notes += (
+                await session.execute(
+                    select(
+                        RoutingContact.id,
+                        RoutingContact.created_at,
+                        RoutingContact.category,
+                        party.notes_enc,
+                        party.customer_id,
+                        party.kind,
+                        party.address_enc,
+                    )
+                    .join(party, party.contact_id == RoutingContact.id)
+                    .where(RoutingContact.id.in_(chunk))
                 )
-                .join(party, party.contact_id == RoutingContact.id)
-                .where(
-                    party.notes_enc.is_not(None),
-                    RoutingContact.created_at >= start,
-                    RoutingContact.created_at < end,
+            ).all()
+        for chunk in _chunks(message_ids):
+            messages += (
+                await session.execute(
+                    select(
+                        ConversationMessage.id,
+                        ConversationMessage.created_at,
+                        ConversationMessage.body_enc,
+                        ConversationMessage.seq,
+                        Conversation,
+                        RoutingContact.category,
+                    )
+                    .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+                    .outerjoin(RoutingContact, RoutingContact.id == Conversation.contact_id)
+                    .where(ConversationMessage.id.in_(chunk))
                 )
-                .order_by(RoutingContact.created_at.desc(), RoutingContact.id)
-                .limit(limit)
-            )
-        ).all()
-        messages = (
-            await session.execute(
-                select(
-                    ConversationMessage.id,
-                    ConversationMessage.created_at,
-                    ConversationMessage.body_enc,
-                    ConversationMessage.seq,
-                    Conversation,
-                    RoutingContact.category,
-                )
-                .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
-                .outerjoin(RoutingContact, RoutingContact.id == Conversation.contact_id)
-                .where(
-                    ConversationMessage.direction == "in",
-                    ConversationMessage.author == "customer",
-                    ConversationMessage.body_enc.is_not(None),
-                    ConversationMessage.created_at >= start,
-                    ConversationMessage.created_at < end,
-                )
-                .order_by(ConversationMessage.created_at.desc(), ConversationMessage.id)
-                .limit(limit)
-            )
-        ).all()
+            ).all()
         customers = {row.customer_id for row in notes if row.customer_id is not None}
         customers |= {row[4].customer_id for row in messages if row[4].customer_id is not None}
         known = await _known_values(session, cipher, customers)
@@ -225,7 +274,7 @@ async def gather(
             )
         )
     texts.sort(key=lambda t: (t.month, t.key))
-    return texts
+    return Gathered(texts, dict(sorted(available.items())))
 
 
 async def _audit(
@@ -303,15 +352,15 @@ async def voc_month(
     """The month's VOC for the principal's tenant; reads sealed text, so audited."""
     month = voc.parse_month(month)
     tenant_id = principal.tenant_id
-    texts = await gather(
+    gathered = await gather(
         db,
         keyring,
         tenant_id=tenant_id,
         first=voc.shift_month(month, -BASELINE_MONTHS),
         last=month,
     )
-    await _audit(db, principal, month, reason, len(texts), category)
-    summary = voc.summarise(voc.documents(texts), month, category=category)
+    await _audit(db, principal, month, reason, len(gathered.texts), category)
+    summary = voc.summarise(voc.documents(gathered.texts), month, category=category)
     names = await reports.names(db, tenant_id, locale)
     return VocMonth(
         summary=summary,
@@ -319,4 +368,5 @@ async def voc_month(
         categories=names.get("category", {}),
         outcomes=await _sub_reasons(db, tenant_id, await _zone(db, tenant_id), month, category),
         actions=[line.strip() for line in actions if line.strip()],
+        available=gathered.available.get(month, 0),
     )

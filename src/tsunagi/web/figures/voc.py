@@ -82,6 +82,7 @@ class VocOut(Output):
     month: str
     category: str | None
     texts: int
+    available: int  # the month's texts before sampling (all categories)
     texts_before: int
     months: list[str]
     sources: dict[str, int]
@@ -152,6 +153,7 @@ async def read_voc(
         month=s.month,
         category=category or None,
         texts=s.texts,
+        available=found.available,
         texts_before=s.texts_before,
         months=s.months,
         sources=s.sources,

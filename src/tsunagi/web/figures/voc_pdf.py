@@ -242,7 +242,10 @@ def render_pdf(
     writer.text(tenant_name, size=11)
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     sources = "、".join(f"{_(SOURCE_LABELS[s])} {n}" for s, n in summary.sources.items())
-    writer.text(f"{_(L_GENERATED)}: {stamp}   {_(L_TEXTS)}: {summary.texts}", color=GREY)
+    count = f"{summary.texts}"
+    if month.available > summary.texts:  # an even sample of a large month
+        count += f" / {month.available}"
+    writer.text(f"{_(L_GENERATED)}: {stamp}   {_(L_TEXTS)}: {count}", color=GREY)
     if sources:
         writer.text(f"{_(L_SOURCES)}: {sources}", color=GREY)
     writer.text(_(L_MASKED), color=GREY)
