@@ -39,6 +39,7 @@ AUDIT_LABELS = {
     "authz.denied": N_("Permission denied"),
     "customer.read": N_("Customer record opened"),
     "customer.history_read": N_("Customer history opened"),
+    "voc.read": N_("Customers' texts read for VOC (masked)"),
     "allowed": N_("allowed"),
     "denied": N_("denied"),
     "ok": N_("ok"),
