@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import functools
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -245,11 +245,28 @@ _YES = frozenset({"1", "true", "yes", "y", "はい", "○"})
 _NO = frozenset({"0", "false", "no", "n", "いいえ", "×"})
 
 
+def _records(
+    reader: Any, names: Sequence[str], parse: Callable[[int, dict[str, str]], Parsed]
+) -> Iterator[Parsed]:
+    """Each non-empty data row as ``parse`` sees it; a field error names line and field."""
+    for values in reader:
+        if not any(value.strip() for value in values):
+            continue
+        line = reader.line_num
+        if len(values) != len(names):
+            yield RowError(line, "row", f"expected {len(names)} fields, found {len(values)}")
+            continue
+        row = {name: value.strip() for name, value in zip(names, values, strict=True)}
+        try:
+            yield parse(line, row)
+        except _BadFieldError as bad:
+            yield RowError(line, bad.field, bad.message)
+
+
 def _read_tsunagi(lines: Iterable[str]) -> Iterator[Parsed]:
     reader = csv.reader(lines)
-    try:
-        header = next(reader)
-    except StopIteration:
+    header = next(reader, None)
+    if header is None:
         yield RowError(1, "header", "the file is empty")
         return
     names = [name.strip().lower().lstrip("\ufeff") for name in header]
@@ -265,18 +282,7 @@ def _read_tsunagi(lines: Iterable[str]) -> Iterator[Parsed]:
             problems.append("a column appears twice")
         yield RowError(1, "header", "; ".join(problems))
         return
-    for values in reader:
-        if not any(value.strip() for value in values):
-            continue
-        line = reader.line_num
-        if len(values) != len(names):
-            yield RowError(line, "row", f"expected {len(names)} fields, found {len(values)}")
-            continue
-        row = {name: value.strip() for name, value in zip(names, values, strict=True)}
-        try:
-            yield _tsunagi_row(line, row)
-        except _BadFieldError as bad:
-            yield RowError(line, bad.field, bad.message)
+    yield from _records(reader, names, _tsunagi_row)
 
 
 def _moment(row: dict[str, str], name: str, *, required: bool = False) -> datetime | None:
@@ -441,29 +447,14 @@ _ROLLOVER = timedelta(hours=12)
 
 def _read_bank(lines: Iterable[str]) -> Iterator[Parsed]:
     reader = csv.reader(lines, delimiter="\t")
-    try:
-        header = [name.strip().lstrip("\ufeff") for name in next(reader)]
-    except StopIteration:
+    header = next(reader, None)
+    if header is None:
         yield RowError(1, "header", "the file is empty")
         return
-    if tuple(header) != BANK_COLUMNS:
+    if tuple(name.strip().lstrip("\ufeff") for name in header) != BANK_COLUMNS:
         yield RowError(1, "header", f"expected the columns {', '.join(BANK_COLUMNS)}")
         return
-    for values in reader:
-        if not any(value.strip() for value in values):
-            continue
-        line = reader.line_num
-        if len(values) != len(BANK_COLUMNS):
-            yield RowError(line, "row", f"expected {len(BANK_COLUMNS)} fields, found {len(values)}")
-            continue
-        row = {name: value.strip() for name, value in zip(BANK_COLUMNS, values, strict=True)}
-        if row["outcome"] == "PHANTOM":
-            yield Skipped(line, "PHANTOM (a virtual call, not a customer)")
-            continue
-        try:
-            yield _bank_row(line, row)
-        except _BadFieldError as bad:
-            yield RowError(line, bad.field, bad.message)
+    yield from _records(reader, BANK_COLUMNS, _bank_row)
 
 
 def _bank_day(text: str) -> date:
@@ -505,9 +496,11 @@ def _bank_seconds(row: dict[str, str], name: str) -> int:
     return value
 
 
-def _bank_row(line: int, row: dict[str, str]) -> HistoryRow:
+def _bank_row(line: int, row: dict[str, str]) -> HistoryRow | Skipped:
     """One call of the bank log; the rules are in docs/figures.md (*Anonymous Bank*)."""
     outcome = row["outcome"]
+    if outcome == "PHANTOM":
+        return Skipped(line, "PHANTOM (a virtual call, not a customer)")
     if outcome not in ("AGENT", "HANG"):
         raise _BadFieldError("outcome", f"{outcome!r} is not AGENT, HANG or PHANTOM")
     if not row["type"]:
