@@ -128,6 +128,7 @@ class _Writer:
         total = sum(widths)
         columns = [self.width * w / total for w in widths]
         size = BODY - 0.5
+        numeric = [bool(rows) and all(_numeric(r[i]) for r in rows) for i in range(len(widths))]
         for index, row in enumerate([list(header), *[list(r) for r in rows]]):
             cells = [
                 break_lines(cell, col - 4, _width(size)) or [""]
@@ -142,14 +143,13 @@ class _Writer:
             c.setFillColorRGB(*INK)
             c.setFont(FONT, size)
             x = MARGIN
-            for lines, col, raw in zip(cells, columns, row, strict=True):
-                numeric = index > 0 and _numeric(raw)
+            for column, (lines, col) in enumerate(zip(cells, columns, strict=True)):
                 for line_no, line in enumerate(lines):
                     baseline = self.y - (line_no + 1) * size * LEADING + size * 0.35
-                    if numeric:
-                        c.drawRightString(x + col - 2, baseline, line)
+                    if numeric[column]:
+                        c.drawRightString(x + col - 6, baseline, line)
                     else:
-                        c.drawString(x + 2, baseline, line)
+                        c.drawString(x + (2 if column == 0 else 8), baseline, line)
                 x += col
             c.setStrokeColorRGB(0.82, 0.84, 0.87)
             c.setLineWidth(0.4)
