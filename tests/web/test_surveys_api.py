@@ -7,45 +7,24 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
 from openpyxl import load_workbook
 from websockets.sync.client import connect
 
 from integration.routing.test_routing_api import signed_in, wait_for
-from testkit import LiveServer, World, live_server, run
+from testkit import LiveServer, World, run
 from tsunagi.actions import surveys
 from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.storage.db import Database
-from web.test_chat_api import Center, frames, ws_url
+from web.test_chat_api import Center, center, frames, server, ws_url
 
 CSRF_FIELD = re.compile(r'name="_csrf" value="([^"]*)"')
-
-
-@pytest.fixture
-def server(
-    database_url: str, profile: str, settings_for: Any, world: World
-) -> Iterator[LiveServer]:
-    """Public limits lifted (tested in tests/web/test_public_rate_limits.py)."""
-    with live_server(
-        settings_for(database_url, profile, public_requests_per_minute=100_000)
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def center(
-    server: LiveServer, world: World, database_url: str, client_factory: Any
-) -> Iterator[Center]:
-    made = Center(server, world, database_url, client_factory)
-    yield made
-    made.public.close()
+__all__ = ["center", "server"]  # fixtures of the chat tests: public limits lifted, a widget
 
 
 def turn_on(center: Center, queue_id: str, channels: list[str]) -> None:

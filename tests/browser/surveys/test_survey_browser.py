@@ -3,43 +3,18 @@ supervisor sees NPS and CSAT on the figures dashboard (tiles, trend chart, table
 
 from __future__ import annotations
 
-import http.server
-import threading
-from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
+from browser.chat.test_chat_browser import client_site, sign_in
 from integration.routing.test_routing_api import add_queue
-from testkit import PASSWORD, LiveServer, World, free_port
+from testkit import LiveServer, World
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def client_site(tmp_path: Path, server: LiveServer) -> Iterator[tuple[str, Path]]:
-    """The client's own web site on another port (the widget is cross-origin there)."""
-    port = free_port()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", tmp_path
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def sign_in(page: Page, server: LiveServer, username: str) -> None:
-    page.goto(f"{server.url}/login")
-    page.locator("form.lang button[value=en]").click()
-    form = page.get_by_test_id("login-form")
-    form.locator("input[name=username]").fill(username)
-    form.locator("input[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
-    page.wait_for_url(f"{server.url}/home/**")
+__all__ = ["client_site"]  # the client's own site (another origin), a fixture
 
 
 def test_a_visitor_answers_after_the_chat_and_the_supervisor_sees_nps(
