@@ -225,3 +225,22 @@ def test_erlang_a_monotone_and_bounded(calls_per_hour: float, n: int, patience: 
     assert 0 <= k1.abandon_rate <= k0.abandon_rate + 1e-12 <= 1 + 1e-12
     assert 0 <= k0.service_level <= k1.service_level + 1e-12 <= 1 + 1e-12
     assert 0 <= k0.occupancy <= 1
+
+
+@pytest.mark.parametrize(
+    ("grade", "table"),
+    [
+        (0.01, {10: 4.46, 20: 12.03, 30: 20.34, 40: 29.01, 50: 37.90, 100: 84.06}),
+        (0.02, {10: 5.08, 20: 13.18, 50: 40.25, 100: 87.97}),
+    ],
+)
+def test_erlang_b_reproduces_the_published_table(grade: float, table: dict[int, float]) -> None:
+    # The Erlang B table printed in teletraffic handbooks (e.g. ITU-D / Iversen,
+    # "Teletraffic Engineering Handbook", Erlang's B-formula table): the traffic in Erlangs
+    # that n circuits carry at a blocking of 1 % and 2 %, to two decimals (printed tables
+    # round or truncate the last digit). Inverting our formula lands within that digit.
+    from scipy.optimize import brentq
+
+    for n, printed in table.items():
+        offered = brentq(lambda a, n=n: erlang_b(n, a) - grade, 1e-6, float(n))
+        assert abs(offered - printed) <= 0.006, (n, offered)
