@@ -15,6 +15,10 @@ a sum, and the aggregates of a stream are the same however it is cut into batche
 Agent states (``agent.state_changed``) contribute the time spent in the state an event
 ends, split over the intervals it covers; the open span of an agent's current state is
 added when the next change arrives.
+
+Survey answers (``survey.answered``) add the NPS/CSAT measures once both the answer and its
+contact's end are in — in the interval of whichever came later — to the contact's row and
+to the communicator whose part closed it (ADR 0504).
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from tsunagi.figures.surveys import (
     survey_measures,
     survey_settings,
 )
+from tsunagi.web.figures.charts import HEIGHT, PAD_BOTTOM, PAD_TOP, score_chart
 from unit.figures.figures_events import AIKO, BUNTA, QUEUE, TENANT, Story, at
 from unit.figures.test_figures_fold import fold, fold_in_batches, random_day
 
@@ -341,3 +342,20 @@ def test_survey_sums_over_intervals_equal_the_answers_of_ended_contacts(seed: in
         if answer.contact_id in ended and record.segments:
             add_into(answered_by_someone, survey_measures(answer.nps, answer.csat))
     assert {name: by_agent.get(name, 0) for name in SURVEY_SUMS} == answered_by_someone
+
+
+# --- the trend chart ------------------------------------------------------------------------
+
+
+def test_the_score_chart_puts_nps_and_csat_on_one_scale_with_gaps() -> None:
+    chart = score_chart(
+        ["2026-12-01", "2026-12-02", "2026-12-03"], [100.0, None, -100.0], [1.0, 0.5, None]
+    )
+    top, bottom = PAD_TOP, HEIGHT - PAD_BOTTOM
+    nps_y = [float(point.split(",")[1]) for point in chart.line.split()]
+    csat_y = [float(point.split(",")[1]) for point in chart.line2.split()]
+    assert nps_y == [top, bottom]  # +100 at the top, −100 at the bottom, the gap left out
+    assert csat_y == [top, top + (bottom - top) / 4]  # 100 % and 50 %
+    assert chart.zero == (top + bottom) / 2 and not chart.empty
+    assert [t.text for t in chart.y_ticks] == ["-100", "0", "+100"]
+    assert score_chart(["2026-12-01"], [None], [None]).empty
