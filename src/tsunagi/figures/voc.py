@@ -35,7 +35,7 @@ from typing import TypeVar
 from tsunagi.domain.errors import InvalidInputError
 from tsunagi.figures.voc_text import Analysed, analyse
 
-SOURCES = ("note", "chat", "email", "sms")
+SOURCES = ("note", "chat", "email", "sms", "survey")
 T = TypeVar("T")
 UNCATEGORISED = ""
 
@@ -75,7 +75,7 @@ class VocText:
     key: str  # stable id (message or contact id): ties are broken by it
     month: str  # YYYY-MM, tenant-local
     category: str  # the contact's wrap-up category code, "" when none
-    source: str  # note | chat | email | sms
+    source: str  # note | chat | email | sms | survey
     text: str  # already masked
 
 

@@ -33,7 +33,7 @@ def test_voc_page_top_terms_filter_language_and_pdf(
     top = page.get_by_test_id("voc-top")
     expect(top.locator("tr[data-term]").first).to_have_attribute("data-term", "配送")
     expect(top.locator('tr[data-term="卵"]')).to_be_visible()
-    expect(page.get_by_test_id("voc-texts")).to_have_text("5")
+    expect(page.get_by_test_id("voc-texts")).to_have_text("6")
     expect(page.get_by_test_id("voc-complaints")).to_contain_text("困ります")
     page.screenshot(path="/tmp/voc/voc-page-en.png", full_page=True)
 
@@ -46,7 +46,7 @@ def test_voc_page_top_terms_filter_language_and_pdf(
     page.get_by_role("button", name="日本語").click()
     page.goto(f"{server.url}/figures/voc?month=2026-10")
     expect(page.locator("h1")).to_have_text("お客様の声（VOC）")
-    expect(page.get_by_test_id("voc-texts")).to_have_text("5")
+    expect(page.get_by_test_id("voc-texts")).to_have_text("6")
     page.screenshot(path="/tmp/voc/voc-page-ja.png", full_page=True)
 
     page.get_by_test_id("voc-actions").fill("配送業者と再発防止策を確認した")

@@ -27,6 +27,7 @@ from tsunagi.adapters.storage.crm_models import ContactParty, Customer, Customer
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import AuditEntry, Category, Queue, Tenant
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.adapters.storage.survey_models import SurveyResponse
 from tsunagi.cli.figures import figures
 from tsunagi.domain.permissions import Principal, Role
 
@@ -178,6 +179,23 @@ class _Seed:
                     )
                 )
 
+    async def survey(self, contact: uuid.UUID, when: str, comment: str) -> None:
+        cipher = await self.keyring.cipher(self.db, self.tenant)
+        row = uuid.uuid4()
+        async with self.db.scoped(self.tenant) as session, session.begin():
+            session.add(
+                SurveyResponse(
+                    id=row,
+                    contact_id=contact,
+                    csat_score=5,
+                    comment_enc=cipher.seal(
+                        comment, table="survey_responses", column="comment", row_id=row
+                    ),
+                    channel="chat",
+                    answered_at=at(when),
+                )
+            )
+
 
 async def seed_voc(database_url: str, world: World, master_key: bytes) -> None:
     """Tenant a (Asia/Tokyo): October 2026 notes, a chat and an email about deliveries and
@@ -215,6 +233,9 @@ async def seed_voc(database_url: str, world: World, master_key: bytes) -> None:
                 ("in", "customer", "連絡先は sakura.funado@example.org です"),
             ],
             customer=customer,
+        )
+        await a.survey(
+            chat, "2026-10-08T09:00:00", "舟渡です。チャットの方がとても丁寧で助かりました。"
         )
         # 2026-09-30 16:30 UTC is 2026-10-01 01:30 in Tokyo: an October text.
         mail = await a.contact("2026-09-30T16:30:00", "billing", channel="email")
@@ -254,7 +275,7 @@ def test_gather_masks_scopes_and_dates_texts_per_tenant(
                 db, keyring, tenant_id=world.tenants["a"], first="2026-09", last="2026-10"
             )
             texts = gathered.texts
-            assert gathered.available == {"2026-09": 2, "2026-10": 5}
+            assert gathered.available == {"2026-09": 2, "2026-10": 6}
             sampled = await gather(
                 db,
                 keyring,
@@ -262,11 +283,12 @@ def test_gather_masks_scopes_and_dates_texts_per_tenant(
                 first="2026-09",
                 last="2026-10",
                 per_month=1,
-            )  # one note and one message per month at most, the first of an even spread
+            )  # one of each source per month at most, the first of an even spread
             assert [(t.month, t.source) for t in sampled.texts] == [
                 ("2026-09", "note"),
                 ("2026-10", "email"),
                 ("2026-10", "note"),
+                ("2026-10", "survey"),
             ]
             manager = world.account("a", "manager")
             principal = Principal(
@@ -303,6 +325,7 @@ def test_gather_masks_scopes_and_dates_texts_per_tenant(
         ("2026-10", "delivery", "chat"),
         ("2026-10", "delivery", "note"),
         ("2026-10", "delivery", "note"),
+        ("2026-10", "delivery", "survey"),  # the chat contact's survey comment
     ]
     bodies = [text for *_, text in texts]
     for body in bodies:
@@ -313,9 +336,9 @@ def test_gather_masks_scopes_and_dates_texts_per_tenant(
     assert "料金明細について\n料金明細が分かりにくいです。" in joined  # subject + body
     assert "[NAME]" in joined and "[NUMBER]" in joined and "[PHONE]" in joined
     assert "[EMAIL]" in joined
-    assert october == 5
+    assert october == 6
     assert len(audits) == 1  # one entry per run, not per text
-    assert audits[0].resource_id == "2026-10" and audits[0].detail == {"texts": 7}
+    assert audits[0].resource_id == "2026-10" and audits[0].detail == {"texts": 8}
     assert audits[0].actor_user_id == world.account("a", "manager").user_id
 
 
@@ -344,12 +367,17 @@ def test_voc_api_page_and_pdf(
     response = manager.request("GET", "/api/v1/figures/voc", params={"month": "2026-10"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["texts"], body["available"], body["texts_before"]) == (5, 5, 2)
+    assert (body["texts"], body["available"], body["texts_before"]) == (6, 6, 2)
     top = {t["term"]: t for t in body["top"]}
     assert top["配送"]["texts"] == 3 and top["卵"]["texts"] == 2
-    assert body["sources"] == {"chat": 2, "email": 1, "note": 2}
-    assert body["volumes"]["delivery"] == {"2026-09": 1, "2026-10": 4}
+    assert body["sources"] == {"chat": 2, "email": 1, "note": 2, "survey": 1}
+    assert body["volumes"]["delivery"] == {"2026-09": 1, "2026-10": 5}
     assert body["complaints"], body
+    compliment = body["compliments"][0]
+    assert (compliment["source"], compliment["text"]) == (
+        "survey",
+        "[NAME]です。チャットの方がとても丁寧で助かりました。",
+    )
     _no_personal_data(response.text)
 
     narrowed = manager.request(

@@ -1,8 +1,9 @@
 """VOC mining for one tenant and month: gather the texts, open them, mask them, analyse.
 
-Texts: the communicators' wrap-up notes (``contact_parties.notes``), and what customers
+Texts: the communicators' wrap-up notes (``contact_parties.notes``), what customers
 wrote on chat, email (subject and body, quoted lines dropped) and SMS
-(``conversation_messages`` with ``direction = in`` and ``author = customer``). Each text is
+(``conversation_messages`` with ``direction = in`` and ``author = customer``), and the
+comments of survey answers (``survey_responses.comment``, dated when answered). Each text is
 dated by its contact's (note) or message's creation in the tenant's time zone and carries
 its contact's wrap-up category.
 
@@ -37,13 +38,15 @@ from tsunagi.adapters.storage.crm_models import ContactParty, Customer, Customer
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Tenant
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.adapters.storage.survey_models import SurveyResponse
 from tsunagi.domain.permissions import Principal
 from tsunagi.figures import voc
 from tsunagi.figures.voc_text import mask
 
 BASELINE_MONTHS = 3  # months before the report month that rising topics compare with
 TREND_MONTHS = 6  # months of contact volumes in the report
-PER_MONTH = 5_000  # notes, and messages, per month: beyond it an even sample of the month
+PER_MONTH = 5_000  # of each source (notes, messages, survey comments) per month; beyond
+# it an even sample of the month
 _QUOTED = re.compile(r"^\s*>.*$|^-- $[\s\S]*", re.MULTILINE)
 
 
@@ -167,6 +170,7 @@ async def gather(
     available: Counter[str] = Counter()
     notes: list[Any] = []
     messages: list[Any] = []
+    surveys: list[Any] = []
     async with db.scoped(tenant_id, readonly=True) as session:
         note_ids = await _sampled_ids(
             session,
@@ -187,6 +191,37 @@ async def gather(
             per_month,
             available,
         )
+        survey_ids = await _sampled_ids(
+            session,
+            select(SurveyResponse.id, SurveyResponse.answered_at)
+            .where(
+                SurveyResponse.comment_enc.is_not(None),
+                SurveyResponse.answered_at >= start,
+                SurveyResponse.answered_at < end,
+            )
+            .order_by(SurveyResponse.answered_at, SurveyResponse.id),
+            zone,
+            per_month,
+            available,
+        )
+        for chunk in _chunks(survey_ids):
+            surveys += (
+                await session.execute(
+                    select(
+                        SurveyResponse.id,
+                        SurveyResponse.answered_at,
+                        SurveyResponse.comment_enc,
+                        RoutingContact.category,
+                        party.customer_id,
+                        party.kind,
+                        party.address_enc,
+                        party.contact_id,
+                    )
+                    .outerjoin(RoutingContact, RoutingContact.id == SurveyResponse.contact_id)
+                    .outerjoin(party, party.contact_id == SurveyResponse.contact_id)
+                    .where(SurveyResponse.id.in_(chunk))
+                )
+            ).all()
         for chunk in _chunks(note_ids):
             notes += (
                 await session.execute(
@@ -221,6 +256,7 @@ async def gather(
             ).all()
         customers = {row.customer_id for row in notes if row.customer_id is not None}
         customers |= {row[4].customer_id for row in messages if row[4].customer_id is not None}
+        customers |= {row.customer_id for row in surveys if row.customer_id is not None}
         known = await _known_values(session, cipher, customers)
 
     texts: list[voc.VocText] = []
@@ -271,6 +307,34 @@ async def gather(
                 category=category or voc.UNCATEGORISED,
                 source=conversation.channel,
                 text=mask(body or "", values),
+            )
+        )
+    for (
+        response_id,
+        answered,
+        comment_enc,
+        category,
+        customer_id,
+        kind,
+        address_enc,
+        contact,
+    ) in surveys:
+        address = (
+            cipher.open(address_enc, table="contact_parties", column="address", row_id=contact)
+            if contact is not None
+            else None
+        )
+        values = [*known.get(customer_id, []), *_party_value(kind, address)]
+        comment = cipher.open(
+            comment_enc, table="survey_responses", column="comment", row_id=response_id
+        )
+        texts.append(
+            voc.VocText(
+                key=f"s:{response_id}",
+                month=_local_month(answered, zone),
+                category=category or voc.UNCATEGORISED,
+                source="survey",
+                text=mask(comment or "", values),
             )
         )
     texts.sort(key=lambda t: (t.month, t.key))

@@ -219,6 +219,7 @@ SOURCE_LABELS = {
     "chat": N_("chat"),
     "email": N_("email"),
     "sms": N_("SMS"),
+    "survey": N_("survey comment"),
 }
 
 
