@@ -239,7 +239,7 @@ async def customer_history(
     # ix_contact_parties_customer backwards from the newest contact.
     query = (
         select(
-            RoutingContact.id,
+            RoutingContact.id.label("contact_id"),
             RoutingContact.channel,
             RoutingContact.created_at,
             RoutingContact.state,
@@ -248,10 +248,9 @@ async def customer_history(
             RoutingContact.resolved_first_contact,
             ContactParty.notes_enc,
             ContactParty.sub_reason,
-            Queue.name_ja,
-            Queue.name_en,
+            (Queue.name_ja if principal.locale != "en" else Queue.name_en).label("queue"),
             User.display_name,
-            Conversation.id,
+            Conversation.id.label("conversation_id"),
         )
         .select_from(ContactParty)
         .join(RoutingContact, RoutingContact.id == ContactParty.contact_id)
@@ -281,39 +280,24 @@ async def customer_history(
                 actor_user_id=principal.user_id,
                 reason=audit_reason,
             )
-    japanese = principal.locale != "en"
     return [
         HistoryEntry(
-            contact_id=contact_id,
-            channel=channel,
-            queue=(name_ja if japanese else name_en),
-            created_at=created_at,
-            state=state,
-            category=category,
-            outcome=outcome,
-            resolved_first_contact=first_contact,
-            communicator=agent_name,
+            contact_id=row.contact_id,
+            channel=row.channel,
+            queue=row.queue,
+            created_at=row.created_at,
+            state=row.state,
+            category=row.category,
+            outcome=row.outcome,
+            resolved_first_contact=row.resolved_first_contact,
+            communicator=row.display_name,
             notes=cipher.open(
-                notes_enc, table="contact_parties", column="notes", row_id=contact_id
+                row.notes_enc, table="contact_parties", column="notes", row_id=row.contact_id
             ),
-            conversation_id=conversation_id,
-            sub_reason=sub_reason,
+            conversation_id=row.conversation_id,
+            sub_reason=row.sub_reason,
         )
-        for (
-            contact_id,
-            channel,
-            created_at,
-            state,
-            category,
-            outcome,
-            first_contact,
-            notes_enc,
-            sub_reason,
-            name_ja,
-            name_en,
-            agent_name,
-            conversation_id,
-        ) in rows
+        for row in rows
     ]
 
 
