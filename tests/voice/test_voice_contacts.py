@@ -673,3 +673,43 @@ async def test_a_waiting_caller_presses_9_for_a_callback_and_is_called_back_in_t
     assert first != second
     assert [f for f, _ in groupby(tone_timeline(first, TONES)) if f][-2:] == [MUSIC_HZ, BYE_HZ]
     assert set(tone_timeline(second, TONES)) - {None} == {AGENT_HZ}
+
+
+POS1_HZ, POS2_HZ = 1600.0, 1800.0
+
+
+async def test_waiting_callers_hear_their_place_in_line_between_the_music(
+    line: Line, media_dir: Path
+) -> None:
+    write_tone(media_dir / "position-1.wav", POS1_HZ, 1.0)
+    write_tone(media_dir / "position-2.wav", POS2_HZ, 1.0)
+    line.center.plan = msgspec.structs.replace(line.center.plan, announce_every_s=3.0)
+    first = line.phone(CALLER, CUSTOMER_HZ)
+    second = line.phone("0311112222", CUSTOMER_HZ)
+    line.dial(first)
+    await press_after(first, "2", 1.5)
+    (contact,) = await line.contacts_of_calls(1, timeout_s=30)
+    await line.floor.wait_state(contact.id, "queued", timeout=20)
+    line.dial(second)
+    await press_after(second, "2", 1.5)
+    contacts = await line.contacts_of_calls(2, timeout_s=30)
+    await line.floor.wait_state(contacts[1].id, "queued", timeout=20)
+    await asyncio.sleep(8)  # at least two announcements each, with music between
+    for phone in (first, second):
+        phone.command("hangup")
+    for queued in contacts:
+        await line.floor.wait_state(queued.id, "abandoned", timeout=20)
+    tones = [*TONES, POS1_HZ, POS2_HZ]
+    heard: dict[str, list[float]] = {}
+    for name, phone in (("first", first), ("second", second)):
+        closed_calls(phone, 1)
+        heard[name] = [f for f, _ in groupby(tone_timeline(phone.dumps("dec")[0], tones)) if f]
+    # The first in line is told "number 1", the second "number 2"; music goes on after.
+    assert heard["first"][0] == PROMPT_HZ, heard  # (the menu may be cut short by the digit)
+    assert POS1_HZ in heard["first"] and POS2_HZ not in heard["first"], heard
+    assert POS2_HZ in heard["second"] and POS1_HZ not in heard["second"], heard
+    for name, told in (("first", POS1_HZ), ("second", POS2_HZ)):
+        around = [f for f in heard[name] if f in (MUSIC_HZ, told)]
+        # music, "your place", music, "your place", music …: two announcements at least
+        assert around[:5] == [MUSIC_HZ, told, MUSIC_HZ, told, MUSIC_HZ], heard
+    assert line.center.stats.announcements >= 4

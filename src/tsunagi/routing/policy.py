@@ -131,6 +131,11 @@ class _Triggers:
         return None
 
 
+def rank_key(ranked_at: float, priority: int, priority_step_s: float = 60.0) -> float:
+    """A waiting contact's place: the earlier the key, the sooner it is served."""
+    return ranked_at - priority * priority_step_s
+
+
 class Router:
     """The pure ACD: feed it changes, ask it for the next assignment. No I/O, no clock.
 
@@ -160,7 +165,7 @@ class Router:
         if contact_id in self._waiting:
             self.remove(contact_id)
         self._seq += 1
-        key = ranked_at - priority * self.priority_step_s
+        key = rank_key(ranked_at, priority, self.priority_step_s)
         self._waiting[contact_id] = WaitingContact(
             contact_id, need, priority, ranked_at, key, self._seq
         )

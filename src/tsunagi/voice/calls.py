@@ -88,6 +88,11 @@ class CallContacts(Protocol):
         """Return when contacts may have changed, or after ``timeout_s``."""
         ...
 
+    async def position(self, tenant_id: UUID, contact_id: UUID) -> int | None:
+        """The waiting contact's place in line (1 = next) by routing's rank key among
+        the contacts waiting for the same skill; None when it is not waiting."""
+        ...
+
     async def callbacks(
         self, *, tenant: str, known: Collection[UUID]
     ) -> list[tuple[UUID, ContactView, str]]:
@@ -119,7 +124,14 @@ class IvrFinished:
 
 
 IVR_FINISHED = IvrFinished()
-CallItem = TelephonyEvent | ContactView | IvrFinished
+
+
+class AnnounceDue:
+    """Inbox marker: time to tell the waiting caller their place in line."""
+
+
+ANNOUNCE_DUE = AnnounceDue()
+CallItem = TelephonyEvent | ContactView | IvrFinished | AnnounceDue
 
 
 @dataclass(eq=False, slots=True)
@@ -149,4 +161,8 @@ class Call:
     closing: str | None = None
     """The playback id of the goodbye prompt; the call ends when it is done."""
     recording: str | None = None
+    announcing: str | None = None
+    """The playback id of a place-in-line announcement under way (music is paused)."""
+    waiting_since: float | None = None
+    """Monotonic time of the last announcement, or of joining the queue."""
     ended: bool = False

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,9 @@ from tsunagi.ports.telephony import (
 )
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
 from tsunagi.voice.calls import (
+    ANNOUNCE_DUE,
     IVR_FINISHED,
+    AnnounceDue,
     Call,
     CallContacts,
     CallItem,
@@ -80,6 +83,7 @@ class CenterStats:
     contacts: int = 0
     bridged: int = 0
     errors: int = 0
+    announcements: int = 0
 
 
 class CallCenter:
@@ -263,8 +267,27 @@ class CallCenter:
                     view = views.get(call.contact.contact_id) if call.contact else None
                     if view is not None and call.contact and view.version > call.contact.version:
                         call.inbox.put_nowait(view)
+            self._announcements_due(time.monotonic())
             if len(self._early) > 1000:
                 self._early.clear()  # events of legs that ended before being claimed
+
+    def _announcements_due(self, now: float) -> None:
+        """Queue a place-in-line announcement for each caller who has waited long enough
+        since joining the queue or the last announcement."""
+        every = self.plan.announce_every_s
+        if every is None:
+            return
+        for call in self._live():
+            if call.ended or call.contact is None or call.leg_id is None:
+                continue
+            if call.contact.state != S.QUEUED or not call.customer_up:
+                call.waiting_since = None
+                continue
+            if call.waiting_since is None:
+                call.waiting_since = now
+            elif call.announcing is None and now - call.waiting_since >= every:
+                call.waiting_since = now
+                call.inbox.put_nowait(ANNOUNCE_DUE)
 
     async def _find_callbacks(self) -> None:
         """Serve callback contacts that routing offered to an agent: ring the agent, then
@@ -289,6 +312,8 @@ class CallCenter:
             await self._reconcile(call, item)
         elif isinstance(item, IvrFinished):
             await self._after_ivr(call)
+        elif isinstance(item, AnnounceDue):
+            await self._announce(call)
         elif item.leg_id == call.agent_leg:
             await self._agent_event(call, item)
         elif item.leg_id == call.leg_id:
@@ -319,6 +344,28 @@ class CallCenter:
             await self._reconcile(call, await self._fresh(call))
         elif isinstance(event, PlaybackDone) and event.playback_id == call.closing:
             await self._finish(call)
+        elif isinstance(event, PlaybackDone) and event.playback_id == call.announcing:
+            call.announcing = None
+            call.playing = None  # the announcement replaced the music: start it again
+            view = await self._fresh(call)
+            if view.state in WAITING or view.state == S.OFFERED:
+                await self._play(call, self.plan.music_for(call.queue or ""))
+            await self._reconcile(call, view)
+
+    async def _announce(self, call: Call) -> None:
+        """Tell a waiting caller their place in line, then the music goes on."""
+        if call.ended or call.leg_id is None or call.bridge_id is not None:
+            return
+        if call.closing is not None or call.announcing is not None:
+            return
+        tenant_id, contact_id = self._ids(call)
+        place = await self.contacts.position(tenant_id, contact_id)
+        if place is None:
+            return  # offered or gone meanwhile
+        media = self.plan.position_media(place)
+        call.announcing = await self.engine.play(call.leg_id, media, loop=False)
+        call.playing = media
+        self.stats.announcements += 1
 
     async def _answer(self, call: Call) -> None:
         assert call.leg_id is not None
@@ -458,6 +505,8 @@ class CallCenter:
                 await self._goodbye(call)
 
     async def _play(self, call: Call, media: str) -> None:
+        if call.announcing is not None:
+            return  # the music comes back when the announcement is done
         if call.leg_id is not None and call.customer_up and call.playing != media:
             await self.engine.play(call.leg_id, media, loop=True)
             call.playing = media
@@ -492,6 +541,7 @@ class CallCenter:
         assert call.leg_id is not None
         call.bridge_id = await self.engine.bridge(call.leg_id, call.agent_leg)
         call.playing = None  # bridging stops the music
+        call.announcing = None  # and any announcement
         call.talked = True
         self.stats.bridged += 1
 
@@ -516,6 +566,7 @@ class CallCenter:
         if prompt is None or call.leg_id is None:
             await self._finish(call)
             return
+        call.announcing = None
         try:
             call.closing = await self.engine.play(call.leg_id, prompt)
         except TsunagiError:

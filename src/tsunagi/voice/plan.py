@@ -60,6 +60,13 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
     ``sip:{number}@192.0.2.1:5060``. No outbound calls when unset."""
     outbound_caller_id: str | None = None
     """The number customers see on callbacks."""
+    announce_every_s: Annotated[float, msgspec.Meta(ge=2, le=3600)] | None = None
+    """Every this many seconds a waiting caller hears their place in line (the music
+    pauses for it); no announcements when unset."""
+    position_prompt: str = "position"
+    """Media ``<position_prompt>-<n>`` says "you are number n in line" for
+    ``n = 1 … position_prompts``; ``<position_prompt>-many`` is played beyond."""
+    position_prompts: Annotated[int, msgspec.Meta(ge=1, le=99)] = 9
     record_queues: list[str] = []
     """Queue codes whose calls are recorded from the moment they are queued; ``"*"``
     records every queue."""
@@ -78,6 +85,11 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
 
     def music_for(self, queue: str) -> str:
         return self.queue_music.get(queue, self.music)
+
+    def position_media(self, place: int) -> str:
+        if 1 <= place <= self.position_prompts:
+            return f"{self.position_prompt}-{place}"
+        return f"{self.position_prompt}-many"
 
 
 def parse_plan(data: dict[str, Any]) -> VoicePlan:

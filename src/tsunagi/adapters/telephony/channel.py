@@ -21,6 +21,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Collection
+from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import select
@@ -45,6 +46,7 @@ from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.domain.errors import ConflictError, NotFoundError
 from tsunagi.ports.bus import EventBus
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
+from tsunagi.routing.policy import rank_key
 from tsunagi.voice.calls import ContactView, OpenedContact
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,35 @@ class DatabaseCallContacts:
             return {
                 row[0]: ContactView(row[0], ContactState(row[1]), row[2], row[3]) for row in rows
             }
+
+    async def position(self, tenant_id: UUID, contact_id: UUID) -> int | None:
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            mine = (
+                await session.execute(
+                    select(
+                        RoutingContact.state,
+                        RoutingContact.skill,
+                        RoutingContact.ranked_at,
+                        RoutingContact.priority,
+                    ).where(RoutingContact.id == contact_id)
+                )
+            ).first()
+            if mine is None or mine.state != ContactState.QUEUED:
+                return None
+            others = await session.execute(
+                select(RoutingContact.id, RoutingContact.ranked_at, RoutingContact.priority).where(
+                    RoutingContact.state == ContactState.QUEUED,
+                    RoutingContact.skill == mine.skill,
+                    RoutingContact.channel.in_(("voice", "callback")),
+                )
+            )
+        key = rank_key(_epoch(mine.ranked_at), mine.priority)
+        ahead = sum(
+            1
+            for other_id, ranked_at, priority in others
+            if other_id != contact_id and rank_key(_epoch(ranked_at), priority) < key
+        )
+        return ahead + 1
 
     async def accept(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
         await do_accept_offer(
@@ -284,3 +315,7 @@ class DatabaseCallContacts:
             except Exception:
                 log.warning("voice channel lost its bus subscription; retrying")
                 await asyncio.sleep(0.5)
+
+
+def _epoch(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
