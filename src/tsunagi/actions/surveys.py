@@ -13,7 +13,7 @@ that the figures fold into NPS and CSAT. Reading comments opens personal data: a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -31,13 +31,13 @@ from tsunagi.actions.sms_send import do_queue_sms_reply
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import Queue, Tenant
+from tsunagi.adapters.storage.models import Queue, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.adapters.storage.survey_models import SurveyResponse
 from tsunagi.channels.text import clean_text
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.domain.ids import new_id
-from tsunagi.domain.permissions import Principal
+from tsunagi.domain.permissions import Principal, Role
 from tsunagi.figures.surveys import (
     MAX_COMMENT,
     SURVEY_KIND,
@@ -482,3 +482,81 @@ async def do_send_invitation(
         idempotency_key=f"survey-{contact_id}",
     )  # fmt: skip
     return Sent(offer, url, view.id)
+
+
+@dataclass
+class SendReport:
+    """What :func:`do_send_due_invitations` did for one tenant."""
+
+    sent: int = 0
+    already: int = 0  # answered, or not asked on that channel
+    refused: list[str] = field(default_factory=list)  # contact: why (opted out, no mailbox…)
+
+
+async def do_send_due_invitations(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    tenant_id: UUID,
+    base_url: str,
+    ended_after: datetime,
+    ended_before: datetime | None = None,
+) -> SendReport:
+    """Send the survey link of every email and SMS contact closed in the window whose queue
+    asks on its channel, on behalf of the communicator who closed it. Safe to repeat and to
+    run from several processes: the message is idempotent per contact (``survey-<id>``)."""
+    until = ended_before or utcnow()
+    async with db.scoped(tenant_id, readonly=True) as session:
+        rows = (
+            await session.execute(
+                select(
+                    RoutingContact.id,
+                    RoutingContact.channel,
+                    RoutingContact.last_agent_id,
+                    Queue.config,
+                )
+                .join(Queue, Queue.id == RoutingContact.queue_id)
+                .where(
+                    RoutingContact.state == "closed",
+                    RoutingContact.channel.in_(("email", "sms")),
+                    RoutingContact.ended_at > ended_after,
+                    RoutingContact.ended_at <= until,
+                )
+                .order_by(RoutingContact.ended_at)
+            )
+        ).all()
+        users = {
+            user.id: user
+            for user in await session.scalars(
+                select(User).where(User.id.in_({row[2] for row in rows if row[2] is not None}))
+            )
+        }
+    report = SendReport()
+    for contact_id, channel, agent_id, config in rows:
+        if not survey_settings(config).asks(channel):
+            report.already += 1
+            continue
+        user = users.get(agent_id) if agent_id is not None else None
+        if user is None:
+            report.refused.append(f"{contact_id}: nobody closed it to send on behalf of")
+            continue
+        sender = Principal(
+            user.id,
+            tenant_id,
+            frozenset(Role(r) for r in user.roles),
+            display_name=user.display_name,
+        )
+        try:
+            await do_send_invitation(
+                db, keyring, principal=sender, contact_id=contact_id, base_url=base_url
+            )
+        except ConflictError as exc:
+            if "no survey to send" in str(exc):
+                report.already += 1
+            else:
+                report.refused.append(f"{contact_id}: {exc}")
+        except (InvalidInputError, NotFoundError) as exc:
+            report.refused.append(f"{contact_id}: {exc}")
+        else:
+            report.sent += 1
+    return report

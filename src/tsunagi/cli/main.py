@@ -372,6 +372,7 @@ for _module, _name in (
     ("tsunagi.cli.figures", "figures"),
     ("tsunagi.cli.voice", "voice"),
     ("tsunagi.cli.email", "email"),
+    ("tsunagi.cli.surveys", "surveys"),
 ):
     try:
         cli.add_command(getattr(importlib.import_module(_module), _name))
