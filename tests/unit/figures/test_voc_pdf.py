@@ -10,6 +10,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from pypdf import PdfReader
 
 from tsunagi.actions.figures.voc import VocMonth
@@ -112,3 +113,16 @@ def _pgm_size(data: bytes) -> tuple[int, int]:
     fields = data.split(maxsplit=4)
     assert fields[0] == b"P5"
     return int(fields[1]), int(fields[2])
+
+
+def test_a_missing_font_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tsunagi.web.figures import voc_pdf
+
+    monkeypatch.setattr(voc_pdf, "FONT_PATHS", ())
+    monkeypatch.setenv("TSUNAGI_VOC_FONT", str(tmp_path / "none.ttf"))
+    register_font.cache_clear()
+    try:
+        with pytest.raises(voc_pdf.FontMissingError, match="fonts-ipaexfont-gothic"):
+            register_font()
+    finally:
+        register_font.cache_clear()

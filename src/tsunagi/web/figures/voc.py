@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get
+from litestar.exceptions import ServiceUnavailableException
 from litestar.params import QueryParameter
 from litestar.response import Template
 
@@ -232,7 +233,12 @@ async def voc_report_pdf(
     ] = None,
 ) -> Response[bytes]:
     """The monthly VOC report as PDF (Japanese or English by the reader's language)."""
-    from tsunagi.web.figures.voc_pdf import render_pdf
+    from tsunagi.web.figures.voc_pdf import FontMissingError, register_font, render_pdf
+
+    try:
+        register_font()
+    except FontMissingError as error:  # an installation problem, said before reading texts
+        raise ServiceUnavailableException(detail=str(error)) from error
 
     principal = require_principal(request)
     services = services_of(request)
