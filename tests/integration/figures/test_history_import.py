@@ -260,4 +260,30 @@ def test_the_dashboard_shows_both_fcr_rates_of_imported_contacts(
     assert 'data-testid="fig-fcr">50.0%' in page.text  # the flags: h-1 yes, h-4 no
     cells = page.text.split('data-testid="fig-heat"', 1)[1]
     assert '50.0%<small class="fig-repeat" data-testid="fig-heat-repeat">50.0%</small>' in cells
+
+    # The same check through the API; a bad grain is refused naming it; communicators
+    # read no figures.
+    api = manager.request(
+        "GET", "/api/v1/figures/repeats", params={**month, "grain": "month", "by": "category"}
+    )
+    assert api.status_code == 200, api.text
+    rows = {tuple(r["keys"]): r for r in api.json()["rows"]}
+    assert rows[("address",)]["bucket"] == "2026-11-01"
+    assert rows[("address",)]["measures"] == {
+        "repeat_judged": 2,
+        "repeated": 1,
+        "repeat_pending": 0,
+    }
+    assert rows[("address",)]["figures"]["fcr_repeat_rate"] == 0.5
+    assert rows[("",)]["measures"]["repeat_pending"] == 1  # h-8, no category
+    narrow = manager.request(
+        "GET", "/api/v1/figures/repeats", params={**month, "grain": "total", "window_days": 1}
+    )
+    assert narrow.json()["rows"][0]["measures"]["repeated"] == 0  # h-4 came 2 days later
+    bad = manager.request("GET", "/api/v1/figures/repeats", params={**month, "grain": "15"})
+    assert bad.status_code == 422 and "grain" in bad.text
     manager.close()
+    communicator = Browserless(server.url)
+    assert communicator.sign_in(world.account("a", "communicator").username).status_code == 303
+    assert communicator.request("GET", "/api/v1/figures/repeats").status_code == 403
+    communicator.close()

@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from tsunagi.actions.figures import projector, reports
+from tsunagi.actions.figures.repeats import repeat_check
 from tsunagi.adapters.storage.figures_models import FiguresContact
 from tsunagi.figures.cells import Cell
 from tsunagi.web.api.schemas import Input, Output
@@ -118,9 +119,15 @@ async def _query(
 
 async def _rows(request: AnyRequest, query: reports.ReportQuery) -> list[RowOut]:
     principal = require_principal(request)
-    db = services_of(request).db
-    found = await reports.report(db, principal.tenant_id, query)
-    names = await reports.names(db, principal.tenant_id, current_locale.get())
+    found = await reports.report(services_of(request).db, principal.tenant_id, query)
+    return await _labelled(request, query, found)
+
+
+async def _labelled(
+    request: AnyRequest, query: reports.ReportQuery, found: list[reports.ReportRow]
+) -> list[RowOut]:
+    principal = require_principal(request)
+    names = await reports.names(services_of(request).db, principal.tenant_id, current_locale.get())
     return [
         RowOut(
             bucket=row.bucket,
@@ -167,6 +174,41 @@ async def read_report(
         day_from=query.day_from,
         day_to=query.day_to,
         rows=await _rows(request, query),
+    )
+
+
+@get(f"{BASE}/repeats", opt=READ, tags=TAGS)
+async def read_repeats(
+    request: AnyRequest,
+    grain: Annotated[str, QueryParameter(description="day, week, month or total")] = "total",
+    by: By = None,
+    day_from: FromQuery[date | None] = None,
+    day_to: FromQuery[date | None] = None,
+    queue: FromQuery[UUID | None] = None,
+    channel: FromQuery[str | None] = None,
+    category: FromQuery[str | None] = None,
+    agent: FromQuery[UUID | None] = None,
+    window_days: FromQuery[int | None] = None,
+) -> ReportOut:
+    """即答率 checked by repeat contacts: judged, repeated and pending contacts and
+    ``fcr_repeat_rate`` per bucket and dimension (docs/figures.md). ``window_days``
+    overrides the queues' windows (default 7 days)."""
+    dims = [name for name in (by or "").split(",") if name]
+    table = "agents" if "agent" in dims or agent is not None else "contacts"
+    query = await _query(
+        request, **_params({**locals(), "table": table, "exclude_short_abandons": True})
+    )
+    principal = require_principal(request)
+    found = await repeat_check(
+        services_of(request).db, principal.tenant_id, query, window_days=window_days
+    )
+    return ReportOut(
+        table=query.table,
+        grain=query.grain,
+        by=list(query.by),
+        day_from=query.day_from,
+        day_to=query.day_to,
+        rows=await _labelled(request, query, found),
     )
 
 
@@ -395,6 +437,7 @@ async def rebuild(request: AnyRequest, data: JSONBody[RebuildIn]) -> RebuildOut:
 
 ROUTES = [
     read_report,
+    read_repeats,
     export_report_csv,
     export_report_xlsx,
     drill_contacts,
