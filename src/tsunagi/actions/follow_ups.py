@@ -139,6 +139,16 @@ async def add_follow_up(
     return row
 
 
+def check_callback(callback: WrapUpCallback, now: datetime) -> datetime:
+    """Raise naming ``callback.callback_at`` unless it is an aware time in the next 92 days."""
+    at = callback.callback_at
+    if at.tzinfo is None:
+        raise InvalidInputError("callback.callback_at must be a date-time with a UTC offset")
+    if at < now - PAST_GRACE or at > now + CALLBACK_HORIZON:
+        raise InvalidInputError("callback.callback_at must be in the next 92 days")
+    return at
+
+
 async def book_callback_in(
     session: AsyncSession,
     cipher: TenantCipher,
@@ -152,11 +162,7 @@ async def book_callback_in(
     """Schedule a callback contact for the customer of ``contact`` inside the caller's
     transaction; the new contact gets the same party (address re-sealed to its own row,
     same customer), so it pops the same customer when offered."""
-    at = callback.callback_at
-    if at.tzinfo is None:
-        raise InvalidInputError("callback.callback_at must be a date-time with a UTC offset")
-    if at < now - PAST_GRACE or at > now + CALLBACK_HORIZON:
-        raise InvalidInputError("callback.callback_at must be in the next 92 days")
+    at = check_callback(callback, now)
     if contact.queue_id is None:
         raise InvalidInputError("callback: the contact has no queue to call back from")
     booked = await create_contact_in(
@@ -206,8 +212,12 @@ async def do_create_follow_up(
     draft: FollowUpDraft,
 ) -> UUID:
     """A follow-up for a contact in any state (after the wrap-up, from the history)."""
-    cipher = await keyring.cipher(db, principal.tenant_id)
     now = datetime.now(UTC)
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        if await session.get(RoutingContact, contact_id) is None:
+            raise NotFoundError("contact not found")
+    check_draft(draft, now, field="")  # bad input changes nothing, not even the keyring
+    cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id) as session, session.begin():
         contact = await session.get(RoutingContact, contact_id)
         if contact is None:
@@ -388,6 +398,10 @@ async def open_follow_ups_of_customer(
     """The customer's open follow-ups, whoever owns them ("open issues" on the screen-pop).
     Everyone who may open the customer sees them: they are the customer's, not a list of
     someone's work."""
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        found = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+    if found is None:
+        raise NotFoundError("customer not found")
     return await list_follow_ups(
         db,
         keyring,

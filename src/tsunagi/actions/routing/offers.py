@@ -22,7 +22,12 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
-from tsunagi.actions.follow_ups import WrapUpCallback, add_follow_up, book_callback_in
+from tsunagi.actions.follow_ups import (
+    WrapUpCallback,
+    add_follow_up,
+    book_callback_in,
+    check_callback,
+)
 from tsunagi.actions.routing.contacts import queue_contact
 from tsunagi.actions.routing.rows import (
     announce_agent,
@@ -35,12 +40,13 @@ from tsunagi.actions.routing.rows import (
     utcnow,
 )
 from tsunagi.adapters.security.crypto import TenantCipher
+from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.domain.errors import ConflictError
-from tsunagi.domain.follow_ups import FollowUpDraft
+from tsunagi.domain.follow_ups import FollowUpDraft, check_draft
 from tsunagi.routing.agents import NotReadyReason, Presence
 from tsunagi.routing.events import (
     AgentStateChangedEvent,
@@ -272,7 +278,7 @@ async def do_close_contact(
     suggested_categories: Sequence[str] = (),
     follow_up: FollowUpDraft | None = None,
     callback: WrapUpCallback | None = None,
-    cipher: TenantCipher | None = None,
+    keyring: KeyRing | None = None,
     by_user_id: UUID | None = None,
 ) -> None:
     """Finish after-call work with the wrap-up form (category, sub-reason, resolved on first
@@ -280,10 +286,19 @@ async def do_close_contact(
     one transaction. ``suggested_categories`` are the categories the desk suggested (best
     first), carried in ``contact.closed`` for the suggestion hit rate. The queue's wrap-up
     rules and the extras are checked first: a bad field is an :class:`InvalidInputError`
-    naming it and nothing changes. A follow-up or callback needs ``cipher`` (the tenant's)
-    and ``by_user_id`` (who creates it)."""
+    naming it and nothing changes. A follow-up or callback needs the ``keyring`` (its note
+    and the customer's address are sealed) and ``by_user_id`` (who creates it)."""
     now = utcnow()
     suggested = check_suggested(suggested_categories)
+    cipher: TenantCipher | None = None
+    if follow_up is not None or callback is not None:
+        # Checked before the tenant's key is opened (or made): bad input changes nothing.
+        if follow_up is not None:
+            check_draft(follow_up, now)
+        if callback is not None:
+            check_callback(callback, now)
+        assert keyring is not None, "a follow-up or callback needs the keyring"
+        cipher = await keyring.cipher(db, tenant_id)
     async with db.scoped(tenant_id) as session, session.begin():
         contact, assignment = await _held(session, contact_id, agent_id, S.WRAP_UP)
         if contact.queue_id is not None:
@@ -300,7 +315,7 @@ async def do_close_contact(
                 select(ContactParty.sub_reason).where(ContactParty.contact_id == contact.id)
             )
         if follow_up is not None or callback is not None:
-            assert cipher is not None, "a follow-up or callback needs the tenant's cipher"
+            assert cipher is not None
             creator = by_user_id or assignment.agent_id
             if follow_up is not None:
                 await add_follow_up(

@@ -306,7 +306,6 @@ async def close_contact(
     close or not at all."""
     principal = require_principal(request)
     services = services_of(request)
-    extras = data.follow_up is not None or data.callback is not None
     await offers.do_close_contact(
         services.db,
         tenant_id=principal.tenant_id,
@@ -327,7 +326,7 @@ async def close_contact(
         callback=None
         if data.callback is None
         else CallbackDraft(callback_at=data.callback.callback_at, to_me=data.callback.to_me),
-        cipher=await services.keyring.cipher(services.db, principal.tenant_id) if extras else None,
+        keyring=services.keyring,
         by_user_id=principal.user_id,
     )
     out = await _load(request, contact_id)
