@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tsunagi.actions.audit import record
 from tsunagi.actions.customers import CustomerView, list_orders, read_customers
 from tsunagi.actions.follow_ups import FollowUpView, open_follow_ups_of_customer
+from tsunagi.adapters.security.crypto import TenantCipher
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import Conversation
 from tsunagi.adapters.storage.crm_models import (
@@ -86,28 +87,40 @@ async def do_identify_party(
     if (kind is None) != (address is None) or (kind is not None and kind not in PARTY_KINDS):
         raise InvalidInputError(f"kind must be one of {', '.join(PARTY_KINDS)} with an address")
     cipher = await keyring.cipher(db, tenant_id)
+    async with db.scoped(tenant_id) as session, session.begin():
+        if await session.get(RoutingContact, contact_id) is None:
+            raise NotFoundError("contact not found")
+        return await identify_party_in(session, cipher, contact_id, kind, address)
+
+
+async def identify_party_in(
+    session: AsyncSession,
+    cipher: TenantCipher,
+    contact_id: UUID,
+    kind: str | None,
+    address: str | None,
+) -> int:
+    """:func:`do_identify_party` inside the caller's transaction (a contact created with
+    its party in one commit, e.g. an outbound call)."""
     lookup_kind = "email" if kind == "chat_login" else kind
     address_hash = (
         cipher.lookup_hash(lookup_kind, address) if lookup_kind is not None and address else None
     )
-    async with db.scoped(tenant_id) as session, session.begin():
-        if await session.get(RoutingContact, contact_id) is None:
-            raise NotFoundError("contact not found")
-        matches: list[UUID] = []
-        if address_hash is not None and lookup_kind is not None:
-            matches = await _matching(session, lookup_kind, address_hash)
-        party = await session.get(ContactParty, contact_id)
-        if party is None:
-            party = ContactParty(contact_id=contact_id, created_at=datetime.now(UTC))
-            session.add(party)
-        party.kind = kind
-        party.address_enc = cipher.seal(
-            address, table="contact_parties", column="address", row_id=contact_id
-        )
-        party.address_hash = address_hash
-        party.candidates = len(matches)
-        party.customer_id = matches[0] if len(matches) == 1 else None
-        party.matched_by = "lookup" if len(matches) == 1 else None
+    matches: list[UUID] = []
+    if address_hash is not None and lookup_kind is not None:
+        matches = await _matching(session, lookup_kind, address_hash)
+    party = await session.get(ContactParty, contact_id)
+    if party is None:
+        party = ContactParty(contact_id=contact_id, created_at=datetime.now(UTC))
+        session.add(party)
+    party.kind = kind
+    party.address_enc = cipher.seal(
+        address, table="contact_parties", column="address", row_id=contact_id
+    )
+    party.address_hash = address_hash
+    party.candidates = len(matches)
+    party.customer_id = matches[0] if len(matches) == 1 else None
+    party.matched_by = "lookup" if len(matches) == 1 else None
     return len(matches)
 
 
