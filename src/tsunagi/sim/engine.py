@@ -258,8 +258,8 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     def dispatch(now: float) -> int:
         """Apply every assignment the router makes now; returns how many there were.
 
-        The hot path: locals only, no generator, busy time booked inline when the
-        hold ends inside the current interval (the common case).
+        The hot path: locals only, no generator. A call with a ring time is answered
+        later (an ``_ANSWER`` event); the others are answered now.
         """
         nonlocal seq
         made = 0
@@ -267,32 +267,18 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
             made += 1
             call: int = asg.contact_id  # type: ignore[assignment]
             agent: int = asg.agent_id  # type: ignore[assignment]
-            seq += 1
             if arr_ring[call]:
+                seq += 1
                 ringing[call] = (agent, now)
                 push(heap, (now + arr_ring[call], seq, _ANSWER, agent, call))
-                continue
-            arrived = arr_t[call]
-            wait = now - arrived
-            i = int(arrived // length)
-            k = arr_q[call] * n_i + (i if i < last else last)
-            answered_n[k] += 1
-            wait_sum[k] += wait
-            if wait <= target:
-                within_n[k] += 1
-            if wait > 0:
-                waited_n[k] += 1
-            end = now + arr_hold[call]
-            j = int(now // length)
-            if j < n_i and end <= (j + 1) * length:
-                busy[j] += end - now
             else:
-                book_busy(now, end)
-            push(heap, (end, seq, _RELEASE, agent, call))
+                answer(call, agent, now, now)
         return made
 
     def answer(call: int, agent: int, offered: float, now: float) -> None:
-        """A call that rang from ``offered`` is answered ``now``: the wait includes the ring."""
+        """The call offered at ``offered`` is answered ``now`` (later when it rang): its wait
+        runs to the answer, the agent is busy from the offer. Busy time is booked inline when
+        the hold ends inside the offer's interval (the common case)."""
         nonlocal seq
         arrived = arr_t[call]
         wait = now - arrived
@@ -305,7 +291,11 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
         if offered > arrived:
             waited_n[k] += 1
         end = now + arr_hold[call]
-        book_busy(offered, end)
+        j = int(offered // length)
+        if j < n_i and end <= (j + 1) * length:
+            busy[j] += end - offered
+        else:
+            book_busy(offered, end)
         seq += 1
         push(heap, (end, seq, _RELEASE, agent, call))
 

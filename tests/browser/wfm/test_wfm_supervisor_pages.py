@@ -12,23 +12,12 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 
+from browser.test_sign_in_pages import sign_in
 from integration.wfm.wfm_history import seed_history
-from testkit import PASSWORD, LiveServer, World, run
+from testkit import LiveServer, World, run
+from tsunagi.web.wfm.exports import STAFFING_COLUMNS
 
 pytestmark = pytest.mark.browser
-
-STAFF_COLUMNS = [
-    "interval_start",
-    "volume",
-    "actual",
-    "traffic_erlangs",
-    "agents",
-    "agents_with_shrinkage",
-    "service_level",
-    "asa_s",
-    "occupancy",
-    "abandon_rate",
-]
 
 
 def submit(page: Page, testid: str) -> None:
@@ -56,11 +45,7 @@ def test_supervisor_plans_staffs_schedules_budgets_and_downloads_excel(
     context = browser.new_context(locale="en-US", accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{server.url}/login")
-    form = page.get_by_test_id("login-form")
-    form.locator("input[name=username]").fill(world.account("a", "supervisor").username)
-    form.locator("input[name=password]").fill(PASSWORD)
-    form.locator("button[type=submit]").click()
+    sign_in(page, server, world.account("a", "supervisor").username)
     page.wait_for_url(f"{server.url}/home/**")
 
     # Forecast a past week: the chart shows the forecast bars and the actual volume line.
@@ -91,7 +76,7 @@ def test_supervisor_plans_staffs_schedules_budgets_and_downloads_excel(
     assert peak_95 > peak_80
 
     rows = excel_rows(page, "wfm-xlsx", tmp_path / "staffing.xlsx")
-    assert list(rows[0]) == STAFF_COLUMNS
+    assert list(rows[0]) == STAFFING_COLUMNS  # the CLI contract plus actual, abandon_rate
     assert len(rows) == 7 * 24
     assert max(int(r["agents_with_shrinkage"]) for r in rows) == peak_95  # type: ignore[call-overload]
     assert all(float(r["service_level"]) >= 0.95 for r in rows if r["volume"])  # type: ignore[arg-type]

@@ -180,6 +180,8 @@ def test_scenario_json_errors_name_the_problem() -> None:
     staff_a=st.lists(st.integers(0, 6), min_size=4, max_size=4),
     staff_b=st.lists(st.integers(0, 6), min_size=4, max_size=4),
     patience=st.one_of(st.none(), st.floats(1, 600)),
+    ring_s=st.one_of(st.none(), st.floats(0, 60)),
+    chats=st.integers(1, 5),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_every_call_is_accounted_for_once(
@@ -187,18 +189,32 @@ def test_every_call_is_accounted_for_once(
     staff_a: list[int],
     staff_b: list[int],
     patience: float | None,
+    ring_s: float | None,
+    chats: int,
     seed: int,
 ) -> None:
+    # Queue y is a chat queue: group b holds up to ``chats`` chats and one call at once.
     n = len(rates)
     pat = Distribution("exponential", patience) if patience is not None else None
+    ring = Distribution("exponential", ring_s) if ring_s else None
     sc = Scenario(
         queues=[
-            QueueSpec("x", rates, Distribution("lognormal", 120, 1.5), patience=pat),
-            QueueSpec("y", rates[::-1], Distribution("constant", 60), patience=pat, priority=1),
+            QueueSpec(
+                "x", rates, Distribution("lognormal", 120, 1.5), patience=pat, ring_time=ring
+            ),
+            QueueSpec(
+                "y",
+                rates[::-1],
+                Distribution("constant", 60),
+                patience=pat,
+                priority=1,
+                channel="chat",
+                ring_time=ring,
+            ),
         ],
         agent_groups=[
             AgentGroup("a", {"x": 1}, staff_a[:n]),
-            AgentGroup("b", {"x": 1, "y": 2}, staff_b[:n]),
+            AgentGroup("b", {"x": 1, "y": 2}, staff_b[:n], {"chat": chats}),
         ],
     )
     result = simulate(sc, seed)

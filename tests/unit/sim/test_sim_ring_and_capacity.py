@@ -17,8 +17,6 @@ import math
 import statistics
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tsunagi.sim.engine import Kpis, SimResult, simulate
 from tsunagi.sim.scenario import AgentGroup, Distribution, QueueSpec, Scenario, load_scenario
@@ -206,42 +204,3 @@ def test_scenario_json_with_ring_and_capacity() -> None:
         load_scenario(text.replace('"channel": "chat"', '"channel": "fax"'))
     with pytest.raises(ValueError, match="ring_time"):
         load_scenario(text.replace('"dist": "constant", "mean_s": 5', '"dist": "gamma"'))
-
-
-@settings(max_examples=25, deadline=None)
-@given(
-    rates=st.lists(st.floats(0, 40), min_size=1, max_size=4),
-    staff=st.lists(st.integers(0, 6), min_size=4, max_size=4),
-    capacity=st.integers(1, 5),
-    ring_s=st.floats(0, 60),
-    patience=st.one_of(st.none(), st.floats(1, 600)),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_every_call_is_accounted_for_with_rings_and_chats(
-    rates: list[float],
-    staff: list[int],
-    capacity: int,
-    ring_s: float,
-    patience: float | None,
-    seed: int,
-) -> None:
-    n = len(rates)
-    pat = Distribution("exponential", patience) if patience is not None else None
-    ring = Distribution("exponential", ring_s) if ring_s > 0 else None
-    sc = Scenario(
-        queues=[
-            QueueSpec("v", rates, EXP_180, patience=pat, ring_time=ring),
-            QueueSpec("c", rates[::-1], EXP_180, patience=pat, ring_time=ring, channel="chat"),
-        ],
-        agent_groups=[AgentGroup("b", {"v": 1, "c": 1}, staff[:n], {"chat": capacity})],
-    )
-    result = simulate(sc, seed)
-    assert result.total.offered == result.calls
-    for kpis in [*result.by_queue, result.total]:
-        assert kpis.answered + kpis.abandoned + kpis.unfinished == kpis.offered
-        assert 0 <= kpis.service_level <= 1
-        assert kpis.asa_s >= 0
-    if patience is not None:
-        assert result.total.unfinished == 0
-    assert all(0 <= o <= 1.5 for o in result.occupancy_by_interval[:n])
-    assert simulate(sc, seed) == result
