@@ -177,6 +177,8 @@ def test_the_link_page_of_an_email_invitation(
     try:
         page = visitor.get(path, params={"lang": "ja"})
         assert page.status_code == 200
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "no-referrer"
         assert "今回のお問い合わせへの対応" in page.text and "<script" not in page.text
         csrf = CSRF_FIELD.search(page.text)
         assert csrf is not None

@@ -88,6 +88,8 @@ def _page(request: AnyRequest, context: dict[str, Any], *, status: int = 200) ->
         },
         status_code=status,
         cookies=cookies,
+        # The address holds the invitation: not cached, not passed on as a referrer.
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
 
 
