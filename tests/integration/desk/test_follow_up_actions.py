@@ -5,6 +5,7 @@ bad input names the field and writes nothing; another tenant sees none of it."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +34,13 @@ from tsunagi.domain.follow_ups import DueState, FollowUpDraft, FollowUpState
 from tsunagi.domain.permissions import Principal, Role
 
 CANARY_NOTE = "カナリア追跡メモ 7f3a"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    opened = Database(database_url)
+    yield opened
+    await opened.dispose()
 
 
 @pytest.fixture
@@ -102,137 +110,119 @@ async def count_rows(db: Database, tenant_id: uuid.UUID) -> tuple[int, int]:
 
 
 async def test_create_list_complete(
-    database_url: str, world: World, keyring: KeyRing, profile: str
+    db: Database, database_url: str, world: World, keyring: KeyRing, profile: str
 ) -> None:
-    db = Database(database_url)
-    try:
-        me = principal(world)
-        contact_id, _queue = await contact_with_customer(db, keyring, me.tenant_id)
-        due = datetime.now(UTC) + timedelta(hours=2)
-        follow_up_id = await do_create_follow_up(
-            db,
-            keyring,
-            principal=me,
-            contact_id=contact_id,
-            draft=FollowUpDraft(due_at=due, note=f"  {CANARY_NOTE}  "),
-        )
-        mine = await list_follow_ups(db, keyring, principal=me)
-        assert [(f.id, f.note, f.state, f.version, f.customer_name) for f in mine] == [
-            (follow_up_id, CANARY_NOTE, "open", 1, "追跡 花子")
-        ]
-        assert mine[0].owner_user_id == me.user_id
-        assert mine[0].due in (DueState.TODAY, DueState.LATER)
-        # Overdue: due before now.
-        later = datetime.now(UTC) + timedelta(hours=3)
-        assert len(await list_follow_ups(db, keyring, principal=me, due_before=later)) == 1
-        assert await list_follow_ups(db, keyring, principal=me, due_before=due) == []
-        # The customer's open follow-ups, for anyone who opens the customer.
-        other = principal(world, "communicator", "a")
-        customer_id = mine[0].customer_id
-        assert customer_id is not None
-        opened = await open_follow_ups_of_customer(
-            db, keyring, principal=other, customer_id=customer_id, reason="contact x"
-        )
-        assert [f.id for f in opened] == [follow_up_id]
+    me = principal(world)
+    contact_id, _queue = await contact_with_customer(db, keyring, me.tenant_id)
+    due = datetime.now(UTC) + timedelta(hours=2)
+    follow_up_id = await do_create_follow_up(
+        db,
+        keyring,
+        principal=me,
+        contact_id=contact_id,
+        draft=FollowUpDraft(due_at=due, note=f"  {CANARY_NOTE}  "),
+    )
+    mine = await list_follow_ups(db, keyring, principal=me)
+    assert [(f.id, f.note, f.state, f.version, f.customer_name) for f in mine] == [
+        (follow_up_id, CANARY_NOTE, "open", 1, "追跡 花子")
+    ]
+    assert mine[0].owner_user_id == me.user_id
+    assert mine[0].due in (DueState.TODAY, DueState.LATER)
+    # Overdue: due before now.
+    later = datetime.now(UTC) + timedelta(hours=3)
+    assert len(await list_follow_ups(db, keyring, principal=me, due_before=later)) == 1
+    assert await list_follow_ups(db, keyring, principal=me, due_before=due) == []
+    # The customer's open follow-ups, for anyone who opens the customer.
+    other = principal(world, "communicator", "a")
+    customer_id = mine[0].customer_id
+    assert customer_id is not None
+    opened = await open_follow_ups_of_customer(
+        db, keyring, principal=other, customer_id=customer_id, reason="contact x"
+    )
+    assert [f.id for f in opened] == [follow_up_id]
 
-        assert (
-            await do_complete_follow_up(db, principal=me, follow_up_id=follow_up_id, version=1) == 2
+    assert await do_complete_follow_up(db, principal=me, follow_up_id=follow_up_id, version=1) == 2
+    assert await list_follow_ups(db, keyring, principal=me) == []
+    done = await list_follow_ups(db, keyring, principal=me, state=FollowUpState.DONE)
+    assert [(f.state, f.version, f.due) for f in done] == [("done", 2, None)]
+    assert done[0].closed_at is not None
+    # Once closed, it stays closed.
+    with pytest.raises(ConflictError):
+        await do_cancel_follow_up(db, principal=me, follow_up_id=follow_up_id, version=2)
+    async with db.scoped(me.tenant_id, readonly=True) as session:
+        types = list(
+            await session.scalars(
+                select(OutboxEvent.type)
+                .where(OutboxEvent.type.like("follow_up.%"))
+                .order_by(OutboxEvent.id)
+            )
         )
-        assert await list_follow_ups(db, keyring, principal=me) == []
-        done = await list_follow_ups(db, keyring, principal=me, state=FollowUpState.DONE)
-        assert [(f.state, f.version, f.due) for f in done] == [("done", 2, None)]
-        assert done[0].closed_at is not None
-        # Once closed, it stays closed.
-        with pytest.raises(ConflictError):
-            await do_cancel_follow_up(db, principal=me, follow_up_id=follow_up_id, version=2)
-        async with db.scoped(me.tenant_id, readonly=True) as session:
-            types = list(
-                await session.scalars(
-                    select(OutboxEvent.type)
-                    .where(OutboxEvent.type.like("follow_up.%"))
-                    .order_by(OutboxEvent.id)
-                )
+        payloads = list(
+            await session.scalars(
+                select(OutboxEvent.payload).where(OutboxEvent.type.like("follow_up.%"))
             )
-            payloads = list(
-                await session.scalars(
-                    select(OutboxEvent.payload).where(OutboxEvent.type.like("follow_up.%"))
-                )
-            )
-            audited = await session.scalar(
-                select(func.count())
-                .select_from(AuditEntry)
-                .where(AuditEntry.action == "follow_up.list_read")
-            )
-        assert types == ["follow_up.created", "follow_up.completed"]
-        assert not any(CANARY_NOTE in payload for payload in payloads)
-        assert (audited or 0) >= 3
-        if profile == "sqlite":  # the note is sealed at rest (database file and its WAL)
-            base = Path(database_url.split("///", 1)[1])
-            files = [base, base.with_name(base.name + "-wal")]
-            raw = b"".join(f.read_bytes() for f in files if f.exists())
-            assert raw and CANARY_NOTE.encode() not in raw
-    finally:
-        await db.dispose()
+        )
+        audited = await session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "follow_up.list_read")
+        )
+    assert types == ["follow_up.created", "follow_up.completed"]
+    assert not any(CANARY_NOTE in payload for payload in payloads)
+    assert (audited or 0) >= 3
+    if profile == "sqlite":  # the note is sealed at rest (database file and its WAL)
+        base = Path(database_url.split("///", 1)[1])
+        files = [base, base.with_name(base.name + "-wal")]
+        raw = b"".join(f.read_bytes() for f in files if f.exists())
+        assert raw and CANARY_NOTE.encode() not in raw
 
 
-async def test_stale_version_and_cancel(database_url: str, world: World, keyring: KeyRing) -> None:
-    db = Database(database_url)
-    try:
-        me = principal(world)
-        contact_id, queue_id = await contact_with_customer(db, keyring, me.tenant_id)
-        follow_up_id = await do_create_follow_up(
-            db,
-            keyring,
-            principal=me,
-            contact_id=contact_id,
-            draft=FollowUpDraft(
-                due_at=datetime.now(UTC) + timedelta(days=1), owner_queue_id=queue_id
-            ),
-        )
-        with pytest.raises(ConflictError, match="version"):
-            await do_complete_follow_up(db, principal=me, follow_up_id=follow_up_id, version=7)
-        # A queue's follow-up: any communicator may take it; "me" does not list it, "team" does.
-        assert await list_follow_ups(db, keyring, principal=me) == []
-        team = await list_follow_ups(db, keyring, principal=me, owner="team")
-        assert [(f.id, f.owner_queue_id, f.owner_name) for f in team] == [
-            (follow_up_id, queue_id, "Home delivery")
-        ]
-        assert (
-            await do_cancel_follow_up(db, principal=me, follow_up_id=follow_up_id, version=1) == 2
-        )
-        with pytest.raises(ConflictError):
-            await do_complete_follow_up(db, principal=me, follow_up_id=follow_up_id, version=1)
-        assert (await count_rows(db, me.tenant_id)) == (1, 2)
-    finally:
-        await db.dispose()
+async def test_stale_version_and_cancel(db: Database, world: World, keyring: KeyRing) -> None:
+    me = principal(world)
+    contact_id, queue_id = await contact_with_customer(db, keyring, me.tenant_id)
+    follow_up_id = await do_create_follow_up(
+        db,
+        keyring,
+        principal=me,
+        contact_id=contact_id,
+        draft=FollowUpDraft(due_at=datetime.now(UTC) + timedelta(days=1), owner_queue_id=queue_id),
+    )
+    with pytest.raises(ConflictError, match="version"):
+        await do_complete_follow_up(db, principal=me, follow_up_id=follow_up_id, version=7)
+    # A queue's follow-up: any communicator may take it; "me" does not list it, "team" does.
+    assert await list_follow_ups(db, keyring, principal=me) == []
+    team = await list_follow_ups(db, keyring, principal=me, owner="team")
+    assert [(f.id, f.owner_queue_id, f.owner_name) for f in team] == [
+        (follow_up_id, queue_id, "Home delivery")
+    ]
+    assert await do_cancel_follow_up(db, principal=me, follow_up_id=follow_up_id, version=1) == 2
+    with pytest.raises(ConflictError):
+        await do_complete_follow_up(db, principal=me, follow_up_id=follow_up_id, version=1)
+    assert (await count_rows(db, me.tenant_id)) == (1, 2)
 
 
 async def test_another_communicators_follow_up_is_not_mine(
-    database_url: str, world: World, keyring: KeyRing
+    db: Database, world: World, keyring: KeyRing
 ) -> None:
-    db = Database(database_url)
-    try:
-        sup = principal(world, "supervisor")
-        me = principal(world)
-        contact_id, _queue = await contact_with_customer(db, keyring, me.tenant_id)
-        theirs = await do_create_follow_up(
-            db,
-            keyring,
-            principal=sup,
-            contact_id=contact_id,
-            draft=FollowUpDraft(due_at=datetime.now(UTC) + timedelta(hours=1)),
-        )
-        assert await list_follow_ups(db, keyring, principal=me, owner="team") == []
-        with pytest.raises(InvalidInputError, match="owner"):
-            await list_follow_ups(db, keyring, principal=me, owner="all")
-        with pytest.raises(NotFoundError):
-            await do_complete_follow_up(db, principal=me, follow_up_id=theirs, version=1)
-        # The supervisor sees everyone's.
-        assert [f.id for f in await list_follow_ups(db, keyring, principal=sup, owner="all")] == [
-            theirs
-        ]
-    finally:
-        await db.dispose()
+    sup = principal(world, "supervisor")
+    me = principal(world)
+    contact_id, _queue = await contact_with_customer(db, keyring, me.tenant_id)
+    theirs = await do_create_follow_up(
+        db,
+        keyring,
+        principal=sup,
+        contact_id=contact_id,
+        draft=FollowUpDraft(due_at=datetime.now(UTC) + timedelta(hours=1)),
+    )
+    assert await list_follow_ups(db, keyring, principal=me, owner="team") == []
+    with pytest.raises(InvalidInputError, match="owner"):
+        await list_follow_ups(db, keyring, principal=me, owner="all")
+    with pytest.raises(NotFoundError):
+        await do_complete_follow_up(db, principal=me, follow_up_id=theirs, version=1)
+    # The supervisor sees everyone's.
+    assert [f.id for f in await list_follow_ups(db, keyring, principal=sup, owner="all")] == [
+        theirs
+    ]
 
 
 @pytest.mark.parametrize(
@@ -251,53 +241,43 @@ async def test_another_communicators_follow_up_is_not_mine(
     ],
 )
 async def test_bad_input_names_the_field_and_writes_nothing(
-    database_url: str, world: World, keyring: KeyRing, draft: object, named: str
+    db: Database, world: World, keyring: KeyRing, draft: object, named: str
 ) -> None:
-    db = Database(database_url)
-    try:
-        me = principal(world)
-        contact_id, queue_id = await contact_with_customer(db, keyring, me.tenant_id)
-        before = await count_rows(db, me.tenant_id)
-        with pytest.raises(InvalidInputError, match=named):
-            await do_create_follow_up(
-                db,
-                keyring,
-                principal=me,
-                contact_id=contact_id,
-                draft=draft(datetime.now(UTC), queue_id),  # type: ignore[operator]
-            )
-        assert await count_rows(db, me.tenant_id) == before
-    finally:
-        await db.dispose()
-
-
-async def test_tenants_are_isolated(database_url: str, world: World, keyring: KeyRing) -> None:
-    db = Database(database_url)
-    try:
-        me = principal(world)
-        stranger = principal(world, "supervisor", "b")
-        contact_id, _queue = await contact_with_customer(db, keyring, me.tenant_id)
-        follow_up_id = await do_create_follow_up(
+    me = principal(world)
+    contact_id, queue_id = await contact_with_customer(db, keyring, me.tenant_id)
+    before = await count_rows(db, me.tenant_id)
+    with pytest.raises(InvalidInputError, match=named):
+        await do_create_follow_up(
             db,
             keyring,
             principal=me,
             contact_id=contact_id,
-            draft=FollowUpDraft(due_at=datetime.now(UTC) + timedelta(hours=1), note=CANARY_NOTE),
+            draft=draft(datetime.now(UTC), queue_id),  # type: ignore[operator]
         )
-        assert await list_follow_ups(db, keyring, principal=stranger, owner="all") == []
-        with pytest.raises(NotFoundError):
-            await do_complete_follow_up(
-                db, principal=stranger, follow_up_id=follow_up_id, version=1
-            )
-        with pytest.raises(NotFoundError):
-            await do_create_follow_up(
-                db,
-                keyring,
-                principal=stranger,
-                contact_id=contact_id,
-                draft=FollowUpDraft(due_at=datetime.now(UTC) + timedelta(hours=1)),
-            )
-        assert await count_rows(db, stranger.tenant_id) == (0, 0)
-        assert [f.state for f in await list_follow_ups(db, keyring, principal=me)] == ["open"]
-    finally:
-        await db.dispose()
+    assert await count_rows(db, me.tenant_id) == before
+
+
+async def test_tenants_are_isolated(db: Database, world: World, keyring: KeyRing) -> None:
+    me = principal(world)
+    stranger = principal(world, "supervisor", "b")
+    contact_id, _queue = await contact_with_customer(db, keyring, me.tenant_id)
+    follow_up_id = await do_create_follow_up(
+        db,
+        keyring,
+        principal=me,
+        contact_id=contact_id,
+        draft=FollowUpDraft(due_at=datetime.now(UTC) + timedelta(hours=1), note=CANARY_NOTE),
+    )
+    assert await list_follow_ups(db, keyring, principal=stranger, owner="all") == []
+    with pytest.raises(NotFoundError):
+        await do_complete_follow_up(db, principal=stranger, follow_up_id=follow_up_id, version=1)
+    with pytest.raises(NotFoundError):
+        await do_create_follow_up(
+            db,
+            keyring,
+            principal=stranger,
+            contact_id=contact_id,
+            draft=FollowUpDraft(due_at=datetime.now(UTC) + timedelta(hours=1)),
+        )
+    assert await count_rows(db, stranger.tenant_id) == (0, 0)
+    assert [f.state for f in await list_follow_ups(db, keyring, principal=me)] == ["open"]

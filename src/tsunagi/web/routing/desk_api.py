@@ -153,44 +153,30 @@ async def create_follow_up(
     return CreatedOut(id=created)
 
 
-async def _finish(request: AnyRequest, follow_up_id: UUID, version: int, *, done: bool) -> Any:
+@post(
+    [
+        "/api/v1/follow-ups/{follow_up_id:uuid}/complete",
+        "/api/v1/follow-ups/{follow_up_id:uuid}/cancel",
+    ],
+    opt={"authz": ("update", "follow_up")},
+    tags=TAGS,
+    status_code=200,
+)
+async def finish_follow_up(
+    request: AnyRequest, follow_up_id: FromPath[UUID], data: JSONBody[VersionIn]
+) -> VersionOut:
+    """Mark the follow-up done (``…/complete``) or no longer needed (``…/cancel``); 409 if
+    it changed since ``version`` or is already closed."""
+    done = request.url.path.endswith("/complete")
     action = follow_ups.do_complete_follow_up if done else follow_ups.do_cancel_follow_up
     new_version = await action(
         services_of(request).db,
         principal=require_principal(request),
         follow_up_id=follow_up_id,
-        version=version,
+        version=data.version,
     )
     state = FollowUpState.DONE if done else FollowUpState.CANCELLED
     return VersionOut(id=follow_up_id, state=state.value, version=new_version)
-
-
-@post(
-    "/api/v1/follow-ups/{follow_up_id:uuid}/complete",
-    opt={"authz": ("update", "follow_up")},
-    tags=TAGS,
-    status_code=200,
-)
-async def complete_follow_up(
-    request: AnyRequest, follow_up_id: FromPath[UUID], data: JSONBody[VersionIn]
-) -> VersionOut:
-    """Mark the follow-up done (409 if it changed since ``version`` or is already closed)."""
-    out: VersionOut = await _finish(request, follow_up_id, data.version, done=True)
-    return out
-
-
-@post(
-    "/api/v1/follow-ups/{follow_up_id:uuid}/cancel",
-    opt={"authz": ("update", "follow_up")},
-    tags=TAGS,
-    status_code=200,
-)
-async def cancel_follow_up(
-    request: AnyRequest, follow_up_id: FromPath[UUID], data: JSONBody[VersionIn]
-) -> VersionOut:
-    """Cancel the follow-up (409 if it changed since ``version`` or is already closed)."""
-    out: VersionOut = await _finish(request, follow_up_id, data.version, done=False)
-    return out
 
 
 @get(
@@ -246,8 +232,7 @@ async def hit_rate(
 ROUTES = [
     list_follow_ups,
     create_follow_up,
-    complete_follow_up,
-    cancel_follow_up,
+    finish_follow_up,
     customer_follow_ups,
     hit_rate,
 ]
