@@ -24,6 +24,7 @@ from collections.abc import Generator
 from typing import Any
 
 import simpy
+from msgspec.structs import replace
 
 from tsunagi.sim.engine import draw_calls, simulate
 from tsunagi.sim.scenario import AgentGroup, Distribution, QueueSpec, Scenario
@@ -32,16 +33,21 @@ INTERVALS = 96  # a 24-hour day of quarter-hours
 
 
 def scenario(
-    scale: float, staff_factor: float, patience_s: float | None, days: int = 1
+    scale: float,
+    staff_factor: float,
+    patience_s: float | None,
+    days: int = 1,
+    ring_s: float | None = None,
 ) -> Scenario:
     """Two queues at 1,042 x ``scale`` calls per quarter-hour for ``days`` days."""
     intervals = INTERVALS * days
     patience = Distribution("exponential", patience_s) if patience_s else None
+    ring = Distribution("constant", ring_s) if ring_s else None
     handle = Distribution("exponential", 240)
     return Scenario(
         queues=[
-            QueueSpec("a", [600 * scale] * intervals, handle, patience=patience),
-            QueueSpec("b", [440 * scale] * intervals, handle, patience=patience),
+            QueueSpec("a", [600 * scale] * intervals, handle, patience=patience, ring_time=ring),
+            QueueSpec("b", [440 * scale] * intervals, handle, patience=patience, ring_time=ring),
         ],
         agent_groups=[
             AgentGroup("a-only", {"a": 1}, [round(100 * scale * staff_factor)] * intervals),
@@ -152,6 +158,20 @@ def main() -> None:
         simpy_on and not args.skip_simpy_1m,
         simpy_runs=1,
     )
+    # The simulator's own features beyond the SimPy model (no SimPy counterpart here):
+    # an 8 s ring before every answer, and queue b as chat: its 70 single-skill agents
+    # replaced by 24 holding three chats each (the blended group keeps one of each).
+    measure("100k-call day, 8 s ring time (Tsunagi only)", scenario(1, 1, 180, ring_s=8), False)
+    base = scenario(1, 1, 180)
+    chat = Scenario(
+        queues=[base.queues[0], replace(base.queues[1], channel="chat")],
+        agent_groups=[
+            base.agent_groups[0],
+            replace(base.agent_groups[1], staffing=[24] * INTERVALS, capacity={"chat": 3}),
+            base.agent_groups[2],
+        ],
+    )
+    measure("100k-call day, queue b as chat, 24 agents x 3 chats (Tsunagi only)", chat, False)
     measure(
         "100k-call day, understaffed 80 %, no abandonment (backlog)",
         scenario(1, 0.8, None),
