@@ -133,6 +133,11 @@ def test_the_widget_asks_after_the_chat_and_takes_one_answer(
     assert rows_xlsx[1][header.index("nps")] == 100.0
     csv = supervisor.request("GET", "/api/v1/figures/report.csv", params={"grain": "total"})
     assert "nps_promoters" in csv.text.splitlines()[0]
+    drill = "/api/v1/figures/contacts"
+    promoters = supervisor.request("GET", drill, params={"survey": "promoter"}).json()
+    assert [(c["nps_score"], c["csat_score"], c["channel"]) for c in promoters] == [(10, 5, "chat")]
+    assert supervisor.request("GET", drill, params={"survey": "detractor"}).json() == []
+    assert supervisor.request("GET", drill, params={"survey": "bogus"}).status_code == 422
     page = supervisor.request("GET", "/figures")
     assert (
         'data-testid="fig-nps">+100.0' in page.text and 'data-testid="fig-nps-trend"' in page.text

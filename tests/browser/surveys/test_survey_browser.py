@@ -91,6 +91,12 @@ def test_a_visitor_answers_after_the_chat_and_the_supervisor_sees_nps(
     assert trend.locator("polyline.line2").count() == 1
     expect(board.get_by_test_id("fig-no-answers")).to_have_count(0)
     expect(board.get_by_test_id("fig-queues")).to_contain_text("+100.0")
+    # The NPS tile opens the answered contacts, each with its scores.
+    board.get_by_test_id("fig-nps-tile").click()
+    board.wait_for_url("**/figures/contacts?**survey=answered**")
+    expect(board.get_by_test_id("fig-contact-nps")).to_have_text(["9"])
+    expect(board.get_by_test_id("fig-contact-csat")).to_have_text(["5"])
+    board.go_back()
     # The same dashboard in Japanese.
     board.locator("form.lang button[value=ja]").click()
     expect(board.get_by_test_id("fig-satisfaction")).to_contain_text("4〜5 と回答した割合")

@@ -51,6 +51,8 @@ DIMENSIONS = {
 }
 MAX_DAYS = 400
 MAX_DRILL = 1000
+# Drill-down by survey answer: which scores each choice selects (docs/figures.md).
+SURVEY_FILTERS = ("answered", "promoter", "passive", "detractor", "satisfied", "unsatisfied")
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +292,24 @@ class DrillQuery:
     category: str | None = None
     agent_id: uuid.UUID | None = None
     outcome: str | None = None
+    survey: str | None = None  # one of SURVEY_FILTERS
     limit: int = 200
+
+
+def _survey_filter(model: Any, choice: str) -> ColumnElement[bool]:
+    nps, csat = model.nps_score, model.csat_score
+    conditions: dict[str, ColumnElement[bool]] = {
+        "answered": nps.is_not(None) | csat.is_not(None),
+        "promoter": nps >= 9,
+        "passive": nps.between(7, 8),
+        "detractor": nps <= 6,
+        "satisfied": csat >= 4,
+        "unsatisfied": csat <= 3,
+    }
+    found = conditions.get(choice)
+    if found is None:
+        raise InvalidInputError(f"survey must be one of {', '.join(SURVEY_FILTERS)}")
+    return found
 
 
 async def contacts_behind(
@@ -325,6 +344,8 @@ async def contacts_behind(
         )
     if query.outcome is not None:
         statement = statement.where(model.outcome == query.outcome)
+    if query.survey is not None:
+        statement = statement.where(_survey_filter(model, query.survey))
     limit = max(1, min(query.limit, MAX_DRILL))
     async with db.scoped(tenant_id, readonly=True) as session:
         found = await session.scalars(statement.order_by(model.ended_at.desc()).limit(limit))

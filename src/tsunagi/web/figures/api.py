@@ -149,6 +149,12 @@ Grain = Annotated[str, QueryParameter(description="15, 30, 60, day, week, month 
 By = Annotated[
     str | None, QueryParameter(description="up to two of queue, channel, category, agent")
 ]
+Survey = Annotated[
+    str | None,
+    QueryParameter(
+        description="contacts whose survey answer is: " + ", ".join(reports.SURVEY_FILTERS)
+    ),
+]
 
 
 @get(f"{BASE}/report", opt=READ, tags=TAGS)
@@ -336,6 +342,7 @@ async def _drill(
     agent: UUID | None,
     outcome: str | None,
     limit: int,
+    survey: str | None = None,
 ) -> list[ContactOut]:
     principal = require_principal(request)
     db = services_of(request).db
@@ -350,6 +357,7 @@ async def _drill(
         category=category,
         agent_id=agent,
         outcome=outcome,
+        survey=survey,
         limit=limit,
     )
     found = await reports.contacts_behind(db, principal.tenant_id, query)
@@ -369,6 +377,7 @@ async def drill_contacts(
     agent: FromQuery[UUID | None] = None,
     outcome: FromQuery[str | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=reports.MAX_DRILL)] = 200,
+    survey: Survey = None,
 ) -> list[ContactOut]:
     """The ended contacts behind a number (same days, bucket and dimensions)."""
     return await _drill(request, **{k: v for k, v in locals().items() if k != "request"})
@@ -390,6 +399,7 @@ async def export_contacts_csv(
     agent: FromQuery[UUID | None] = None,
     outcome: FromQuery[str | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=reports.MAX_DRILL)] = reports.MAX_DRILL,
+    survey: Survey = None,
 ) -> Response[bytes]:
     """The drill-down contacts as CSV."""
     found = await _drill(request, **{k: v for k, v in locals().items() if k != "request"})

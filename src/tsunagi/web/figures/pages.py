@@ -168,6 +168,7 @@ async def drill_page(
     category: FromQuery[str | None] = None,
     agent: FromQuery[UUID | None] = None,
     outcome: FromQuery[str | None] = None,
+    survey: FromQuery[str | None] = None,
 ) -> Template:
     """The contacts behind a number of the dashboard."""
     principal = require_principal(request)
@@ -184,6 +185,7 @@ async def drill_page(
         category=category,
         agent_id=agent,
         outcome=outcome,
+        survey=survey,
         limit=500,
     )
     contacts = await reports.contacts_behind(db, principal.tenant_id, query)
