@@ -207,7 +207,7 @@ def independent(files: list[Path]) -> dict[str, dict[tuple[str, ...], dict[str, 
     out["repeats"] = independent_repeats(raw, frame, entry, ended, answered | abandoned)
     for label, keys in (("day", ["day"]), ("month", ["month"]), ("queue", ["month", "queue"])):
         grouped = frame.groupby(keys)
-        sums = grouped[list(COUNTS) + ["answered_in_sl", "wait_answered_ms", "talk_ms"]].sum()
+        sums = grouped[[*COUNTS, "answered_in_sl", "wait_answered_ms", "talk_ms"]].sum()
         sums["wait_max_ms"] = grouped["wait"].max()
         table: dict[tuple[str, ...], dict[str, Any]] = {}
         for key, row in sums.iterrows():
@@ -304,6 +304,14 @@ def _s(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 async def main(args: argparse.Namespace) -> int:
     files = [DATA / f"anonymous_bank_{month}_1999.tsv" for month in args.months]
     scratch = None
@@ -344,31 +352,39 @@ async def main(args: argparse.Namespace) -> int:
     mine["repeats"] = {(key,): value for key, value in loaded["repeats"].items()}
     theirs = independent(files)
     problems = compare(mine, theirs)
-    print()
-    print(
-        "| month | offered | answered | abandoned | short ab. | unqueued | SL (20 s) | ASA s | AHT s | identical |"
+
+    def same(prefix: str) -> str:
+        return "NO" if any(p.startswith(prefix) for p in problems) else "yes"
+
+    month_header = "month offered answered abandoned short_ab. unqueued SL(20s) ASA_s AHT_s"
+    _table(
+        [*month_header.split(), "identical"],
+        [
+            [
+                key[0][:7],
+                *(str(row[n]) for n in COUNTS),
+                _pct(row["service_level"]),
+                _s(row["asa_s"]),
+                _s(row["aht_s"]),
+                same(f"month {key}"),
+            ]
+            for key, row in sorted(mine["month"].items())
+        ],
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for key in sorted(mine["month"]):
-        row = mine["month"][key]
-        same = not any(p.startswith(f"month {key}") for p in problems)
-        print(
-            f"| {key[0][:7]} | {row['offered']} | {row['answered']} | {row['abandoned']} | "
-            f"{row['short_abandoned']} | {row['unqueued']} | {_pct(row['service_level'])} | "
-            f"{_s(row['asa_s'])} | {_s(row['aht_s'])} | {'yes' if same else 'NO'} |"
-        )
-    print()
-    print(
-        "| month | judged (answered, known customer, window closed) | repeated within 7 days | FCR by repeats | pending | identical |"
+    _table(
+        ["month", "judged", "repeated within 7 days", "FCR by repeats", "pending", "identical"],
+        [
+            [
+                key[0][:7],
+                str(row["repeat_judged"]),
+                str(row["repeated"]),
+                _pct(row["fcr_repeat_rate"]),
+                str(row["repeat_pending"]),
+                same(f"repeats {key}"),
+            ]
+            for key, row in sorted(mine["repeats"].items())
+        ],
     )
-    print("|---|---|---|---|---|---|")
-    for key in sorted(mine["repeats"]):
-        row = mine["repeats"][key]
-        same = not any(p.startswith(f"repeats {key}") for p in problems)
-        print(
-            f"| {key[0][:7]} | {row['repeat_judged']} | {row['repeated']} | "
-            f"{_pct(row['fcr_repeat_rate'])} | {row['repeat_pending']} | {'yes' if same else 'NO'} |"
-        )
     days = len(mine["day"])
     day_problems = sum(p.startswith("day ") for p in problems)
     print(
