@@ -30,6 +30,7 @@ from voice_peers import (
 from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane, worker_config
 from integration.routing.routing_floor import Floor, close_floor, events_of, open_floor
 from testkit import World
+from tsunagi.actions.calls import do_place_call
 from tsunagi.actions.customers import do_import_customers
 from tsunagi.actions.desktop import do_identify_party, screen_pop
 from tsunagi.actions.routing.contacts import (
@@ -50,7 +51,7 @@ from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
 from tsunagi.adapters.telephony.processes import free_port
 from tsunagi.adapters.telephony.recordings import RecordingVault
 from tsunagi.domain.customers import CustomerRecord, Identifier
-from tsunagi.domain.errors import NotFoundError
+from tsunagi.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from tsunagi.domain.permissions import Principal, Role
 from tsunagi.ports.telephony import CallHungUp, CallOffered, TelephonyEvent
 from tsunagi.routing.agents import Presence
@@ -713,3 +714,58 @@ async def test_waiting_callers_hear_their_place_in_line_between_the_music(
         # music, "your place", music, "your place", music …: two announcements at least
         assert around[:5] == [MUSIC_HZ, told, MUSIC_HZ, told, MUSIC_HZ], heard
     assert line.center.stats.announcements >= 4
+
+
+async def test_a_placed_call_rings_the_communicator_then_dials_with_the_queues_caller_id(
+    line: Line,
+) -> None:
+    floor = line.floor
+    customer = line.phone(CALLER, CUSTOMER_HZ)  # reached through the "trunk"
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    aiko = await add_agent(line, "aiko", aiko_phone, ready=True)
+    line.center.plan = msgspec.structs.replace(
+        line.center.plan,
+        trunk=f"sip:{{number}}@127.0.0.1:{customer.sip_port}",
+        outbound_caller_id=NUMBER,
+        queue_caller_ids={"billing": "0120999888"},
+    )
+    me = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.COMMUNICATOR}))
+    placed = await do_place_call(
+        floor.db, line.keyring, principal=me, queue_id=floor.queues["billing"], number=CALLER
+    )
+    connected = await floor.wait_state(placed.contact_id, "connected", timeout=15)
+    assert connected.agent_id == aiko and connected.channel == "callback"
+    answered = await asyncio.to_thread(customer.wait_event, "CALL_ESTABLISHED", 15)
+    assert answered["peeruri"].startswith("sip:0120999888@"), answered  # the queue's number
+    await asyncio.sleep(2.5)
+    aiko_phone.command("hangup")
+    await floor.wait_state(placed.contact_id, "wrap_up")
+    await line.hung_up(2)
+    assert set(heard_in_order(customer)) == {AGENT_HZ}
+    assert set(heard_in_order(aiko_phone)) == {CUSTOMER_HZ}
+    # Only the communicator who placed it could be offered the call.
+    offered = [
+        e for e in await events_of(floor, placed.contact_id) if e["type"] == "contact.offered"
+    ]
+    assert {e["agent_id"] for e in offered} == {str(aiko)}
+
+
+async def test_placing_a_call_checks_the_number_and_who_talks(line: Line) -> None:
+    floor = line.floor
+    aiko = await add_agent(line, "aiko", line.phone("aiko", AGENT_HZ), ready=False)
+    other = await floor.add_agent("ben", {"billing": 5}, ready=False)
+    me = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.COMMUNICATOR}))
+    queue = floor.queues["billing"]
+    with pytest.raises(InvalidInputError, match="number: 'call me' is not a phone number"):
+        await do_place_call(floor.db, line.keyring, principal=me, queue_id=queue, number="call me")
+    with pytest.raises(PermissionDeniedError):
+        await do_place_call(
+            floor.db, line.keyring, principal=me, queue_id=queue, number=CALLER, agent_id=other
+        )
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        made = (
+            await session.scalars(
+                select(RoutingContact).where(RoutingContact.source == "click_to_call")
+            )
+        ).all()
+    assert made == []  # nothing was created by the refused requests

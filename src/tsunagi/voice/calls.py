@@ -95,9 +95,9 @@ class CallContacts(Protocol):
 
     async def callbacks(
         self, *, tenant: str, known: Collection[UUID]
-    ) -> list[tuple[UUID, ContactView, str]]:
+    ) -> list[tuple[UUID, ContactView, str, str | None]]:
         """Callback contacts offered to or accepted by an agent, other than ``known``:
-        (tenant id, contact, the customer's phone number to dial)."""
+        (tenant id, contact, the customer's phone number to dial, the queue's code)."""
         ...
 
 

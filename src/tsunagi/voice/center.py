@@ -298,9 +298,10 @@ class CallCenter:
             except Exception:
                 log.exception("looking for callbacks of %s failed", tenant)
                 continue
-            for tenant_id, view, number in found:
+            for tenant_id, view, number, queue in found:
                 call = Call(None, None, number, "", dial=number, customer_up=False)
                 call.tenant_id = tenant_id
+                call.queue = queue
                 self._outbound[view.contact_id] = call
                 call.inbox.put_nowait(view)
                 self._spawn(self._serve(call))
@@ -531,7 +532,7 @@ class CallCenter:
         assert self.plan.trunk is not None
         call.leg_id = await self.engine.originate(
             self.plan.trunk.replace("{number}", number),
-            caller_id=self.plan.outbound_caller_id or "anonymous",
+            caller_id=self.plan.caller_id_for(call.queue),
             timeout_s=self.plan.ring_timeout_s,
         )
         self._register(call.leg_id, call)

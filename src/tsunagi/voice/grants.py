@@ -4,6 +4,8 @@
   communicator hears the calls they handled (owner = the contact's agent); supervisors,
   managers and administrators hear any call of the center (coaching, quality, disputes).
   Client viewers do not: recordings are personal data.
+* ``call`` — placing an outbound call (click-to-call, or a system through the API): a
+  communicator for themselves, supervisors, managers and administrators for anyone.
 * ``recording_policy`` — the tenant's retention period: read by the people who listen,
   changed by administrators.
 """
@@ -16,6 +18,7 @@ _C, _S, _M, _A, _V = tuple(Role)
 
 GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("recording", Action.READ): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("call", Action.CREATE): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("recording_policy", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("recording_policy", Action.UPDATE): {_A: Grant.ALL},
 }

@@ -59,7 +59,10 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
     """Where calls to customers go (callbacks), ``{number}`` standing for the number:
     ``sip:{number}@192.0.2.1:5060``. No outbound calls when unset."""
     outbound_caller_id: str | None = None
-    """The number customers see on callbacks."""
+    """The number customers see on callbacks and placed calls."""
+    queue_caller_ids: dict[str, str] = {}
+    """Queue code → the number customers see on that queue's outbound calls (a tenant's
+    or a client's own number); ``outbound_caller_id`` otherwise."""
     announce_every_s: Annotated[float, msgspec.Meta(ge=2, le=3600)] | None = None
     """Every this many seconds a waiting caller hears their place in line (the music
     pauses for it); no announcements when unset."""
@@ -85,6 +88,11 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
 
     def music_for(self, queue: str) -> str:
         return self.queue_music.get(queue, self.music)
+
+    def caller_id_for(self, queue: str | None) -> str:
+        if queue is not None and queue in self.queue_caller_ids:
+            return self.queue_caller_ids[queue]
+        return self.outbound_caller_id or "anonymous"
 
     def position_media(self, place: int) -> str:
         if 1 <= place <= self.position_prompts:

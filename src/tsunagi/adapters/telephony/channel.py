@@ -235,7 +235,7 @@ class DatabaseCallContacts:
 
     async def callbacks(
         self, *, tenant: str, known: Collection[UUID]
-    ) -> list[tuple[UUID, ContactView, str]]:
+    ) -> list[tuple[UUID, ContactView, str, str | None]]:
         tenant_id = await self._tenant(tenant)
         async with self.db.scoped(tenant_id, readonly=True) as session:
             rows = (
@@ -246,8 +246,10 @@ class DatabaseCallContacts:
                         RoutingContact.agent_id,
                         RoutingContact.version,
                         ContactParty.address_enc,
+                        Queue.code,
                     )
                     .join(ContactParty, ContactParty.contact_id == RoutingContact.id)
+                    .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
                     .where(
                         RoutingContact.channel == "callback",
                         RoutingContact.state.in_([S.OFFERED, S.CONNECTED]),
@@ -259,14 +261,14 @@ class DatabaseCallContacts:
         if not found:
             return []
         cipher = await self.keyring.cipher(self.db, tenant_id)
-        calls = []
-        for contact_id, state, agent_id, version, sealed in found:
+        calls: list[tuple[UUID, ContactView, str, str | None]] = []
+        for contact_id, state, agent_id, version, sealed, queue in found:
             number = cipher.open(
                 sealed, table="contact_parties", column="address", row_id=contact_id
             )
             if number:
                 view = ContactView(contact_id, ContactState(state), agent_id, version)
-                calls.append((tenant_id, view, number))
+                calls.append((tenant_id, view, number, queue))
         return calls
 
     async def changed(self, timeout_s: float) -> None:

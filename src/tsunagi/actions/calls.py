@@ -1,0 +1,83 @@
+"""Outbound calls placed by a communicator (click-to-call) or by another system (the API).
+
+A placed call is a ``callback`` contact of the chosen queue, named to the communicator
+who places it (``target_agent_ids``) and carrying the number to dial, sealed and hashed,
+in its party row — created in one transaction, so the voice worker never sees a call
+without a number. From there it is the callback path of the voice channel
+(``docs/architecture/voice.md``): routing offers it to that communicator when they have
+room, their phone rings, and on answer the customer is dialled through the trunk with
+the queue's caller id. The outbound issue's dialers can build on this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from tsunagi.actions.desktop import identify_party_in
+from tsunagi.actions.routing.contacts import NewContact, create_contact_in
+from tsunagi.actions.routing.rows import utcnow
+from tsunagi.adapters.security.keyring import KeyRing
+from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.routing_models import RoutingAgent
+from tsunagi.domain.customers import Identifier
+from tsunagi.domain.errors import ConflictError, InvalidInputError
+from tsunagi.domain.permissions import Action, Principal, Resource, authorize
+
+SOURCE = "click_to_call"
+# Ahead of the queue's waiting callbacks: the communicator asked for this call now.
+PRIORITY = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCall:
+    contact_id: UUID
+    state: str
+    matched_customers: int
+
+
+async def do_place_call(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    queue_id: UUID,
+    number: str,
+    agent_id: UUID | None = None,
+) -> PlacedCall:
+    """Place a call to ``number`` for ``agent_id`` (default: the principal) on ``queue_id``."""
+    number = number.strip()
+    try:
+        Identifier("phone", number)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"number: {exc}") from exc
+    caller = agent_id or principal.user_id
+    # A communicator places their own calls; supervisors and systems may place them for
+    # any communicator of the tenant.
+    authorize(
+        principal, Action.CREATE, Resource("call", tenant_id=principal.tenant_id, owner_id=caller)
+    )
+    cipher = await keyring.cipher(db, principal.tenant_id)
+    at = utcnow()
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        agent = await session.get(RoutingAgent, caller)
+        if agent is None or int(agent.capacity.get("voice", 0)) < 1:
+            raise ConflictError("the caller has no voice capacity (set it in the agent's profile)")
+        contact = await create_contact_in(
+            session,
+            principal.tenant_id,
+            NewContact(
+                channel="callback",
+                queue_id=queue_id,
+                priority=PRIORITY,
+                target_agent_ids=(caller,),
+                source=SOURCE,
+            ),
+            at=at,
+            actor=principal.actor,
+        )
+        matched = await identify_party_in(session, cipher, contact.id, "phone", number)
+        return PlacedCall(contact.id, contact.state, matched)
+
+
+__all__ = ["PRIORITY", "SOURCE", "PlacedCall", "do_place_call"]
