@@ -126,3 +126,15 @@ def test_an_answered_call_without_a_named_communicator() -> None:
     ((key, measures),) = rows.items()
     assert key[1] == UNKNOWN_COMMUNICATOR
     assert (measures["handled"], measures["talk_ms"]) == (1, 115_000)
+
+
+def test_the_routing_engine_ignores_imported_contacts() -> None:
+    from tsunagi.actions.figures.projector import FOLDED_TYPES
+    from tsunagi.actions.routing.engine import ROUTING_TYPES, concerns_routing
+    from tsunagi.domain.events import encode_event
+
+    past = imported(outcome="unqueued", ended=at(1))
+    envelope = b'{"seq":1,"event_id":"x","event":' + encode_event(past) + b"}"
+    assert "contact.imported" not in ROUTING_TYPES
+    assert not concerns_routing(envelope)
+    assert "contact.imported" in FOLDED_TYPES
