@@ -230,7 +230,12 @@ async def screen_pop(
         orders=await list_orders(db, principal=principal, customer_id=customer.id, limit=5),
         recommended=await recommend_products(db, principal=principal, customer_id=customer.id),
         follow_ups=await open_follow_ups_of_customer(
-            db, keyring, principal=principal, customer_id=customer.id, reason=reason
+            db,
+            keyring,
+            principal=principal,
+            customer_id=customer.id,
+            reason=reason,
+            customer_known=True,
         ),
     )
 

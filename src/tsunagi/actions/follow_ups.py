@@ -345,21 +345,22 @@ async def list_follow_ups(
     # Read on the read side; the audit row is written (and committed) only when notes or
     # names are about to be shown, so an empty list takes no write lock.
     async with db.scoped(principal.tenant_id, readonly=True) as session:
-        zone = await session.scalar(select(Tenant.timezone).where(Tenant.id == principal.tenant_id))
         rows = (await session.execute(query)).all()
-    if rows:
-        async with db.scoped(principal.tenant_id) as session, session.begin():
-            record(
-                session,
-                tenant_id=principal.tenant_id,
-                action="follow_up.list_read",
-                resource_type="follow_up",
-                resource_id=str(customer_id) if customer_id else None,
-                outcome="ok",
-                actor_user_id=principal.user_id,
-                reason=reason,
-                detail={"follow_ups": [str(row[0].id) for row in rows]},
-            )
+        if not rows:  # the usual screen-pop: one indexed query, nothing else
+            return []
+        zone = await session.scalar(select(Tenant.timezone).where(Tenant.id == principal.tenant_id))
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        record(
+            session,
+            tenant_id=principal.tenant_id,
+            action="follow_up.list_read",
+            resource_type="follow_up",
+            resource_id=str(customer_id) if customer_id else None,
+            outcome="ok",
+            actor_user_id=principal.user_id,
+            reason=reason,
+            detail={"follow_ups": [str(row[0].id) for row in rows]},
+        )
     now = datetime.now(UTC)
     tz = ZoneInfo(zone or "Asia/Tokyo")
     today = now.astimezone(tz).date()
@@ -393,15 +394,23 @@ async def list_follow_ups(
 
 
 async def open_follow_ups_of_customer(
-    db: Database, keyring: KeyRing, *, principal: Principal, customer_id: UUID, reason: str
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    customer_id: UUID,
+    reason: str,
+    customer_known: bool = False,
 ) -> list[FollowUpView]:
     """The customer's open follow-ups, whoever owns them ("open issues" on the screen-pop).
     Everyone who may open the customer sees them: they are the customer's, not a list of
-    someone's work."""
-    async with db.scoped(principal.tenant_id, readonly=True) as session:
-        found = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
-    if found is None:
-        raise NotFoundError("customer not found")
+    someone's work. ``customer_known``: the caller has just opened the customer (the
+    screen-pop), so it is not looked up again."""
+    if not customer_known:
+        async with db.scoped(principal.tenant_id, readonly=True) as session:
+            found = await session.scalar(select(Customer.id).where(Customer.id == customer_id))
+        if found is None:
+            raise NotFoundError("customer not found")
     return await list_follow_ups(
         db,
         keyring,
