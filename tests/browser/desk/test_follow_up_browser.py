@@ -17,6 +17,7 @@ from browser.desktop.desk_helpers import open_desk, seed_queue
 from testkit import Browserless, LiveServer, World, run
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import OutboxEvent
+from tsunagi.adapters.storage.routing_models import RoutingContact
 
 pytestmark = pytest.mark.browser
 
@@ -156,3 +157,86 @@ def test_wrap_up_with_a_follow_up_then_complete_it(
     finally:
         admin.close()
         agent_api.close()
+
+
+def test_wrap_up_books_a_callback_instead(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed_queue(database_url, world.tenants["a"], {})
+    communicator = world.account("a", "communicator")
+    admin = Browserless(server.url)
+    try:
+        admin.sign_in(world.account("a", "administrator").username)
+        assert admin.request(
+            "PATCH",
+            f"/api/v1/agents/{communicator.user_id}/profile",
+            json={"skills": {"delivery": 6}},
+        ).is_success
+        customer = admin.request(
+            "POST",
+            "/api/v1/customers",
+            json={
+                "name": "宮本 さくら",
+                "identifiers": [{"kind": "phone", "value": "03-4444-5555"}],
+            },
+        ).json()["id"]
+        page = open_desk(browser, server, communicator.username)
+        page.get_by_test_id("go-ready").click()
+        expect(page.get_by_test_id("my-state")).to_contain_text("Available")
+        call_in(admin, queue_id)
+        contacts = page.get_by_test_id("my-contacts")
+        contacts.get_by_test_id("accept").click()
+        contacts.get_by_test_id("end").click()
+        contacts.get_by_test_id("wrap-category").select_option("billing")
+        contacts.get_by_test_id("wrap-next").select_option("callback")
+        expect(contacts.get_by_test_id("wrap-follow-up-due")).to_be_hidden()
+        when = contacts.get_by_test_id("wrap-callback-at")
+        expect(when).to_be_visible()
+        when.fill("")
+        expect(contacts.get_by_test_id("close")).to_be_disabled()  # a callback needs a time
+        when.fill("2030-01-15T14:30")  # too far ahead: refused, naming the field
+        contacts.get_by_test_id("close").click()
+        expect(page.get_by_test_id("desk-error")).to_contain_text("callback.callback_at")
+        expect(contacts.locator("li")).to_have_count(1)
+        local = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT14:30")
+        when.fill(local)
+        contacts.get_by_test_id("close").click()
+        expect(contacts.locator("li")).to_have_count(0)
+
+        async def read() -> list[dict[str, object]]:
+            db = Database(database_url)
+            try:
+                async with db.scoped(world.tenants["a"], readonly=True) as session:
+                    rows = await session.scalars(
+                        select(RoutingContact).where(RoutingContact.channel == "callback")
+                    )
+                    return [
+                        {
+                            "state": r.state,
+                            "callback_at": r.callback_at,
+                            "targets": list(r.target_agent_ids),
+                        }
+                        for r in rows
+                    ]
+            finally:
+                await db.dispose()
+
+        scheduled = run(read)
+        [callback] = scheduled
+        assert callback["state"] == "callback_scheduled"
+        assert callback["targets"] == [str(communicator.user_id)]
+        # 14:30 in the browser's time zone, whatever it is, sent as an instant.
+        expected = page.evaluate(f"new Date('{local}').toISOString()")
+        assert callback["callback_at"] == datetime.fromisoformat(expected)
+        # No follow-up was left; the customer's history has the booked callback (newest)
+        # and the closed contact.
+        assert page.get_by_test_id("my-follow-ups").locator("li").count() == 0
+        history = admin.request(
+            "GET", f"/api/v1/customers/{customer}/history", params={"reason": "check"}
+        ).json()
+        assert [(h["channel"], h["state"], h["category"]) for h in history] == [
+            ("callback", "callback_scheduled", None),
+            ("voice", "closed", "billing"),
+        ]
+    finally:
+        admin.close()
