@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.audit import record as audit
 from tsunagi.actions.conversations import conversation_by_token
@@ -128,6 +129,22 @@ async def do_set_survey_settings(
 # ----------------------------------------------------------------- invitations
 
 
+async def _queue_settings(session: AsyncSession, contact: RoutingContact) -> SurveySettings:
+    config = None
+    if contact.queue_id is not None:
+        config = await session.scalar(select(Queue.config).where(Queue.id == contact.queue_id))
+    return survey_settings(config)
+
+
+async def _answered(session: AsyncSession, contact_id: UUID) -> bool:
+    found = await session.scalar(
+        select(SurveyResponse.id).where(
+            SurveyResponse.contact_id == contact_id, SurveyResponse.kind == SURVEY_KIND
+        )
+    )
+    return found is not None
+
+
 async def _sign(db: Database, keyring: KeyRing, invite: Invitation) -> str:
     cipher = await keyring.cipher(db, invite.tenant_id)
     return encode_token(invite, cipher.mac(TOKEN_PURPOSE, invite.payload()))
@@ -149,16 +166,9 @@ async def offer_for_contact(
         contact = await session.get(RoutingContact, contact_id)
         if contact is None:
             raise NotFoundError("contact not found")
-        config = None
-        if contact.queue_id is not None:
-            config = await session.scalar(select(Queue.config).where(Queue.id == contact.queue_id))
-        answered = await session.scalar(
-            select(SurveyResponse.id).where(
-                SurveyResponse.contact_id == contact_id, SurveyResponse.kind == SURVEY_KIND
-            )
-        )
-    settings = survey_settings(config)
-    if not settings.asks(channel) or answered is not None:
+        settings = await _queue_settings(session, contact)
+        answered = await _answered(session, contact_id)
+    if not settings.asks(channel) or answered:
         return None
     invite = invitation(
         tenant_id=tenant_id, contact_id=contact_id, settings=settings, channel=channel, now=at
@@ -220,20 +230,14 @@ async def open_survey(
         contact = await session.get(RoutingContact, invite.contact_id)
         if contact is None:
             raise SurveyTokenError("this survey link is not valid")
-        config = None
-        if contact.queue_id is not None:
-            config = await session.scalar(select(Queue.config).where(Queue.id == contact.queue_id))
-        answered = await session.scalar(
-            select(SurveyResponse.id).where(
-                SurveyResponse.contact_id == invite.contact_id, SurveyResponse.kind == SURVEY_KIND
-            )
-        )
+        settings = await _queue_settings(session, contact)
+        answered = await _answered(session, contact.id)
     return OpenSurvey(
         invitation=invite,
         tenant_name=tenant.name,
         default_locale=tenant.default_locale,
-        comment=survey_settings(config).comment,
-        answered=answered is not None,
+        comment=settings.comment,
+        answered=answered,
     )
 
 
@@ -268,19 +272,9 @@ async def do_answer_survey(
             )
             if contact is None:
                 raise SurveyTokenError("this survey link is not valid")
-            config = None
-            if contact.queue_id is not None:
-                config = await session.scalar(
-                    select(Queue.config).where(Queue.id == contact.queue_id)
-                )
-            if comment is not None and not survey_settings(config).comment:
+            if comment is not None and not (await _queue_settings(session, contact)).comment:
                 raise InvalidInputError("comment: this survey takes no comment")
-            taken = await session.scalar(
-                select(SurveyResponse.id).where(
-                    SurveyResponse.contact_id == contact.id, SurveyResponse.kind == SURVEY_KIND
-                )
-            )
-            if taken is not None:
+            if await _answered(session, contact.id):
                 raise ConflictError(ANSWERED)
             session.add(
                 SurveyResponse(
