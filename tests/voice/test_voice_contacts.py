@@ -30,7 +30,7 @@ from voice_peers import (
 from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane, worker_config
 from integration.routing.routing_floor import Floor, close_floor, events_of, open_floor
 from testkit import World
-from tsunagi.actions.calls import do_place_call
+from tsunagi.actions.calls import do_place_call, do_request_recording_pause
 from tsunagi.actions.customers import do_import_customers
 from tsunagi.actions.desktop import do_identify_party, screen_pop
 from tsunagi.actions.routing.contacts import (
@@ -534,9 +534,11 @@ async def test_the_recording_is_sealed_silent_while_paused_and_every_playback_au
     contact = await line.contact_of_call()
     await floor.wait_state(contact.id, "connected", timeout=15)
     await asyncio.sleep(2)
-    await line.center.pause_recording(contact.id, by=aiko)  # the card number is read out
-    await asyncio.sleep(3)
-    await line.center.resume_recording(contact.id, by=aiko)
+    # From the desk (the web process): a request through the outbox that the worker takes.
+    me = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.COMMUNICATOR}))
+    await do_request_recording_pause(floor.db, principal=me, contact_id=contact.id, paused=True)
+    await asyncio.sleep(3)  # the card number is read out
+    await do_request_recording_pause(floor.db, principal=me, contact_id=contact.id, paused=False)
     await asyncio.sleep(2)
     caller.command("hangup")
     await floor.wait_state(contact.id, "wrap_up")
@@ -553,7 +555,6 @@ async def test_the_recording_is_sealed_silent_while_paused_and_every_playback_au
     ]
     assert plain_left == []  # no unencrypted audio stays on disk
 
-    me = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.COMMUNICATOR}))
     wav = await line.vault.play(me, contact.id, recording_id)
     (line.workdir / "played.wav").write_bytes(wav)
     played = line.workdir / "played.wav"

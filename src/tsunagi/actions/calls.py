@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from tsunagi.actions.desktop import identify_party_in
+from tsunagi.actions.events import emit
 from tsunagi.actions.routing.contacts import NewContact, create_contact_in
 from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.routing_models import RoutingAgent
+from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingContact
 from tsunagi.domain.customers import Identifier
-from tsunagi.domain.errors import ConflictError, InvalidInputError
+from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.domain.permissions import Action, Principal, Resource, authorize
+from tsunagi.voice.events import CallRecordingPauseRequestedEvent
 
 SOURCE = "click_to_call"
 # Ahead of the queue's waiting callbacks: the communicator asked for this call now.
@@ -80,4 +82,52 @@ async def do_place_call(
         return PlacedCall(contact.id, contact.state, matched)
 
 
-__all__ = ["PRIORITY", "SOURCE", "PlacedCall", "do_place_call"]
+VOICE_CHANNELS = ("voice", "callback")
+LIVE_STATES = ("connected", "on_hold")
+
+
+async def do_request_recording_pause(
+    db: Database, *, principal: Principal, contact_id: UUID, paused: bool
+) -> None:
+    """Ask the voice worker to pause (or resume) the call's recording.
+
+    The communicator on the call or a supervisor may; the request is an outbox event
+    the worker acts on within its poll interval, and the worker audits the pause itself
+    (``recording.paused`` / ``recording.resumed``, by this user).
+    """
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        contact = await session.get(RoutingContact, contact_id)
+        if contact is None:
+            raise NotFoundError("contact not found")
+        authorize(
+            principal,
+            Action.UPDATE,
+            Resource(
+                "call",
+                tenant_id=principal.tenant_id,
+                owner_id=contact.agent_id or UUID(int=0),
+                id=contact_id,
+            ),
+        )
+        if contact.channel not in VOICE_CHANNELS or contact.state not in LIVE_STATES:
+            raise ConflictError("only a call in conversation has a recording to pause")
+        emit(
+            session,
+            CallRecordingPauseRequestedEvent(
+                tenant_id=principal.tenant_id,
+                occurred_at=utcnow(),
+                actor=principal.actor,
+                contact_id=contact_id,
+                paused=paused,
+                requested_by=principal.user_id,
+            ),
+        )
+
+
+__all__ = [
+    "PRIORITY",
+    "SOURCE",
+    "PlacedCall",
+    "do_place_call",
+    "do_request_recording_pause",
+]

@@ -88,6 +88,11 @@ class CallContacts(Protocol):
         """Return when contacts may have changed, or after ``timeout_s``."""
         ...
 
+    async def requests(self, *, tenant: str) -> list[CallRequest]:
+        """Requests from the web for live calls (pause a recording…) written since the
+        last call; the first call only sets the starting point (older ones are stale)."""
+        ...
+
     async def position(self, tenant_id: UUID, contact_id: UUID) -> int | None:
         """The waiting contact's place in line (1 = next) by routing's rank key among
         the contacts waiting for the same skill; None when it is not waiting."""
@@ -124,6 +129,16 @@ class IvrFinished:
 
 
 IVR_FINISHED = IvrFinished()
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """A request for a live call, from the web through the outbox."""
+
+    tenant_id: UUID
+    contact_id: UUID
+    kind: str  # "pause_recording" | "resume_recording"
+    requested_by: UUID
 
 
 class AnnounceDue:

@@ -267,9 +267,30 @@ class CallCenter:
                     view = views.get(call.contact.contact_id) if call.contact else None
                     if view is not None and call.contact and view.version > call.contact.version:
                         call.inbox.put_nowait(view)
+            await self._take_requests()
             self._announcements_due(time.monotonic())
             if len(self._early) > 1000:
                 self._early.clear()  # events of legs that ended before being claimed
+
+    async def _take_requests(self) -> None:
+        """Act on requests from the web (through the outbox) for the calls held here."""
+        for tenant in sorted({route.tenant for route in self.plan.numbers.values()}):
+            try:
+                requests = await self.contacts.requests(tenant=tenant)
+            except Exception:
+                log.exception("reading requests for %s failed", tenant)
+                continue
+            for request in requests:
+                if self.call_of(request.contact_id) is None:
+                    continue  # another worker's call, or one that has ended
+                try:
+                    await self._pause(
+                        request.contact_id,
+                        request.requested_by,
+                        paused=request.kind == "pause_recording",
+                    )
+                except TsunagiError as exc:
+                    log.info("request %s for %s: %s", request.kind, request.contact_id, exc)
 
     def _announcements_due(self, now: float) -> None:
         """Queue a place-in-line announcement for each caller who has waited long enough

@@ -6,6 +6,8 @@
   Client viewers do not: recordings are personal data.
 * ``call`` — placing an outbound call (click-to-call, or a system through the API): a
   communicator for themselves, supervisors, managers and administrators for anyone.
+  ``call`` update — acting on a live call from the web (pausing its recording while
+  payment details are read out): the communicator on the call, or a supervisor.
 * ``recording_policy`` — the tenant's retention period: read by the people who listen,
   changed by administrators.
 """
@@ -19,6 +21,7 @@ _C, _S, _M, _A, _V = tuple(Role)
 GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("recording", Action.READ): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("call", Action.CREATE): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("call", Action.UPDATE): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("recording_policy", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("recording_policy", Action.UPDATE): {_A: Grant.ALL},
 }

@@ -43,6 +43,7 @@ EVENT_PACKAGES = (
     "tsunagi.knowledge",
     "tsunagi.figures",
     "tsunagi.channels",
+    "tsunagi.voice",
 )
 
 

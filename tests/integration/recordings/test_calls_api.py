@@ -89,3 +89,22 @@ def test_a_communicator_places_a_call_for_themselves_only(
         ).status_code
         == 403
     )
+
+
+def test_pausing_a_recording_needs_a_call_in_conversation(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    queue_id = add_queue(database_url, world.tenants["a"], "pay")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    waiting = supervisor.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    ).json()["id"]
+    refused = supervisor.request("POST", f"/api/v1/contacts/{waiting}/recording/pause")
+    assert refused.status_code == 409, refused.text
+    assert "in conversation" in refused.text
+    viewer = signed_in(client_factory, world, "client_viewer")
+    assert viewer.request("POST", f"/api/v1/contacts/{waiting}/recording/pause").status_code == 403
+    other_tenant = client_factory()
+    assert other_tenant.sign_in(world.account("b", "supervisor").username).status_code == 303
+    missing = other_tenant.request("POST", f"/api/v1/contacts/{waiting}/recording/resume")
+    assert missing.status_code == 404, missing.text

@@ -24,7 +24,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tsunagi.actions.desktop import do_identify_party
 from tsunagi.actions.routing.contacts import (
@@ -40,14 +40,16 @@ from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import Queue, Tenant, User
+from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.domain.errors import ConflictError, NotFoundError
+from tsunagi.domain.events import decode_event
 from tsunagi.ports.bus import EventBus
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
 from tsunagi.routing.policy import rank_key
-from tsunagi.voice.calls import ContactView, OpenedContact
+from tsunagi.voice.calls import CallRequest, ContactView, OpenedContact
+from tsunagi.voice.events import COMMAND_TYPES, CallRecordingPauseRequestedEvent
 
 log = logging.getLogger(__name__)
 S = ContactState
@@ -65,6 +67,8 @@ class DatabaseCallContacts:
         self._tenants: dict[str, UUID] = {}
         self._queues: dict[tuple[UUID, str], UUID] = {}
         self._listeners: dict[UUID, asyncio.Task[None]] = {}
+        # Per tenant: the outbox id up to which requests from the web have been read.
+        self._request_cursor: dict[UUID, int] = {}
         db.on_outbox_commit(self._wake.set)
 
     async def close(self) -> None:
@@ -112,6 +116,32 @@ class DatabaseCallContacts:
             return {
                 row[0]: ContactView(row[0], ContactState(row[1]), row[2], row[3]) for row in rows
             }
+
+    async def requests(self, *, tenant: str) -> list[CallRequest]:
+        tenant_id = await self._tenant(tenant)
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            if tenant_id not in self._request_cursor:
+                newest = await session.scalar(select(func.max(OutboxEvent.id)))
+                self._request_cursor[tenant_id] = newest or 0
+                return []
+            rows = (
+                await session.execute(
+                    select(OutboxEvent.id, OutboxEvent.payload)
+                    .where(
+                        OutboxEvent.id > self._request_cursor[tenant_id],
+                        OutboxEvent.type.in_(COMMAND_TYPES),
+                    )
+                    .order_by(OutboxEvent.id)
+                )
+            ).all()
+        found = []
+        for row_id, payload in rows:
+            self._request_cursor[tenant_id] = row_id
+            event = decode_event(payload)
+            if isinstance(event, CallRecordingPauseRequestedEvent):
+                kind = "pause_recording" if event.paused else "resume_recording"
+                found.append(CallRequest(tenant_id, event.contact_id, kind, event.requested_by))
+        return found
 
     async def position(self, tenant_id: UUID, contact_id: UUID) -> int | None:
         async with self.db.scoped(tenant_id, readonly=True) as session:

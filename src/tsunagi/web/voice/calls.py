@@ -1,4 +1,5 @@
-"""``POST /api/v1/calls``: place an outbound call (click-to-call, or a dialer's request)."""
+"""``POST /api/v1/calls``: place an outbound call (click-to-call, or a dialer's request);
+``POST /api/v1/contacts/{id}/recording/pause|resume``: payment details off the record."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, post
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 
-from tsunagi.actions.calls import do_place_call
+from tsunagi.actions.calls import do_place_call, do_request_recording_pause
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import require_principal
 from tsunagi.web.routing.engines import hint
@@ -52,4 +53,37 @@ async def place_call(request: AnyRequest, data: JSONBody[CallIn]) -> CallOut:
     )
 
 
-ROUTES = [place_call]
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/recording/pause",
+    opt={"authz": ("update", "call")},
+    tags=["voice"],
+    status_code=202,
+)
+async def pause_recording(request: AnyRequest, contact_id: FromPath[UUID]) -> None:
+    """Pause the call's recording while payment details are read out (audited by the
+    voice worker; the paused span is silence in the file)."""
+    await do_request_recording_pause(
+        services_of(request).db,
+        principal=require_principal(request),
+        contact_id=contact_id,
+        paused=True,
+    )
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/recording/resume",
+    opt={"authz": ("update", "call")},
+    tags=["voice"],
+    status_code=202,
+)
+async def resume_recording(request: AnyRequest, contact_id: FromPath[UUID]) -> None:
+    """Record the call again after a pause."""
+    await do_request_recording_pause(
+        services_of(request).db,
+        principal=require_principal(request),
+        contact_id=contact_id,
+        paused=False,
+    )
+
+
+ROUTES = [place_call, pause_recording, resume_recording]
