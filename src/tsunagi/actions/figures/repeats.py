@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, null, or_, select
 
 from tsunagi.actions.figures.reports import ReportQuery, ReportRow
 from tsunagi.adapters.storage.crm_models import ContactParty
@@ -68,20 +68,26 @@ async def repeat_check(
         longest = max([*windows.values(), timedelta(days=window_days or DEFAULT_REPEAT_DAYS)])
         horizon = await session.scalar(select(func.max(model.created_at)))
         last_day = query.day_to + longest + timedelta(days=1)
+        # Ids are read only when a filter, a dimension or per-queue windows need them
+        # (turning text into UUIDs is most of the cost of a month's check).
+        need_queue = (
+            query.queue_id is not None or "queue" in query.by or len(set(windows.values())) > 1
+        )
+        need_agent = query.agent_id is not None or "agent" in query.by
         statement = (
             select(
                 model.customer_key,
                 ContactParty.kind,
                 ContactParty.address_hash,
                 model.created_at,
-                model.offered_at,
-                model.answered_at,
+                model.offered_at.is_not(None),
+                model.answered_at.is_not(None),
                 model.ended_at,
                 model.local_day,
-                model.queue_id,
+                model.queue_id if need_queue else null(),
                 model.channel,
                 model.category,
-                model.last_agent_id,
+                model.last_agent_id if need_agent else null(),
             )
             .outerjoin(ContactParty, ContactParty.contact_id == model.contact_id)
             .where(
@@ -95,7 +101,12 @@ async def repeat_check(
         rows = (await session.execute(statement)).all()
     if horizon is None:
         return []
-    visits = [visit for row in rows if (visit := _visit(row, query, windows)) is not None]
+    default_window = next(
+        iter(windows.values()), timedelta(days=window_days or DEFAULT_REPEAT_DAYS)
+    )
+    visits = [
+        visit for row in rows if (visit := _visit(row, query, windows, default_window)) is not None
+    ]
     found = [
         ReportRow(keys[0], keys[1:], measures, repeat_figures(measures))
         for keys, measures in repeat_counts(visits, _aware(horizon)).items()
@@ -109,15 +120,18 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _visit(
-    row: Any, query: ReportQuery, windows: dict[uuid.UUID | None, timedelta]
+    row: Any,
+    query: ReportQuery,
+    windows: dict[uuid.UUID | None, timedelta],
+    default_window: timedelta,
 ) -> Visit | None:
     (
         customer_key,
         kind,
         address_hash,
         created_at,
-        offered_at,
-        answered_at,
+        offered,
+        answered,
         ended_at,
         local_day,
         queue_id,
@@ -130,7 +144,7 @@ def _visit(
         return None
     arrived = _aware(created_at)
     judged = (
-        answered_at is not None
+        answered
         and ended_at is not None
         and local_day is not None
         and query.day_from <= local_day <= query.day_to
@@ -150,8 +164,8 @@ def _visit(
         customer=customer,
         arrived=arrived,
         ended=_aware(ended_at) if ended_at is not None else arrived,
-        offered=offered_at is not None,
+        offered=bool(offered),
         judged=judged,
         keys=(bucket, *(values[name] for name in query.by)),
-        window=windows.get(queue_id, timedelta(days=DEFAULT_REPEAT_DAYS)),
+        window=windows.get(queue_id, default_window),
     )

@@ -23,7 +23,13 @@ from tsunagi.actions.figures import reports
 from tsunagi.actions.figures.repeats import repeat_check
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.domain.errors import InvalidInputError
-from tsunagi.figures.definitions import FigureOptions, contact_figures, repeat_figures
+from tsunagi.figures.definitions import (
+    FigureOptions,
+    Measures,
+    add_into,
+    contact_figures,
+    repeat_figures,
+)
 from tsunagi.web.auth import csrf_for, require_principal
 from tsunagi.web.figures.charts import heat_map, histogram, score_chart, volume_chart
 from tsunagi.web.i18n import current_locale
@@ -77,10 +83,12 @@ async def figures_page(
         db, tenant_id, _with(base, table="agents", grain="total", by=("agent", "category"))
     )
     handle = await reports.handle_times(db, tenant_id, base)
-    repeat_total = await repeat_check(db, tenant_id, _with(base, grain="total"))
     repeat_pairs = await repeat_check(
         db, tenant_id, _with(base, table="agents", grain="total", by=("agent", "category"))
     )
+    repeat_total: Measures = {}
+    for row in repeat_pairs:  # every judged contact is in exactly one pair
+        add_into(repeat_total, row.measures)
     async with db.scoped(tenant_id, readonly=True) as session:
         queues = (await session.scalars(select(Queue).order_by(Queue.code))).all()
     filters = {
@@ -121,7 +129,7 @@ async def figures_page(
             "by_queue": by_queue,
             "by_category": by_category,
             "agents": agents,
-            "repeat": repeat_total[0].figures if repeat_total else repeat_figures({}),
+            "repeat": repeat_figures(repeat_total),
             "heat": heat_map(
                 {
                     (r.keys[0], r.keys[1]): (r.measures["fcr_yes"], r.measures["fcr_no"])
