@@ -363,11 +363,14 @@ def _tsunagi_row(line: int, row: dict[str, str]) -> HistoryRow:
         raise _BadFieldError("outcome", "an abandoned contact has queued_at and no answered_at")
     if outcome == "unqueued" and (queued is not None or answered is not None):
         raise _BadFieldError("outcome", "an unqueued contact has neither queued_at nor answered_at")
+    if outcome == "answered" and queued is None:
+        queued = arrived  # answered without a recorded queue: offered when it arrived
     wait = _millis(row, "wait_s")
     if wait is None:
         if outcome == "answered":
             assert answered is not None
-            wait = _span_ms(queued, answered, "answered_at") if queued else 0
+            assert queued is not None
+            wait = _span_ms(queued, answered, "answered_at")
         elif outcome == "abandoned":
             assert queued is not None
             wait = _span_ms(queued, ended, "ended_at")

@@ -27,6 +27,7 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import FiguresContact
 from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant
 from tsunagi.cli.figures import figures
+from tsunagi.figures.history import communicator_id_of, contact_id_of
 
 T = TypeVar("T")
 
@@ -287,3 +288,40 @@ def test_the_dashboard_shows_both_fcr_rates_of_imported_contacts(
     assert communicator.sign_in(world.account("a", "communicator").username).status_code == 303
     assert communicator.request("GET", "/api/v1/figures/repeats").status_code == 403
     communicator.close()
+
+
+async def _answered_by(db: Database, tenant_id: uuid.UUID) -> dict[str, uuid.UUID | None]:
+    async with db.scoped(tenant_id, readonly=True) as session:
+        rows = await session.execute(select(FiguresContact.contact_id, FiguresContact.answered_by))
+        return {str(contact_id): agent for contact_id, agent in rows}
+
+
+def test_communicators_are_mapped_to_users_or_get_an_id_of_their_own(
+    database_url: str,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant_id = world.tenants["b"]
+    communicator = world.account("b", "communicator")
+    source = tmp_path / "people.csv"
+    source.write_text(
+        "key,queue,arrived_at,answered_at,ended_at,communicator\n"
+        "p-1,desk,2026-11-02 09:00:00,2026-11-02 09:00:00,2026-11-02 09:03:00,SATO\n"
+        "p-2,desk,2026-11-02 09:00:00,2026-11-02 09:00:00,2026-11-02 09:03:00,KIMURA\n",
+        encoding="utf-8",
+    )
+    runner = _cli(database_url, tmp_path, monkeypatch)
+    slug = _with_db(database_url, lambda db: _slug(db, tenant_id))
+    args = ["import-history", "--tenant", slug, "--create-queues", str(source)]
+    unknown = runner.invoke(figures, [*args, "--agent-map", "SATO=nobody"], obj={})
+    assert unknown.exit_code == 1
+    assert "no user 'nobody' (mapped from 'SATO')" in unknown.output
+    malformed = runner.invoke(figures, [*args, "--queue-map", "desk"], obj={})
+    assert malformed.exit_code == 2 and "'desk' is not SOURCE=TARGET" in malformed.output
+    done = runner.invoke(figures, [*args, "--agent-map", f"SATO={communicator.username}"], obj={})
+    assert "imported 2" in done.output, done.output
+    _with_db(database_url, lambda db: _number_and_fold(db, tenant_id))
+    found = _with_db(database_url, lambda db: _answered_by(db, tenant_id))
+    assert found[str(contact_id_of(tenant_id, "p-1"))] == communicator.user_id
+    assert found[str(contact_id_of(tenant_id, "p-2"))] == communicator_id_of(tenant_id, "KIMURA")

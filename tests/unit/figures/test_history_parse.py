@@ -208,3 +208,13 @@ def test_the_event_carries_utc_times_and_no_plain_customer() -> None:
     assert event.contact_id == contact_id_of(TENANT, row.key)
     assert event.customer_key == "f" * 64
     assert "27997683" not in repr(event)
+
+
+def test_an_answered_contact_without_a_queue_time_was_offered_on_arrival() -> None:
+    (row,) = tsunagi(
+        "key,queue,arrived_at,answered_at,ended_at",
+        "d-1,desk,2026-11-02 09:00:00,2026-11-02 09:00:08,2026-11-02 09:03:00",
+    )
+    assert isinstance(row, HistoryRow)
+    assert row.queued == datetime(2026, 11, 2, 9, 0)
+    assert (row.wait_ms, row.talk_ms) == (8_000, 172_000)
