@@ -6,6 +6,9 @@ const L = JSON.parse(document.getElementById("follow-up-labels")?.textContent ??
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const lang = document.documentElement.lang === "en" ? "en" : "ja";
 const REFRESH_MS = 60_000;
+// Category names as the desk's wrap-up shows them (code → name in the page's language).
+const categories = new Map([...(document.getElementById("category-options")?.content.querySelectorAll("option") ?? [])]
+  .map((o) => [o.value, o.textContent]));
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -36,7 +39,7 @@ function row(item) {
   li.dataset.due = item.due ?? "";
   li.append(el("span", when(item.due_at), "when"));
   if (L[item.due]) li.append(el("span", L[item.due], "pill"));
-  const about = [item.customer_name, item.category].filter(Boolean).join(" · ");
+  const about = [item.customer_name, categories.get(item.category) ?? item.category].filter(Boolean).join(" · ");
   if (about) li.append(" ", el("span", about));
   if (item.owner_queue_id) li.append(" ", el("span", `${L.queue}: ${item.owner_name ?? ""}`, "muted"));
   if (item.note) li.append(el("p", item.note, "muted"));

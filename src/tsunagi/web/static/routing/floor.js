@@ -323,15 +323,18 @@ function wrapUpForm(c, path) {
   sub.addEventListener("change", refresh);
   resolved.addEventListener("change", refresh);
   next.box.addEventListener("input", refresh);
+  let sending = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (close.disabled) return;
+    // The Close button is a submit button whose click also requests a submit: send once.
+    if (close.disabled || sending) return;
+    sending = true;
     const answered = rules.required.includes("resolved_first_contact")
       ? (resolved.value ? resolved.value === "yes" : null) : resolvedBox.checked;
     const body = { category: select.value || null, resolved_first_contact: answered,
       suggested_categories: suggestions.shown(), ...next.body() };
     if (sub.value) body.sub_reason = sub.value;
-    const response = await api(path("close"), body);
+    const response = await api(path("close"), body).finally(() => { sending = false; });
     if (response.ok) document.dispatchEvent(new CustomEvent("desk:closed", { detail: { contactId: c.contact_id } }));
   });
   fetch(path("wrap-up")).then((r) => (r.ok ? r.json() : null)).then((found) => {
@@ -397,7 +400,6 @@ function suggestionRow(select, changed) {
 function nextStep(c) {
   const box = document.createElement("fieldset");
   box.className = "wrap-next";
-  box.append(text("legend", L.next_step));
   const choice = document.createElement("select");
   choice.dataset.testid = "wrap-next";
   for (const [value, label] of [["", L.nothing], ["follow_up", L.follow_up], ["callback", L.callback_booking]]) {
