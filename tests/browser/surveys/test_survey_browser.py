@@ -67,7 +67,9 @@ def test_a_visitor_answers_after_the_chat_and_the_supervisor_sees_nps(
     expect(asked).to_contain_text("すすめたいと思いますか")
     asked.get_by_test_id("survey-send").click()  # nothing chosen: told, nothing sent
     expect(root.get_by_test_id("chat-error")).to_have_text("点数を選んでください")
-    asked.get_by_test_id("survey-csat").locator("input[value='5']").check()
+    asked.get_by_role("radiogroup", name="今回の対応にどの程度満足されましたか？").get_by_label(
+        "5"
+    ).check()
     asked.get_by_test_id("survey-nps").locator("input[value='9']").check()
     asked.get_by_test_id("survey-comment").fill("とても丁寧でした")
     asked.get_by_test_id("survey-send").click()

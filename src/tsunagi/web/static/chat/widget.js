@@ -325,8 +325,8 @@
     }).catch(function () { /* no survey: nothing to show */ });
   }
 
-  function scale(name, from, to, low, high) {
-    var group = el("div", { class: "scale", role: "radiogroup", "data-testid": "survey-" + name });
+  function scale(name, from, to, low, high, question) {
+    var group = el("div", { class: "scale", role: "radiogroup", "aria-label": question, "data-testid": "survey-" + name });
     for (var score = from; score <= to; score++) {
       var input = el("input", { type: "radio", name: name, value: String(score), "aria-label": String(score) });
       group.appendChild(el("label", { class: "pick" }, [input, el("span", { text: String(score) })]));
@@ -336,8 +336,8 @@
 
   function showSurvey(survey) {
     var parts = [];
-    if (survey.questions !== "nps") parts.push(el("p", { class: "question", text: T.csatQ }), scale("csat", 1, 5, T.csatLow, T.csatHigh));
-    if (survey.questions !== "csat") parts.push(el("p", { class: "question", text: T.npsQ }), scale("nps", 0, 10, T.npsLow, T.npsHigh));
+    if (survey.questions !== "nps") parts.push(el("p", { class: "question", text: T.csatQ }), scale("csat", 1, 5, T.csatLow, T.csatHigh, T.csatQ));
+    if (survey.questions !== "csat") parts.push(el("p", { class: "question", text: T.npsQ }), scale("nps", 0, 10, T.npsLow, T.npsHigh, T.npsQ));
     var comment = el("textarea", { name: "comment", maxlength: "2000", rows: "3", "data-testid": "survey-comment" });
     if (survey.comment) parts.push(field(T.comment, comment));
     var submit = el("button", { class: "primary", type: "submit", text: T.surveySend, "data-testid": "survey-send" });
