@@ -173,13 +173,17 @@ async def read_report(
 ) -> ReportOut:
     """Summed measures and figures per bucket and dimension (see docs/figures.md)."""
     query = await _query(request, **_params(locals()))
+    return _report_out(query, await _rows(request, query))
+
+
+def _report_out(query: reports.ReportQuery, rows: list[RowOut]) -> ReportOut:
     return ReportOut(
         table=query.table,
         grain=query.grain,
         by=list(query.by),
         day_from=query.day_from,
         day_to=query.day_to,
-        rows=await _rows(request, query),
+        rows=rows,
     )
 
 
@@ -208,14 +212,7 @@ async def read_repeats(
     found = await repeat_check(
         services_of(request).db, principal.tenant_id, query, window_days=window_days
     )
-    return ReportOut(
-        table=query.table,
-        grain=query.grain,
-        by=list(query.by),
-        day_from=query.day_from,
-        day_to=query.day_to,
-        rows=await _labelled(request, query, found),
-    )
+    return _report_out(query, await _labelled(request, query, found))
 
 
 def _params(values: dict[str, Any]) -> dict[str, Any]:
