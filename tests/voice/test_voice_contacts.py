@@ -8,12 +8,14 @@ What each phone heard is checked by frequency analysis: every party plays its ow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -30,7 +32,11 @@ from voice_peers import (
 from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane, worker_config
 from integration.routing.routing_floor import Floor, close_floor, events_of, open_floor
 from testkit import World
-from tsunagi.actions.calls import do_place_call, do_request_recording_pause
+from tsunagi.actions.calls import (
+    do_place_call,
+    do_request_monitor,
+    do_request_recording_pause,
+)
 from tsunagi.actions.customers import do_import_customers
 from tsunagi.actions.desktop import do_identify_party, screen_pop
 from tsunagi.actions.routing.contacts import (
@@ -48,10 +54,15 @@ from tsunagi.adapters.storage.models import AuditEntry, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.adapters.telephony.channel import DatabaseCallContacts
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine
-from tsunagi.adapters.telephony.processes import free_port
+from tsunagi.adapters.telephony.processes import JanusSettings, free_port
 from tsunagi.adapters.telephony.recordings import RecordingVault
 from tsunagi.domain.customers import CustomerRecord, Identifier
-from tsunagi.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from tsunagi.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from tsunagi.domain.permissions import Principal, Role
 from tsunagi.ports.telephony import CallHungUp, CallOffered, TelephonyEvent
 from tsunagi.routing.agents import Presence
@@ -143,11 +154,44 @@ async def line(
     media_dir: Path,
     tmp_path: Path,
 ) -> AsyncIterator[Line]:
+    async with open_line(database_url, profile, world, rtpengine, media_dir, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture
+async def mixing_line(
+    database_url: str,
+    profile: str,
+    world: World,
+    rtpengine: MediaPlane,
+    media_dir: Path,
+    tmp_path: Path,
+    janus: JanusSettings,
+) -> AsyncIterator[Line]:
+    """A line whose engine has the Janus mixer (listen, whisper, barge)."""
+    async with open_line(
+        database_url, profile, world, rtpengine, media_dir, tmp_path, mixer_url=janus.url
+    ) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def open_line(
+    database_url: str,
+    profile: str,
+    world: World,
+    rtpengine: MediaPlane,
+    media_dir: Path,
+    tmp_path: Path,
+    **engine_options: Any,
+) -> AsyncIterator[Line]:
     write_tone(media_dir / "hold.wav", HOLD_HZ, 2.0)
     write_tone(media_dir / "goodbye.wav", BYE_HZ, 1.5)
     floor = await open_floor(database_url, profile, world)
     keyring = KeyRing(load_or_create_master_key(tmp_path / "keys" / "master.key", create=True))
-    engine = SippyRtpengineEngine(worker_config(rtpengine.settings, media_dir, keep_captures=False))
+    engine = SippyRtpengineEngine(
+        worker_config(rtpengine.settings, media_dir, keep_captures=False, **engine_options)
+    )
     await engine.start()
     contacts = DatabaseCallContacts(floor.db, keyring, bus=floor.bus)
     vault = RecordingVault(floor.db, keyring, tmp_path / "vault")
@@ -770,3 +814,85 @@ async def test_placing_a_call_checks_the_number_and_who_talks(line: Line) -> Non
             )
         ).all()
     assert made == []  # nothing was created by the refused requests
+
+
+SUPERVISOR_HZ = 1900.0
+
+
+@pytest.mark.parametrize("mode", ["whisper", "barge"])
+async def test_a_supervisor_joins_a_live_call_from_the_web(
+    mixing_line: Line, world: World, mode: str
+) -> None:
+    line = mixing_line
+    floor = line.floor
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    await add_agent(line, "aiko", aiko_phone, ready=True)
+    boss_phone = line.phone("boss", SUPERVISOR_HZ)
+    boss = await floor.add_agent("boss", {}, ready=False)
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        boss_name = await session.scalar(select(User.username).where(User.id == boss))
+    assert boss_name is not None
+    line.center.plan = _with_agents(
+        line.center.plan, {**line.center.plan.agents, boss_name: boss_phone.uri}
+    )
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call(timeout_s=30)
+    await floor.wait_state(contact.id, "connected", timeout=20)
+    await asyncio.sleep(1.5)
+    supervisor = Principal(
+        user_id=boss, tenant_id=floor.tenant_id, roles=frozenset({Role.SUPERVISOR})
+    )
+    await do_request_monitor(floor.db, principal=supervisor, contact_id=contact.id, mode=mode)
+    await asyncio.to_thread(boss_phone.wait_event, "CALL_ESTABLISHED", 15)
+    await asyncio.sleep(4)
+    boss_phone.command("hangup")  # the supervisor leaves; the call goes on
+    await asyncio.sleep(2)
+    caller.command("hangup")
+    await floor.wait_state(contact.id, "wrap_up")
+    for phone in (caller, aiko_phone, boss_phone):
+        await asyncio.to_thread(closed_calls, phone, 1, 15)
+    tones = [*TONES, SUPERVISOR_HZ]
+    customer_heard = tone_shares(caller.dumps("dec")[0], tones)
+    agent_heard = tone_shares(aiko_phone.dumps("dec")[0], tones)
+    boss_heard = tone_shares(boss_phone.dumps("dec")[0], tones)
+    assert boss_heard[CUSTOMER_HZ] > 0.1 and boss_heard[AGENT_HZ] > 0.1, boss_heard
+    assert agent_heard[SUPERVISOR_HZ] > 0.05, agent_heard  # the agent hears the supervisor
+    if mode == "whisper":
+        assert customer_heard[SUPERVISOR_HZ] < 0.02, customer_heard  # …the customer does not
+    else:
+        assert customer_heard[SUPERVISOR_HZ] > 0.05, customer_heard
+    assert line.center.stats.monitors == 1
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        audited = (
+            await session.scalars(
+                select(AuditEntry.action).where(AuditEntry.resource_type == "contact")
+            )
+        ).all()
+    assert f"call.{mode}" in audited
+
+
+async def test_only_supervisors_join_calls_and_only_calls_in_conversation(line: Line) -> None:
+    floor = line.floor
+    aiko = await add_agent(line, "aiko", line.phone("aiko", AGENT_HZ), ready=False)
+    created = await do_create_contact(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        new=NewContact(channel="voice", queue_id=floor.queues["billing"]),
+        actor="test",
+    )
+    agent = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.COMMUNICATOR}))
+    boss = Principal(user_id=aiko, tenant_id=floor.tenant_id, roles=frozenset({Role.SUPERVISOR}))
+    with pytest.raises(PermissionDeniedError):
+        await do_request_monitor(
+            floor.db, principal=agent, contact_id=created.contact_id, mode="listen"
+        )
+    with pytest.raises(ConflictError, match="in conversation"):
+        await do_request_monitor(
+            floor.db, principal=boss, contact_id=created.contact_id, mode="listen"
+        )
+    with pytest.raises(InvalidInputError, match="mode must be one of listen, whisper, barge"):
+        await do_request_monitor(
+            floor.db, principal=boss, contact_id=created.contact_id, mode="spy"
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from tsunagi.actions import audit
 from tsunagi.actions.desktop import identify_party_in
 from tsunagi.actions.events import emit
 from tsunagi.actions.routing.contacts import NewContact, create_contact_in
@@ -24,7 +25,11 @@ from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingContact
 from tsunagi.domain.customers import Identifier
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.domain.permissions import Action, Principal, Resource, authorize
-from tsunagi.voice.events import CallRecordingPauseRequestedEvent
+from tsunagi.voice.events import (
+    MONITOR_MODES,
+    CallMonitorRequestedEvent,
+    CallRecordingPauseRequestedEvent,
+)
 
 SOURCE = "click_to_call"
 # Ahead of the queue's waiting callbacks: the communicator asked for this call now.
@@ -124,10 +129,47 @@ async def do_request_recording_pause(
         )
 
 
+async def do_request_monitor(
+    db: Database, *, principal: Principal, contact_id: UUID, mode: str
+) -> None:
+    """A supervisor asks to listen to, whisper into or barge into a live call; the voice
+    worker rings their phone and mixes it in when answered. Audited here."""
+    if mode not in MONITOR_MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(MONITOR_MODES)}")
+    authorize(principal, Action.CREATE, Resource("call_monitor", tenant_id=principal.tenant_id))
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        contact = await session.get(RoutingContact, contact_id)
+        if contact is None:
+            raise NotFoundError("contact not found")
+        if contact.channel not in VOICE_CHANNELS or contact.state != "connected":
+            raise ConflictError("only a call in conversation can be joined")
+        emit(
+            session,
+            CallMonitorRequestedEvent(
+                tenant_id=principal.tenant_id,
+                occurred_at=utcnow(),
+                actor=principal.actor,
+                contact_id=contact_id,
+                mode=mode,
+                requested_by=principal.user_id,
+            ),
+        )
+        audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            action=f"call.{mode}",
+            resource_type="contact",
+            resource_id=str(contact_id),
+            outcome="requested",
+            actor_user_id=principal.user_id,
+        )
+
+
 __all__ = [
     "PRIORITY",
     "SOURCE",
     "PlacedCall",
     "do_place_call",
+    "do_request_monitor",
     "do_request_recording_pause",
 ]

@@ -137,8 +137,9 @@ class CallRequest:
 
     tenant_id: UUID
     contact_id: UUID
-    kind: str  # "pause_recording" | "resume_recording"
+    kind: str  # "pause_recording" | "resume_recording" | "monitor"
     requested_by: UUID
+    mode: str | None = None  # monitor: "listen" | "whisper" | "barge"
 
 
 class AnnounceDue:
@@ -146,7 +147,7 @@ class AnnounceDue:
 
 
 ANNOUNCE_DUE = AnnounceDue()
-CallItem = TelephonyEvent | ContactView | IvrFinished | AnnounceDue
+CallItem = TelephonyEvent | ContactView | IvrFinished | AnnounceDue | CallRequest
 
 
 @dataclass(eq=False, slots=True)
@@ -176,6 +177,8 @@ class Call:
     closing: str | None = None
     """The playback id of the goodbye prompt; the call ends when it is done."""
     recording: str | None = None
+    monitors: dict[str, tuple[str, UUID]] = field(default_factory=dict)
+    """Supervisors' legs on this call: leg id → (mode, supervisor id)."""
     announcing: str | None = None
     """The playback id of a place-in-line announcement under way (music is paused)."""
     waiting_since: float | None = None

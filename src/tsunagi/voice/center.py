@@ -43,6 +43,7 @@ from uuid import UUID
 from tsunagi.aio import stop_tasks
 from tsunagi.domain.errors import ConflictError, NotFoundError, TsunagiError
 from tsunagi.ports.telephony import (
+    BridgeMode,
     CallAnswered,
     CallHungUp,
     CallOffered,
@@ -62,6 +63,7 @@ from tsunagi.voice.calls import (
     Call,
     CallContacts,
     CallItem,
+    CallRequest,
     ContactView,
     IvrFinished,
     RecordingSink,
@@ -74,6 +76,8 @@ log = logging.getLogger(__name__)
 S = ContactState
 WAITING = frozenset({S.CREATED, S.IVR, S.QUEUED})
 STOP_GRACE_S = 10.0
+# A supervisor's leg waits this long after answering before it is mixed in.
+MIX_SETTLE_S = 1.0
 OVER = frozenset({S.WRAP_UP, S.CLOSED, S.ABANDONED, S.CALLBACK_SCHEDULED})
 
 
@@ -84,6 +88,7 @@ class CenterStats:
     bridged: int = 0
     errors: int = 0
     announcements: int = 0
+    monitors: int = 0
 
 
 class CallCenter:
@@ -281,8 +286,12 @@ class CallCenter:
                 log.exception("reading requests for %s failed", tenant)
                 continue
             for request in requests:
-                if self.call_of(request.contact_id) is None:
+                call = self.call_of(request.contact_id)
+                if call is None:
                     continue  # another worker's call, or one that has ended
+                if request.kind == "monitor":
+                    call.inbox.put_nowait(request)  # handled in turn with the call's events
+                    continue
                 try:
                     await self._pause(
                         request.contact_id,
@@ -336,6 +345,10 @@ class CallCenter:
             await self._after_ivr(call)
         elif isinstance(item, AnnounceDue):
             await self._announce(call)
+        elif isinstance(item, CallRequest):
+            await self._start_monitor(call, item)
+        elif item.leg_id in call.monitors:
+            await self._monitor_event(call, item)
         elif item.leg_id == call.agent_leg:
             await self._agent_event(call, item)
         elif item.leg_id == call.leg_id:
@@ -373,6 +386,50 @@ class CallCenter:
             if view.state in WAITING or view.state == S.OFFERED:
                 await self._play(call, self.plan.music_for(call.queue or ""))
             await self._reconcile(call, view)
+
+    async def _start_monitor(self, call: Call, request: CallRequest) -> None:
+        """Ring the supervisor's phone; it joins the conversation when answered."""
+        if call.ended or call.bridge_id is None or call.tenant_id is None:
+            log.info("monitor of %s: the call is not in conversation", request.contact_id)
+            return
+        if any(who == request.requested_by for _, who in call.monitors.values()):
+            return  # already on this call
+        name = await self.contacts.agent_name(call.tenant_id, request.requested_by)
+        target = self.plan.agent_endpoint(name) if name else None
+        if target is None:
+            log.error("supervisor %s has no phone (voice plan)", request.requested_by)
+            return
+        leg_id = await self.engine.originate(
+            target, caller_id=self.plan.caller_id or call.caller, timeout_s=self.plan.ring_timeout_s
+        )
+        call.monitors[leg_id] = (request.mode or "listen", request.requested_by)
+        self._register(leg_id, call)
+
+    async def _monitor_event(self, call: Call, event: TelephonyEvent) -> None:
+        mode, _who = call.monitors[event.leg_id]
+        if isinstance(event, CallAnswered):
+            if call.bridge_id is None or call.agent_leg is None or call.leg_id is None:
+                await self._hang_up_monitor(call, event.leg_id)
+                return
+            # Mixing started right after an answer can miss audio (docs/architecture/voice.md).
+            await asyncio.sleep(MIX_SETTLE_S)
+            first = call.leg_id if mode == "listen" else call.agent_leg
+            await self.engine.bridge(first, event.leg_id, BridgeMode(mode))
+            self.stats.monitors += 1
+        elif isinstance(event, CallHungUp | OriginateFailed):
+            call.monitors.pop(event.leg_id, None)
+            self._calls.pop(event.leg_id, None)
+
+    async def _hang_up_monitor(self, call: Call, leg_id: str) -> None:
+        call.monitors.pop(leg_id, None)
+        self._calls.pop(leg_id, None)
+        with contextlib.suppress(NotFoundError, ConflictError):
+            await self.engine.hangup(leg_id)
+
+    async def _end_monitors(self, call: Call) -> None:
+        """Supervisors leave when the conversation they joined is held, moved or over."""
+        for leg_id in list(call.monitors):
+            await self._hang_up_monitor(call, leg_id)
 
     async def _announce(self, call: Call) -> None:
         """Tell a waiting caller their place in line, then the music goes on."""
@@ -515,6 +572,7 @@ class CallCenter:
                 elif call.customer_up:
                     await self._bridge(call)
         elif state == S.ON_HOLD:
+            await self._end_monitors(call)
             if call.bridge_id is not None:
                 bridge_id, call.bridge_id = call.bridge_id, None
                 await self.engine.unbridge(bridge_id)
@@ -574,6 +632,7 @@ class CallCenter:
         call.agent_up = False
 
     async def _drop_agent(self, call: Call) -> None:
+        await self._end_monitors(call)
         leg_id = call.agent_leg
         self._forget_agent(call)
         if leg_id is not None:

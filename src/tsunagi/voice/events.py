@@ -27,6 +27,26 @@ class CallRecordingPauseRequestedEvent(
     requested_by: UUID
 
 
-COMMAND_TYPES = (CallRecordingPauseRequestedEvent.type_name(),)
+class CallMonitorRequestedEvent(Event, frozen=True, kw_only=True, tag="call.monitor_requested"):
+    """A supervisor asks to join a live call from their phone: ``listen`` (hears both,
+    unheard), ``whisper`` (heard by the communicator only) or ``barge`` (three-way)."""
 
-__all__ = ["COMMAND_TYPES", "CallRecordingPauseRequestedEvent"]
+    resource: ClassVar[str] = "contact"
+
+    contact_id: UUID
+    mode: str
+    requested_by: UUID
+
+
+MONITOR_MODES = ("listen", "whisper", "barge")
+COMMAND_TYPES = (
+    CallRecordingPauseRequestedEvent.type_name(),
+    CallMonitorRequestedEvent.type_name(),
+)
+
+__all__ = [
+    "COMMAND_TYPES",
+    "MONITOR_MODES",
+    "CallMonitorRequestedEvent",
+    "CallRecordingPauseRequestedEvent",
+]

@@ -8,6 +8,8 @@
   communicator for themselves, supervisors, managers and administrators for anyone.
   ``call`` update — acting on a live call from the web (pausing its recording while
   payment details are read out): the communicator on the call, or a supervisor.
+* ``call_monitor`` — listening to, whispering into or barging into a live call from
+  the supervisor's phone: supervisors, managers, administrators.
 * ``recording_policy`` — the tenant's retention period: read by the people who listen,
   changed by administrators.
 """
@@ -22,6 +24,7 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("recording", Action.READ): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("call", Action.CREATE): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("call", Action.UPDATE): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("call_monitor", Action.CREATE): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("recording_policy", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("recording_policy", Action.UPDATE): {_A: Grant.ALL},
 }

@@ -49,7 +49,11 @@ from tsunagi.ports.bus import EventBus
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
 from tsunagi.routing.policy import rank_key
 from tsunagi.voice.calls import CallRequest, ContactView, OpenedContact
-from tsunagi.voice.events import COMMAND_TYPES, CallRecordingPauseRequestedEvent
+from tsunagi.voice.events import (
+    COMMAND_TYPES,
+    CallMonitorRequestedEvent,
+    CallRecordingPauseRequestedEvent,
+)
 
 log = logging.getLogger(__name__)
 S = ContactState
@@ -141,6 +145,12 @@ class DatabaseCallContacts:
             if isinstance(event, CallRecordingPauseRequestedEvent):
                 kind = "pause_recording" if event.paused else "resume_recording"
                 found.append(CallRequest(tenant_id, event.contact_id, kind, event.requested_by))
+            elif isinstance(event, CallMonitorRequestedEvent):
+                found.append(
+                    CallRequest(
+                        tenant_id, event.contact_id, "monitor", event.requested_by, event.mode
+                    )
+                )
         return found
 
     async def position(self, tenant_id: UUID, contact_id: UUID) -> int | None:

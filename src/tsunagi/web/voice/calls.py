@@ -9,7 +9,11 @@ from uuid import UUID
 from litestar import Request, post
 from litestar.params import FromPath, JSONBody
 
-from tsunagi.actions.calls import do_place_call, do_request_recording_pause
+from tsunagi.actions.calls import (
+    do_place_call,
+    do_request_monitor,
+    do_request_recording_pause,
+)
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import require_principal
 from tsunagi.web.routing.engines import hint
@@ -86,4 +90,28 @@ async def resume_recording(request: AnyRequest, contact_id: FromPath[UUID]) -> N
     )
 
 
-ROUTES = [place_call, pause_recording, resume_recording]
+class MonitorIn(Input):
+    mode: str
+    """``listen`` (hear both, unheard), ``whisper`` (the communicator hears you, the
+    customer does not) or ``barge`` (three-way)."""
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/monitor",
+    opt={"authz": ("create", "call_monitor")},
+    tags=["voice"],
+    status_code=202,
+)
+async def monitor_call(
+    request: AnyRequest, contact_id: FromPath[UUID], data: JSONBody[MonitorIn]
+) -> None:
+    """Join a live call from your phone (it rings; answer to listen, whisper or barge)."""
+    await do_request_monitor(
+        services_of(request).db,
+        principal=require_principal(request),
+        contact_id=contact_id,
+        mode=data.mode,
+    )
+
+
+ROUTES = [place_call, pause_recording, resume_recording, monitor_call]
