@@ -134,13 +134,13 @@ async def do_request_monitor(
 ) -> None:
     """A supervisor asks to listen to, whisper into or barge into a live call; the voice
     worker rings their phone and mixes it in when answered. Audited here."""
-    if mode not in MONITOR_MODES:
-        raise InvalidInputError(f"mode must be one of {', '.join(MONITOR_MODES)}")
     authorize(principal, Action.CREATE, Resource("call_monitor", tenant_id=principal.tenant_id))
     async with db.scoped(principal.tenant_id) as session, session.begin():
         contact = await session.get(RoutingContact, contact_id)
         if contact is None:
             raise NotFoundError("contact not found")
+        if mode not in MONITOR_MODES:
+            raise InvalidInputError(f"mode must be one of {', '.join(MONITOR_MODES)}")
         if contact.channel not in VOICE_CHANNELS or contact.state != "connected":
             raise ConflictError("only a call in conversation can be joined")
         emit(
