@@ -168,9 +168,7 @@ async def do_purge_recordings(
     """
     at = now or datetime.now(UTC)
     async with db.system(readonly=True) as session:
-        tenants = (
-            await session.execute(select(Tenant.id, Tenant.recording_retention_days))
-        ).all()
+        tenants = (await session.execute(select(Tenant.id, Tenant.recording_retention_days))).all()
     results = []
     for tenant_id, days in tenants:
         older_than = at - timedelta(days=days or default_days)
