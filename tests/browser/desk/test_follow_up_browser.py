@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from browser.desktop.desk_helpers import open_desk, seed_queue
@@ -52,21 +53,51 @@ def call_in(admin: Browserless, queue_id: str) -> str:
     return contact
 
 
-def test_wrap_up_with_a_follow_up_then_complete_it(
-    browser: Browser, server: LiveServer, world: World, database_url: str
-) -> None:
-    queue_id = seed_queue(database_url, world.tenants["a"], {})
-    communicator = world.account("a", "communicator")
-    admin = Browserless(server.url)
-    agent_api = Browserless(server.url)
+@pytest.fixture
+def admin(server: LiveServer, world: World) -> Iterator[Browserless]:
+    """An administrator's API client; the communicator has the "delivery" skill."""
+    client = Browserless(server.url)
     try:
-        admin.sign_in(world.account("a", "administrator").username)
-        agent_api.sign_in(communicator.username)
-        assert admin.request(
+        client.sign_in(world.account("a", "administrator").username)
+        communicator = world.account("a", "communicator")
+        assert client.request(
             "PATCH",
             f"/api/v1/agents/{communicator.user_id}/profile",
             json={"skills": {"delivery": 6}},
         ).is_success
+        yield client
+    finally:
+        client.close()
+
+
+def add_member(admin: Browserless) -> str:
+    member: str = admin.request(
+        "POST",
+        "/api/v1/customers",
+        json={"name": "宮本 さくら", "identifiers": [{"kind": "phone", "value": "03-4444-5555"}]},
+    ).json()["id"]
+    return member
+
+
+def ready_desk(browser: Browser, server: LiveServer, username: str) -> Page:
+    page = open_desk(browser, server, username)
+    page.get_by_test_id("go-ready").click()
+    expect(page.get_by_test_id("my-state")).to_contain_text("Available")
+    return page
+
+
+def test_wrap_up_with_a_follow_up_then_complete_it(
+    browser: Browser,
+    server: LiveServer,
+    world: World,
+    database_url: str,
+    admin: Browserless,
+) -> None:
+    queue_id = seed_queue(database_url, world.tenants["a"], {})
+    communicator = world.account("a", "communicator")
+    agent_api = Browserless(server.url)
+    try:
+        agent_api.sign_in(communicator.username)
         # Published articles with categories train the wrap-up suggester.
         for title, body, code in (
             (
@@ -84,18 +115,8 @@ def test_wrap_up_with_a_follow_up_then_complete_it(
                 json={"title": title, "body": body, "category_code": code, "publish": True},
             )
             assert made.status_code == 201, made.text
-        customer = admin.request(
-            "POST",
-            "/api/v1/customers",
-            json={
-                "name": "宮本 さくら",
-                "identifiers": [{"kind": "phone", "value": "03-4444-5555"}],
-            },
-        ).json()["id"]
-
-        page = open_desk(browser, server, communicator.username)
-        page.get_by_test_id("go-ready").click()
-        expect(page.get_by_test_id("my-state")).to_contain_text("Available")
+        customer = add_member(admin)
+        page = ready_desk(browser, server, communicator.username)
         first = call_in(admin, queue_id)
         contacts = page.get_by_test_id("my-contacts")
         contacts.get_by_test_id("accept").click()
@@ -157,88 +178,72 @@ def test_wrap_up_with_a_follow_up_then_complete_it(
         done = agent_api.request("GET", "/api/v1/follow-ups", params={"state": "done"}).json()
         assert [f["note"] for f in done] == [NOTE]
     finally:
-        admin.close()
         agent_api.close()
 
 
 def test_wrap_up_books_a_callback_instead(
-    browser: Browser, server: LiveServer, world: World, database_url: str
+    browser: Browser,
+    server: LiveServer,
+    world: World,
+    database_url: str,
+    admin: Browserless,
 ) -> None:
     queue_id = seed_queue(database_url, world.tenants["a"], {})
     communicator = world.account("a", "communicator")
-    admin = Browserless(server.url)
-    try:
-        admin.sign_in(world.account("a", "administrator").username)
-        assert admin.request(
-            "PATCH",
-            f"/api/v1/agents/{communicator.user_id}/profile",
-            json={"skills": {"delivery": 6}},
-        ).is_success
-        customer = admin.request(
-            "POST",
-            "/api/v1/customers",
-            json={
-                "name": "宮本 さくら",
-                "identifiers": [{"kind": "phone", "value": "03-4444-5555"}],
-            },
-        ).json()["id"]
-        page = open_desk(browser, server, communicator.username)
-        page.get_by_test_id("go-ready").click()
-        expect(page.get_by_test_id("my-state")).to_contain_text("Available")
-        call_in(admin, queue_id)
-        contacts = page.get_by_test_id("my-contacts")
-        contacts.get_by_test_id("accept").click()
-        contacts.get_by_test_id("end").click()
-        contacts.get_by_test_id("wrap-category").select_option("billing")
-        contacts.get_by_test_id("wrap-next").select_option("callback")
-        expect(contacts.get_by_test_id("wrap-follow-up-due")).to_be_hidden()
-        when = contacts.get_by_test_id("wrap-callback-at")
-        expect(when).to_be_visible()
-        when.fill("")
-        expect(contacts.get_by_test_id("close")).to_be_disabled()  # a callback needs a time
-        when.fill("2030-01-15T14:30")  # too far ahead: refused, naming the field
-        contacts.get_by_test_id("close").click()
-        expect(page.get_by_test_id("desk-error")).to_contain_text("callback.callback_at")
-        expect(contacts.locator("li")).to_have_count(1)
-        local = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT14:30")
-        when.fill(local)
-        contacts.get_by_test_id("close").click()
-        expect(contacts.locator("li")).to_have_count(0)
+    customer = add_member(admin)
+    page = ready_desk(browser, server, communicator.username)
+    call_in(admin, queue_id)
+    contacts = page.get_by_test_id("my-contacts")
+    contacts.get_by_test_id("accept").click()
+    contacts.get_by_test_id("end").click()
+    contacts.get_by_test_id("wrap-category").select_option("billing")
+    contacts.get_by_test_id("wrap-next").select_option("callback")
+    expect(contacts.get_by_test_id("wrap-follow-up-due")).to_be_hidden()
+    when = contacts.get_by_test_id("wrap-callback-at")
+    expect(when).to_be_visible()
+    when.fill("")
+    expect(contacts.get_by_test_id("close")).to_be_disabled()  # a callback needs a time
+    when.fill("2030-01-15T14:30")  # too far ahead: refused, naming the field
+    contacts.get_by_test_id("close").click()
+    expect(page.get_by_test_id("desk-error")).to_contain_text("callback.callback_at")
+    expect(contacts.locator("li")).to_have_count(1)
+    local = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT14:30")
+    when.fill(local)
+    contacts.get_by_test_id("close").click()
+    expect(contacts.locator("li")).to_have_count(0)
 
-        async def read() -> list[dict[str, object]]:
-            db = Database(database_url)
-            try:
-                async with db.scoped(world.tenants["a"], readonly=True) as session:
-                    rows = await session.scalars(
-                        select(RoutingContact).where(RoutingContact.channel == "callback")
-                    )
-                    return [
-                        {
-                            "state": r.state,
-                            "callback_at": r.callback_at,
-                            "targets": list(r.target_agent_ids),
-                        }
-                        for r in rows
-                    ]
-            finally:
-                await db.dispose()
+    async def read() -> list[dict[str, object]]:
+        db = Database(database_url)
+        try:
+            async with db.scoped(world.tenants["a"], readonly=True) as session:
+                rows = await session.scalars(
+                    select(RoutingContact).where(RoutingContact.channel == "callback")
+                )
+                return [
+                    {
+                        "state": r.state,
+                        "callback_at": r.callback_at,
+                        "targets": list(r.target_agent_ids),
+                    }
+                    for r in rows
+                ]
+        finally:
+            await db.dispose()
 
-        scheduled = run(read)
-        [callback] = scheduled
-        assert callback["state"] == "callback_scheduled"
-        assert callback["targets"] == [str(communicator.user_id)]
-        # 14:30 in the browser's time zone, whatever it is, sent as an instant.
-        expected = page.evaluate(f"new Date('{local}').toISOString()")
-        assert callback["callback_at"] == datetime.fromisoformat(expected)
-        # No follow-up was left; the customer's history has the booked callback (newest)
-        # and the closed contact.
-        assert page.get_by_test_id("my-follow-ups").locator("li").count() == 0
-        history = admin.request(
-            "GET", f"/api/v1/customers/{customer}/history", params={"reason": "check"}
-        ).json()
-        assert [(h["channel"], h["state"], h["category"]) for h in history] == [
-            ("callback", "callback_scheduled", None),
-            ("voice", "closed", "billing"),
-        ]
-    finally:
-        admin.close()
+    scheduled = run(read)
+    [callback] = scheduled
+    assert callback["state"] == "callback_scheduled"
+    assert callback["targets"] == [str(communicator.user_id)]
+    # 14:30 in the browser's time zone, whatever it is, sent as an instant.
+    expected = page.evaluate(f"new Date('{local}').toISOString()")
+    assert callback["callback_at"] == datetime.fromisoformat(expected)
+    # No follow-up was left; the customer's history has the booked callback (newest)
+    # and the closed contact.
+    assert page.get_by_test_id("my-follow-ups").locator("li").count() == 0
+    history = admin.request(
+        "GET", f"/api/v1/customers/{customer}/history", params={"reason": "check"}
+    ).json()
+    assert [(h["channel"], h["state"], h["category"]) for h in history] == [
+        ("callback", "callback_scheduled", None),
+        ("voice", "closed", "billing"),
+    ]
