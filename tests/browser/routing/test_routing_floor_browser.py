@@ -102,6 +102,14 @@ def test_wallboard_and_desk_follow_a_contact(
     expect(waiting).to_have_text("0")
     expect(wallboard.get_by_test_id("agents-on_contact")).to_have_text("1")
     accept.click()
+    mine = desk.get_by_test_id("my-contacts").locator("li")
+    expect(mine.locator("strong")).to_have_text("Connected · voice")
+    # Payment details are read out: the recording pauses (the voice worker acts on it).
+    pause = mine.get_by_test_id("recording-pause")
+    expect(pause).to_have_text("Pause recording")
+    pause.click()
+    expect(pause).to_have_text("Resume recording")
+    expect(pause).to_have_attribute("aria-pressed", "true")
     desk.get_by_test_id("my-contacts").get_by_test_id("end").click()
     wrap = desk.get_by_test_id("my-contacts")
     wrap.get_by_test_id("wrap-category").select_option("delivery-missing")
@@ -112,4 +120,35 @@ def test_wallboard_and_desk_follow_a_contact(
     expect(wallboard.get_by_test_id("queue-delivery-sl-today")).to_have_text("100%")
     expect(wallboard.get_by_test_id("agents-available")).to_have_text("1")
     expect(desk.get_by_test_id("my-state")).to_have_text("Available")
+    # Not-ready reasons are shown in words, in the select and in the state.
+    desk.get_by_test_id("reason").select_option("back_office")
+    desk.get_by_test_id("go-not-ready").click()
+    expect(desk.get_by_test_id("my-state")).to_have_text("Not ready (Back office)")
+    admin.close()
+
+
+def test_a_chat_in_conversation_is_in_progress_not_on_a_call(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed(database_url, world.tenants["a"])
+    communicator = world.account("a", "communicator")
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    profile = admin.request(
+        "PATCH",
+        f"/api/v1/agents/{communicator.user_id}/profile",
+        json={"skills": {"delivery": 6}, "capacity": {"chat": 2}},
+    )
+    assert profile.status_code == 200, profile.text
+    desk = open_signed_in(browser, server, communicator.username, "/routing/desk")
+    expect(desk.locator("[data-live-status]")).to_have_text("Live")
+    desk.get_by_test_id("go-ready").click()
+    created = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "chat", "queue_id": queue_id}
+    )
+    assert created.status_code == 201, created.text
+    desk.get_by_test_id("my-contacts").get_by_test_id("accept").click()
+    mine = desk.get_by_test_id("my-contacts").locator("li")
+    expect(mine.locator("strong")).to_have_text("In progress · chat")
+    expect(mine.get_by_test_id("recording-pause")).to_have_count(0)  # no recording in a chat
     admin.close()

@@ -157,7 +157,7 @@ function renderAgentTable() {
       select,
       button(L.notready, () => presence(a.agent_id, "not_ready", select.value)),
     );
-    tr.append(text("td", a.display_name), text("td", `${L[a.state] ?? a.state}${a.reason ? ` (${a.reason})` : ""}`),
+    tr.append(text("td", a.display_name), text("td", `${L[a.state] ?? a.state}${a.reason ? ` (${reasonLabel(a.reason)})` : ""}`),
       text("td", clock((now() - Date.parse(a.state_since)) / 1000)), actions);
     return tr;
   });
@@ -206,7 +206,7 @@ function renderDesk() {
   const me = floor.agents.get(config.me);
   const mine = document.querySelector("[data-my-state]");
   if (mine) {
-    mine.textContent = me ? `${L[me.state] ?? me.state}${me.reason ? ` (${me.reason})` : ""}` : L.signed_out;
+    mine.textContent = me ? `${L[me.state] ?? me.state}${me.reason ? ` (${reasonLabel(me.reason)})` : ""}` : L.signed_out;
     mine.dataset.presence = me?.presence ?? "signed_out";
   }
   const list = document.querySelector("[data-my-contacts]");
@@ -238,7 +238,7 @@ function deskRow(c) {
   if (c.queue_id) li.dataset.queueId = c.queue_id;
   li.className = `mine state-${c.state}`;
   li.tabIndex = -1;
-  li.append(text("strong", `${L[c.state] ?? c.state} · ${c.channel}`));
+  li.append(text("strong", `${stateLabel(c)} · ${c.channel}`));
   const path = (verb) => `/api/v1/contacts/${c.contact_id}/${verb}`;
   const keys = SHORTCUTS;
   if (c.state === "offered") {
@@ -248,6 +248,7 @@ function deskRow(c) {
   } else if (c.state === "connected") {
     li.append(button(L.hold, () => api(path("hold")), "hold", keys.hold), button(L.end, () => api(path("end")), "end", keys.end),
       button(L.escalate, () => api(path("transfer"), { escalate: true }), "escalate"));
+    if (VOICE.has(c.channel)) li.append(recordingToggle(c, path));
   } else if (c.state === "on_hold") {
     li.append(button(L.resume, () => api(path("resume")), "resume", keys.hold), button(L.end, () => api(path("end")), "end", keys.end));
   } else if (c.state === "wrap_up") {
@@ -465,6 +466,32 @@ function text(tag, value, cls) {
   const el = document.createElement(tag);
   el.textContent = value ?? "";
   if (cls) el.className = cls;
+  return el;
+}
+
+// Calls say "on a call"; written channels (chat, email, SMS) say "in progress".
+const VOICE = new Set(["voice", "callback"]);
+function stateLabel(c) {
+  if (c.state === "connected" && !VOICE.has(c.channel)) return L.connected_written;
+  return L[c.state] ?? c.state;
+}
+
+function reasonLabel(code) {
+  return L[`reason_${code}`] ?? code;
+}
+
+// Pause the call's recording while payment details are read out (the voice worker acts
+// on it within half a second and audits both steps).
+function recordingToggle(c, path) {
+  let paused = false;
+  const el = button(L.pause_recording, async () => {
+    const response = await api(path(paused ? "recording/resume" : "recording/pause"));
+    if (!response.ok) return;
+    paused = !paused;
+    el.textContent = paused ? L.resume_recording : L.pause_recording;
+    el.setAttribute("aria-pressed", String(paused));
+  }, "recording-pause");
+  el.setAttribute("aria-pressed", "false");
   return el;
 }
 
