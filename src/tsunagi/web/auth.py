@@ -50,19 +50,29 @@ Connection = ASGIConnection[Any, Any, Any, Any]
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: Connection) -> AuthenticationResult:
-        services = services_of(connection)
         header = connection.headers.get("authorization", "")
+        principal = await principal_now(connection)
         if header.lower().startswith("bearer "):
-            principal = await resolve_api_token(services.db, header[7:].strip())
             if principal is None:
                 raise NotAuthorizedException("invalid, expired or revoked API token")
             return AuthenticationResult(user=principal, auth="token")
-        cookie = connection.cookies.get(SESSION_COOKIE)
-        if cookie:
-            principal = await resolve_session(services.db, cookie)
-            if principal is not None:
-                return AuthenticationResult(user=principal, auth="session")
+        if principal is not None:
+            return AuthenticationResult(user=principal, auth="session")
         return AuthenticationResult(user=None, auth=None)
+
+
+async def principal_now(connection: Connection) -> Principal | None:
+    """Who the connection's credentials (bearer token, else session cookie) name right now:
+    None once the token or session is revoked or expired. Long-lived sockets call it again
+    to notice a revocation."""
+    services = services_of(connection)
+    header = connection.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return await resolve_api_token(services.db, header[7:].strip())
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return await resolve_session(services.db, cookie)
+    return None
 
 
 def current_principal(connection: Connection) -> Principal | None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from websockets.sync.client import connect
 
 from testkit import Browserless, LiveServer, World, run
@@ -230,3 +231,29 @@ def test_the_desk_socket_delivers_the_offer_and_only_the_agents_own(
             kinds.append((event["type"], event.get("contact_id")))
             assert event.get("agent_id") in (str(me), None) or event.get("last_agent_id") == str(me)
         assert ("contact.created", contact) not in kinds  # not the agent's business yet
+
+
+def test_the_desk_socket_closes_when_the_session_ends(
+    server: LiveServer, world: World, client_factory: Any, monkeypatch: Any
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    from tsunagi.web.routing import desk
+
+    monkeypatch.setattr(desk, "REVALIDATE_S", 0.2)  # the server runs in this process
+    agent = signed_in(client_factory, world, "communicator")
+    cookie = "; ".join(f"{c.name}={c.value}" for c in agent.http.cookies.jar)
+    with connect(
+        f"ws://127.0.0.1:{server.port}/ws/routing/desk",
+        additional_headers={"Cookie": cookie},
+        origin=server.url,  # type: ignore[arg-type]
+        open_timeout=10,
+    ) as socket:
+        assert json.loads(socket.recv(timeout=10))["kind"] == "snapshot"
+        assert agent.request("POST", "/logout").status_code == 303
+        started = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                socket.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001, closed.value
+        assert time.monotonic() - started < 5

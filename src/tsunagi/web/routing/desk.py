@@ -19,10 +19,15 @@ from litestar.exceptions import WebSocketDisconnect
 
 from tsunagi.actions.routing.engine import desk_channel
 from tsunagi.actions.routing.floor import desk_snapshot
-from tsunagi.web.auth import require_principal
+from tsunagi.aio import stop_tasks
+from tsunagi.domain.permissions import Principal
+from tsunagi.web.auth import principal_now, require_principal
 from tsunagi.web.services import services_of
 
 CLOSE_POLICY = 1008
+CLOSE_REVOKED = 4001  # as /ws/events
+# How often an open desk socket checks that its session or token is still valid.
+REVALIDATE_S = 15.0
 
 
 @websocket("/ws/routing/desk", opt={"authz": ("read", "desk")})
@@ -40,21 +45,38 @@ async def desk_socket(socket: WebSocket[Any, Any, Any]) -> None:
         snapshot = await desk_snapshot(services.db, principal.tenant_id, principal.user_id)
         await socket.send_json({"kind": "snapshot", **snapshot})
         watcher = asyncio.create_task(_wait_for_disconnect(socket))
+        guard = asyncio.create_task(_until_revoked(socket, principal))
         try:
-            await _forward(socket, live, watcher)
+            await _forward(socket, live, watcher, guard)
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watcher
+            await stop_tasks([watcher, guard], grace_s=5)
+        if guard.done() and not guard.cancelled() and guard.exception() is None:
+            with contextlib.suppress(Exception):
+                await socket.close(code=CLOSE_REVOKED, reason="session revoked")
+
+
+async def _until_revoked(socket: WebSocket[Any, Any, Any], principal: Principal) -> None:
+    """Return when the socket's session or token no longer names the same principal
+    (signed out, revoked, expired, roles changed): the desk must reconnect."""
+    while True:
+        await asyncio.sleep(REVALIDATE_S)
+        now = await principal_now(socket)
+        if now is None or now.roles != principal.roles or now.user_id != principal.user_id:
+            return
 
 
 async def _forward(
-    socket: WebSocket[Any, Any, Any], live: Any, watcher: asyncio.Task[None]
+    socket: WebSocket[Any, Any, Any],
+    live: Any,
+    watcher: asyncio.Task[None],
+    guard: asyncio.Task[None],
 ) -> None:
     iterator = live.__aiter__()
-    while not watcher.done():
+    while not watcher.done() and not guard.done():
         next_message = asyncio.ensure_future(iterator.__anext__())
-        done, _ = await asyncio.wait({next_message, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {next_message, watcher, guard}, return_when=asyncio.FIRST_COMPLETED
+        )
         if next_message not in done:
             next_message.cancel()
             return
