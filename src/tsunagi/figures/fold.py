@@ -394,6 +394,7 @@ def contact_measures(record: ContactRecord, targets: QueueTargets) -> Measures:
     wait = record.wait_ms or 0
     short = abandoned and wait < targets.short_abandon_s * 1000
     segments = record.segments
+    callback = record.callback and record.outcome != "cancelled"
     return {
         "offered": int(offered),
         "answered": int(answered),
@@ -412,9 +413,10 @@ def contact_measures(record: ContactRecord, targets: QueueTargets) -> Measures:
         "escalations": record.escalations,
         "fcr_yes": int(answered and record.resolved is True),
         "fcr_no": int(answered and record.resolved is False),
-        "callbacks": int(record.callback),
-        "callbacks_kept": int(record.callback and answered),
-        "callbacks_missed": int(record.callback and not answered),
+        # A callback the customer cancelled (a booking withdrawn) was neither kept nor missed.
+        "callbacks": int(callback),
+        "callbacks_kept": int(callback and answered),
+        "callbacks_missed": int(callback and not answered),
     }
 
 

@@ -166,7 +166,9 @@ def test_callbacks_wait_from_when_they_are_due_and_are_kept_or_missed() -> None:
     missed = Story(channel="callback").created(at(1))
     missed.callback_scheduled(at(1), at(61)).queued(at(61), reason="callback_due")
     missed.abandoned(at(61, 20))
-    result = fold(*kept.events, *missed.events)
+    withdrawn = Story(channel="callback").created(at(2))  # a web booking the customer cancelled
+    withdrawn.callback_scheduled(at(2), at(90)).closed(at(30), outcome="cancelled")
+    result = fold(*kept.events, *missed.events, *withdrawn.events)
     total: Measures = {}
     for measures in result.contact_rows.values():
         add_into(total, measures, CONTACT_MAXES)
