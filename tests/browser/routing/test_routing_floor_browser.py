@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
 from testkit import PASSWORD, Browserless, LiveServer, World, run
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import Category, Queue
+from tsunagi.adapters.storage.models import Category, OutboxEvent, Queue
 
 pytestmark = pytest.mark.browser
 
@@ -151,4 +152,60 @@ def test_a_chat_in_conversation_is_in_progress_not_on_a_call(
     mine = desk.get_by_test_id("my-contacts").locator("li")
     expect(mine.locator("strong")).to_have_text("In progress · chat")
     expect(mine.get_by_test_id("recording-pause")).to_have_count(0)  # no recording in a chat
+    admin.close()
+
+
+def test_a_supervisor_asks_to_join_a_call_from_the_floor(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    """The floor offers listen/whisper/barge for an agent on a call; the request reaches the
+    outbox for the voice worker (which rings the supervisor's phone: tests/voice)."""
+    queue_id = seed(database_url, world.tenants["a"])
+    communicator = world.account("a", "communicator")
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    profile = admin.request(
+        "PATCH", f"/api/v1/agents/{communicator.user_id}/profile", json={"skills": {"delivery": 6}}
+    )
+    assert profile.status_code == 200, profile.text
+    agent = Browserless(server.url)
+    agent.sign_in(communicator.username)
+    ready = agent.request(
+        "PATCH", f"/api/v1/agents/{communicator.user_id}/presence", json={"presence": "ready"}
+    )
+    assert ready.status_code == 200, ready.text
+    floor = open_signed_in(
+        browser, server, world.account("a", "supervisor").username, "/routing/floor"
+    )
+    expect(floor.locator("[data-live-status]")).to_have_text("Live")
+    row = floor.get_by_test_id("agent-table").locator(f"tr[data-agent-id='{communicator.user_id}']")
+    expect(row.get_by_test_id("monitor-listen")).to_have_count(0)  # not on a call yet
+    contact = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    ).json()["id"]
+    for _ in range(100):
+        if agent.request("POST", f"/api/v1/contacts/{contact}/accept").status_code == 200:
+            break
+        time.sleep(0.1)
+    row.get_by_test_id("monitor-whisper").click()
+
+    async def requested() -> list[str]:
+        db = Database(database_url)
+        try:
+            async with db.scoped(world.tenants["a"], readonly=True) as session:
+                rows = await session.scalars(
+                    select(OutboxEvent.payload).where(OutboxEvent.type == "call.monitor_requested")
+                )
+                return list(rows)
+        finally:
+            await db.dispose()
+
+    deadline = time.monotonic() + 5
+    while not (found := run(requested)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(found) == 1 and '"mode":"whisper"' in found[0], found
+    # Closed calls take the buttons away again.
+    agent.request("POST", f"/api/v1/contacts/{contact}/end")
+    expect(row.get_by_test_id("monitor-whisper")).to_have_count(0)
+    agent.close()
     admin.close()

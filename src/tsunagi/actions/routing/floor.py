@@ -146,6 +146,12 @@ def _agent(agent: RoutingAgent, names: dict[UUID, str], held: Any) -> dict[str, 
         "reason": agent.reason,
         "since": _iso(agent.since),
         "load": load,
+        # Calls in conversation: a supervisor may listen, whisper or barge in.
+        "calls": [
+            str(row.contact_id)
+            for row in rows
+            if row.channel in ("voice", "callback") and row.state == S.CONNECTED
+        ],
         "capacity": agent.capacity,
         "skills": agent.skills,
     }

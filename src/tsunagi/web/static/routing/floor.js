@@ -5,9 +5,10 @@ const config = JSON.parse(document.getElementById("routing-config").textContent)
 const L = config.labels;
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 const HELD = new Set(["offered", "connected", "on_hold", "wrap_up"]);
+const VOICE = new Set(["voice", "callback"]);
 const STATES = ["available", "on_contact", "after_call_work", "not_ready"];
 
-const floor = { queues: new Map(), agents: new Map(), mine: new Map(), skew: 0 };
+const floor = { queues: new Map(), agents: new Map(), mine: new Map(), calls: new Map(), skew: 0 };
 let dirty = false;
 
 function queueOf(id) {
@@ -17,13 +18,16 @@ function queueOf(id) {
 
 function applySnapshot(data) {
   if (!data) return;
-  floor.queues.clear(); floor.agents.clear(); floor.mine.clear();
+  floor.queues.clear(); floor.agents.clear(); floor.mine.clear(); floor.calls.clear();
   floor.skew = Date.parse(data.now) - Date.now();
   for (const q of data.queues) {
     const entry = queueOf(q.id);
     Object.assign(entry, q, { waiting: new Map(q.waiting.map((c) => [c.contact_id, c])) });
   }
-  for (const a of data.agents) floor.agents.set(a.agent_id, { ...a, state_since: a.since });
+  for (const a of data.agents) {
+    floor.agents.set(a.agent_id, { ...a, state_since: a.since });
+    for (const contactId of a.calls ?? []) floor.calls.set(contactId, a.agent_id);
+  }
   for (const c of data.mine) floor.mine.set(c.contact_id, c);
   floor.dayStart = Date.parse(data.day_start);
   changed();
@@ -51,6 +55,11 @@ function applyEvent(ev) {
   }
   if (ev.type === "contact.abandoned" && ev.queue_id) {
     queueOf(ev.queue_id).outcomes.push({ at: ev.occurred_at, answered: false, waited_s: ev.waited_s });
+  }
+  if (ev.state === "connected" && VOICE.has(ev.channel) && ev.agent_id) {
+    floor.calls.set(ev.contact_id, ev.agent_id);
+  } else {
+    floor.calls.delete(ev.contact_id);
   }
   if (ev.agent_id === config.me && HELD.has(ev.state)) {
     floor.mine.set(ev.contact_id, { contact_id: ev.contact_id, state: ev.state, channel: ev.channel,
@@ -157,6 +166,13 @@ function renderAgentTable() {
       select,
       button(L.notready, () => presence(a.agent_id, "not_ready", select.value)),
     );
+    // On a call: join it from your own phone (the voice worker rings it).
+    const call = [...floor.calls].find(([, agentId]) => agentId === a.agent_id)?.[0];
+    if (call) {
+      for (const mode of ["listen", "whisper", "barge"]) {
+        actions.append(button(L[mode], () => api(`/api/v1/contacts/${call}/monitor`, { mode }), `monitor-${mode}`));
+      }
+    }
     tr.append(text("td", a.display_name), text("td", `${L[a.state] ?? a.state}${a.reason ? ` (${reasonLabel(a.reason)})` : ""}`),
       text("td", clock((now() - Date.parse(a.state_since)) / 1000)), actions);
     return tr;
@@ -470,7 +486,6 @@ function text(tag, value, cls) {
 }
 
 // Calls say "on a call"; written channels (chat, email, SMS) say "in progress".
-const VOICE = new Set(["voice", "callback"]);
 function stateLabel(c) {
   if (c.state === "connected" && !VOICE.has(c.channel)) return L.connected_written;
   return L[c.state] ?? c.state;
@@ -573,6 +588,11 @@ function applyDeskEvent(ev, socket) {
   }
   if ((versions.get(ev.contact_id) ?? 0) >= ev.version && ev.type !== "contact.queued") return;
   versions.set(ev.contact_id, ev.version);
+  if (ev.state === "connected" && VOICE.has(ev.channel) && ev.agent_id) {
+    floor.calls.set(ev.contact_id, ev.agent_id);
+  } else {
+    floor.calls.delete(ev.contact_id);
+  }
   if (ev.agent_id === config.me && HELD.has(ev.state)) {
     floor.mine.set(ev.contact_id, { contact_id: ev.contact_id, state: ev.state, channel: ev.channel,
       queue_id: ev.queue_id, offer_expires_at: ev.offer_expires_at ?? floor.mine.get(ev.contact_id)?.offer_expires_at });
