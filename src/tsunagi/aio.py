@@ -6,7 +6,8 @@ form ``while True: ... await wait_for(wake.wait(), t)`` then never stops, and wh
 it hangs: CI saw exactly that in the outbox relay, which is woken after every commit.
 :func:`wait_event` waits with ``asyncio.timeout`` instead, which keeps a cancellation that
 races with the wake-up. :func:`stop_tasks` cancels, waits a bounded time, and cancels again
-if library code swallowed the first one; a task that still will not end is logged and left
+(once, after ``RECANCEL_S``: not sooner, so a slow rollback under load can finish) if
+library code swallowed the first one; a task that still will not end is logged and left
 behind rather than waited for forever.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: How long a stopping task gets before it is cancelled again, and in all.
-RECANCEL_S = 1.0
+RECANCEL_S = 5.0
 STOP_GRACE_S = 10.0
 
 

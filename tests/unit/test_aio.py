@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tsunagi import aio
 from tsunagi.aio import stop_tasks, wait_event
 
 
@@ -57,7 +58,10 @@ async def test_wait_event_reports_whether_the_event_came() -> None:
     assert await wait_event(event, 0.01) is True
 
 
-async def test_a_task_that_swallows_one_cancellation_is_cancelled_again() -> None:
+async def test_a_task_that_swallows_one_cancellation_is_cancelled_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aio, "RECANCEL_S", 0.2)
     cleaned = asyncio.Event()
 
     async def stubborn() -> None:
