@@ -4,6 +4,7 @@ communicator's socket and REST, attachments, CORS, rate limits — on both profi
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,9 @@ from testkit import Browserless, LiveServer, World, live_server, run
 from tsunagi.actions.conversations import NewMessage, do_add_message
 from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.storage.conversation_models import Conversation
+from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
+from tsunagi.channels.identity import sign_identity
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -380,3 +383,56 @@ async def tenant_of(db: Database, conversation_id: str) -> uuid.UUID:
         )
     assert found is not None
     return found
+
+
+def test_a_visitor_signed_in_on_the_site_is_matched_as_verified(
+    center: Center, database_url: str, world: World
+) -> None:
+    made = center.admin.request(
+        "POST",
+        "/api/v1/customers",
+        json={
+            "name": "山田 花子",
+            "identifiers": [{"kind": "member_no", "value": "00445566"}],
+        },
+    )
+    assert made.status_code == 201, made.text
+    secret = center.admin.request("GET", f"/api/v1/chat/widgets/{center.widget}/identity-secret")
+    assert secret.status_code == 200, secret.text
+    key = bytes.fromhex(secret.json()["secret_hex"])
+    assert (
+        center.agent.request(
+            "GET", f"/api/v1/chat/widgets/{center.widget}/identity-secret"
+        ).status_code
+        == 403
+    )
+    claims = {"member_no": "00445566", "name": "山田 花子", "exp": int(time.time()) + 600}
+
+    forged = sign_identity(b"guess" * 7, claims)
+    refused = center.public.post(
+        f"/widget/{center.widget}/chats",
+        json={"topic": "order", "name": "x", "identity": forged},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "identity" in refused.text
+
+    # The visitor typed another number: the signed claim wins.
+    started = center.start(identity=sign_identity(key, claims), member_no="00000000")
+
+    async def party() -> tuple[Any, Any]:
+        db = Database(database_url)
+        try:
+            tenant = await tenant_of(db, started["conversation_id"])
+            async with db.scoped(tenant, readonly=True) as session:
+                conversation = await session.get(
+                    Conversation, uuid.UUID(started["conversation_id"])
+                )
+                assert conversation is not None and conversation.contact_id is not None
+                row = await session.get(ContactParty, conversation.contact_id)
+                assert row is not None
+                return row.customer_id, row.matched_by
+        finally:
+            await db.dispose()
+
+    customer_id, matched_by = run(party)
+    assert (str(customer_id), matched_by) == (made.json()["id"], "sign_in")

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from sqlalchemy import select
 
+from tsunagi.actions import audit
 from tsunagi.actions.bot import do_bot_greet
 from tsunagi.actions.conversations import (
     NewConversation,
@@ -29,14 +31,17 @@ from tsunagi.actions.conversations import (
 )
 from tsunagi.actions.email import FormContact, do_create_email_contact_from_form, send_transcript
 from tsunagi.actions.routing.rows import utcnow
+from tsunagi.adapters.security.crypto import TenantCipher
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.conversation_models import ChatWidget
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant
 from tsunagi.channels.bot import bot_enabled
 from tsunagi.channels.email_settings import is_address
+from tsunagi.channels.identity import verify_identity
 from tsunagi.channels.text import clean_text
 from tsunagi.domain.errors import InvalidInputError, NotFoundError, TsunagiError
+from tsunagi.domain.permissions import Principal
 from tsunagi.routing.queues import is_open, routing_settings
 
 log = logging.getLogger(__name__)
@@ -243,12 +248,40 @@ class VisitorStart:
     email: str | None = None
     transcript: bool = False
     client_id: str | None = None
+    # Signed by the client's site: who the visitor is (tsunagi.channels.identity).
+    identity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VisitorChat:
     started: Started
     token: str
+
+
+def identity_secret(cipher: TenantCipher, widget_id: UUID) -> bytes:
+    """The key a client's server signs visitor identities with, for one widget (derived
+    from the tenant's data key, so nothing is stored; rotating the data key rotates it)."""
+    return cipher.mac("chat-identity", widget_id.bytes)
+
+
+async def widget_identity_secret(
+    db: Database, keyring: KeyRing, principal: Principal, widget_id: UUID
+) -> str:
+    """The secret, hex, for an administrator to configure the client's site; audited."""
+    async with db.scoped(principal.tenant_id) as session, session.begin():
+        if await session.get(ChatWidget, widget_id) is None:
+            raise NotFoundError("widget not found")
+        audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            action="chat_widget.identity_secret_read",
+            resource_type="chat_widget",
+            resource_id=str(widget_id),
+            outcome="ok",
+            actor_user_id=principal.user_id,
+        )
+    cipher = await keyring.cipher(db, principal.tenant_id)
+    return identity_secret(cipher, widget_id).hex()
 
 
 def _bot_wanted(queue: Queue) -> bool:
@@ -264,6 +297,17 @@ async def do_start_visitor_chat(
     topic = topics.get(start.topic)
     if topic is None:
         raise InvalidInputError(f"unknown topic {start.topic!r}; known: {', '.join(topics)}")
+    verified = False
+    if start.identity:
+        cipher = await keyring.cipher(db, ref.tenant_id)
+        claims = verify_identity(identity_secret(cipher, ref.id), start.identity, now=time.time())
+        start = replace(
+            start,
+            member_no=claims.member_no,
+            email=claims.email or start.email,
+            name=start.name.strip() or claims.name or "",
+        )
+        verified = True
     name = clean_text(start.name, limit=MAX_NAME, what="name")
     if start.transcript and not start.email:
         raise InvalidInputError("a transcript needs an email address")
@@ -288,6 +332,7 @@ async def do_start_visitor_chat(
             address_kind="email" if start.email else None,
             address=start.email,
             member_no=start.member_no or None,
+            identity_verified=verified,
             widget_id=ref.id,
             visitor_token=token,
             bot=_bot_wanted(queue),

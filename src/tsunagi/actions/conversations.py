@@ -75,6 +75,8 @@ class NewConversation:
     address_kind: str | None = None
     address: str | None = None
     member_no: str | None = None
+    # The member number / address was vouched for by the client's site (signed identity).
+    identity_verified: bool = False
     subject: str | None = None
     thread_key: str | None = None
     account_id: UUID | None = None
@@ -199,7 +201,7 @@ async def do_start_conversation(
     if kind is not None and address is not None:
         await do_identify_party(
             db, keyring, tenant_id=tenant_id, contact_id=started.contact_id, kind=kind,
-            address=address,
+            address=address, verified=new.identity_verified,
         )  # fmt: skip
         await _copy_customer(db, tenant_id, started.conversation_id)
     return started

@@ -81,16 +81,21 @@ async def do_identify_party(
     contact_id: UUID,
     kind: str | None,
     address: str | None,
+    verified: bool = False,
 ) -> int:
     """Record where ``contact_id`` came from and match it to customers; returns how many
-    customers matched (one: linked; several: the communicator chooses; none: create)."""
+    customers matched (one: linked; several: the communicator chooses; none: create).
+    ``verified``: the address was vouched for (a visitor signed in on the client's site),
+    so a single match is marked ``sign_in`` rather than ``lookup``."""
     if (kind is None) != (address is None) or (kind is not None and kind not in PARTY_KINDS):
         raise InvalidInputError(f"kind must be one of {', '.join(PARTY_KINDS)} with an address")
     cipher = await keyring.cipher(db, tenant_id)
     async with db.scoped(tenant_id) as session, session.begin():
         if await session.get(RoutingContact, contact_id) is None:
             raise NotFoundError("contact not found")
-        return await identify_party_in(session, cipher, contact_id, kind, address)
+        return await identify_party_in(
+            session, cipher, contact_id, kind, address, verified=verified
+        )
 
 
 async def identify_party_in(
@@ -99,6 +104,8 @@ async def identify_party_in(
     contact_id: UUID,
     kind: str | None,
     address: str | None,
+    *,
+    verified: bool = False,
 ) -> int:
     """:func:`do_identify_party` inside the caller's transaction (a contact created with
     its party in one commit, e.g. an outbound call)."""
@@ -120,7 +127,7 @@ async def identify_party_in(
     party.address_hash = address_hash
     party.candidates = len(matches)
     party.customer_id = matches[0] if len(matches) == 1 else None
-    party.matched_by = "lookup" if len(matches) == 1 else None
+    party.matched_by = ("sign_in" if verified else "lookup") if len(matches) == 1 else None
     return len(matches)
 
 

@@ -554,6 +554,28 @@ def _settings(data: WidgetIn) -> chat.WidgetSettings:
     )
 
 
+class IdentitySecretOut(Output):
+    widget_id: UUID
+    secret_hex: str
+
+
+@get(
+    "/api/v1/chat/widgets/{widget_id:uuid}/identity-secret",
+    opt={"authz": ("update", "chat_widget")},
+    tags=["chat widget"],
+)
+async def widget_identity_secret(
+    request: AnyRequest, widget_id: FromPath[UUID]
+) -> IdentitySecretOut:
+    """The key your site signs signed-in visitors' identities with (HMAC-SHA-256); audited.
+    Keep it on your server: the page only carries the signed token."""
+    services = services_of(request)
+    secret = await chat.widget_identity_secret(
+        services.db, services.keyring, require_principal(request), widget_id
+    )
+    return IdentitySecretOut(widget_id=widget_id, secret_hex=secret)
+
+
 @get("/api/v1/chat/widgets", opt={"authz": ("read", "chat_widget")}, tags=["chat widget"])
 async def list_widgets(request: AnyRequest) -> list[dict[str, Any]]:
     principal = require_principal(request)
@@ -611,6 +633,7 @@ ROUTES = [
     staff_socket,
     customer_transcript,
     list_widgets,
+    widget_identity_secret,
     create_widget,
     update_widget,
 ]

@@ -60,6 +60,8 @@ class StartIn(Input):
     email: Email | None = None
     transcript: bool = False
     client_id: Annotated[str, Meta(min_length=8, max_length=64)] | None = None
+    # Signed by the client's site for a signed-in visitor (docs/operations.md, web chat).
+    identity: Annotated[str, Meta(max_length=2048)] | None = None
 
 
 class StartOut(Output):
@@ -122,6 +124,7 @@ async def start_chat(
             email=data.email,
             transcript=data.transcript,
             client_id=data.client_id,
+            identity=data.identity,
         ),
     )
     return StartOut(

@@ -1,6 +1,7 @@
 // Tsunagi chat widget: one script tag on a client's site.
 //   <script src="https://center.example/static/chat/widget.js" data-widget="<id>" async></script>
-// Optional: data-lang="ja|en". Everything the visitor and the communicator write is shown
+// Optional: data-lang="ja|en"; data-identity="<token>" for a visitor signed in on the
+// client's site (signed by the site's server, see docs/operations.md). Everything the visitor and the communicator write is shown
 // with textContent, never as HTML. The widget lives in a shadow root so the host page's
 // styles and scripts do not reach into it.
 (function () {
@@ -11,6 +12,14 @@
   var BASE = new URL(script.src, location.href).origin;
   var LANG = (script.dataset.lang || navigator.language || "ja").slice(0, 2) === "en" ? "en" : "ja";
   var STORE = "tsunagi-chat-" + WIDGET;
+  var IDENTITY = script.dataset.identity || "";
+  // The claims are signed, not secret: read them to fill the form (the center checks them).
+  var CLAIMS = (function () {
+    try {
+      var part = IDENTITY.split(".")[0].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(decodeURIComponent(escape(atob(part))));
+    } catch (e) { return {}; }
+  })();
   var T = {
     ja: {
       open: "チャット", close: "閉じる", name: "お名前", member: "組合員番号（任意）", topic: "ご用件",
@@ -162,6 +171,9 @@
     });
     var email = el("input", { name: "email", type: "email", maxlength: "254", autocomplete: "email" });
     var transcript = el("input", { type: "checkbox", name: "transcript" });
+    if (typeof CLAIMS.name === "string") name.value = CLAIMS.name;
+    if (typeof CLAIMS.member_no === "string") { member.value = CLAIMS.member_no; member.readOnly = true; }
+    if (typeof CLAIMS.email === "string") email.value = CLAIMS.email;
     var form = el("form", { "data-testid": "chat-prechat" }, [
       el("p", { class: "notice", text: LANG === "en" ? config.theme.greeting_en : config.theme.greeting_ja }),
       field(T.name, name), field(T.member, member), field(T.topic, topic), field(T.email, email),
@@ -177,6 +189,7 @@
         client_id: "c" + Math.random().toString(36).slice(2) + Date.now().toString(36) };
       if (member.value.trim()) payload.member_no = member.value.trim();
       if (email.value.trim()) payload.email = email.value.trim();
+      if (IDENTITY) payload.identity = IDENTITY;
       api("/chats", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) })
         .then(function (data) {
           state = { token: data.token, conversation: data.conversation_id, lastSeq: 0 };
