@@ -479,8 +479,23 @@ class OutboundEmail:
     date: datetime | None = None
 
 
+_LINK = re.compile(r"https?://[^\s<>\"']+")
+
+
+def html_of(text: str) -> str:
+    """The HTML alternative of a plain-text reply: the same words, escaped, lines kept,
+    links clickable. Nothing the communicator typed becomes markup."""
+    escaped = html_lib.escape(text, quote=True)
+    linked = _LINK.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    return (
+        '<!DOCTYPE html><html><body><div style="font-family:sans-serif;'
+        f'white-space:pre-wrap">{linked}</div></body></html>'
+    )
+
+
 def build_email(out: OutboundEmail) -> bytes:
-    """The MIME bytes of an outgoing message (plain text, UTF-8)."""
+    """The MIME bytes of an outgoing message: plain text and its HTML alternative (UTF-8),
+    then the attachments."""
     message = EmailMessage(policy=policy.SMTP)
     message["From"] = Address(out.from_name or "", addr_spec=out.from_address)
     message["To"] = out.to
@@ -496,6 +511,7 @@ def build_email(out: OutboundEmail) -> bytes:
         message["X-Auto-Response-Suppress"] = "All"
     message["MIME-Version"] = "1.0"
     message.set_content(out.text, charset="utf-8")
+    message.add_alternative(html_of(out.text), subtype="html", charset="utf-8")
     for filename, media_type, content in out.attachments:
         main, _, sub = media_type.partition("/")
         message.add_attachment(content, maintype=main, subtype=sub, filename=filename)

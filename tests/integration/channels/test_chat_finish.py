@@ -56,7 +56,11 @@ async def test_finishing_a_chat_mails_the_transcript_asked_for(
     assert [o.status for o in outcomes] == ["sent"]
     (raw,) = mail.customer_inbox()
     assert (
-        "配達日を変えたいです" in BytesParser(policy=policy.default).parsebytes(raw).get_content()
+        "配達日を変えたいです"
+        in BytesParser(policy=policy.default)
+        .parsebytes(raw)
+        .get_body(preferencelist=("plain",))
+        .get_content()
     )
     notes = await list_messages(
         floor.db, keyring, tenant_id=floor.tenant_id, conversation_id=chat.conversation_id,

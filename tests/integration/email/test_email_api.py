@@ -189,7 +189,7 @@ def test_the_desk_answers_an_email_through_the_api(
     inbox = until(mail.customer_inbox, what="the reply in the customer's mailbox")
     answer = BytesParser(policy=policy.default).parsebytes(inbox[0])
     assert answer["Message-ID"] == sent_id and answer["In-Reply-To"] == first_id
-    text = answer.get_content()
+    text = answer.get_body(preferencelist=("plain",)).get_content()
     assert "山田花子様" in text and "配達は明日です。" in text
     assert "supervisor of a" in text and "お客様窓口" in text  # the signature
     assert answer["From"].addresses[0].addr_spec == DESK

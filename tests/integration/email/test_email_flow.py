@@ -119,7 +119,7 @@ async def test_an_email_becomes_a_contact_and_the_reply_threads(
     assert answer["In-Reply-To"] == first_id
     assert first_id in answer["References"].split()
     assert answer["From"].addresses[0].addr_spec == DESK
-    assert "午後の配達に変更しました。" in answer.get_content()
+    assert "午後の配達に変更しました。" in answer.get_body(preferencelist=("plain",)).get_content()
     answer_id = answer["Message-ID"]
     async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
         stored = await session.get(ConversationMessage, reply.id)

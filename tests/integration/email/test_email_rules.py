@@ -231,7 +231,8 @@ async def test_a_chat_transcript_by_email_and_an_offline_form(
     outcomes = await send_due(floor.db, keyring, tenant_id=floor.tenant_id)
     assert [(o.message_id, o.status) for o in outcomes] == [(note, "sent")]
     (raw,) = mail.customer_inbox()
-    text = BytesParser(policy=policy.default).parsebytes(raw).get_content()
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    text = parsed.get_body(preferencelist=("plain",)).get_content()
     assert "<b>こんにちは</b>" in text and "ご用件をどうぞ" in text
     visible = await list_messages(
         floor.db, keyring, tenant_id=floor.tenant_id, conversation_id=chat.conversation_id

@@ -128,7 +128,7 @@ def test_a_built_reply_reads_back_with_its_threading_headers() -> None:
     assert msg["References"] == "<root@example.org> <m@example.org>"
     assert msg["Auto-Submitted"] == "auto-replied" and msg["Bcc"] is None
     assert msg["From"].addresses[0].display_name == "生協 お客様窓口"
-    assert msg.get_content().startswith("午後に変更しました。")
+    assert msg.get_body(preferencelist=("plain",)).get_content().startswith("午後に変更しました。")
     assert header_ids(raw) == (("<root@example.org>", "<m@example.org>"), "<r1@center.test>")
 
 
@@ -177,3 +177,31 @@ def test_settings_are_checked() -> None:
     ):
         with pytest.raises(InvalidInputError):
             MailboxConfig(**{**good, **bad}).validated()  # type: ignore[arg-type]
+
+
+def test_a_reply_carries_an_html_alternative_that_is_only_the_typed_text() -> None:
+    from email import policy as email_policy
+    from email.parser import BytesParser as Parser
+
+    from tsunagi.channels.email import OutboundEmail, build_email, html_of
+
+    typed = "<b>太字</b> & 詳細は https://example.jp/faq?a=1&b=2 をご覧ください。\n2行目"
+    page = html_of(typed)
+    assert "<b>" not in page and "&lt;b&gt;太字&lt;/b&gt; &amp;" in page
+    assert '<a href="https://example.jp/faq?a=1&amp;b=2">' in page
+    raw = build_email(
+        OutboundEmail(
+            from_address="center@example.jp",
+            from_name=None,
+            to="hanako@example.jp",
+            subject="Re: 配達",
+            message_id="<m1@example.jp>",
+            text=typed,
+        )
+    )
+    parsed = Parser(policy=email_policy.default).parsebytes(raw)
+    assert parsed.get_content_type() == "multipart/alternative"
+    plain = parsed.get_body(preferencelist=("plain",))
+    rich = parsed.get_body(preferencelist=("html",))
+    assert plain is not None and plain.get_content().replace("\r\n", "\n").rstrip("\n") == typed
+    assert rich is not None and "2行目" in rich.get_content()
