@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable
@@ -175,6 +176,27 @@ async def mixing_line(
         yield made
 
 
+async def _started_engine(
+    rtpengine: MediaPlane, media_dir: Path, **engine_options: Any
+) -> SippyRtpengineEngine:
+    """The worker's engine on fresh free ports; another test process may take a port
+    between choosing and binding it, so a taken port means: close all, choose again."""
+    for attempt in range(3):
+        engine = SippyRtpengineEngine(
+            worker_config(rtpengine.settings, media_dir, keep_captures=False, **engine_options)
+        )
+        try:
+            await engine.start()
+        except OSError as exc:
+            with contextlib.suppress(Exception):
+                await engine.stop()  # no socket of the failed start outlives it
+            if exc.errno != errno.EADDRINUSE or attempt == 2:
+                raise
+            continue
+        return engine
+    raise AssertionError("unreachable")
+
+
 @contextlib.asynccontextmanager
 async def open_line(
     database_url: str,
@@ -189,10 +211,7 @@ async def open_line(
     write_tone(media_dir / "goodbye.wav", BYE_HZ, 1.5)
     floor = await open_floor(database_url, profile, world)
     keyring = KeyRing(load_or_create_master_key(tmp_path / "keys" / "master.key", create=True))
-    engine = SippyRtpengineEngine(
-        worker_config(rtpengine.settings, media_dir, keep_captures=False, **engine_options)
-    )
-    await engine.start()
+    engine = await _started_engine(rtpengine, media_dir, **engine_options)
     contacts = DatabaseCallContacts(floor.db, keyring, bus=floor.bus)
     vault = RecordingVault(floor.db, keyring, tmp_path / "vault")
     line = Line(floor, engine, None, keyring, tmp_path, vault)  # type: ignore[arg-type]

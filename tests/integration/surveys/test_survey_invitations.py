@@ -79,7 +79,8 @@ async def test_closed_email_contacts_get_one_link_that_answers_once(
     assert queued == 1
     await send_due(floor.db, keyring, tenant_id=floor.tenant_id)
     (raw,) = mail.customer_inbox()
-    text = BytesParser(policy=policy.default).parsebytes(raw).get_content()
+    parsed = BytesParser(policy=policy.default).parsebytes(raw)
+    text = parsed.get_body(preferencelist=("plain",)).get_content()
     assert "ご対応へのご感想" in text
     found = LINK.search(text)
     assert found is not None
