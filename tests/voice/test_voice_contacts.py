@@ -775,8 +775,9 @@ async def test_waiting_callers_hear_their_place_in_line_between_the_music(
     assert POS2_HZ in heard["second"] and POS1_HZ not in heard["second"], heard
     for name, told in (("first", POS1_HZ), ("second", POS2_HZ)):
         around = [f for f in heard[name] if f in (MUSIC_HZ, told)]
-        # music, "your place", music, "your place", music …: two announcements at least
-        assert around[:5] == [MUSIC_HZ, told, MUSIC_HZ, told, MUSIC_HZ], heard
+        # music, "your place", music, "your place" …: two announcements at least, and the
+        # music back after the first (the hang-up may cut the last one short)
+        assert around[:4] == [MUSIC_HZ, told, MUSIC_HZ, told], heard
     assert line.center.stats.announcements >= 4
 
 
