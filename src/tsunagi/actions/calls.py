@@ -24,7 +24,7 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingContact
 from tsunagi.domain.customers import Identifier
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from tsunagi.domain.permissions import Action, Principal, Resource, authorize
+from tsunagi.domain.permissions import NOBODY, Action, Principal, Resource, authorize
 from tsunagi.voice.events import (
     MONITOR_MODES,
     CallMonitorRequestedEvent,
@@ -110,7 +110,7 @@ async def do_request_recording_pause(
             Resource(
                 "call",
                 tenant_id=principal.tenant_id,
-                owner_id=contact.agent_id or UUID(int=0),
+                owner_id=contact.agent_id or NOBODY,
                 id=contact_id,
             ),
         )

@@ -26,7 +26,7 @@ from tsunagi.adapters.storage.models import Tenant
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.adapters.telephony.recordings import SUFFIX, RecordingVault
 from tsunagi.domain.errors import InvalidInputError, NotFoundError
-from tsunagi.domain.permissions import Action, Principal, Resource, authorize
+from tsunagi.domain.permissions import NOBODY, Action, Principal, Resource, authorize
 
 MAX_RETENTION_DAYS = 3650
 
@@ -66,15 +66,12 @@ async def _check_contact(db: Database, principal: Principal, contact_id: UUID) -
     if row is None:
         raise NotFoundError("contact not found")
     # Nobody handled it (e.g. hung up in the IVR): only those who hear every call may.
-    handled_by = row[0] or row[1] or _NOBODY
+    handled_by = row[0] or row[1] or NOBODY
     authorize(
         principal,
         Action.READ,
         Resource("recording", tenant_id=principal.tenant_id, owner_id=handled_by, id=contact_id),
     )
-
-
-_NOBODY = UUID(int=0)
 
 
 async def list_recordings(

@@ -25,6 +25,7 @@ from tsunagi.voice.grants import GRANTS as VOICE_GRANTS
 from tsunagi.wfm.grants import GRANTS as WFM_GRANTS
 
 __all__ = [
+    "NOBODY",
     "Action",
     "Grant",
     "Principal",
@@ -96,6 +97,11 @@ class Principal:
     @property
     def actor(self) -> str:
         return f"user:{self.user_id}"
+
+
+# The owner of a resource that nobody owns (a call nobody answered): ``OWN`` grants never
+# match it, ``ALL`` grants do. (``owner_id=None`` means a kind-level check instead.)
+NOBODY = UUID(int=0)
 
 
 @dataclass(frozen=True, slots=True)

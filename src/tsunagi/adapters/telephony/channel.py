@@ -21,7 +21,6 @@ import contextlib
 import logging
 import re
 from collections.abc import Collection
-from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -174,11 +173,11 @@ class DatabaseCallContacts:
                     RoutingContact.channel.in_(("voice", "callback")),
                 )
             )
-        key = rank_key(_epoch(mine.ranked_at), mine.priority)
+        key = rank_key(mine.ranked_at.timestamp(), mine.priority)
         ahead = sum(
             1
             for other_id, ranked_at, priority in others
-            if other_id != contact_id and rank_key(_epoch(ranked_at), priority) < key
+            if other_id != contact_id and rank_key(ranked_at.timestamp(), priority) < key
         )
         return ahead + 1
 
@@ -357,7 +356,3 @@ class DatabaseCallContacts:
             except Exception:
                 log.warning("voice channel lost its bus subscription; retrying")
                 await asyncio.sleep(0.5)
-
-
-def _epoch(moment: datetime) -> float:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

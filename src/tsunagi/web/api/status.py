@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from litestar import Request, get
 from litestar.response import Template
@@ -75,8 +76,9 @@ async def _database(services: Services) -> PartStatus:
     )
 
 
-async def _pipeline(services: Services, tenant_id: Any, now: datetime) -> list[PartStatus]:
-    async with services.db.system(readonly=True) as session:
+async def _pipeline(services: Services, tenant_id: UUID, now: datetime) -> list[PartStatus]:
+    """The tenant's own backlog: events not yet published, events not yet counted."""
+    async with services.db.scoped(tenant_id, readonly=True) as session:
         unpublished, oldest = (
             await session.execute(
                 select(func.count(), func.min(OutboxEvent.occurred_at)).where(
@@ -84,11 +86,10 @@ async def _pipeline(services: Services, tenant_id: Any, now: datetime) -> list[P
                 )
             )
         ).one()
-    oldest_s = None if oldest is None else (now - _aware(oldest)).total_seconds()
-    relay_state = "ok" if oldest_s is None or oldest_s < RELAY_STUCK_S else "degraded"
-    async with services.db.scoped(tenant_id, readonly=True) as session:
         newest = await session.scalar(select(func.max(OutboxEvent.seq)))
         folded = await session.scalar(select(func.max(FiguresCheckpoint.last_seq)))
+    oldest_s = None if oldest is None else (now - oldest).total_seconds()
+    relay_state = "ok" if oldest_s is None or oldest_s < RELAY_STUCK_S else "degraded"
     behind = max(0, (newest or 0) - (folded or 0))
     return [
         PartStatus(
@@ -105,10 +106,6 @@ async def _pipeline(services: Services, tenant_id: Any, now: datetime) -> list[P
             detail={"events_not_yet_counted": behind},
         ),
     ]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _voice(services: Services, now: datetime) -> PartStatus:
