@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.audit import record
@@ -136,6 +136,16 @@ async def _sampled_ids(
     return chosen
 
 
+async def _rows_in_chunks(
+    session: AsyncSession, ids: list[UUID], query: Callable[[list[UUID]], Executable]
+) -> list[Any]:
+    """The rows ``query(chunk)`` selects for every chunk of ``ids`` (bounded IN lists)."""
+    rows: list[Any] = []
+    for chunk in _chunks(ids):
+        rows += (await session.execute(query(chunk))).all()
+    return rows
+
+
 def _chunks(ids: list[UUID], size: int = 500) -> list[list[UUID]]:
     return [ids[index : index + size] for index in range(0, len(ids), size)]
 
@@ -168,9 +178,6 @@ async def gather(
         ConversationMessage.created_at < end,
     )
     available: Counter[str] = Counter()
-    notes: list[Any] = []
-    messages: list[Any] = []
-    surveys: list[Any] = []
     async with db.scoped(tenant_id, readonly=True) as session:
         note_ids = await _sampled_ids(
             session,
@@ -204,56 +211,59 @@ async def gather(
             per_month,
             available,
         )
-        for chunk in _chunks(survey_ids):
-            surveys += (
-                await session.execute(
-                    select(
-                        SurveyResponse.id,
-                        SurveyResponse.answered_at,
-                        SurveyResponse.comment_enc,
-                        RoutingContact.category,
-                        party.customer_id,
-                        party.kind,
-                        party.address_enc,
-                        party.contact_id,
-                    )
-                    .outerjoin(RoutingContact, RoutingContact.id == SurveyResponse.contact_id)
-                    .outerjoin(party, party.contact_id == SurveyResponse.contact_id)
-                    .where(SurveyResponse.id.in_(chunk))
+        surveys = await _rows_in_chunks(
+            session,
+            survey_ids,
+            lambda chunk: (
+                select(
+                    SurveyResponse.id,
+                    SurveyResponse.answered_at,
+                    SurveyResponse.comment_enc,
+                    RoutingContact.category,
+                    party.customer_id,
+                    party.kind,
+                    party.address_enc,
+                    party.contact_id,
                 )
-            ).all()
-        for chunk in _chunks(note_ids):
-            notes += (
-                await session.execute(
-                    select(
-                        RoutingContact.id,
-                        RoutingContact.created_at,
-                        RoutingContact.category,
-                        party.notes_enc,
-                        party.customer_id,
-                        party.kind,
-                        party.address_enc,
-                    )
-                    .join(party, party.contact_id == RoutingContact.id)
-                    .where(RoutingContact.id.in_(chunk))
+                .outerjoin(RoutingContact, RoutingContact.id == SurveyResponse.contact_id)
+                .outerjoin(party, party.contact_id == SurveyResponse.contact_id)
+                .where(SurveyResponse.id.in_(chunk))
+            ),
+        )
+        notes = await _rows_in_chunks(
+            session,
+            note_ids,
+            lambda chunk: (
+                select(
+                    RoutingContact.id,
+                    RoutingContact.created_at,
+                    RoutingContact.category,
+                    party.notes_enc,
+                    party.customer_id,
+                    party.kind,
+                    party.address_enc,
                 )
-            ).all()
-        for chunk in _chunks(message_ids):
-            messages += (
-                await session.execute(
-                    select(
-                        ConversationMessage.id,
-                        ConversationMessage.created_at,
-                        ConversationMessage.body_enc,
-                        ConversationMessage.seq,
-                        Conversation,
-                        RoutingContact.category,
-                    )
-                    .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
-                    .outerjoin(RoutingContact, RoutingContact.id == Conversation.contact_id)
-                    .where(ConversationMessage.id.in_(chunk))
+                .join(party, party.contact_id == RoutingContact.id)
+                .where(RoutingContact.id.in_(chunk))
+            ),
+        )
+        messages = await _rows_in_chunks(
+            session,
+            message_ids,
+            lambda chunk: (
+                select(
+                    ConversationMessage.id,
+                    ConversationMessage.created_at,
+                    ConversationMessage.body_enc,
+                    ConversationMessage.seq,
+                    Conversation,
+                    RoutingContact.category,
                 )
-            ).all()
+                .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+                .outerjoin(RoutingContact, RoutingContact.id == Conversation.contact_id)
+                .where(ConversationMessage.id.in_(chunk))
+            ),
+        )
         customers = {row.customer_id for row in notes if row.customer_id is not None}
         customers |= {row[4].customer_id for row in messages if row[4].customer_id is not None}
         customers |= {row.customer_id for row in surveys if row.customer_id is not None}
