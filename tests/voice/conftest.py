@@ -17,6 +17,7 @@ import pytest
 
 from tsunagi.adapters.telephony.engine import SippyRtpengineEngine, VoiceWorkerConfig
 from tsunagi.adapters.telephony.processes import (
+    ComponentError,
     JanusSettings,
     ManagedProcess,
     RtpengineSettings,
@@ -55,17 +56,29 @@ class MediaPlane:
 @pytest.fixture
 def rtpengine(tmp_path: Path) -> Iterator[MediaPlane]:
     require_tool("rtpengine", "rtpengine-daemon")
-    base = free_udp_range(200)
-    settings = RtpengineSettings(
-        workdir=tmp_path / "rtpengine",
-        ng_port=free_port(),
-        dtmf_log_port=free_port(),
-        rtp_port_min=base,
-        rtp_port_max=base + 199,
-    )
-    plane = MediaPlane(settings)
+    plane = _started_plane(tmp_path / "rtpengine")
     yield plane
     plane.proc.stop()
+
+
+def _started_plane(workdir: Path) -> MediaPlane:
+    """rtpengine on ports free a moment ago; the other test process may take one before
+    rtpengine binds it, so a taken port means: choose again (at most three times)."""
+    for attempt in range(3):
+        base = free_udp_range(200)
+        settings = RtpengineSettings(
+            workdir=workdir,
+            ng_port=free_port(),
+            dtmf_log_port=free_port(),
+            rtp_port_min=base,
+            rtp_port_max=base + 199,
+        )
+        try:
+            return MediaPlane(settings)
+        except ComponentError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture
