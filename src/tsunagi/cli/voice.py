@@ -109,6 +109,14 @@ async def _missing(database_url: str, plan: VoicePlan) -> list[str]:
 @click.option("--ng-port", default=2223, show_default=True, help="rtpengine's control port.")
 @click.option("--dtmf-port", default=2224, show_default=True, help="rtpengine's DTMF log port.")
 @click.option("--rtp-ports", default="30000-30999", show_default=True, help="RTP port range.")
+@click.option(
+    "--media-learning",
+    type=click.Choice(["off", "heuristic"]),
+    default="off",
+    show_default=True,
+    help="off: media only from the address in each phone's SDP; heuristic: learn it "
+    "from the first packets (phones behind NAT with no SBC).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -124,6 +132,7 @@ def serve(
     ng_port: int,
     dtmf_port: int,
     rtp_ports: str,
+    media_learning: str,
 ) -> None:
     """Run the voice worker until interrupted (components are restarted when they die)."""
     from tsunagi.adapters.telephony.service import VoiceSettings
@@ -143,6 +152,7 @@ def serve(
         ng_port=ng_port,
         dtmf_log_port=dtmf_port,
         rtp_ports=(int(low), int(high)),
+        media_learning=media_learning,
     )
     if plan.agent_domain is None and not no_edge:
         plan = msgspec.structs.replace(plan, agent_domain=f"{host}:{edge_port}")

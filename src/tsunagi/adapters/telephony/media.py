@@ -14,6 +14,11 @@ we tell it to:
 * listening: a ``subscribe`` copy of one party's media sent to the listener's leg;
 * recording: rtpengine's pcap recording of the leg's call.
 
+Every message that carries the party's SDP sets ``strict-source``: rtpengine then
+drops RTP reaching the party's port from any address but the party's own. A port is
+reused soon after its leg ends (a transferred caller's next agent may get the last
+agent's port), and a phone that missed its BYE, or a stranger, must not be heard.
+
 Whether the ``engine`` side is the offerer (legs we originate) or the answerer
 (inbound legs) decides how its SDP is updated; this class hides that.
 """
@@ -27,6 +32,8 @@ from tsunagi.adapters.telephony.ng import NgClient, text_field
 PARTY = "party"
 ENGINE = "engine"
 _DISCARD_PORT = 9
+_PARTY_FLAGS = ["strict-source"]
+"""Flags of every message carrying the party's SDP (leaving them out clears them)."""
 
 
 def plain_sdp(host: str, port: int, session_id: int = 1, version: int = 1) -> str:
@@ -77,7 +84,12 @@ class RtpengineMedia:
         leg = _LegMedia(engine_offers=False, party_sdp=party_sdp)
         self._legs[leg_id] = leg
         reply = await self._ng.request(
-            "offer", call_id=leg_id, from_tag=PARTY, sdp=party_sdp, ICE="remove"
+            "offer",
+            call_id=leg_id,
+            from_tag=PARTY,
+            sdp=party_sdp,
+            ICE="remove",
+            flags=_PARTY_FLAGS,
         )
         leg.relay_port = audio_port(text_field(reply, "sdp"))
         reply = await self._ng.request(
@@ -107,7 +119,13 @@ class RtpengineMedia:
         leg = self._legs[leg_id]
         leg.party_sdp = party_sdp
         reply = await self._ng.request(
-            "answer", call_id=leg_id, from_tag=ENGINE, to_tag=PARTY, sdp=party_sdp, ICE="remove"
+            "answer",
+            call_id=leg_id,
+            from_tag=ENGINE,
+            to_tag=PARTY,
+            sdp=party_sdp,
+            ICE="remove",
+            flags=_PARTY_FLAGS,
         )
         leg.relay_port = audio_port(text_field(reply, "sdp"))
         await self._ng.request("block media", call_id=leg_id, from_tag=PARTY)
@@ -240,7 +258,12 @@ class RtpengineMedia:
         assert leg.party_sdp is not None, "an outbound leg is bridged only once answered"
         await self._ng.request("offer", call_id=leg_id, from_tag=ENGINE, sdp=sdp)
         await self._ng.request(
-            "answer", call_id=leg_id, from_tag=ENGINE, to_tag=PARTY, sdp=leg.party_sdp
+            "answer",
+            call_id=leg_id,
+            from_tag=ENGINE,
+            to_tag=PARTY,
+            sdp=leg.party_sdp,
+            flags=_PARTY_FLAGS,
         )
 
     # -- recording -------------------------------------------------------------------

@@ -160,6 +160,12 @@ class RtpengineSettings:
     rtp_port_max: int = 30999
     dtmf_log_port: int = 2224
     log_level: int = 5
+    endpoint_learning: str = "off"
+    """rtpengine's ``endpoint-learning``: ``off`` takes each phone's media address from
+    its SDP and, with the ``strict-source`` flag the engine sets on every party, drops
+    RTP from anywhere else (a stale or injected stream is never heard); ``heuristic``
+    learns the address from the first packets (phones behind NAT with no SBC), and
+    forwards any source for those first three seconds."""
 
     @property
     def recording_dir(self) -> Path:
@@ -178,6 +184,7 @@ class RtpengineSettings:
             "recording-dir": str(self.recording_dir),
             "log-level": str(self.log_level),
             "delete-delay": "0",
+            "endpoint-learning": self.endpoint_learning,
         }
         lines = ["[rtpengine]", *(f"{key} = {value}" for key, value in options.items())]
         return "\n".join(lines) + "\n"

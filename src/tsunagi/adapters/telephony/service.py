@@ -51,6 +51,8 @@ class VoiceSettings:
     mixer_rtp_ports: tuple[int, int] = (34000, 34399)
     keep_captures: bool = False
     """Keep rtpengine's unencrypted pcaps after each recording's WAV is made."""
+    media_learning: str = "off"
+    """rtpengine's endpoint learning (see :class:`RtpengineSettings.endpoint_learning`)."""
 
 
 @dataclass(slots=True)
@@ -72,6 +74,7 @@ class VoiceService:
             rtp_port_min=s.rtp_ports[0],
             rtp_port_max=s.rtp_ports[1],
             dtmf_log_port=s.dtmf_log_port,
+            endpoint_learning=s.media_learning,
         )
         self._janus = (
             JanusSettings(
