@@ -61,6 +61,10 @@ class RoutingContact(TenantScoped, Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     customer_ref: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(32))
+    consult_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("routing_contacts.id", ondelete="CASCADE"), index=True
+    )
+    """Set on a consultation: the agent's call to a colleague about this contact."""
     callback_at: Mapped[datetime | None]
     wrap_up_until: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(24))
