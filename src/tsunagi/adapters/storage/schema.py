@@ -12,6 +12,7 @@ from tsunagi.adapters.storage import (
     figures_models,  # noqa: F401 - registers the figures tables
     kb_models,  # noqa: F401 - registers the knowledge tables
     models,
+    report_models,  # noqa: F401 - registers the scheduled figure reports
     routing_models,  # noqa: F401 - registers the routing tables
     survey_models,  # noqa: F401 - registers the survey answers
 )
