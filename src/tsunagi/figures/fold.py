@@ -187,6 +187,8 @@ class Fold:
 
     # ---------------------------------------------------------------- contacts
     def _contact(self, event: ContactEvent) -> None:
+        if event.consult_of is not None:
+            return  # a consultation between agents: the customer's contact counts its time
         record = self.contacts.get(event.contact_id)
         if record is None:
             record = self.contacts[event.contact_id] = ContactRecord(

@@ -27,6 +27,9 @@ class ContactEvent(Event, frozen=True, kw_only=True, tag=False):
     queue_id: UUID | None = None
     agent_id: UUID | None = None
     last_agent_id: UUID | None = None  # who held it most recently (for their desk)
+    # A consultation (an agent asking a colleague while the customer holds) is a contact
+    # of its own, linked to the customer's: figures leave it out.
+    consult_of: UUID | None = None
 
 
 class ContactCreatedEvent(ContactEvent, frozen=True, kw_only=True, tag="contact.created"):

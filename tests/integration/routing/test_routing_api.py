@@ -257,3 +257,67 @@ def test_the_desk_socket_closes_when_the_session_ends(
                 socket.recv(timeout=5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001, closed.value
         assert time.monotonic() - started < 5
+
+
+def test_consultative_transfer_to_the_supervisor_through_the_api(
+    server: LiveServer, world: World, database_url: str, client_factory: Any
+) -> None:
+    queue_id = add_queue(database_url, world.tenants["a"], "billing")
+    admin = signed_in(client_factory, world, "administrator")
+    agent = signed_in(client_factory, world, "communicator")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    me = world.account("a", "communicator").user_id
+    boss = world.account("a", "supervisor").user_id
+    for who, skills in ((me, {"billing": 5}), (boss, {"escalation": 5})):
+        profile = admin.request(
+            "PATCH",
+            f"/api/v1/agents/{who}/profile",
+            json={"skills": skills, "capacity": {"voice": 1}},
+        )
+        assert profile.status_code == 200, profile.text
+    assert (
+        agent.request(
+            "PATCH", f"/api/v1/agents/{me}/presence", json={"presence": "ready"}
+        ).status_code
+        == 200
+    )
+    contact = supervisor.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    ).json()["id"]
+    wait_for(
+        lambda: agent.request("GET", f"/api/v1/contacts/{contact}").json()["state"] == "offered",
+        "the offer",
+    )
+    assert agent.request("POST", f"/api/v1/contacts/{contact}/accept").status_code == 200
+
+    nobody = agent.request("POST", f"/api/v1/contacts/{contact}/consult", json={})
+    assert nobody.status_code == 422 and "agent_id" in nobody.text
+    assert agent.request("GET", f"/api/v1/contacts/{contact}").json()["state"] == "connected"
+    started = agent.request("POST", f"/api/v1/contacts/{contact}/consult", json={"escalate": True})
+    assert started.status_code == 201, started.text
+    assert started.json()["contact"]["state"] == "on_hold"
+    consult = started.json()["consult_id"]
+    again = agent.request("POST", f"/api/v1/contacts/{contact}/consult", json={"escalate": True})
+    assert again.status_code == 409
+    early = agent.request("POST", f"/api/v1/contacts/{contact}/consult/complete")
+    assert early.status_code == 409
+    assert (
+        supervisor.request(
+            "PATCH", f"/api/v1/agents/{boss}/presence", json={"presence": "ready"}
+        ).status_code
+        == 200
+    )
+    wait_for(
+        lambda: (
+            supervisor.request("GET", f"/api/v1/contacts/{consult}").json()["state"] == "offered"
+        ),
+        "the consultation's offer",
+    )
+    shown = supervisor.request("GET", f"/api/v1/contacts/{consult}").json()
+    assert shown["consult_of"] == contact and shown["agent_id"] == str(boss)
+    assert supervisor.request("POST", f"/api/v1/contacts/{consult}/accept").status_code == 200
+    done = agent.request("POST", f"/api/v1/contacts/{contact}/consult/complete")
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["agent_id"]) == ("connected", str(boss))
+    # The communicator's part is over: the contact is no longer theirs to act on.
+    assert agent.request("POST", f"/api/v1/contacts/{contact}/end").status_code == 409

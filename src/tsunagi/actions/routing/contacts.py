@@ -67,6 +67,9 @@ class NewContact:
     # Served by a bot (or IVR) first: the contact stays in ``ivr`` until
     # :func:`do_end_self_service` queues or closes it.
     self_service: str | None = None  # None | "bot" | "ivr"
+    # A consultation about another contact (see actions/routing/consult.py).
+    consult_of: UUID | None = None
+    escalate: bool = False  # waits for the supervisors (skill ``escalation``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +153,9 @@ async def _create(
         version=1,
         priority=priority,
         vip=new.vip,
-        escalated=False,
-        skill=settings.routing_skill(queue.code, vip=new.vip),
-        extra_skills=list(settings.extra_skills),
+        escalated=new.escalate,
+        skill=ESCALATION_SKILL if new.escalate else settings.routing_skill(queue.code, vip=new.vip),
+        extra_skills=[] if new.escalate else list(settings.extra_skills),
         target_agent_ids=[str(agent_id) for agent_id in new.target_agent_ids],
         ranked_at=at,
         created_at=at,
@@ -160,6 +163,7 @@ async def _create(
         idempotency_key=new.idempotency_key,
         customer_ref=new.customer_ref,
         source=new.source,
+        consult_of=new.consult_of,
     )
     session.add(contact)
     await session.flush()

@@ -28,6 +28,7 @@ from tsunagi.actions.follow_ups import (
     book_callback_in,
     check_callback,
 )
+from tsunagi.actions.routing.consult import end_consult_in
 from tsunagi.actions.routing.contacts import queue_contact
 from tsunagi.actions.routing.rows import (
     announce_agent,
@@ -252,6 +253,9 @@ async def do_end_contact(
     now = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
         contact, assignment = await _held(session, contact_id, agent_id, *IN_CONVERSATION)
+        if contact.consult_of is not None:
+            await end_consult_in(session, contact, now, actor)
+            return now
         agent = await lock_agent(session, assignment.agent_id, at=now)
         settings = await _settings(session, contact.queue_id)
         until = now + timedelta(seconds=settings.acw_max_s)

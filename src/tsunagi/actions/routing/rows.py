@@ -95,6 +95,7 @@ def contact_fields(contact: RoutingContact, at: datetime, actor: str | None) -> 
         "queue_id": contact.queue_id,
         "agent_id": contact.agent_id,
         "last_agent_id": contact.last_agent_id,
+        "consult_of": contact.consult_of,
     }
 
 

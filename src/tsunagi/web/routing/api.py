@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from tsunagi.actions.follow_ups import WrapUpCallback as CallbackDraft
 from tsunagi.actions.routing import agents as agent_actions
+from tsunagi.actions.routing import consult as consult_actions
 from tsunagi.actions.routing import contacts as contact_actions
 from tsunagi.actions.routing import offers
 from tsunagi.actions.routing.floor import floor_snapshot
@@ -74,6 +75,7 @@ class ContactOut(Output):
     category: str | None
     resolved_first_contact: bool | None
     created: bool = True
+    consult_of: UUID | None = None  # a consultation: the customer's contact it is about
 
 
 class WrapUpFollowUp(Input):
@@ -148,6 +150,7 @@ def _out(contact: RoutingContact, *, created: bool = True) -> ContactOut:
         category=contact.category,
         resolved_first_contact=contact.resolved_first_contact,
         created=created,
+        consult_of=contact.consult_of,
     )
 
 
@@ -359,6 +362,76 @@ async def transfer_contact(
     return await _load(request, contact_id)
 
 
+class ConsultOut(Output):
+    contact: ContactOut
+    consult_id: UUID | None = None
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/consult",
+    opt={"authz": ("update", "contact")},
+    tags=TAGS,
+    status_code=201,
+)
+async def start_consult(
+    request: AnyRequest, contact_id: FromPath[UUID], data: JSONBody[Transfer]
+) -> ConsultOut:
+    """Consult a colleague (``agent_id``), a queue or the supervisors (``escalate``) while
+    the customer holds. The consultation is a contact of its own (``consult_of`` in its
+    events), offered like any other; then ``…/consult/complete`` hands the customer over
+    (consultative transfer) or ``…/consult/cancel`` comes back to the customer."""
+    principal = require_principal(request)
+    consult_id = await consult_actions.do_start_consult(
+        services_of(request).db,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        by_agent_id=acting_agent(principal, "contact"),
+        target=contact_actions.TransferTarget(
+            queue_id=data.queue_id, agent_id=data.agent_id, escalate=data.escalate
+        ),
+        actor=principal.actor,
+    )
+    return ConsultOut(contact=await _load(request, contact_id), consult_id=consult_id)
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/consult/complete",
+    opt={"authz": ("update", "contact")},
+    tags=TAGS,
+    status_code=200,
+)
+async def complete_consult(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
+    """Hand the customer to the colleague who answered the consultation (409 until then)."""
+    principal = require_principal(request)
+    await consult_actions.do_complete_consult(
+        services_of(request).db,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        by_agent_id=acting_agent(principal, "contact"),
+        actor=principal.actor,
+    )
+    return await _load(request, contact_id)
+
+
+@post(
+    "/api/v1/contacts/{contact_id:uuid}/consult/cancel",
+    opt={"authz": ("update", "contact")},
+    tags=TAGS,
+    status_code=200,
+)
+async def cancel_consult(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
+    """End the consultation wherever it is and resume the customer."""
+    principal = require_principal(request)
+    await consult_actions.do_cancel_consult(
+        services_of(request).db,
+        tenant_id=principal.tenant_id,
+        contact_id=contact_id,
+        by_agent_id=acting_agent(principal, "contact"),
+        actor=principal.actor,
+    )
+    return await _load(request, contact_id)
+
+
 @post(
     "/api/v1/contacts/{contact_id:uuid}/abandon",
     opt={"authz": ("update", "contact")},
@@ -531,6 +604,9 @@ ROUTES = [
     end,
     close_contact,
     transfer_contact,
+    start_consult,
+    complete_consult,
+    cancel_consult,
     abandon_contact,
     request_callback,
     list_agents,
