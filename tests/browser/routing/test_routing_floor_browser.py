@@ -209,3 +209,58 @@ def test_a_supervisor_asks_to_join_a_call_from_the_floor(
     expect(row.get_by_test_id("monitor-whisper")).to_have_count(0)
     agent.close()
     admin.close()
+
+
+def test_a_consultative_transfer_between_two_desks(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed(database_url, world.tenants["a"])
+    communicator = world.account("a", "communicator")
+    boss = world.account("a", "supervisor")
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    for who, skills in ((communicator, {"delivery": 6}), (boss, {"escalation": 6})):
+        profile = admin.request(
+            "PATCH", f"/api/v1/agents/{who.user_id}/profile", json={"skills": skills}
+        )
+        assert profile.status_code == 200, profile.text
+    desk = open_signed_in(browser, server, communicator.username, "/routing/desk")
+    boss_desk = open_signed_in(browser, server, boss.username, "/routing/desk")
+    expect(desk.locator("[data-live-status]")).to_have_text("Live")
+    expect(boss_desk.locator("[data-live-status]")).to_have_text("Live")
+    desk.get_by_test_id("go-ready").click()
+    created = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    )
+    assert created.status_code == 201, created.text
+    contact = created.json()["id"]
+    mine = desk.get_by_test_id("my-contacts")
+    mine.get_by_test_id("accept").click()
+    expect(mine.locator("li strong")).to_have_text("Connected · voice")
+
+    # The communicator asks the supervisors; the customer is put on hold meanwhile.
+    mine.get_by_test_id("consult-target").select_option("escalate")
+    mine.get_by_test_id("consult").click()
+    expect(mine.locator("li strong")).to_have_text("On hold · voice")
+    complete = mine.get_by_test_id("consult-complete")
+    expect(complete).to_be_visible()
+    complete.click()  # nobody has answered yet: refused, and the controls stay
+    expect(desk.get_by_test_id("desk-error")).to_contain_text("not answered")
+    expect(mine.get_by_test_id("consult-cancel")).to_be_visible()
+
+    # The supervisor takes the consultation on their desk, marked as one.
+    boss_desk.get_by_test_id("go-ready").click()
+    theirs = boss_desk.get_by_test_id("my-contacts")
+    expect(theirs.locator("li strong")).to_have_text("Offered · voice · Consultation")
+    theirs.get_by_test_id("accept").click()
+    expect(theirs.locator("li strong")).to_have_text("Connected · voice · Consultation")
+
+    # Hand-over: the customer's contact leaves the communicator's desk and is the
+    # supervisor's; the consultation is gone from theirs.
+    mine.get_by_test_id("consult-complete").click()
+    expect(mine.locator("li")).to_have_count(0)
+    expect(theirs.locator("li")).to_have_count(1)
+    expect(theirs.locator(f"li[data-contact-id='{contact}'] strong")).to_have_text(
+        "Connected · voice"
+    )
+    admin.close()

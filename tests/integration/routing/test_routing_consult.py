@@ -48,7 +48,7 @@ async def _holders(floor: Floor) -> dict[uuid.UUID, uuid.UUID]:
         rows = await session.execute(
             select(RoutingAssignment.contact_id, RoutingAssignment.agent_id)
         )
-    return dict(rows.tuples().all())
+    return {row[0]: row[1] for row in rows}
 
 
 async def test_consultative_transfer_hands_the_customer_to_the_colleague(floor: Floor) -> None:

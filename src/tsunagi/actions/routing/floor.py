@@ -20,7 +20,7 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.routing.agents import Presence, state_of
-from tsunagi.routing.lifecycle import ContactState
+from tsunagi.routing.lifecycle import TERMINAL, ContactState
 from tsunagi.routing.queues import routing_settings
 
 S = ContactState
@@ -169,6 +169,13 @@ async def desk_snapshot(db: Database, tenant_id: UUID, agent_id: UUID) -> dict[s
             )
         ).all()
         held = [(assignment.channel, assignment.state) for assignment, _contact in rows]
+        found = await session.execute(
+            select(RoutingContact.consult_of, RoutingContact.id).where(
+                RoutingContact.consult_of.in_([contact.id for _a, contact in rows]),
+                RoutingContact.state.not_in([state.value for state in TERMINAL]),
+            )
+        )
+        consults = {row[0]: row[1] for row in found}
         name = await session.scalar(select(User.display_name).where(User.id == agent_id))
     wrapping = sum(1 for _channel, state in held if state == S.WRAP_UP)
     return {
@@ -192,6 +199,8 @@ async def desk_snapshot(db: Database, tenant_id: UUID, agent_id: UUID) -> dict[s
                 "channel": contact.channel,
                 "queue_id": str(contact.queue_id) if contact.queue_id else None,
                 "offer_expires_at": _iso(assignment.offer_expires_at),
+                "consult_of": str(contact.consult_of) if contact.consult_of else None,
+                "consult_id": str(consults[contact.id]) if contact.id in consults else None,
             }
             for assignment, contact in rows
         ],

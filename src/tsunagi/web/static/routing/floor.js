@@ -229,8 +229,8 @@ function renderDesk() {
   if (!list) return;
   const items = [...floor.mine.values()].map((c) => {
     let row = deskRows.get(c.contact_id);
-    if (!row || row.state !== c.state) {
-      row = { state: c.state, li: deskRow(c) };
+    if (!row || row.state !== c.state || row.consult !== c.consult_id) {
+      row = { state: c.state, consult: c.consult_id, li: deskRow(c) };
       deskRows.set(c.contact_id, row);
     }
     const countdown = row.li.querySelector(".countdown");
@@ -254,10 +254,13 @@ function deskRow(c) {
   if (c.queue_id) li.dataset.queueId = c.queue_id;
   li.className = `mine state-${c.state}`;
   li.tabIndex = -1;
-  li.append(text("strong", `${stateLabel(c)} · ${c.channel}`));
+  li.append(text("strong", `${stateLabel(c)} · ${c.channel}${c.consult_of ? ` · ${L.consultation}` : ""}`));
+  if (c.consult_of) li.dataset.consultOf = c.consult_of;
   const path = (verb) => `/api/v1/contacts/${c.contact_id}/${verb}`;
   const keys = SHORTCUTS;
-  if (c.state === "offered") {
+  if (c.consult_of && (c.state === "connected" || c.state === "on_hold")) {
+    li.append(button(L.end, () => api(path("end")), "end", keys.end));  // no wrap-up for a consultation
+  } else if (c.state === "offered") {
     li.append(text("span", "", "countdown"));
     li.append(button(L.accept, () => api(path("accept")), "accept", keys.accept),
       button(L.reject, () => api(path("reject")), "reject", keys.reject));
@@ -265,12 +268,43 @@ function deskRow(c) {
     li.append(button(L.hold, () => api(path("hold")), "hold", keys.hold), button(L.end, () => api(path("end")), "end", keys.end),
       button(L.escalate, () => api(path("transfer"), { escalate: true }), "escalate"));
     if (VOICE.has(c.channel)) li.append(recordingToggle(c, path));
+    li.append(consultControls(c, path));
   } else if (c.state === "on_hold") {
     li.append(button(L.resume, () => api(path("resume")), "resume", keys.hold), button(L.end, () => api(path("end")), "end", keys.end));
+    li.append(consultControls(c, path));
   } else if (c.state === "wrap_up") {
     li.append(wrapUpForm(c, path));
   }
   return li;
+}
+
+// Consult a colleague, a queue or the supervisors while the customer holds; then hand the
+// customer over (consultative transfer) or come back. The consultation's id comes from the
+// API (and the desk snapshot after a reload); a 409 means it is already over.
+function consultControls(c, path) {
+  const span = document.createElement("span");
+  span.className = "consult";
+  const settle = async (verb) => {
+    const response = await api(path(`consult/${verb}`));
+    // A refused hand-over (not answered yet) keeps the controls; nothing left to cancel drops them.
+    if (response.ok || (verb === "cancel" && response.status === 409)) { delete c.consult_id; changed(); }
+  };
+  if (c.consult_id) {
+    span.append(button(L.consult_complete, () => settle("complete"), "consult-complete"),
+      button(L.consult_cancel, () => settle("cancel"), "consult-cancel"));
+    return span;
+  }
+  const select = document.createElement("select");
+  select.innerHTML = document.getElementById("consult-options")?.innerHTML ?? "";
+  select.dataset.testid = "consult-target";
+  select.setAttribute("aria-label", L.consult_with);
+  span.append(select, button(L.consult, async () => {
+    const [kind, id] = select.value.split(":");
+    const body = kind === "escalate" ? { escalate: true } : { [`${kind}_id`]: id };
+    const response = await api(path("consult"), body);
+    if (response.ok) { c.consult_id = (await response.json()).consult_id; changed(); }
+  }, "consult"));
+  return span;
 }
 
 // The wrap-up form: category, sub-reason (the chosen category's list), first-contact
@@ -594,8 +628,10 @@ function applyDeskEvent(ev, socket) {
     floor.calls.delete(ev.contact_id);
   }
   if (ev.agent_id === config.me && HELD.has(ev.state)) {
+    const known = floor.mine.get(ev.contact_id);
     floor.mine.set(ev.contact_id, { contact_id: ev.contact_id, state: ev.state, channel: ev.channel,
-      queue_id: ev.queue_id, offer_expires_at: ev.offer_expires_at ?? floor.mine.get(ev.contact_id)?.offer_expires_at });
+      queue_id: ev.queue_id, offer_expires_at: ev.offer_expires_at ?? known?.offer_expires_at,
+      consult_of: ev.consult_of ?? null, consult_id: known?.consult_id });
   } else {
     floor.mine.delete(ev.contact_id);
   }
