@@ -10,6 +10,9 @@
   personal data). ``survey_settings`` — which channels of a queue ask: read by
   supervisors, changed by managers and administrators. ``survey_invitation`` — sending a
   survey link to the customer of a contact: every staff role.
+* ``report_schedule`` — figure reports mailed on a schedule (recipients are personal
+  data, shown masked): read by supervisors, managers and administrators; created,
+  changed, paused and deleted by managers and administrators.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("survey_response", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("survey_settings", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("survey_settings", Action.UPDATE): {_M: Grant.ALL, _A: Grant.ALL},
+    ("report_schedule", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("report_schedule", Action.CREATE): {_M: Grant.ALL, _A: Grant.ALL},
+    ("report_schedule", Action.UPDATE): {_M: Grant.ALL, _A: Grant.ALL},
+    ("report_schedule", Action.DELETE): {_M: Grant.ALL, _A: Grant.ALL},
     ("survey_invitation", Action.CREATE): {
         _C: Grant.ALL,
         _S: Grant.ALL,

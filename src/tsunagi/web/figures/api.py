@@ -9,13 +9,13 @@ from uuid import UUID
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from tsunagi.actions.figures import projector, reports
+from tsunagi.actions.figures import exports, projector, reports
 from tsunagi.actions.figures.repeats import repeat_check
 from tsunagi.adapters.storage.figures_models import FiguresContact
 from tsunagi.figures.cells import Cell
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import require_principal
-from tsunagi.web.figures.exports import CSV_TYPE, XLSX_TYPE, to_csv, to_xlsx
+from tsunagi.web.figures.exports import CSV_TYPE, to_csv
 from tsunagi.web.i18n import current_locale
 from tsunagi.web.services import services_of
 
@@ -231,19 +231,19 @@ def _params(values: dict[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in names}
 
 
-def _export_table(
-    query: reports.ReportQuery, rows: list[RowOut]
-) -> tuple[list[str], list[list[Cell]]]:
-    measure_names = sorted({n for row in rows for n in row.measures})
-    figure_names = list(rows[0].figures) if rows else []
-    header = ["bucket", *query.by, *(f"{d}_name" for d in query.by), *figure_names, *measure_names]
-    body: list[list[Cell]] = []
-    for row in rows:
-        line: list[Cell] = [row.bucket, *row.keys, *row.labels]
-        line += [row.figures.get(n) for n in figure_names]
-        line += [row.measures.get(n, 0) for n in measure_names]
-        body.append(line)
-    return header, body
+async def _report_download(
+    request: AnyRequest, query: reports.ReportQuery, file_format: str
+) -> Response[bytes]:
+    """The same file a scheduled report attaches (``actions.figures.exports``)."""
+    principal = require_principal(request)
+    found = await exports.report_file(
+        services_of(request).db,
+        principal.tenant_id,
+        query,
+        locale=current_locale.get(),
+        file_format=file_format,
+    )
+    return _download(found.content, found.media_type, found.filename)
 
 
 def _download(content: bytes, media_type: str, filename: str) -> Response[bytes]:
@@ -273,9 +273,7 @@ async def export_report_csv(
 ) -> Response[bytes]:
     """The report as CSV (UTF-8 with BOM; formula-like text made inert)."""
     query = await _query(request, **_params(locals()))
-    header, body = _export_table(query, await _rows(request, query))
-    name = f"figures-{query.table}-{query.day_from}-{query.day_to}.csv"
-    return _download(to_csv(header, body), CSV_TYPE, name)
+    return await _report_download(request, query, "csv")
 
 
 @get(f"{BASE}/report.xlsx", opt=READ, tags=TAGS)
@@ -294,9 +292,7 @@ async def export_report_xlsx(
 ) -> Response[bytes]:
     """The report as an Excel workbook (formula-like text made inert)."""
     query = await _query(request, **_params(locals()))
-    header, body = _export_table(query, await _rows(request, query))
-    name = f"figures-{query.table}-{query.day_from}-{query.day_to}.xlsx"
-    return _download(to_xlsx(f"{query.table} {query.grain}", header, body), XLSX_TYPE, name)
+    return await _report_download(request, query, "xlsx")
 
 
 def _contact_out(row: FiguresContact) -> ContactOut:
