@@ -40,6 +40,7 @@ from tsunagi.actions.calls import (
 )
 from tsunagi.actions.customers import do_import_customers
 from tsunagi.actions.desktop import do_identify_party, screen_pop
+from tsunagi.actions.routing.consult import do_complete_consult, do_start_consult
 from tsunagi.actions.routing.contacts import (
     NewContact,
     TransferTarget,
@@ -469,6 +470,64 @@ async def test_desk_transfer_moves_the_caller_to_another_agents_phone_and_desk_e
     heard = [f for i, f in enumerate(heard_in_order(caller)) if (i, f) != (2, MUSIC_HZ)]
     assert heard == [PROMPT_HZ, MENU_HZ, AGENT_HZ, MUSIC_HZ, AGENT2_HZ], heard
     assert set(heard_in_order(aiko_phone)) == set(heard_in_order(ren_phone)) == {CUSTOMER_HZ}
+
+
+async def test_a_consultative_transfer_on_a_call(line: Line) -> None:
+    """Aiko consults Ren while the caller holds (Ren's phone rings; Aiko and Ren talk),
+    then hands the caller over: Aiko's phone is hung up and the caller talks with Ren."""
+    floor = line.floor
+    caller = line.phone(CALLER, CUSTOMER_HZ)
+    aiko_phone = line.phone("aiko", AGENT_HZ)
+    ren_phone = line.phone("ren", AGENT2_HZ)
+    aiko = await add_agent(line, "aiko", aiko_phone, ready=True)
+    ren = await add_agent(line, "ren", ren_phone, ready=False)  # the caller goes to Aiko
+    line.dial(caller)
+    await press_after(caller, "2", 1.5)
+    contact = await line.contact_of_call()
+    await floor.wait_state(contact.id, "connected", timeout=15)
+    await asyncio.sleep(2)  # Aiko and the caller talk
+
+    consult_id = await do_start_consult(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        contact_id=contact.id,
+        by_agent_id=aiko,
+        target=TransferTarget(agent_id=ren),
+        actor="aiko",
+    )
+    await floor.presence("ren", Presence.READY)
+    talking = await floor.wait_state(consult_id, "connected", timeout=15)  # Ren's phone answered
+    assert talking.agent_id == ren
+    await asyncio.sleep(2.5)  # Aiko and Ren talk; the caller hears hold music
+
+    await do_complete_consult(
+        floor.db, tenant_id=floor.tenant_id, contact_id=contact.id, by_agent_id=aiko, actor="aiko"
+    )
+    await line.hung_up(1)  # Aiko's phone
+    await asyncio.sleep(2.5)  # Ren and the caller talk
+    await do_end_contact(
+        floor.db, tenant_id=floor.tenant_id, contact_id=contact.id, agent_id=ren, actor="ren"
+    )
+    await line.hung_up(3)
+    await asyncio.to_thread(caller.wait_event, "CALL_CLOSED")
+
+    assert (await floor.contact(consult_id)).outcome == "consult_transferred"
+    types = [e["type"] for e in await events_of(floor, contact.id)]
+    assert types == [
+        "contact.created",
+        "contact.queued",
+        "contact.offered",
+        "contact.connected",
+        "contact.held",
+        "contact.transferred",
+        "contact.connected",
+        "contact.ended",
+    ], types
+    # Music while Aiko's phone rang is heard only when routing took more than a moment.
+    heard = [f for i, f in enumerate(heard_in_order(caller)) if (i, f) != (2, MUSIC_HZ)]
+    assert heard == [PROMPT_HZ, MENU_HZ, AGENT_HZ, HOLD_HZ, AGENT2_HZ], heard
+    assert heard_in_order(aiko_phone) == [CUSTOMER_HZ, AGENT2_HZ], heard_in_order(aiko_phone)
+    assert heard_in_order(ren_phone) == [AGENT_HZ, CUSTOMER_HZ], heard_in_order(ren_phone)
 
 
 async def test_a_busy_agent_phone_declines_the_offer_and_the_call_goes_to_the_next_agent(

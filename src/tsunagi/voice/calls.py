@@ -98,6 +98,13 @@ class CallContacts(Protocol):
         the contacts waiting for the same skill; None when it is not waiting."""
         ...
 
+    async def consults(
+        self, tenant_id: UUID, contact_ids: Collection[UUID]
+    ) -> dict[UUID, ContactView]:
+        """The latest consultation (any state) of each of the contacts that has one, by the
+        consulted contact's id."""
+        ...
+
     async def callbacks(
         self, *, tenant: str, known: Collection[UUID]
     ) -> list[tuple[UUID, ContactView, str, str | None]]:
@@ -142,12 +149,19 @@ class CallRequest:
     mode: str | None = None  # monitor: "listen" | "whisper" | "barge"
 
 
+@dataclass(frozen=True, slots=True)
+class ConsultChanged:
+    """Inbox item: the call's consultation (a contact of its own) has a newer row."""
+
+    view: ContactView
+
+
 class AnnounceDue:
     """Inbox marker: time to tell the waiting caller their place in line."""
 
 
 ANNOUNCE_DUE = AnnounceDue()
-CallItem = TelephonyEvent | ContactView | IvrFinished | AnnounceDue | CallRequest
+CallItem = TelephonyEvent | ContactView | IvrFinished | AnnounceDue | CallRequest | ConsultChanged
 
 
 @dataclass(eq=False, slots=True)
@@ -183,4 +197,11 @@ class Call:
     """The playback id of a place-in-line announcement under way (music is paused)."""
     waiting_since: float | None = None
     """Monotonic time of the last announcement, or of joining the queue."""
+    consult: ContactView | None = None
+    """The agent's consultation with a colleague about this call, while it lasts."""
+    consult_leg: str | None = None
+    consult_agent: UUID | None = None
+    consult_up: bool = False
+    consult_bridge: str | None = None
+    """The bridge of the agent's leg with the colleague's (the customer holds)."""
     ended: bool = False

@@ -16,6 +16,13 @@ on_hold             unbridged; the caller hears hold music
 wrap_up / closed    both legs hung up (the conversation was ended elsewhere)
 ==================  ===========================================================
 
+A **consultation** (``consult_of`` = this call's contact, see
+``actions/routing/consult.py``) is followed by the same call: offered to a colleague,
+their phone rings (the consult leg); answered, it is bridged with the agent's leg while
+the customer holds. When it ends, the customer's contact says what happened: now held by
+the colleague (a consultative transfer) — the consult leg becomes the agent leg and the
+first agent's phone is hung up; otherwise the colleague's phone is hung up.
+
 and the phones drive the contact: the agent's phone answering accepts the offer
 (unless the desk accepted it first), a phone that fails or does not answer declines
 it, the caller hanging up while waiting abandons it (or, when the media plane failed,
@@ -55,7 +62,7 @@ from tsunagi.ports.telephony import (
     TelephonyEngine,
     TelephonyEvent,
 )
-from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
+from tsunagi.routing.lifecycle import IN_CONVERSATION, TERMINAL, ContactState
 from tsunagi.voice.calls import (
     ANNOUNCE_DUE,
     IVR_FINISHED,
@@ -64,6 +71,7 @@ from tsunagi.voice.calls import (
     CallContacts,
     CallItem,
     CallRequest,
+    ConsultChanged,
     ContactView,
     IvrFinished,
     RecordingSink,
@@ -272,10 +280,37 @@ class CallCenter:
                     view = views.get(call.contact.contact_id) if call.contact else None
                     if view is not None and call.contact and view.version > call.contact.version:
                         call.inbox.put_nowait(view)
+                await self._watch_consults(tenant_id, calls)
             await self._take_requests()
             self._announcements_due(time.monotonic())
             if len(self._early) > 1000:
                 self._early.clear()  # events of legs that ended before being claimed
+
+    async def _watch_consults(self, tenant_id: UUID, calls: list[Call]) -> None:
+        """Feed each call in conversation its consultation's newer rows."""
+        talking = [
+            c
+            for c in calls
+            if c.contact is not None and (c.contact.state in IN_CONVERSATION or c.consult)
+        ]
+        if not talking:
+            return
+        try:
+            consults = await self.contacts.consults(
+                tenant_id, [c.contact.contact_id for c in talking if c.contact]
+            )
+        except Exception:
+            log.exception("reading the consultations of live calls failed")
+            return
+        for call in talking:
+            view = consults.get(call.contact.contact_id) if call.contact else None
+            if view is None:
+                continue
+            known = call.consult
+            if known is None and view.state in TERMINAL:
+                continue  # an earlier consultation, over before this worker saw it
+            if known is None or view.contact_id != known.contact_id or view.version > known.version:
+                call.inbox.put_nowait(ConsultChanged(view))
 
     async def _take_requests(self) -> None:
         """Act on requests from the web (through the outbox) for the calls held here."""
@@ -347,6 +382,10 @@ class CallCenter:
             await self._announce(call)
         elif isinstance(item, CallRequest):
             await self._start_monitor(call, item)
+        elif isinstance(item, ConsultChanged):
+            await self._follow_consult(call, item.view)
+        elif item.leg_id == call.consult_leg:
+            await self._consult_event(call, item)
         elif item.leg_id in call.monitors:
             await self._monitor_event(call, item)
         elif item.leg_id == call.agent_leg:
@@ -562,6 +601,12 @@ class CallCenter:
                 return
             await self._play(call, self.plan.music_for(call.queue or ""))
         elif state == S.OFFERED or state == S.CONNECTED:
+            if (
+                call.consult_up
+                and view.agent_id is not None
+                and view.agent_id == call.consult_agent != call.agent_id
+            ):
+                await self._adopt_consult(call)  # a consultative transfer: keep the call
             if call.agent_leg is not None and call.agent_id != view.agent_id:
                 await self._drop_agent(call)
             if call.agent_leg is None and view.agent_id is not None:
@@ -570,6 +615,7 @@ class CallCenter:
                 if call.leg_id is None and call.dial is not None:
                     await self._dial_customer(call, call.dial)
                 elif call.customer_up:
+                    await self._unbridge_consult(call)  # back to the customer
                     await self._bridge(call)
         elif state == S.ON_HOLD:
             await self._end_monitors(call)
@@ -577,6 +623,7 @@ class CallCenter:
                 bridge_id, call.bridge_id = call.bridge_id, None
                 await self.engine.unbridge(bridge_id)
             await self._play(call, self.plan.hold_music)
+            await self._bridge_consult(call)
         elif state in OVER:
             if call.talked or state == S.ABANDONED:
                 await self._finish(call)
@@ -654,8 +701,137 @@ class CallCenter:
             await self._finish(call)
 
     async def _finish(self, call: Call) -> None:
+        await self._drop_consult(call, end_it=True)
         await self._drop_agent(call)
         call.ended = True
         if call.leg_id is not None:
             with contextlib.suppress(NotFoundError, ConflictError):
                 await self.engine.hangup(call.leg_id)
+
+    # -- consultation: the agent talks with a colleague while the customer holds ----------
+
+    async def _follow_consult(self, call: Call, view: ContactView) -> None:
+        """Ring the colleague the consultation is offered to, bridge them with the agent
+        once both talk (the customer holds), and when it is over either hand the call to
+        the colleague (a consultative transfer) or hang up their phone."""
+        if call.ended:
+            return
+        if call.consult is not None and view.contact_id != call.consult.contact_id:
+            await self._drop_consult(call)  # a new consultation replaces an ended one
+        call.consult = view
+        if view.state == S.OFFERED or view.state in IN_CONVERSATION:
+            if call.consult_leg is not None and call.consult_agent != view.agent_id:
+                await self._drop_consult(call)
+                call.consult = view
+            if call.consult_leg is None and view.agent_id is not None:
+                await self._ring_consult(call, view.agent_id)
+            elif view.state == S.ON_HOLD:
+                await self._unbridge_consult(call)
+            else:
+                await self._bridge_consult(call)
+        elif view.state in WAITING:
+            await self._drop_consult(call)  # missed or declined: it waits again
+            call.consult = view
+        else:  # over: the customer's contact says whether it was handed over
+            fresh = await self._fresh(call)
+            if not (call.consult_up and fresh.agent_id == call.consult_agent):
+                await self._drop_consult(call)
+                call.consult = None
+            await self._reconcile(call, fresh)
+
+    async def _ring_consult(self, call: Call, agent_id: UUID) -> None:
+        assert call.tenant_id is not None
+        name = await self.contacts.agent_name(call.tenant_id, agent_id)
+        target = self.plan.agent_endpoint(name) if name else None
+        if target is None:
+            log.error("agent %s has no phone (voice plan: agents / agent_domain)", agent_id)
+            return
+        leg_id = await self.engine.originate(
+            target,
+            caller_id=self.plan.caller_id or call.caller or "anonymous",
+            timeout_s=self.plan.ring_timeout_s,
+        )
+        call.consult_leg, call.consult_agent, call.consult_up = leg_id, agent_id, False
+        self._register(leg_id, call)
+
+    async def _consult_event(self, call: Call, event: TelephonyEvent) -> None:
+        agent_id, tenant_id, consult = call.consult_agent, call.tenant_id, call.consult
+        assert agent_id is not None
+        assert tenant_id is not None
+        if consult is None:
+            return
+        found = await self.contacts.look(tenant_id, [consult.contact_id])
+        view = found.get(consult.contact_id)
+        if isinstance(event, CallAnswered):
+            call.consult_up = True
+            if view is None:
+                return
+            if view.state == S.OFFERED and view.agent_id == agent_id:
+                with contextlib.suppress(ConflictError):  # the desk accepted first
+                    await self.contacts.accept(tenant_id, view.contact_id, agent_id)
+                found = await self.contacts.look(tenant_id, [consult.contact_id])
+                view = found.get(consult.contact_id, view)
+            await self._follow_consult(call, view)
+        elif isinstance(event, CallHungUp | OriginateFailed):
+            self._forget_consult(call)
+            if view is None or view.agent_id != agent_id:
+                return
+            with contextlib.suppress(ConflictError):
+                if view.state == S.OFFERED:
+                    await self.contacts.decline(tenant_id, view.contact_id, agent_id)
+                elif view.state in IN_CONVERSATION:
+                    await self.contacts.agent_left(tenant_id, view.contact_id, agent_id)
+
+    async def _bridge_consult(self, call: Call) -> None:
+        """Agent and colleague talk once both phones are up and the customer holds."""
+        consult = call.consult
+        if (
+            consult is None
+            or consult.state != S.CONNECTED
+            or not call.consult_up
+            or call.consult_bridge is not None
+            or call.consult_leg is None
+            or call.agent_leg is None
+            or not call.agent_up
+            or call.bridge_id is not None  # the agent is back with the customer
+        ):
+            return
+        call.consult_bridge = await self.engine.bridge(call.agent_leg, call.consult_leg)
+
+    async def _unbridge_consult(self, call: Call) -> None:
+        if call.consult_bridge is not None:
+            bridge_id, call.consult_bridge = call.consult_bridge, None
+            with contextlib.suppress(NotFoundError):
+                await self.engine.unbridge(bridge_id)
+
+    async def _adopt_consult(self, call: Call) -> None:
+        """The customer was handed to the colleague on the consultation: their leg becomes
+        the call's agent leg and the first agent's phone is hung up."""
+        await self._unbridge_consult(call)
+        await self._drop_agent(call)
+        call.agent_leg, call.agent_id, call.agent_up = (
+            call.consult_leg,
+            call.consult_agent,
+            True,
+        )
+        call.consult_leg = call.consult_agent = call.consult = None
+        call.consult_up = False
+
+    def _forget_consult(self, call: Call) -> None:
+        if call.consult_leg is not None:
+            self._calls.pop(call.consult_leg, None)
+        call.consult_leg = call.consult_agent = call.consult_bridge = None
+        call.consult_up = False
+
+    async def _drop_consult(self, call: Call, *, end_it: bool = False) -> None:
+        """Hang up the colleague's phone (and, with ``end_it``, end the consultation: the
+        call it was about is over)."""
+        consult, agent_id, leg_id = call.consult, call.consult_agent, call.consult_leg
+        await self._unbridge_consult(call)
+        self._forget_consult(call)
+        if leg_id is not None:
+            with contextlib.suppress(NotFoundError, ConflictError):
+                await self.engine.hangup(leg_id)
+        if end_it and consult is not None and agent_id is not None and call.tenant_id:
+            with contextlib.suppress(ConflictError, NotFoundError):
+                await self.contacts.agent_left(call.tenant_id, consult.contact_id, agent_id)

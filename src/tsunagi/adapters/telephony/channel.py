@@ -120,6 +120,30 @@ class DatabaseCallContacts:
                 row[0]: ContactView(row[0], ContactState(row[1]), row[2], row[3]) for row in rows
             }
 
+    async def consults(
+        self, tenant_id: UUID, contact_ids: Collection[UUID]
+    ) -> dict[UUID, ContactView]:
+        if not contact_ids:
+            return {}
+        async with self.db.scoped(tenant_id, readonly=True) as session:
+            rows = await session.execute(
+                select(
+                    RoutingContact.consult_of,
+                    RoutingContact.id,
+                    RoutingContact.state,
+                    RoutingContact.agent_id,
+                    RoutingContact.version,
+                )
+                .where(RoutingContact.consult_of.in_(list(contact_ids)))
+                .order_by(RoutingContact.created_at)
+            )
+            # Later consultations replace earlier ones: the latest of each contact.
+            return {
+                row[0]: ContactView(row[1], ContactState(row[2]), row[3], row[4])
+                for row in rows
+                if row[0] is not None
+            }
+
     async def requests(self, *, tenant: str) -> list[CallRequest]:
         tenant_id = await self._tenant(tenant)
         async with self.db.scoped(tenant_id, readonly=True) as session:
