@@ -28,6 +28,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from uuid import UUID
@@ -276,9 +277,17 @@ async def _message(
     message.set_content(
         BODIES[lang].format(name=schedule.name, start=run.period_from, end=run.period_to)
     )
-    main, _, sub = found.media_type.split(";")[0].partition("/")
-    message.add_attachment(found.content, maintype=main, subtype=sub, filename=found.filename)
-    return message.as_bytes(), mailbox, recipients
+    kind, _, charset = found.media_type.partition("; charset=")
+    main, _, sub = kind.partition("/")
+    message.add_attachment(
+        found.content,
+        maintype=main,
+        subtype=sub,
+        filename=found.filename,
+        params={"charset": charset} if charset else {},
+    )
+    # CRLF line ends: smtplib sends bytes as they are, and SMTP lines end in CRLF.
+    return message.as_bytes(policy=policy.SMTP), mailbox, recipients
 
 
 async def _mark(
