@@ -19,3 +19,14 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     uv pip install --quiet --python .venv/bin/python --no-deps -e .
     echo "$want" > "$stamp"
 fi
+
+# Browser libraries (package.json, exact versions) served under /static/vendor/: the
+# desk softphone's SIP stack (JsSIP, bundled by esbuild). No lock file is written (it would record registry
+# URLs); node_modules/ is ignored by git.
+want_js=$(sha256sum package.json | cut -d' ' -f1)
+if [[ ! -f node_modules/.package.sha256 || "$(cat node_modules/.package.sha256)" != "$want_js" ]]; then
+    npm install --no-package-lock --ignore-scripts --no-audit --no-fund --silent
+    # JsSIP ships CommonJS only: one ES module for the browser, node_modules/.vendor/jssip.js.
+    npm run --silent vendor >/dev/null
+    echo "$want_js" > node_modules/.package.sha256
+fi

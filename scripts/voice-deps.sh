@@ -10,6 +10,8 @@ $SUDO apt-get install -y --no-install-recommends \
     sip-tester \
     baresip-core \
     kamailio \
+    kamailio-websocket-modules \
+    kamailio-tls-modules \
     janus
 # The services these packages may register are not used: the tests start their own
 # processes with generated configuration on free ports.

@@ -6,6 +6,10 @@ missing=0
 for tool in rtpengine sipp baresip janus kamailio; do
     command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] || missing=1
 done
+# The desk softphone's SIP-over-WebSocket edge (websocket) and its credential check (crypto).
+for module in websocket crypto; do
+    [[ -f "/usr/lib/x86_64-linux-gnu/kamailio/modules/$module.so" ]] || missing=1
+done
 if [[ $missing == 1 ]]; then
     apt-get update -qq
     sh scripts/voice-deps.sh >/dev/null

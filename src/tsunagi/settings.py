@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     password_memory_kib: int = Field(default=19 * 1024, ge=8)
     # Call recordings are deleted after this many days unless the tenant sets its own.
     recording_retention_days: int = Field(default=365, ge=1, le=3650)
+    # The SIP-over-WebSocket edge the desk's browser softphone registers at (kamailio,
+    # `tsunagi voice serve --softphone-port`): ws://host:port, or wss:// behind the TLS
+    # proxy. No softphone on the desk when unset.
+    voice_softphone_ws_url: str | None = None
     relay_poll_interval_s: float = Field(default=0.25, gt=0)
     secure_cookies: bool = False
     # Tracebacks in error pages: for developers only, never in production.

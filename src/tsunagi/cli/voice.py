@@ -117,6 +117,18 @@ async def _missing(database_url: str, plan: VoicePlan) -> list[str]:
     help="off: media only from the address in each phone's SDP; heuristic: learn it "
     "from the first packets (phones behind NAT with no SBC).",
 )
+@click.option(
+    "--softphone-port",
+    type=int,
+    default=None,
+    help="kamailio's SIP-over-WebSocket port for the desk's browser softphones "
+    "(none when unset; the web app's voice_softphone_ws_url points at it).",
+)
+@click.option(
+    "--web-origin",
+    default=None,
+    help="Only pages of this origin (https://desk.example.com) may open the softphone socket.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -133,6 +145,8 @@ def serve(
     dtmf_port: int,
     rtp_ports: str,
     media_learning: str,
+    softphone_port: int | None,
+    web_origin: str | None,
 ) -> None:
     """Run the voice worker until interrupted (components are restarted when they die)."""
     from tsunagi.adapters.telephony.service import VoiceSettings
@@ -153,6 +167,9 @@ def serve(
         dtmf_log_port=dtmf_port,
         rtp_ports=(int(low), int(high)),
         media_learning=media_learning,
+        softphone_ws_port=None if no_edge else softphone_port,
+        softphone_secret=_softphone_secret(settings) if softphone_port and not no_edge else "",
+        web_origin=web_origin,
     )
     if plan.agent_domain is None and not no_edge:
         plan = msgspec.structs.replace(plan, agent_domain=f"{host}:{edge_port}")
@@ -161,6 +178,14 @@ def serve(
         asyncio.run(_serve(settings, voice_settings, plan))
     except TsunagiError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _softphone_secret(settings: Any) -> str:
+    """The edge secret, derived from the master key the web app holds too."""
+    from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+    from tsunagi.adapters.telephony.edge_auth import EDGE_PURPOSE, edge_secret
+
+    return edge_secret(KeyRing(master_key_for(settings)).installation_key(EDGE_PURPOSE))
 
 
 PURGE_EVERY_S = 3600.0

@@ -7,7 +7,9 @@ taken. Queue order, skills and agent choice are not here: routing owns them.
 
 Agent endpoints: an agent's phone is ``agents[username]`` when listed (a desk phone
 with a fixed address), else ``sip:<username>@<agent_domain>`` — the agent's softphone
-or desk phone registered under the agent's Tsunagi user name at the SIP edge.
+or desk phone registered under the agent's Tsunagi user name at the SIP edge, with
+``;transport=ws`` when the agent uses the desk's browser softphone (``softphone_agents``).
+An ``agents`` URI may carry ``;transport=ws`` itself.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
     """User name → SIP URI of the agent's phone (overrides ``agent_domain``)."""
     agent_domain: str | None = None
     """``host[:port]`` of the SIP edge where agents' phones register by user name."""
+    softphone_agents: list[str] = []
+    """User names whose phone at the edge is the desk's browser softphone (WebRTC); ``"*"``
+    = every agent not listed in ``agents``. Their endpoint carries ``;transport=ws``: the
+    engine then offers ICE + DTLS-SRTP instead of plain RTP."""
     caller_id: str | None = None
     """Shown on the agent's phone; the customer's number when unset."""
     ring_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 30.0
@@ -81,6 +87,8 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
             return self.agents[username]
         if self.agent_domain is None:
             return None
+        if "*" in self.softphone_agents or username in self.softphone_agents:
+            return f"sip:{username}@{self.agent_domain};transport=ws"
         return f"sip:{username}@{self.agent_domain}"
 
     def records(self, queue: str) -> bool:

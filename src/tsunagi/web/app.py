@@ -44,6 +44,8 @@ from tsunagi.web.pages import home
 from tsunagi.web.services import Services
 
 WEB_DIR = Path(__file__).resolve().parent
+VENDOR_DIR = WEB_DIR.parents[2] / "node_modules" / ".vendor"
+"""Where ``scripts/setup.sh`` puts the browser bundles built from npm packages."""
 UNAUTHENTICATED_PATHS = ["^/static/", "^/api/health$", "^/api/schema"]
 
 
@@ -193,12 +195,22 @@ def create_app(
         opt={"authz": PUBLIC, "rate_limit": ("static", 20)},
         include_in_schema=False,
     )
+    # Browser libraries from npm (package.json), bundled at install time by scripts/setup.sh
+    # into node_modules/.vendor: the desk softphone's JsSIP. Never committed, never a CDN.
+    vendor = create_static_files_router(
+        path="/static/vendor",
+        directories=[VENDOR_DIR],
+        opt={"authz": PUBLIC, "rate_limit": ("static", 20)},
+        include_in_schema=False,
+        name="vendor",
+    )
     openapi_router = Router(
         path="/api/schema", route_handlers=[], opt={"authz": PUBLIC, "rate_limit": "schema"}
     )
     app = Litestar(
         route_handlers=[
             static,
+            vendor,
             health.health,
             *status.ROUTES,
             *users.ROUTES,

@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 from uuid import UUID
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -38,6 +40,17 @@ class KeyRing:
         self._master_key = master_key
         self._ciphers: dict[UUID, TenantCipher] = {}
         self._lock = asyncio.Lock()
+
+    def installation_key(self, purpose: str) -> bytes:
+        """A key for one installation-wide purpose (shared by the processes that hold the
+        master key, e.g. the web app and the voice worker's SIP edge): HKDF of the master
+        key, info ``tsunagi installation v1:<purpose>``. No tenant's data key is involved."""
+        return HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=b"tsunagi installation v1:" + purpose.encode(),
+        ).derive(self._master_key)
 
     async def cipher(self, db: Database, tenant_id: UUID) -> TenantCipher:
         found = self._ciphers.get(tenant_id)

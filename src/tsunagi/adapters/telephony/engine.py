@@ -184,7 +184,7 @@ class SippyRtpengineEngine:
         leg_id = str(new_id())
         leg = self._legs[leg_id] = Leg(leg_id, LegDirection.OUTBOUND, LegState.CALLING)
         try:
-            sdp = await self._media.offer(leg_id)
+            sdp = await self._media.offer(leg_id, webrtc=sip.is_webrtc_target(target))
         except RtpengineError:
             cause = HangupCause.ENGINE_FAILURE
             self._emit(OriginateFailed(leg_id=leg_id, occurred_at=self._now(), cause=cause))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tsunagi.adapters.telephony.bencode import BValue
 from tsunagi.adapters.telephony.ng import NgClient, text_field
 
 PARTY = "party"
@@ -34,6 +35,16 @@ ENGINE = "engine"
 _DISCARD_PORT = 9
 _PARTY_FLAGS = ["strict-source"]
 """Flags of every message carrying the party's SDP (leaving them out clears them)."""
+_WEBRTC_OFFER: dict[str, BValue] = {
+    "transport_protocol": "UDP/TLS/RTP/SAVPF",
+    "ICE": "force",
+    "SDES": ["off"],
+    "rtcp_mux": ["require"],
+    "flags": ["generate-mid"],
+}
+"""What the ``party`` side of a leg to a browser softphone is offered: ICE, DTLS-SRTP
+(fingerprint, ``a=setup:actpass``; no SDES keys), RTCP multiplexed. The ``engine`` side
+stays plain RTP, so bridging, prompts, DTMF and recording are the same as for any leg."""
 
 
 def plain_sdp(host: str, port: int, session_id: int = 1, version: int = 1) -> str:
@@ -69,6 +80,9 @@ class _LegMedia:
     version: int = 1
     peer: str | None = None
     flags: list[str] = field(default_factory=list)
+    webrtc: bool = False
+    """The party is a browser (ICE + DTLS-SRTP): every re-offer repeats :data:`_WEBRTC_OFFER`,
+    or rtpengine would fall back to plain RTP towards it."""
 
 
 class RtpengineMedia:
@@ -102,15 +116,17 @@ class RtpengineMedia:
         await self._ng.request("block media", call_id=leg_id, from_tag=PARTY)
         return text_field(reply, "sdp")
 
-    async def offer(self, leg_id: str) -> str:
-        """An outbound leg: returns the SDP offer to send to the party."""
-        leg = _LegMedia(engine_offers=True)
+    async def offer(self, leg_id: str, *, webrtc: bool = False) -> str:
+        """An outbound leg: returns the SDP offer to send to the party (WebRTC's ICE +
+        DTLS-SRTP for a browser softphone, plain RTP otherwise)."""
+        leg = _LegMedia(engine_offers=True, webrtc=webrtc)
         self._legs[leg_id] = leg
         reply = await self._ng.request(
             "offer",
             call_id=leg_id,
             from_tag=ENGINE,
             sdp=plain_sdp(self._host, _DISCARD_PORT),
+            **_offer_options(leg),
         )
         return text_field(reply, "sdp")
 
@@ -256,7 +272,9 @@ class RtpengineMedia:
             await self._ng.request("answer", call_id=leg_id, from_tag=PARTY, to_tag=ENGINE, sdp=sdp)
             return
         assert leg.party_sdp is not None, "an outbound leg is bridged only once answered"
-        await self._ng.request("offer", call_id=leg_id, from_tag=ENGINE, sdp=sdp)
+        await self._ng.request(
+            "offer", call_id=leg_id, from_tag=ENGINE, sdp=sdp, **_offer_options(leg)
+        )
         await self._ng.request(
             "answer",
             call_id=leg_id,
@@ -273,6 +291,10 @@ class RtpengineMedia:
 
     async def stop_recording(self, leg_id: str) -> None:
         await self._ng.request("stop recording", call_id=leg_id)
+
+
+def _offer_options(leg: _LegMedia) -> dict[str, BValue]:
+    return dict(_WEBRTC_OFFER) if leg.webrtc else {}
 
 
 def _listen_tag(listener: str) -> str:

@@ -53,6 +53,12 @@ class VoiceSettings:
     """Keep rtpengine's unencrypted pcaps after each recording's WAV is made."""
     media_learning: str = "off"
     """rtpengine's endpoint learning (see :class:`RtpengineSettings.endpoint_learning`)."""
+    softphone_ws_port: int | None = None
+    """kamailio's SIP-over-WebSocket port for the desk's browser softphones; none when unset."""
+    softphone_secret: str = ""
+    """The edge secret softphone credentials are checked with (``edge_auth``)."""
+    web_origin: str | None = None
+    """Only pages of this origin may open the softphone WebSocket."""
 
 
 @dataclass(slots=True)
@@ -94,6 +100,9 @@ class VoiceService:
                 worker_port=s.worker_sip_port,
                 host=s.host,
                 port=s.edge_sip_port,
+                ws_port=s.softphone_ws_port,
+                ws_secret=s.softphone_secret,
+                ws_origin=s.web_origin,
             )
             if s.edge_sip_port is not None
             else None

@@ -400,8 +400,9 @@ def _default_leg_id() -> str:
 
 
 def parse_target(target: str) -> tuple[str, str, int]:
-    """``sip:user@host:port`` (or without ``sip:``/port) → (user, host, port)."""
-    rest = target.removeprefix("sip:")
+    """``sip:user@host:port`` (or without ``sip:``/port; URI parameters ignored) →
+    (user, host, port)."""
+    rest = target.removeprefix("sip:").partition(";")[0]
     user, at, hostport = rest.rpartition("@")
     if not at or not user or not hostport:
         raise InvalidInputError(f"bad SIP target {target!r}")
@@ -412,6 +413,14 @@ def parse_target(target: str) -> tuple[str, str, int]:
             raise InvalidInputError(f"bad SIP target {target!r}")
         port = int(port_text)
     return user, host, port
+
+
+def is_webrtc_target(target: str) -> bool:
+    """Whether the target is a browser softphone: ``;transport=ws`` (or ``wss``) in its URI.
+    The INVITE still goes over UDP to ``host:port`` (the edge, which reaches the browser
+    over its WebSocket); the parameter only says the media must be WebRTC."""
+    params = target.partition(";")[2].lower().split(";")
+    return any(p in ("transport=ws", "transport=wss") for p in params)
 
 
 def cause_of_status(status: int) -> HangupCause:
