@@ -284,12 +284,13 @@ async def do_update_schedule(
     data: ScheduleInput,
     actor_user_id: UUID | None,
 ) -> ScheduleView:
-    """Replace a schedule's settings; the next send is computed afresh from now."""
-    checked = _checked(data)
+    """Replace a schedule's settings; the next send is computed afresh from now. Another
+    tenant's schedule is not found before the settings are judged."""
     cipher = await keyring.cipher(db, tenant_id)
     at = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
         row = await _locked(session, schedule_id)
+        checked = _checked(data)
         await _check_references(session, data)
         before = _settings(row)
         _apply(row, checked, data)
