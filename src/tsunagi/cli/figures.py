@@ -227,6 +227,23 @@ def _date(value: Any) -> date:
     return result
 
 
+@figures.command("send-reports")
+@click.pass_context
+def send_reports(ctx: click.Context) -> None:
+    """Mail the scheduled reports that are due, once (every web process also does this
+    every 30 s; a period is sent at most once however many run)."""
+    from tsunagi.actions.figures.report_sender import deliver_due
+    from tsunagi.adapters.security.keyring import KeyRing, master_key_for
+
+    settings = load_settings((ctx.find_root().obj or {}).get("config"))
+    keyring = KeyRing(master_key_for(settings))
+    outcomes = _with_db(ctx, lambda db: deliver_due(db, keyring))
+    for outcome in outcomes:
+        click.echo(f"{outcome.run_id} {outcome.status} {outcome.error or ''}".rstrip())
+    sent = sum(1 for o in outcomes if o.status == "sent")
+    click.echo(f"{sent} sent, {len(outcomes) - sent} not sent")
+
+
 @figures.command("import-history")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "slug", required=True, help="Tenant slug.")

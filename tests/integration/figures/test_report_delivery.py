@@ -9,15 +9,18 @@ import asyncio
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from integration.channels.conftest import keyring
@@ -42,6 +45,7 @@ from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.report_models import ReportRun, ReportSchedule
 from tsunagi.channels.email_settings import MailboxConfig
+from tsunagi.cli.figures import figures
 from tsunagi.figures.schedules import at_local
 
 __all__ = ["floor", "keyring"]
@@ -151,8 +155,6 @@ async def _schedule(
 async def _tomorrow_morning(floor: Floor) -> tuple[date, datetime]:
     """Today (local) and tomorrow 08:01 Tokyo: the daily send that reports today."""
     today = await tenant_today(floor.db, floor.tenant_id)
-    from zoneinfo import ZoneInfo
-
     due = at_local(today + timedelta(days=1), time(8, 0), ZoneInfo(TOKYO))
     return today, due + timedelta(minutes=1)
 
@@ -333,3 +335,31 @@ async def test_a_send_cut_off_is_marked_interrupted_not_sent_again(
     async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
         schedule = await session.get(ReportSchedule, schedule_id)
     assert schedule is not None and schedule.next_due_at > later
+
+
+async def test_the_cli_sends_what_is_due(
+    floor: Floor,
+    keyring: KeyRing,
+    world: World,
+    mail: Mail,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    queue = await _handled_contact(floor)
+    await _mailbox(floor, keyring, mail, queue)
+    schedule_id = await _schedule(floor, keyring, world, "xlsx")
+    async with floor.db.scoped(floor.tenant_id) as session, session.begin():
+        row = await session.get(ReportSchedule, schedule_id)
+        assert row is not None
+        row.next_due_at = datetime.now(UTC) - timedelta(minutes=1)
+    monkeypatch.setenv("TSUNAGI_DATABASE_URL", database_url)
+    monkeypatch.setenv("TSUNAGI_DATA_DIR", str(tmp_path / "cli"))
+    monkeypatch.setenv("TSUNAGI_MASTER_KEY", (tmp_path / "keys" / "master.key").read_text())
+    runner = CliRunner()
+    first = await asyncio.to_thread(runner.invoke, figures, ["send-reports"], obj={})
+    assert first.exit_code == 0, first.output
+    assert first.output.endswith("1 sent, 0 not sent\n")
+    again = await asyncio.to_thread(runner.invoke, figures, ["send-reports"], obj={})
+    assert again.output == "0 sent, 0 not sent\n"
+    assert len(mail.inbox("boss")) == 1
