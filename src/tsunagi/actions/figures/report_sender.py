@@ -222,17 +222,29 @@ async def send_run(
         return Outcome(run_id, "skipped")
     try:
         raw, mailbox, recipients = await _message(db, keyring, tenant_id, run_id)
+    except NotFoundError as exc:  # no mailbox yet (or the schedule was just deleted)
+        return await _again(db, tenant_id, run_id, attempt, str(exc), now)
+    except Exception as exc:  # the report could not be made: nothing left, so say so
+        log.exception("scheduled report %s could not be made", run_id)
+        error = f"the report could not be made: {exc}"
+        return await _mark(db, tenant_id, run_id, "failed", error, None)
+    try:
         await senders(mailbox).send(raw, mail_from=mailbox.config.address, to=recipients)
     except PermanentSendError as exc:
         return await _mark(db, tenant_id, run_id, "failed", str(exc), None)
-    except (TransientSendError, NotFoundError) as exc:
-        delay = retry_delay_s(attempt)
-        if delay is None:
-            return await _mark(db, tenant_id, run_id, "failed", str(exc), None)
-        return await _mark(
-            db, tenant_id, run_id, "queued", str(exc), now + timedelta(seconds=delay)
-        )
+    except TransientSendError as exc:
+        return await _again(db, tenant_id, run_id, attempt, str(exc), now)
     return await _mark(db, tenant_id, run_id, "sent", None, None)
+
+
+async def _again(
+    db: Database, tenant_id: UUID, run_id: UUID, attempt: int, error: str, now: datetime
+) -> Outcome:
+    """A temporary failure: queued for the next try, or failed after the last one."""
+    delay = retry_delay_s(attempt)
+    if delay is None:
+        return await _mark(db, tenant_id, run_id, "failed", error, None)
+    return await _mark(db, tenant_id, run_id, "queued", error, now + timedelta(seconds=delay))
 
 
 async def _mailbox(db: Database, keyring: KeyRing, tenant_id: UUID, wanted: UUID | None) -> Mailbox:
@@ -357,26 +369,37 @@ async def deliver_due(
     now = now or utcnow()
     outcomes: list[Outcome] = []
     for tenant_id in await _tenants_with_work(db, now):
-        await take_due(db, tenant_id=tenant_id, now=now)
-        await _expire_leases(db, tenant_id, now)
-        async with db.scoped(tenant_id, readonly=True) as session:
-            queued = (
-                await session.scalars(
-                    select(ReportRun.id)
-                    .where(
-                        ReportRun.status == "queued",
-                        or_(ReportRun.next_try_at.is_(None), ReportRun.next_try_at <= now),
-                    )
-                    .order_by(ReportRun.due_at)
-                    .limit(100)
+        try:
+            outcomes += await _deliver_tenant(db, keyring, tenant_id, senders, now)
+        except Exception:  # one tenant's trouble does not hold up the others
+            log.exception("scheduled reports of tenant %s failed; trying again", tenant_id)
+    return outcomes
+
+
+async def _deliver_tenant(
+    db: Database, keyring: KeyRing, tenant_id: UUID, senders: SenderFor, now: datetime
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    await take_due(db, tenant_id=tenant_id, now=now)
+    await _expire_leases(db, tenant_id, now)
+    async with db.scoped(tenant_id, readonly=True) as session:
+        queued = (
+            await session.scalars(
+                select(ReportRun.id)
+                .where(
+                    ReportRun.status == "queued",
+                    or_(ReportRun.next_try_at.is_(None), ReportRun.next_try_at <= now),
                 )
-            ).all()
-        for run_id in queued:
-            outcomes.append(
-                await send_run(
-                    db, keyring, tenant_id=tenant_id, run_id=run_id, senders=senders, now=now
-                )
+                .order_by(ReportRun.due_at)
+                .limit(100)
             )
+        ).all()
+    for run_id in queued:
+        outcomes.append(
+            await send_run(
+                db, keyring, tenant_id=tenant_id, run_id=run_id, senders=senders, now=now
+            )
+        )
     return outcomes
 
 
