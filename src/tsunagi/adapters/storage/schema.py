@@ -15,6 +15,7 @@ from tsunagi.adapters.storage import (
     report_models,  # noqa: F401 - registers the scheduled figure reports
     routing_models,  # noqa: F401 - registers the routing tables
     survey_models,  # noqa: F401 - registers the survey answers
+    team_models,  # noqa: F401 - registers teams of communicators
 )
 from tsunagi.adapters.storage.models import Base
 
