@@ -19,7 +19,13 @@ CUSTOMER_HZ, AGENT_HZ, SUPERVISOR_HZ = 600.0, 1000.0, 1400.0
 TONES = [CUSTOMER_HZ, AGENT_HZ, SUPERVISOR_HZ]
 
 
-async def test_supervisor_barges_in_and_leaves(mixing_engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("supervisor_first", [False, True], ids=["bridged-first", "at-once"])
+async def test_supervisor_barges_in_and_leaves(
+    mixing_engine: Engine, tmp_path: Path, supervisor_first: bool
+) -> None:
+    """``at-once``: the supervisor is on the phone first; the agent answers, is bridged and
+    barged with no pause. With rtpengine's default endpoint learning that lost the agent's
+    audio in about one run in seven (the early-mixing defect, docs/architecture/voice.md)."""
     worker, log = mixing_engine
     phones = {
         name: Baresip(name, tmp_path / name, write_tone(tmp_path / f"{name}.wav", hz, 40))
@@ -35,12 +41,13 @@ async def test_supervisor_barges_in_and_leaves(mixing_engine: Engine, tmp_path: 
         phones["customer"].command("dial", f"sip:100@127.0.0.1:{worker._config.sip_port}")
         customer = (await log.wait_for(CallOffered)).leg_id
         await worker.answer(customer)
-        agent = await worker.originate(phones["agent"].uri, caller_id="100", timeout_s=10)
-        await log.wait_for(CallAnswered, leg_id=agent)
+        if supervisor_first:
+            supervisor = await call_and_wait(worker, log, phones["supervisor"])
+        agent = await call_and_wait(worker, log, phones["agent"])
         bridge = await worker.bridge(customer, agent)
-        await asyncio.sleep(2)
-        supervisor = await worker.originate(phones["supervisor"].uri, caller_id="100", timeout_s=10)
-        await log.wait_for(CallAnswered, leg_id=supervisor)
+        if not supervisor_first:
+            await asyncio.sleep(2)
+            supervisor = await call_and_wait(worker, log, phones["supervisor"])
         assert await worker.bridge(agent, supervisor, BridgeMode.BARGE) == bridge
         await asyncio.sleep(4)
         phones["supervisor"].command("hangup")
@@ -69,8 +76,16 @@ async def test_supervisor_barges_in_and_leaves(mixing_engine: Engine, tmp_path: 
         ]
         assert len(three_way) >= 4, (name, shares)  # ≥ 2 s hearing both others at once
         timeline = tone_timeline(heard[name], TONES)
-        assert timeline[:2] == [other, other]  # before the barge: only the peer
+        if not supervisor_first:
+            assert timeline[:2] == [other, other]  # before the barge: only the peer
         assert timeline[-2:] == [other, other]  # after the supervisor left: only the peer
+
+
+async def call_and_wait(worker: SippyRtpengineEngine, log: EventLog, phone: Baresip) -> str:
+    """Ring ``phone`` from the worker; its leg id once it has answered."""
+    leg = await worker.originate(phone.uri, caller_id="100", timeout_s=10)
+    await log.wait_for(CallAnswered, leg_id=leg)
+    return leg
 
 
 async def test_coach_whispers_to_the_agent_unheard_by_the_customer(
@@ -162,58 +177,3 @@ async def test_supervisor_listens_to_both_parties_unheard(
     assert listened[CUSTOMER_HZ] > 0.3 and listened[AGENT_HZ] > 0.3, listened
     for name, other in (("customer", AGENT_HZ), ("agent", CUSTOMER_HZ)):
         assert set(tone_timeline(heard[name], TONES)) == {other}, name  # never the supervisor
-
-
-async def test_a_barge_right_after_bridging_is_heard(mixing_engine: Engine, tmp_path: Path) -> None:
-    """The supervisor is on the phone first; the agent answers, is bridged and barged at
-    once. With rtpengine's default endpoint learning this lost the agent's audio in about
-    one run in seven (the "early-mixing" defect, docs/architecture/voice.md)."""
-    worker, log = mixing_engine
-    phones = {
-        name: Baresip(name, tmp_path / name, write_tone(tmp_path / f"{name}.wav", hz, 40))
-        for name, hz in (
-            ("customer", CUSTOMER_HZ),
-            ("agent", AGENT_HZ),
-            ("supervisor", SUPERVISOR_HZ),
-        )
-    }
-    for phone in phones.values():
-        phone.start()
-    try:
-        phones["customer"].command("dial", f"sip:100@127.0.0.1:{worker._config.sip_port}")
-        customer = (await log.wait_for(CallOffered)).leg_id
-        await worker.answer(customer)
-        supervisor = await worker.originate(phones["supervisor"].uri, caller_id="100", timeout_s=10)
-        await log.wait_for(CallAnswered, leg_id=supervisor)
-        agent = await worker.originate(phones["agent"].uri, caller_id="100", timeout_s=10)
-        await log.wait_for(CallAnswered, leg_id=agent)
-        bridge = await worker.bridge(customer, agent)
-        assert await worker.bridge(agent, supervisor, BridgeMode.BARGE) == bridge
-        await asyncio.sleep(4)
-        phones["supervisor"].command("hangup")
-        await log.wait_for(CallHungUp, leg_id=supervisor)
-        await asyncio.sleep(2.5)  # back to a two-party bridge
-        await worker.hangup(customer)
-        await worker.hangup(agent)
-        for name in ("customer", "agent"):
-            await asyncio.to_thread(phones[name].wait_event, "CALL_CLOSED")
-    finally:
-        for phone in phones.values():
-            phone.stop()
-    heard = {name: phone.dumps("dec")[0] for name, phone in phones.items()}
-    supervisor_heard = tone_shares(heard["supervisor"], TONES)
-    assert supervisor_heard[CUSTOMER_HZ] > 0.2 and supervisor_heard[AGENT_HZ] > 0.2
-    assert supervisor_heard[SUPERVISOR_HZ] < 0.05  # nobody hears themselves
-    for name, own, other in (
-        ("customer", CUSTOMER_HZ, AGENT_HZ),
-        ("agent", AGENT_HZ, CUSTOMER_HZ),
-    ):
-        shares = tone_shares(heard[name], TONES)
-        assert shares[other] > 0.3 and shares[SUPERVISOR_HZ] > 0.1, (name, shares)
-        assert shares[own] < 0.05, (name, shares)
-        three_way = [
-            w for w in tone_windows(heard[name], TONES) if min(w[other], w[SUPERVISOR_HZ]) > 0.3
-        ]
-        assert len(three_way) >= 4, (name, shares)  # ≥ 2 s hearing both others at once
-        timeline = tone_timeline(heard[name], TONES)
-        assert timeline[-2:] == [other, other]  # after the supervisor left: only the peer

@@ -433,14 +433,9 @@ class CallCenter:
             return
         if any(who == request.requested_by for _, who in call.monitors.values()):
             return  # already on this call
-        name = await self.contacts.agent_name(call.tenant_id, request.requested_by)
-        target = self.plan.agent_endpoint(name) if name else None
-        if target is None:
-            log.error("supervisor %s has no phone (voice plan)", request.requested_by)
+        leg_id = await self._call_phone(call, request.requested_by)
+        if leg_id is None:
             return
-        leg_id = await self.engine.originate(
-            target, caller_id=self.plan.caller_id or call.caller, timeout_s=self.plan.ring_timeout_s
-        )
         call.monitors[leg_id] = (request.mode or "listen", request.requested_by)
         self._register(leg_id, call)
 
@@ -639,20 +634,27 @@ class CallCenter:
             call.playing = media
 
     async def _ring(self, call: Call, agent_id: UUID) -> None:
-        assert call.tenant_id is not None
-        name = await self.contacts.agent_name(call.tenant_id, agent_id)
-        target = self.plan.agent_endpoint(name) if name else None
-        if target is None:
-            log.error("agent %s has no phone (voice plan: agents / agent_domain)", agent_id)
+        leg_id = await self._call_phone(call, agent_id)
+        if leg_id is None:
             await self._phone_lost(call, agent_id)
             return
-        leg_id = await self.engine.originate(
+        call.agent_leg, call.agent_id, call.agent_up = leg_id, agent_id, False
+        self._register(leg_id, call)
+
+    async def _call_phone(self, call: Call, user_id: UUID) -> str | None:
+        """Ring the phone of an agent or supervisor for ``call``; the new leg's id, or
+        None (logged) when the voice plan gives them no phone."""
+        assert call.tenant_id is not None
+        name = await self.contacts.agent_name(call.tenant_id, user_id)
+        target = self.plan.agent_endpoint(name) if name else None
+        if target is None:
+            log.error("user %s has no phone (voice plan: agents / agent_domain)", user_id)
+            return None
+        return await self.engine.originate(
             target,
             caller_id=self.plan.caller_id or call.caller or "anonymous",
             timeout_s=self.plan.ring_timeout_s,
         )
-        call.agent_leg, call.agent_id, call.agent_up = leg_id, agent_id, False
-        self._register(leg_id, call)
 
     async def _dial_customer(self, call: Call, number: str) -> None:
         assert self.plan.trunk is not None
@@ -740,17 +742,9 @@ class CallCenter:
             await self._reconcile(call, fresh)
 
     async def _ring_consult(self, call: Call, agent_id: UUID) -> None:
-        assert call.tenant_id is not None
-        name = await self.contacts.agent_name(call.tenant_id, agent_id)
-        target = self.plan.agent_endpoint(name) if name else None
-        if target is None:
-            log.error("agent %s has no phone (voice plan: agents / agent_domain)", agent_id)
+        leg_id = await self._call_phone(call, agent_id)
+        if leg_id is None:
             return
-        leg_id = await self.engine.originate(
-            target,
-            caller_id=self.plan.caller_id or call.caller or "anonymous",
-            timeout_s=self.plan.ring_timeout_s,
-        )
         call.consult_leg, call.consult_agent, call.consult_up = leg_id, agent_id, False
         self._register(leg_id, call)
 

@@ -394,42 +394,33 @@ async def start_consult(
     return ConsultOut(contact=await _load(request, contact_id), consult_id=consult_id)
 
 
-@post(
-    "/api/v1/contacts/{contact_id:uuid}/consult/complete",
-    opt={"authz": ("update", "contact")},
-    tags=TAGS,
-    status_code=200,
-)
-async def complete_consult(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
-    """Hand the customer to the colleague who answered the consultation (409 until then)."""
-    principal = require_principal(request)
-    await consult_actions.do_complete_consult(
-        services_of(request).db,
-        tenant_id=principal.tenant_id,
-        contact_id=contact_id,
-        by_agent_id=acting_agent(principal, "contact"),
-        actor=principal.actor,
-    )
-    return await _load(request, contact_id)
+def _consult_step(name: str, summary: str) -> Any:
+    """A route that finishes the contact's consultation (``complete`` or ``cancel``)."""
+    action = getattr(consult_actions, f"do_{name}_consult")
+
+    async def handler(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
+        principal = require_principal(request)
+        await action(
+            services_of(request).db,
+            tenant_id=principal.tenant_id,
+            contact_id=contact_id,
+            by_agent_id=acting_agent(principal, "contact"),
+            actor=principal.actor,
+        )
+        return await _load(request, contact_id)
+
+    handler.__name__ = f"{name}_consult_route"
+    handler.__doc__ = summary
+    path = f"/api/v1/contacts/{{contact_id:uuid}}/consult/{name}"
+    return post(path, opt={"authz": ("update", "contact")}, tags=TAGS, status_code=200)(handler)
 
 
-@post(
-    "/api/v1/contacts/{contact_id:uuid}/consult/cancel",
-    opt={"authz": ("update", "contact")},
-    tags=TAGS,
-    status_code=200,
+complete_consult = _consult_step(
+    "complete", "Hand the customer to the colleague who answered the consultation (409 until then)."
 )
-async def cancel_consult(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
-    """End the consultation wherever it is and resume the customer."""
-    principal = require_principal(request)
-    await consult_actions.do_cancel_consult(
-        services_of(request).db,
-        tenant_id=principal.tenant_id,
-        contact_id=contact_id,
-        by_agent_id=acting_agent(principal, "contact"),
-        actor=principal.actor,
-    )
-    return await _load(request, contact_id)
+cancel_consult = _consult_step(
+    "cancel", "End the consultation wherever it is and resume the customer."
+)
 
 
 @post(
