@@ -13,6 +13,8 @@
 * ``report_schedule`` — figure reports mailed on a schedule (recipients are personal
   data, shown masked): read by supervisors, managers and administrators; created,
   changed, paused and deleted by managers and administrators.
+* ``team`` — teams of communicators (figures by team): read by supervisors, managers and
+  administrators; managed by managers and administrators.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("report_schedule", Action.CREATE): {_M: Grant.ALL, _A: Grant.ALL},
     ("report_schedule", Action.UPDATE): {_M: Grant.ALL, _A: Grant.ALL},
     ("report_schedule", Action.DELETE): {_M: Grant.ALL, _A: Grant.ALL},
+    ("team", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
+    ("team", Action.CREATE): {_M: Grant.ALL, _A: Grant.ALL},
+    ("team", Action.UPDATE): {_M: Grant.ALL, _A: Grant.ALL},
+    ("team", Action.DELETE): {_M: Grant.ALL, _A: Grant.ALL},
     ("survey_invitation", Action.CREATE): {
         _C: Grant.ALL,
         _S: Grant.ALL,

@@ -60,6 +60,8 @@ async def repeat_check(
     query = query.validated()
     if query.grain not in GRAINS:
         raise InvalidInputError(f"the repeat check has grains {', '.join(GRAINS)}")
+    if "team" in query.by or query.team_id is not None:
+        raise InvalidInputError("by: the repeat check is by communicator, not yet by team")
     if window_days is not None and not 1 <= window_days <= MAX_WINDOW_DAYS:
         raise InvalidInputError(f"the repeat window is 1 to {MAX_WINDOW_DAYS} days")
     model = FiguresContact

@@ -10,7 +10,7 @@ for today's live view and for last year.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from tsunagi.adapters.storage.figures_models import (
     FiguresContactInterval,
 )
 from tsunagi.adapters.storage.models import Category, Queue, Tenant, User
+from tsunagi.adapters.storage.team_models import Team, TeamMember
 from tsunagi.domain.errors import InvalidInputError
 from tsunagi.figures.definitions import (
     AGENT_MAXES,
@@ -43,11 +44,12 @@ from tsunagi.figures.definitions import (
     contact_figures,
 )
 from tsunagi.figures.intervals import GRAINS, interval_start
+from tsunagi.figures.teams import NO_TEAM
 
 TABLES = ("contacts", "agents")
 DIMENSIONS = {
     "contacts": ("queue", "channel", "category"),
-    "agents": ("agent", "queue", "channel", "category"),
+    "agents": ("agent", "team", "queue", "channel", "category"),
 }
 MAX_DAYS = 400
 MAX_DRILL = 1000
@@ -67,6 +69,7 @@ class ReportQuery:
     category: str | None = None
     agent_id: uuid.UUID | None = None
     exclude_short_abandons: bool = True
+    team_id: uuid.UUID | None = None
 
     def validated(self) -> ReportQuery:
         if self.table not in TABLES:
@@ -84,6 +87,10 @@ class ReportQuery:
             raise InvalidInputError(f"at most {MAX_DAYS} days per report")
         if self.agent_id is not None and self.table != "agents":
             raise InvalidInputError("an agent filter needs table=agents")
+        if self.team_id is not None and self.table != "agents":
+            raise InvalidInputError("team: a team filter needs table=agents")
+        if "team" in self.by and "agent" in self.by:
+            raise InvalidInputError("by: team and agent together is by agent (one team each)")
         return self
 
 
@@ -129,8 +136,12 @@ def _dimension(model: Any, name: str) -> ColumnElement[Any]:
     return column
 
 
-def _filtered(statement: Select[Any], model: Any, query: ReportQuery) -> Select[Any]:
+def _filtered(
+    statement: Select[Any], model: Any, query: ReportQuery, agents: list[uuid.UUID] | None = None
+) -> Select[Any]:
     statement = statement.where(model.local_day >= query.day_from, model.local_day <= query.day_to)
+    if agents is not None:  # a team's members
+        statement = statement.where(model.agent_id.in_(agents))
     if query.queue_id is not None and hasattr(model, "queue_id"):
         statement = statement.where(model.queue_id == query.queue_id)
     if query.channel is not None and hasattr(model, "channel"):
@@ -168,13 +179,14 @@ async def _grouped(
     dims: tuple[str, ...],
     sums: tuple[str, ...],
     maxes: tuple[str, ...],
+    agents: list[uuid.UUID] | None = None,
 ) -> dict[tuple[str, tuple[str, ...]], Measures]:
     time = _time_column(model, query.grain)
     columns = [_dimension(model, name) for name in dims]
     groups = [c for c in (time, *columns) if c is not None]
     aggregates = [func.sum(getattr(model, n)).label(n) for n in sums]
     aggregates += [func.max(getattr(model, n)).label(n) for n in maxes]
-    statement = _filtered(select(*groups, *aggregates), model, query)
+    statement = _filtered(select(*groups, *aggregates), model, query, agents)
     if groups:
         statement = statement.group_by(*groups)
     found: dict[tuple[str, tuple[str, ...]], Measures] = {}
@@ -214,6 +226,8 @@ async def report(db: Database, tenant_id: uuid.UUID, query: ReportQuery) -> list
                 ReportRow(bucket, keys, m, contact_figures(m, options))
                 for (bucket, keys), m in grouped.items()
             ]
+        elif "team" in query.by or query.team_id is not None:
+            rows = await _team_rows(session, query)
         else:
             grouped = await _grouped(
                 session, _model("agents", query.grain), query, query.by, AGENT_SUMS, AGENT_MAXES
@@ -228,8 +242,48 @@ async def report(db: Database, tenant_id: uuid.UUID, query: ReportQuery) -> list
     return rows
 
 
+async def _team_rows(session: AsyncSession, query: ReportQuery) -> list[ReportRow]:
+    """Per-communicator rows summed into their (current) teams: counts and milliseconds
+    add exactly, and the figures are computed from the sums (never averages of
+    averages). Communicators in no team are the team key ``""``."""
+    members = (await session.execute(select(TeamMember.user_id, TeamMember.team_id))).all()
+    team_of = {str(row.user_id): str(row.team_id) for row in members}
+    agents = (
+        None
+        if query.team_id is None
+        else [row.user_id for row in members if row.team_id == query.team_id]
+    )
+    inner = replace(query, by=tuple("agent" if d == "team" else d for d in query.by))
+    grouped = await _grouped(
+        session, _model("agents", query.grain), inner, inner.by, AGENT_SUMS, AGENT_MAXES, agents
+    )
+    states = await _states(session, inner, agents)
+    at = query.by.index("team") if "team" in query.by else None
+
+    def team_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+        if at is None:
+            return keys
+        return (*keys[:at], team_of.get(keys[at], NO_TEAM), *keys[at + 1 :])
+
+    summed: dict[tuple[str, tuple[str, ...]], Measures] = {}
+    for (bucket, keys), m in grouped.items():
+        add_into(summed.setdefault((bucket, team_keys(keys)), {}), m, AGENT_MAXES)
+    held: dict[tuple[str, str], dict[str, int]] | None = None
+    if states is not None:
+        held = {}
+        for (bucket, agent), times in states.items():
+            team = team_of.get(agent, NO_TEAM) if at is not None else ""
+            add_into(held.setdefault((bucket, team), {}), times)
+    rows = []
+    for (bucket, keys), m in summed.items():
+        state_key = (bucket, keys[at] if at is not None else "")
+        found = None if held is None else held.get(state_key, {})
+        rows.append(ReportRow(bucket, keys, m, agent_figures(m, found)))
+    return rows
+
+
 async def _states(
-    session: AsyncSession, query: ReportQuery
+    session: AsyncSession, query: ReportQuery, agents: list[uuid.UUID] | None = None
 ) -> dict[tuple[str, str], dict[str, int]] | None:
     """Time in each state per (bucket, agent or ""); ``None`` when a queue, channel or
     category narrows the report (agent states do not belong to one of those)."""
@@ -246,7 +300,9 @@ async def _states(
     groups = [
         c for c in (time, model.agent_id if per_agent else None, model.state) if c is not None
     ]
-    statement = _filtered(select(*groups, func.sum(model.state_ms)).group_by(*groups), model, query)
+    statement = _filtered(
+        select(*groups, func.sum(model.state_ms)).group_by(*groups), model, query, agents
+    )
     found: dict[tuple[str, str], dict[str, int]] = {}
     for row in await session.execute(statement):
         values = list(row)
@@ -268,10 +324,15 @@ async def names(db: Database, tenant_id: uuid.UUID, locale: str) -> dict[str, di
         queues = (await session.scalars(select(Queue))).all()
         categories = (await session.scalars(select(Category))).all()
         users = (await session.scalars(select(User))).all()
+        teams = (await session.scalars(select(Team))).all()
     return {
         "queue": {str(q.id): q.name_ja if japanese else q.name_en for q in queues},
         "category": {c.code: c.name_ja if japanese else c.name_en for c in categories},
         "agent": {str(u.id): u.display_name for u in users},
+        "team": {
+            NO_TEAM: "(チームなし)" if japanese else "(no team)",
+            **{str(t.id): t.name for t in teams},
+        },
     }
 
 

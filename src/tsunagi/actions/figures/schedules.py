@@ -30,6 +30,7 @@ from tsunagi.adapters.storage.conversation_models import ChannelAccount
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant, User
 from tsunagi.adapters.storage.report_models import ReportRun, ReportSchedule
+from tsunagi.adapters.storage.team_models import Team
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from tsunagi.domain.ids import new_id
 from tsunagi.figures.schedules import (
@@ -61,6 +62,7 @@ class ScheduleInput:
     channel: str | None = None
     category: str | None = None
     agent: UUID | None = None
+    team: UUID | None = None
     exclude_short_abandons: bool = True
     weekday: int | None = None
     month_day: int | None = None
@@ -113,6 +115,7 @@ def report_query(stored: dict[str, Any], day_from: date, day_to: date) -> Report
         channel=stored.get("channel") or None,
         category=stored.get("category") or None,
         agent_id=UUID(stored["agent"]) if stored.get("agent") else None,
+        team_id=UUID(stored["team"]) if stored.get("team") else None,
         exclude_short_abandons=bool(stored.get("exclude_short_abandons", True)),
     )
 
@@ -142,6 +145,7 @@ def _checked(data: ScheduleInput) -> _Checked:
         "channel": data.channel or None,
         "category": data.category or None,
         "agent": str(data.agent) if data.agent else None,
+        "team": str(data.team) if data.team else None,
         "exclude_short_abandons": data.exclude_short_abandons,
     }
     today = date(2000, 1, 1)  # any period: the filters are what is checked
@@ -155,6 +159,8 @@ async def _check_references(session: AsyncSession, data: ScheduleInput) -> None:
         raise InvalidInputError("queue: no such queue")
     if data.agent is not None and await session.get(User, data.agent) is None:
         raise InvalidInputError("agent: no such communicator")
+    if data.team is not None and await session.get(Team, data.team) is None:
+        raise InvalidInputError("team: no such team")
     if data.mailbox_id is not None:
         account = await session.get(ChannelAccount, data.mailbox_id)
         if account is None or account.channel != "email":

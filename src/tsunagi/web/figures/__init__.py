@@ -12,10 +12,16 @@ from typing import Any
 
 from tsunagi.actions.figures.projector import FiguresProjector
 from tsunagi.actions.figures.report_sender import ReportSender
-from tsunagi.web.figures import api, pages, schedules, voc
+from tsunagi.web.figures import api, pages, schedules, teams, voc
 from tsunagi.web.services import Services
 
-ROUTES: list[Any] = [*api.ROUTES, *pages.ROUTES, *voc.ROUTES, *schedules.ROUTES]
+ROUTES: list[Any] = [
+    *api.ROUTES,
+    *pages.ROUTES,
+    *voc.ROUTES,
+    *schedules.ROUTES,
+    *teams.ROUTES,
+]
 
 # One projector and one report sender per running app (keyed by its Services).
 PROJECTORS: dict[int, FiguresProjector] = {}

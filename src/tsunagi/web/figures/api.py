@@ -100,6 +100,7 @@ async def _query(
     category: str | None,
     agent: UUID | None,
     exclude_short_abandons: bool,
+    team: UUID | None = None,
 ) -> reports.ReportQuery:
     principal = require_principal(request)
     today = await reports.tenant_today(services_of(request).db, principal.tenant_id)
@@ -114,6 +115,7 @@ async def _query(
         category=category,
         agent_id=agent,
         exclude_short_abandons=exclude_short_abandons,
+        team_id=team,
     )
 
 
@@ -147,7 +149,11 @@ async def _labelled(
 Table = Annotated[str, QueryParameter(description="contacts or agents")]
 Grain = Annotated[str, QueryParameter(description="15, 30, 60, day, week, month or total")]
 By = Annotated[
-    str | None, QueryParameter(description="up to two of queue, channel, category, agent")
+    str | None,
+    QueryParameter(
+        description="up to two of queue, channel, category; with table=agents also agent or "
+        "team (a communicator's current team; not agent and team together)"
+    ),
 ]
 Survey = Annotated[
     str | None,
@@ -170,6 +176,7 @@ async def read_report(
     category: FromQuery[str | None] = None,
     agent: FromQuery[UUID | None] = None,
     exclude_short_abandons: FromQuery[bool] = True,
+    team: FromQuery[UUID | None] = None,
 ) -> ReportOut:
     """Summed measures and figures per bucket and dimension (see docs/figures.md)."""
     query = await _query(request, **_params(locals()))
@@ -227,8 +234,9 @@ def _params(values: dict[str, Any]) -> dict[str, Any]:
         "category",
         "agent",
         "exclude_short_abandons",
+        "team",
     )
-    return {name: values[name] for name in names}
+    return {name: values.get(name) for name in names}
 
 
 async def _report_download(
@@ -270,6 +278,7 @@ async def export_report_csv(
     category: FromQuery[str | None] = None,
     agent: FromQuery[UUID | None] = None,
     exclude_short_abandons: FromQuery[bool] = True,
+    team: FromQuery[UUID | None] = None,
 ) -> Response[bytes]:
     """The report as CSV (UTF-8 with BOM; formula-like text made inert)."""
     query = await _query(request, **_params(locals()))
@@ -289,6 +298,7 @@ async def export_report_xlsx(
     category: FromQuery[str | None] = None,
     agent: FromQuery[UUID | None] = None,
     exclude_short_abandons: FromQuery[bool] = True,
+    team: FromQuery[UUID | None] = None,
 ) -> Response[bytes]:
     """The report as an Excel workbook (formula-like text made inert)."""
     query = await _query(request, **_params(locals()))

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from tsunagi.actions.accounts import get_tenant
 from tsunagi.actions.figures import reports
 from tsunagi.actions.figures.repeats import repeat_check
+from tsunagi.actions.teams import list_teams, team_of_users
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.domain.errors import InvalidInputError
 from tsunagi.figures.definitions import (
@@ -59,12 +60,15 @@ async def figures_page(
     grain: FromQuery[str | None] = None,
     queue_text: Annotated[str | None, QueryParameter(name="queue")] = None,
     channel_text: Annotated[str | None, QueryParameter(name="channel")] = None,
+    team_text: Annotated[str | None, QueryParameter(name="team")] = None,
 ) -> Template:
-    """The dashboard; the filter form sends empty values for "all", read as no filter."""
+    """The dashboard; the filter form sends empty values for "all", read as no filter.
+    A team narrows the communicator tables (contacts are not a team's)."""
     principal = require_principal(request)
     db = services_of(request).db
     tenant_id = principal.tenant_id
     queue = _uuid_or_none(queue_text)
+    team = _uuid_or_none(team_text, "team")
     channel = channel_text or None
     today = await reports.tenant_today(db, tenant_id)
     start, end, chosen = _range(today, day_from, day_to, grain)
@@ -77,15 +81,25 @@ async def figures_page(
     by_queue = await reports.report(db, tenant_id, _with(base, grain="total", by=("queue",)))
     by_category = await reports.report(db, tenant_id, _with(base, grain="total", by=("category",)))
     agents = await reports.report(
-        db, tenant_id, _with(base, table="agents", grain="total", by=("agent",))
+        db, tenant_id, _with(base, table="agents", grain="total", by=("agent",), team_id=team)
+    )
+    by_team = await reports.report(
+        db, tenant_id, _with(base, table="agents", grain="total", by=("team",), team_id=team)
     )
     pairs = await reports.report(
-        db, tenant_id, _with(base, table="agents", grain="total", by=("agent", "category"))
+        db,
+        tenant_id,
+        _with(base, table="agents", grain="total", by=("agent", "category"), team_id=team),
     )
     handle = await reports.handle_times(db, tenant_id, base)
     repeat_pairs = await repeat_check(
         db, tenant_id, _with(base, table="agents", grain="total", by=("agent", "category"))
     )
+    if team is not None:  # the repeat check is per communicator: keep the team's
+        members = {
+            str(u) for u, t in (await team_of_users(db, tenant_id=tenant_id)).items() if t == team
+        }
+        repeat_pairs = [row for row in repeat_pairs if row.keys[0] in members]
     repeat_total: Measures = {}
     for row in repeat_pairs:  # every judged contact is in exactly one pair
         add_into(repeat_total, row.measures)
@@ -97,6 +111,7 @@ async def figures_page(
         "grain": chosen,
         **({"queue": str(queue)} if queue else {}),
         **({"channel": channel} if channel else {}),
+        **({"team": str(team)} if team else {}),
     }
     total = totals[0].figures if totals else contact_figures({}, FigureOptions())
     return Template(
@@ -106,7 +121,8 @@ async def figures_page(
             "tenant": await get_tenant(db, tenant_id),
             "csrf": csrf_for(request),
             "filters": filters,
-            "query": urlencode(filters),
+            # the contact exports have no team (a team narrows communicator tables only)
+            "query": urlencode({k: v for k, v in filters.items() if k != "team"}),
             "queues": queues,
             "channels": CHANNELS,
             "grains": ("15", "30", "60", "day", "week", "month"),
@@ -129,6 +145,8 @@ async def figures_page(
             "by_queue": by_queue,
             "by_category": by_category,
             "agents": agents,
+            "by_team": by_team,
+            "teams": await list_teams(db, tenant_id=tenant_id),
             "repeat": repeat_figures(repeat_total),
             "heat": heat_map(
                 {
@@ -146,13 +164,13 @@ async def figures_page(
     )
 
 
-def _uuid_or_none(text: str | None) -> UUID | None:
+def _uuid_or_none(text: str | None, name: str = "queue") -> UUID | None:
     if not text:
         return None
     try:
         return UUID(text)
     except ValueError as error:
-        raise InvalidInputError("queue must be a queue id") from error
+        raise InvalidInputError(f"{name} must be a {name} id") from error
 
 
 def _with(query: reports.ReportQuery, **changes: Any) -> reports.ReportQuery:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from tsunagi.actions.accounts import get_tenant
 from tsunagi.actions.figures import reports
 from tsunagi.actions.figures import schedules as actions
+from tsunagi.actions.teams import list_teams
 from tsunagi.adapters.storage.conversation_models import ChannelAccount
 from tsunagi.adapters.storage.models import Category, Queue
 from tsunagi.domain.permission_types import Action
@@ -56,6 +57,7 @@ class ScheduleIn(Input):
     channel: str | None = None
     category: str | None = None
     agent: UUID | None = None
+    team: UUID | None = None
     exclude_short_abandons: bool = True
     file_format: str = "xlsx"
     cadence: str = "daily"
@@ -118,6 +120,7 @@ def _input(data: ScheduleIn) -> actions.ScheduleInput:
         channel=data.channel,
         category=data.category,
         agent=data.agent,
+        team=data.team,
         exclude_short_abandons=data.exclude_short_abandons,
         file_format=data.file_format,
         cadence=data.cadence,
@@ -286,6 +289,7 @@ async def schedules_page(request: AnyRequest) -> Template:
             "queues": queues,
             "categories": categories,
             "mailboxes": mailboxes,
+            "teams": await list_teams(db, tenant_id=tenant_id),
             "channels": ("voice", "chat", "email", "sms", "callback"),
             "grains": GRAINS,
             "weekdays": range(7),

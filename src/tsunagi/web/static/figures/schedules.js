@@ -41,6 +41,7 @@ function payload(data) {
     queue: value("queue") || null,
     channel: value("channel") || null,
     category: value("category") || null,
+    team: value("team") || null,
     file_format: value("file_format"),
     cadence,
     weekday: cadence === "weekly" ? Number(value("weekday")) : null,
