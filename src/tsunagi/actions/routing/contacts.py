@@ -203,12 +203,17 @@ async def _admit(
     hops: int,
 ) -> None:
     """Queue the contact, or apply the queue's closed/full action."""
-    timezone = await session.scalar(select(Tenant.timezone).where(Tenant.id == queue.tenant_id))
-    waiting = await session.scalar(
-        select(func.count())
-        .select_from(RoutingContact)
-        .where(RoutingContact.queue_id == queue.id, RoutingContact.state == S.QUEUED)
-    )
+    # Only what the queue's rules need is read (most queues have no hours or size limit).
+    timezone = None
+    if settings.business_hours or settings.holidays:
+        timezone = await session.scalar(select(Tenant.timezone).where(Tenant.id == queue.tenant_id))
+    waiting: int | None = 0
+    if settings.max_size is not None:
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(RoutingContact)
+            .where(RoutingContact.queue_id == queue.id, RoutingContact.state == S.QUEUED)
+        )
     verdict = admit(settings, at=at, timezone=timezone or "UTC", waiting=waiting or 0)
     if verdict is Admission.ADMIT:
         queue_contact(session, contact, at, actor, reason="new")
