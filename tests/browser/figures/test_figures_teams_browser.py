@@ -78,3 +78,54 @@ def test_team_filter_and_by_team_table(
     expect(page.get_by_test_id("fig-team").locator("option:checked")).to_have_text("早番チーム")
     # the contact exports stay valid (a team narrows communicator tables only)
     assert "team=" not in (page.get_by_test_id("fig-csv").get_attribute("href") or "")
+
+
+def test_manager_makes_changes_and_deletes_a_team(
+    browser: Browser, server: LiveServer, world: World
+) -> None:
+    page = browser.new_context(locale="en-US").new_page()
+    page.set_default_timeout(10_000)
+    page.goto(f"{server.url}/login")
+    form = page.get_by_test_id("login-form")
+    form.locator("input[name=username]").fill(world.account("a", "manager").username)
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{server.url}/home/**")
+    communicator = world.account("a", "communicator")
+    supervisor = world.account("a", "supervisor")
+
+    page.goto(f"{server.url}/figures")
+    page.get_by_test_id("fig-teams-link").click()
+    page.wait_for_url(f"{server.url}/figures/teams")
+    expect(page.get_by_test_id("team-empty")).to_be_visible()
+    rows = page.locator("[data-testid=team-list] tr[data-team]")
+
+    page.get_by_test_id("team-save").click()  # no name: the browser asks for one
+    expect(rows).to_have_count(0)
+    page.get_by_test_id("team-name").fill("Early shift")
+    page.locator(f"input[name=members][value='{communicator.user_id}']").check()
+    page.get_by_test_id("team-save").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Early shift")
+
+    page.get_by_test_id("team-name").fill("Early shift")  # the name is taken
+    page.get_by_test_id("team-save").click()
+    expect(page.get_by_test_id("team-error")).to_contain_text("exists")
+    expect(rows).to_have_count(1)
+
+    page.reload()
+    rows.first.get_by_test_id("team-edit").click()
+    expect(page.get_by_test_id("team-name")).to_have_value("Early shift")
+    page.get_by_test_id("team-name").fill("Morning")
+    page.locator(f"input[name=members][value='{supervisor.user_id}']").check()
+    page.get_by_test_id("team-save").click()
+    expect(rows.first).to_contain_text("Morning")
+    members = rows.first.get_by_test_id("team-members")
+    expect(members).to_contain_text(",")  # two members now
+    expect(rows).to_have_count(1)
+
+    page.get_by_role("button", name="日本語").click()
+    expect(page.locator("h1")).to_have_text("チーム")
+    page.once("dialog", lambda dialog: dialog.accept())
+    rows.first.get_by_test_id("team-delete").click()
+    expect(rows).to_have_count(0)

@@ -9,10 +9,16 @@ from uuid import UUID
 import msgspec
 from litestar import Request, delete, get, post, put
 from litestar.params import FromPath, JSONBody
+from litestar.response import Template
+from sqlalchemy import select
 
 from tsunagi.actions import teams as actions
+from tsunagi.actions.accounts import get_tenant
+from tsunagi.adapters.storage.models import User
+from tsunagi.domain.permission_types import Action
+from tsunagi.domain.permissions import Resource, is_allowed
 from tsunagi.web.api.schemas import Input, Output
-from tsunagi.web.auth import require_principal
+from tsunagi.web.auth import csrf_for, require_principal
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
@@ -86,4 +92,30 @@ async def delete_team(request: AnyRequest, team_id: FromPath[UUID]) -> None:
     )
 
 
-ROUTES = [list_teams, create_team, update_team, delete_team]
+@get("/figures/teams", opt={"authz": ("read", "team"), "page": True})
+async def teams_page(request: AnyRequest) -> Template:
+    """Teams and their members; managers create, change and delete them (the API)."""
+    principal = require_principal(request)
+    db = services_of(request).db
+    tenant_id = principal.tenant_id
+    async with db.scoped(tenant_id, readonly=True) as session:
+        users = (
+            await session.scalars(
+                select(User).where(User.active.is_(True)).order_by(User.display_name)
+            )
+        ).all()
+    return Template(
+        "figures/teams.html",
+        context={
+            "principal": principal,
+            "tenant": await get_tenant(db, tenant_id),
+            "csrf": csrf_for(request),
+            "teams": await actions.list_teams(db, tenant_id=tenant_id),
+            "users": users,
+            "user_names": {u.id: u.display_name for u in users},
+            "may_change": is_allowed(principal, Action.UPDATE, Resource("team", tenant_id)),
+        },
+    )
+
+
+ROUTES = [list_teams, create_team, update_team, delete_team, teams_page]
