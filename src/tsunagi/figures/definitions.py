@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 Measures = dict[str, int]
+# The figure functions below take the measures of one bucket (ints) or of many buckets at
+# once (one int64 array per measure, ``actions.figures.tables``): the same formula either
+# way. With arrays a ratio whose denominator is zero is NaN where the scalar gives None.
+MeasuresIn = Mapping[str, Any]
 
 # Survey answers (NPS 0-10, CSAT 1-5), counted once per answer in the interval in which it
 # arrived (or in which its contact ended, if that was later): see ``figures.surveys``.
@@ -90,11 +97,17 @@ class FigureOptions:
     exclude_short_abandons: bool = True
 
 
-def _ratio(numerator: float, denominator: float) -> float | None:
+def _ratio(numerator: Any, denominator: Any) -> Any:
+    if isinstance(denominator, np.ndarray):
+        # Integers below 2**53 become doubles exactly and the division is IEEE's, so each
+        # value is the very float the scalar branch gives.
+        out = np.full(denominator.shape, np.nan)
+        np.divide(numerator, denominator, out=out, where=denominator > 0)
+        return out
     return None if denominator <= 0 else numerator / denominator
 
 
-def _seconds(ms: float, count: float) -> float | None:
+def _seconds(ms: Any, count: Any) -> Any:
     value = _ratio(ms, count)
     return None if value is None else value / 1000
 
@@ -112,7 +125,7 @@ def repeat_figures(m: Mapping[str, int]) -> dict[str, float | None]:
     }
 
 
-def survey_figures(m: Mapping[str, int]) -> dict[str, float | None]:
+def survey_figures(m: MeasuresIn) -> dict[str, Any]:
     """NPS (−100…+100), CSAT (share of 4-5 answers) and the average CSAT score (1-5)."""
     nps_answers = m.get("nps_answers", 0)
     csat_answers = m.get("csat_answers", 0)
@@ -126,7 +139,7 @@ def survey_figures(m: Mapping[str, int]) -> dict[str, float | None]:
     }
 
 
-def contact_figures(m: Mapping[str, int], options: FigureOptions) -> dict[str, float | None]:
+def contact_figures(m: MeasuresIn, options: FigureOptions) -> dict[str, Any]:
     """Figures of summed contact measures. ``None`` where the denominator is zero."""
     short = m.get("short_abandoned", 0) if options.exclude_short_abandons else 0
     offered = m.get("offered", 0) - short
@@ -158,9 +171,7 @@ def contact_figures(m: Mapping[str, int], options: FigureOptions) -> dict[str, f
     }
 
 
-def agent_figures(
-    m: Mapping[str, int], states_ms: Mapping[str, int] | None = None
-) -> dict[str, float | None]:
+def agent_figures(m: MeasuresIn, states_ms: MeasuresIn | None = None) -> dict[str, Any]:
     """Figures of one communicator (or a group): handling, 即答率, occupancy, utilisation.
 
     ``states_ms`` is the time in each agent state over the same buckets; without it the
@@ -168,7 +179,7 @@ def agent_figures(
     """
     handled = m.get("handled", 0)
     handle_ms = m.get("talk_ms", 0) + m.get("hold_ms", 0) + m.get("acw_ms", 0)
-    figures: dict[str, float | None] = {
+    figures: dict[str, Any] = {
         "handled": handled,
         "aht_s": _seconds(handle_ms, handled),
         "avg_talk_s": _seconds(m.get("talk_ms", 0), handled),

@@ -12,7 +12,7 @@ from typing import Any
 
 from tsunagi.actions.figures.projector import FiguresProjector
 from tsunagi.actions.figures.report_sender import ReportSender
-from tsunagi.web.figures import api, pages, schedules, teams, voc
+from tsunagi.web.figures import api, pages, schedules, tables, teams, voc
 from tsunagi.web.services import Services
 
 ROUTES: list[Any] = [
@@ -21,6 +21,7 @@ ROUTES: list[Any] = [
     *voc.ROUTES,
     *schedules.ROUTES,
     *teams.ROUTES,
+    *tables.ROUTES,
 ]
 
 # One projector and one report sender per running app (keyed by its Services).

@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar import Request, Response, get, post
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from tsunagi.actions.figures import exports, projector, reports
+from tsunagi.actions.figures import exports, projector, reports, tables
 from tsunagi.actions.figures.repeats import repeat_check
 from tsunagi.adapters.storage.figures_models import FiguresContact
 from tsunagi.figures.cells import Cell
@@ -121,8 +121,10 @@ async def _query(
 
 async def _rows(request: AnyRequest, query: reports.ReportQuery) -> list[RowOut]:
     principal = require_principal(request)
-    found = await reports.report(services_of(request).db, principal.tenant_id, query)
-    return await _labelled(request, query, found)
+    # The columnar fast path: the same rows as ``reports.report`` (tested), computed per
+    # column instead of per row.
+    table = await tables.report_table(services_of(request).db, principal.tenant_id, query)
+    return await _labelled(request, query, table.rows())
 
 
 async def _labelled(
