@@ -4,8 +4,8 @@ A baresip caller reaches the IVR, presses 2, waits in the queue with music, and 
 to a communicator whose phone is the desk softphone (JsSIP in headless Chromium, registered
 over kamailio's WebSocket with the credential the web app issued, WebRTC media to
 rtpengine). The communicator accepts on the desk (which answers the softphone), they talk,
-the desk's Escalate button transfers the caller blind to a supervisor (a baresip phone
-registered at the same edge), and the caller hangs up.
+the desk holds (music) and resumes, the desk's Escalate button transfers the caller blind
+to a supervisor (a baresip phone registered at the same edge), and the caller hangs up.
 
 Every party plays its own tone: what the caller heard (baresip's dump), what the browser
 heard (an AnalyserNode on the softphone's remote stream, sampled in the page) and what the
@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 import pytest
 from sqlalchemy import select
-from test_voice_contacts import CALLER, CUSTOMER_HZ, Line, open_line, press_after
+from test_voice_contacts import CALLER, CUSTOMER_HZ, HOLD_HZ, Line, open_line, press_after
 from voice_peers import Baresip, require_tool, tone_shares, tone_timeline, write_tone
 
 from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane
@@ -58,7 +58,7 @@ BROWSER_ARGS = [  # as tests/browser/conftest.py, plus the media flags below
     "--no-first-run",
 ]
 BROWSER_HZ, SUPERVISOR_HZ = 1000.0, 1400.0
-HEARD_BY_CALLER = [PROMPT_HZ, MENU_HZ, MUSIC_HZ, CUSTOMER_HZ, BROWSER_HZ, SUPERVISOR_HZ]
+HEARD_BY_CALLER = [PROMPT_HZ, MENU_HZ, MUSIC_HZ, HOLD_HZ, CUSTOMER_HZ, BROWSER_HZ, SUPERVISOR_HZ]
 
 # Runs in the desk page once the softphone is in a call: the dominant frequency of what the
 # softphone plays (its remote WebRTC stream), every 100 ms, with its level in dBFS.
@@ -67,6 +67,7 @@ LISTEN_JS = """() => {
   const context = new AudioContext();
   const analyser = context.createAnalyser();
   analyser.fftSize = 8192;
+  analyser.smoothingTimeConstant = 0;
   context.createMediaStreamSource(audio.srcObject).connect(analyser);
   const bins = new Float32Array(analyser.frequencyBinCount);
   window.heard = [];
@@ -76,7 +77,7 @@ LISTEN_JS = """() => {
     let best = 1;
     for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
     window.heard.push([(performance.now() - started) / 1000,
-      best * context.sampleRate / analyser.fftSize, bins[best]]);
+      best * context.sampleRate / analyser.fftSize, Math.max(bins[best], -200)]);
   }, 100);
   return context.state;
 }"""
@@ -248,6 +249,13 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
             await expect(mine.locator("li strong")).to_have_text("Connected · voice")
             assert await desk.evaluate(LISTEN_JS) == "running"
             await asyncio.sleep(4)  # they talk
+            # Hold from the desk: the caller hears the hold music, the softphone nothing.
+            await mine.get_by_test_id("hold").click()
+            await expect(mine.locator("li strong")).to_have_text("On hold · voice")
+            await asyncio.sleep(3)
+            await mine.get_by_test_id("resume").click()
+            await expect(mine.locator("li strong")).to_have_text("Connected · voice")
+            await asyncio.sleep(3)  # they talk again
 
             # The desk escalates: a blind transfer to the supervisors; the boss's phone
             # rings (auto answer) and takes the caller; the softphone is hung up.
@@ -276,6 +284,8 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
         "contact.queued",
         "contact.offered",
         "contact.connected",
+        "contact.held",
+        "contact.resumed",
         "contact.transferred",  # the escalation
         "contact.queued",
         "contact.offered",
@@ -290,7 +300,8 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
     at = [datetime.fromisoformat(e["occurred_at"]) for e in events]
     assert (at[2] - at[1]).total_seconds() >= 2.0  # waited in the queue before the offer
     assert 3.5 <= (at[4] - at[3]).total_seconds() <= 30  # talked with the desk
-    assert (at[8] - at[7]).total_seconds() >= 2.5  # then with the supervisor
+    assert 2.5 <= (at[5] - at[4]).total_seconds() <= 30  # held
+    assert (at[10] - at[9]).total_seconds() >= 2.5  # then talked with the supervisor
 
     # What the caller heard: prompt, menu, music, the desk's tone, then the supervisor's.
     await asyncio.to_thread(caller.wait_event, "CALL_CLOSED")
@@ -299,7 +310,14 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
     assert order[:2] == [PROMPT_HZ, MENU_HZ], order
     assert BROWSER_HZ in order and SUPERVISOR_HZ in order, order
     assert MUSIC_HZ in order[: order.index(BROWSER_HZ)], order  # waited with music
-    assert order.index(BROWSER_HZ) < order.index(SUPERVISOR_HZ), order
+    talk = order[order.index(BROWSER_HZ) :]
+    assert talk == [BROWSER_HZ, HOLD_HZ, BROWSER_HZ, SUPERVISOR_HZ] or talk == [
+        BROWSER_HZ,
+        HOLD_HZ,
+        BROWSER_HZ,
+        MUSIC_HZ,  # the escalation waited a moment for the supervisor
+        SUPERVISOR_HZ,
+    ], order
     assert CUSTOMER_HZ not in order, order  # never its own voice back
 
     # What the browser heard: the caller's tone (WebAudio in the page, 100 ms samples).
@@ -307,6 +325,10 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
     near = Counter(min(HEARD_BY_CALLER, key=lambda f: abs(f - hz)) for hz in loud)
     assert len(loud) >= 20, heard_by_desk[:50]
     assert near[CUSTOMER_HZ] / len(loud) > 0.8, near
+    # …and nothing while the caller was on hold: a quiet second and more between voices.
+    quiet = [level <= -60 for _, _, level in heard_by_desk]
+    first, last = quiet.index(False), len(quiet) - quiet[::-1].index(False)
+    assert max(len(list(g)) for q, g in groupby(quiet[first:last]) if q) >= 10, heard_by_desk
 
     # The recording (the caller's leg): the caller, the desk and the supervisor.
     async def stored() -> bool:
@@ -322,7 +344,9 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
     # A mix in which the caller talks throughout; Chromium's voice processing makes the
     # desk's steady tone quieter than the supervisor's. Prompts and music are not recorded.
     assert shares[BROWSER_HZ] > 0.01 and shares[SUPERVISOR_HZ] > 0.01, shares
-    assert max(shares[PROMPT_HZ], shares[MENU_HZ], shares[MUSIC_HZ]) < 0.001, shares
+    assert max(shares[PROMPT_HZ], shares[MENU_HZ], shares[MUSIC_HZ], shares[HOLD_HZ]) < 0.001, (
+        shares
+    )
 
 
 def _register(user: str, cseq: int, authorization: str | None = None) -> str:
