@@ -23,6 +23,9 @@ fi
 # Browser libraries (package.json, exact versions) served under /static/vendor/: the
 # desk softphone's SIP stack (JsSIP, bundled by esbuild). No lock file is written (it would record registry
 # URLs); node_modules/ is ignored by git.
+if ! command -v npm >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+fi
 want_js=$(sha256sum package.json | cut -d' ' -f1)
 if [[ ! -f node_modules/.package.sha256 || "$(cat node_modules/.package.sha256)" != "$want_js" ]]; then
     npm install --no-package-lock --ignore-scripts --no-audit --no-fund --silent

@@ -47,6 +47,7 @@ from tsunagi.adapters.telephony.processes import (
 )
 from tsunagi.domain.permissions import Principal, Role
 from tsunagi.routing.agents import AgentProfile, Presence
+from tsunagi.web.app import VENDOR_DIR
 
 pytestmark = [pytest.mark.voice, pytest.mark.browser, pytest.mark.slow]
 
@@ -86,6 +87,7 @@ LISTEN_JS = """() => {
 @pytest.fixture
 def chromium_available() -> None:
     require(Path(CHROMIUM).exists(), f"Chromium at {CHROMIUM}")
+    require((VENDOR_DIR / "jssip.js").is_file(), "JsSIP from npm (run scripts/setup.sh)")
 
 
 class Edge:
