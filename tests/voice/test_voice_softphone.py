@@ -379,6 +379,18 @@ def _digest(digest_user: str, password: str, challenge: str) -> str:
     )
 
 
+def ws_register(ws_port: int, user: str, digest_user: str, password: str) -> str:
+    """REGISTER ``user`` over the edge's WebSocket, answering its challenge; the status line."""
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{ws_port}", subprotocols=["sip"]) as ws:
+        ws.send(_register(user, 1))
+        challenge = str(ws.recv(timeout=5))
+        assert challenge.startswith("SIP/2.0 401"), challenge
+        ws.send(_register(user, 2, _digest(digest_user, password, challenge)))
+        return str(ws.recv(timeout=5)).split("\r\n", 1)[0]
+
+
 def test_the_edge_registers_a_softphone_only_with_a_fresh_credential_for_its_own_name(
     tmp_path: Path,
 ) -> None:

@@ -1,29 +1,36 @@
 """``tsunagi voice serve`` as a process, on both database profiles: its own rtpengine and
 kamailio from settings, an agent's phone registered at the edge under the agent's user
-name, a caller through the edge, the contact routed by this test's routing engine."""
+name, a caller through the edge, the contact routed by this test's routing engine; the
+desk softphone's WebSocket takes a credential signed as the web app signs it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
+from test_voice_softphone import ws_register
 from voice_peers import Baresip, heard, require_tool, write_tone
 
 from conftest import PROMPT_HZ
 from integration.routing.routing_floor import close_floor, events_of, open_floor
 from testkit import World
+from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.storage.models import Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.adapters.telephony.edge_auth import EDGE_PURPOSE, edge_secret, issue
 from tsunagi.adapters.telephony.processes import free_port, free_udp_range
 from tsunagi.adapters.telephony.status import read_status, status_path
 from tsunagi.cli.main import cli
+from tsunagi.settings import Settings
 
 pytestmark = [pytest.mark.voice, pytest.mark.slow]
 
@@ -75,6 +82,7 @@ def ports() -> dict[str, int]:
         "ng": free_port(),
         "dtmf": free_port(),
         "rtp": free_udp_range(100),
+        "ws": free_port(socket.SOCK_STREAM),
     }
 
 
@@ -105,6 +113,7 @@ async def test_voice_serve_turns_a_call_through_the_edge_into_a_routed_contact(
             "--sip-port", str(ports["sip"]), "--edge-port", str(ports["edge"]), "--no-mixer",
             "--ng-port", str(ports["ng"]), "--dtmf-port", str(ports["dtmf"]),
             "--rtp-ports", f"{ports['rtp']}-{ports['rtp'] + 99}",
+            "--softphone-port", str(ports["ws"]),
         ]  # fmt: skip
         env = {
             **os.environ,
@@ -119,6 +128,18 @@ async def test_voice_serve_turns_a_call_through_the_edge_into_a_routed_contact(
             while b"voice worker on" not in log_path.read_bytes():
                 assert worker.poll() is None, log_path.read_text()
                 await asyncio.sleep(0.2)
+
+        # The desk softphone's WebSocket: a credential as the web app issues it (the same
+        # master key under the data dir) registers; the worker derived the same secret.
+        settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+        keyring = KeyRing(master_key_for(settings))
+        credential = issue(
+            edge_secret(keyring.installation_key(EDGE_PURPOSE)), username, now=time.time()
+        )
+        registered = await asyncio.to_thread(
+            ws_register, ports["ws"], username, credential.digest_user, credential.password
+        )
+        assert registered == "SIP/2.0 200 OK"
 
         edge = f"127.0.0.1:{ports['edge']}"
         agent = Baresip(username, tmp_path / "agent", write_tone(tmp_path / "a.wav", AGENT_HZ, 30))
