@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -155,3 +157,36 @@ def test_public_ids_are_random() -> None:
     ids = [new_id() for _ in range(1000)]
     assert len(set(ids)) == 1000
     assert all(value.version == 4 for value in ids)
+
+
+@pytest.fixture
+def pg_only_url():  # type: ignore[no-untyped-def]
+    name = create_pg_database()
+    yield pg_url(name)
+    drop_pg_database(name)
+
+
+async def test_pooled_connections_the_server_closed_are_replaced(pg_only_url: str) -> None:
+    """After PostgreSQL ends every session (as on a restart), the next use works: the pool
+    hands out a fresh connection instead of failing once per stale one. (PostgreSQL only:
+    an embedded SQLite file has no server to close connections.)"""
+    db = Database(pg_only_url)
+    try:
+        async with db.system(readonly=True) as session:
+            assert await session.scalar(text("SELECT 1")) == 1
+        admin = await asyncpg.connect(pg_only_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                pg_only_url.rsplit("/", 1)[1],
+            )
+        finally:
+            await admin.close()
+        assert killed >= 1
+        await asyncio.sleep(0.2)  # the closed sockets reach the event loop
+        for _ in range(3):
+            async with db.system(readonly=True) as session:
+                assert await session.scalar(text("SELECT 1")) == 1
+    finally:
+        await db.dispose()

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -121,8 +121,10 @@ class Database:
             self._readonly_engine = self._reader.execution_options(sqlite_readonly=True)
         else:
             if not self.is_sqlite:
-                options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+                options.update(pool_size=10, max_overflow=20)
             self.engine = create_async_engine(url, **options)
+            if not self.is_sqlite:
+                _drop_closed_connections(self.engine.sync_engine)
             if self.is_sqlite:  # in memory: one shared connection, nothing to split
                 _configure_sqlite(self.engine.sync_engine)
             self._readonly_engine = self.engine.execution_options(sqlite_readonly=True)
@@ -157,6 +159,19 @@ class Database:
         await self.engine.dispose()
         if self._reader is not None:
             await self._reader.dispose()
+
+
+def _drop_closed_connections(engine: Engine) -> None:
+    """A pooled PostgreSQL connection the server closed (restart, idle kill) is replaced at
+    checkout. asyncpg notices the closed socket on the event loop, so asking it costs
+    nothing — unlike ``pool_pre_ping``, a round trip in a transaction on every checkout
+    (about a sixth of a request's CPU in the screen-pop profile)."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise exc.DisconnectionError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: Engine) -> None:
