@@ -81,8 +81,8 @@ class _LegMedia:
     peer: str | None = None
     flags: list[str] = field(default_factory=list)
     webrtc: bool = False
-    """The party is a browser (ICE + DTLS-SRTP): every re-offer repeats :data:`_WEBRTC_OFFER`,
-    or rtpengine would fall back to plain RTP towards it."""
+    """The party is a browser (ICE + DTLS-SRTP): every re-offer repeats :data:`_WEBRTC_OFFER`
+    (a guard: rtpengine 10.5 keeps the browser's side without it, another may not)."""
 
 
 class RtpengineMedia:
