@@ -187,9 +187,7 @@ async def export(database: str) -> tuple[Path, Path]:
         ):
             csv_path = OUT / f"{database}-{name}.csv"
             parquet = OUT / f"{database}-{name}.parquet"
-            made.append(parquet)
-            if parquet.exists():
-                continue
+            made.append(parquet)  # written anew each run: a kept database may have changed
             selected = ", ".join(
                 f"{c} AT TIME ZONE 'UTC' AS {c}" if c in UTC_TIMES else c for c in columns
             )
