@@ -51,6 +51,7 @@ async def read_table(
     category: FromQuery[str | None] = None,
     agent: FromQuery[UUID | None] = None,
     exclude_short_abandons: FromQuery[bool] = True,
+    team: FromQuery[UUID | None] = None,
 ) -> TableOut:
     """The report of ``/api/v1/figures/report`` (same parameters, same numbers) as one
     list per column: row ``i`` is element ``i`` of ``buckets``, of each ``keys`` and
@@ -67,6 +68,7 @@ async def read_table(
         category=category,
         agent=agent,
         exclude_short_abandons=exclude_short_abandons,
+        team=team,
     )
     principal = require_principal(request)
     db = services_of(request).db
