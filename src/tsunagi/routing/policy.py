@@ -26,24 +26,37 @@ explains it with examples):
    triggers, so free agents take turns — then contact triggers in order — the new
    contact takes the best eligible free agent (rule 3).
 
-Cost: an agent trigger looks at the head of one heap per (channel, skill) the agent has
-(O(#skills · log n)); a contact trigger looks at the head of one heap of free agents
-(O(log #agents)); neither depends on how many contacts wait.
+Cost: waiting contacts are kept per need and free agents per (channel, skill), each in a
+*lane*: a run of entries in rank order, appended at its back whenever an entry ranks after
+the last one (the common case: contacts start waiting and agents become free in time
+order), and a heap for the entries that do not (a higher priority, a contact put back).
+The best entry is the better of the two heads. Entries that went stale (answered,
+abandoned, the agent changed) are skipped when they reach a head and compacted away when a
+lane holds more than twice the live ones. A contact enters its lane when its trigger finds
+no free agent (or before an agent's trigger is served), an agent the lanes of free agents
+when its trigger finds no contact. An agent trigger looks at the head of each lane it may
+serve (O(#lanes): O(1) each from the run, O(log n) from the heap); a contact trigger at the
+head of one lane of free agents. Neither depends on how many contacts wait. A waiting
+contact is one tuple of numbers and its id, which the garbage collector stops tracking
+(when the id is a number, as in the simulator), so a long queue does not make collections
+slower either. :meth:`Router.enqueue_and_match` and :meth:`Router.release_and_match` (the
+simulator's) are a change followed by :meth:`Router.next_match`, in one step when no
+other trigger is pending.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 Id = Hashable
 
 
 class Need(NamedTuple):
-    """What a contact needs from an agent (hashable: contacts with equal needs share a heap)."""
+    """What a contact needs from an agent (hashable: contacts with equal needs share a lane)."""
 
     channel: str
     skill: str
@@ -56,6 +69,9 @@ class Assignment:
     contact_id: Id
     agent_id: Id
     channel: str
+
+
+Match = tuple[Id, Id, str]  # (contact id, agent id, channel): an Assignment as a plain tuple
 
 
 @dataclass(slots=True)
@@ -80,6 +96,11 @@ class AgentSlot:
     load: dict[str, int] = field(default_factory=dict)
     idle_since: float = 0.0
     stamp: int = 0
+    # The Router's cache, one record per channel: (channel, capacity, the lanes of waiting
+    # contacts the agent may take, the lanes of free agents it enters with its negated
+    # proficiency). One tuple, so a decision touches few objects; rebuilt when stale.
+    plan: tuple[_PlanRecord, ...] = field(default=(), compare=False, repr=False)
+    plan_version: int = field(default=-1, compare=False, repr=False)
 
     def free_on(self, channel: str) -> bool:
         return self.ready and self.load.get(channel, 0) < self.capacity.get(channel, 0)
@@ -89,40 +110,90 @@ class AgentSlot:
         return (-level, self.load.get(channel, 0), self.idle_since, self.ordinal)
 
 
-# Heap entries. Validity is checked lazily against the live state (stale ones are dropped).
-_ContactEntry = tuple[float, int, Id]  # key, seq, contact id
-_AgentEntry = tuple[int, int, float, int, int, Id]  # rank…, stamp, agent id
+_PlanRecord = tuple[str, int, "tuple[_Lane, ...]", "tuple[tuple[_Lane, int], ...]"]
+
+# A waiting contact: rank key and enqueue number first (unique, so records compare as their
+# rank and the comparison ends there), then the contact, the number of its need's lane, its
+# priority and when it started waiting. The record is current while ``_waiting`` holds it.
+_Record = tuple[float, int, Id, int, int, float]
+# A free agent: -proficiency, load, idle since, ordinal, stamp (current while the agent's
+# stamp is that), the agent.
+_AgentEntry = tuple[int, int, float, int, int, AgentSlot]
+
+
+_FREE_AGENTS = Need("", "")  # the "need" of a lane of free agents
+
+
+class _Lane:
+    """Entries in rank order: ``run`` holds entries appended in order, ``heap`` the others.
+
+    The best entry is the smaller of the two heads.
+    """
+
+    __slots__ = ("heap", "limit", "need", "no", "run")
+
+    def __init__(self, need: Need = _FREE_AGENTS, no: int = -1) -> None:
+        self.run: deque[Any] = deque()
+        self.heap: list[Any] = []
+        self.limit = 64  # compact when more entries than this
+        self.need = need  # of the contacts in it
+        self.no = no  # its number (waiting records name their lane by it)
+
+    def push(self, entry: Any, live: Callable[[Any], bool]) -> None:
+        run = self.run
+        if not run or entry > run[-1]:
+            run.append(entry)
+        else:
+            heapq.heappush(self.heap, entry)
+        if len(run) + len(self.heap) > self.limit:
+            self.compact(live)
+
+    def compact(self, live: Callable[[Any], bool]) -> None:
+        """Drop stale entries (``live(entry)`` false); the run keeps its order."""
+        self.run = deque(entry for entry in self.run if live(entry))
+        heap = [entry for entry in self.heap if live(entry)]
+        heapq.heapify(heap)
+        self.heap = heap
+        self.limit = 2 * (len(self.run) + len(heap)) + 64
+
+
+def _agent_live(entry: _AgentEntry) -> bool:
+    return entry[5].stamp == entry[4]
 
 
 class _Triggers:
     """An insertion-ordered set with O(1) add, discard and pop of the oldest.
 
-    (A dict would do, but taking the first key of a dict after many deletions from its
-    front scans the deleted slots, which made decisions grow with the number waiting.)
+    ``live`` maps each item to the token of its place in ``order``; places whose token no
+    longer matches were discarded. (A dict alone would do, but taking the first key of a
+    dict after many deletions from its front scans the deleted slots, which made decisions
+    grow with the number waiting.) The Router inlines these methods on its hot paths.
     """
 
-    __slots__ = ("_live", "_order", "_token")
+    __slots__ = ("live", "order", "token")
 
     def __init__(self) -> None:
-        self._live: dict[Id, int] = {}
-        self._order: deque[tuple[int, Id]] = deque()
-        self._token = 0
+        self.live: dict[Id, int] = {}
+        self.order: deque[tuple[int, Id]] = deque()
+        self.token = 0
 
     def __bool__(self) -> bool:
-        return bool(self._live)
+        return bool(self.live)
 
     def add(self, item: Id) -> None:
         """Add at the back; an item already present keeps its place."""
-        if item not in self._live:
-            self._token += 1
-            self._live[item] = self._token
-            self._order.append((self._token, item))
+        if item not in self.live:
+            self.token += 1
+            self.live[item] = self.token
+            self.order.append((self.token, item))
 
     def discard(self, item: Id) -> None:
-        self._live.pop(item, None)
+        live = self.live
+        if live.pop(item, None) is not None and not live:
+            self.order.clear()  # only discarded places left
 
     def pop_first(self) -> Id | None:
-        live, order = self._live, self._order
+        live, order = self.live, self.order
         while order:
             token, item = order.popleft()
             if live.get(item) == token:
@@ -145,14 +216,18 @@ class Router:
 
     def __init__(self, *, priority_step_s: float = 60.0) -> None:
         self.priority_step_s = priority_step_s
-        self._waiting: dict[Id, WaitingContact] = {}
-        self._groups: dict[Need, list[_ContactEntry]] = {}
-        self._group_limit: dict[Need, int] = {}
-        self._groups_by_cs: dict[tuple[str, str], dict[Need, None]] = {}
-        self._groups_by_agent: dict[Id, dict[Need, None]] = {}
+        self._waiting: dict[Id, _Record] = {}
+        self._unindexed: dict[Id, _Record] = {}  # waiting, trigger pending, not in the lane
+        self._lanes: dict[Need, _Lane] = {}  # waiting contacts by need
+        self._lane_at: list[_Lane] = []  # by number (a dropped lane stays until reused)
+        self._free_numbers: list[int] = []  # of dropped lanes
+        # Lanes by (channel, skill) (plain and extra skills) and by named agent (targeted);
+        # a new (channel, skill) lane bumps the version, so agents rebuild their plans.
+        self._lanes_by_cs: dict[tuple[str, str], list[_Lane]] = {}
+        self._targeted: dict[Id, dict[Need, _Lane]] = {}
+        self._version = 0
         self._agents: dict[Id, AgentSlot] = {}
-        self._free: dict[tuple[str, str], list[_AgentEntry]] = {}
-        self._free_limit: dict[tuple[str, str], int] = {}
+        self._pools: dict[tuple[str, str], _Lane] = {}  # free agents by (channel, skill)
         self._agent_triggers = _Triggers()
         self._contact_triggers = _Triggers()
         self._seq = 0
@@ -165,34 +240,65 @@ class Router:
         if contact_id in self._waiting:
             self.remove(contact_id)
         self._seq += 1
-        key = rank_key(ranked_at, priority, self.priority_step_s)
-        self._waiting[contact_id] = WaitingContact(
-            contact_id, need, priority, ranked_at, key, self._seq
-        )
-        heap = self._groups.get(need)
-        if heap is None:
-            heap = self._groups[need] = []
-            self._group_limit[need] = 64
-            if need.agents:
-                for agent_id in need.agents:
-                    self._groups_by_agent.setdefault(agent_id, {})[need] = None
-            else:
-                self._groups_by_cs.setdefault((need.channel, need.skill), {})[need] = None
-        heapq.heappush(heap, (key, self._seq, contact_id))
-        if len(heap) > self._group_limit[need]:
-            self._compact_group(need)
+        lane = self._lanes.get(need)
+        if lane is None:
+            lane = self._lane(need)
+        key = ranked_at - priority * self.priority_step_s  # rank_key, inlined
+        record = (key, self._seq, contact_id, lane.no, priority, ranked_at)
+        self._waiting[contact_id] = record
+        self._unindexed[contact_id] = record
         self._contact_triggers.add(contact_id)
+
+    def enqueue_and_match(
+        self, contact_id: Id, need: Need, *, priority: int = 0, ranked_at: float
+    ) -> Match | None:
+        """:meth:`enqueue`, then :meth:`next_match` - in one step when no trigger is pending.
+
+        The new contact's trigger is then the only one: it takes the best free agent at once
+        (and never waits) or it waits. The simulator's arrival.
+        """
+        if self._agent_triggers.live or self._contact_triggers.live or contact_id in self._waiting:
+            self.enqueue(contact_id, need, priority=priority, ranked_at=ranked_at)
+            return self.next_match()
+        self._seq += 1
+        chosen = self._best_agent(need)
+        if chosen is not None:
+            return self._take(contact_id, need.channel, chosen)
+        lane = self._lanes.get(need)
+        if lane is None:
+            lane = self._lane(need)
+        record = (
+            ranked_at - priority * self.priority_step_s,
+            self._seq,
+            contact_id,
+            lane.no,
+            priority,
+            ranked_at,
+        )
+        self._waiting[contact_id] = record
+        run = lane.run  # _Lane.push, inlined
+        if not run or record > run[-1]:
+            run.append(record)
+        else:
+            heapq.heappush(lane.heap, record)
+        if len(run) + len(lane.heap) > lane.limit:
+            self._compact_contacts(lane)
+        return None
 
     def remove(self, contact_id: Id) -> bool:
         """Stop waiting (abandoned, moved, scheduled for callback). False if not waiting."""
         self._contact_triggers.discard(contact_id)
+        if self._unindexed:
+            self._unindexed.pop(contact_id, None)
         return self._waiting.pop(contact_id, None) is not None
 
     def is_waiting(self, contact_id: Id) -> bool:
         return contact_id in self._waiting
 
     def waiting(self) -> Iterator[WaitingContact]:
-        return iter(self._waiting.values())
+        lane_at = self._lane_at
+        for key, seq, contact_id, lane_no, priority, ranked_at in self._waiting.values():
+            yield WaitingContact(contact_id, lane_at[lane_no].need, priority, ranked_at, key, seq)
 
     @property
     def waiting_count(self) -> int:
@@ -219,6 +325,7 @@ class Router:
         slot.ready = ready
         slot.load = dict(load or {})
         slot.idle_since = idle_since
+        self._plan(slot)
         self._reindex(slot)
 
     def remove_agent(self, agent_id: Id) -> None:
@@ -244,12 +351,39 @@ class Router:
     def release(self, agent_id: Id, channel: str, *, now: float) -> None:
         """The agent no longer holds one contact on ``channel`` (closed, rejected, moved)."""
         slot = self._agents[agent_id]
-        held = slot.load.get(channel, 0)
+        load = slot.load
+        held = load.get(channel, 0)
         if held <= 0:
             raise ValueError(f"agent {agent_id!r} holds nothing on {channel}")
-        slot.load[channel] = held - 1
+        load[channel] = held - 1
         slot.idle_since = now
         self._reindex(slot)
+
+    def release_and_match(self, agent_id: Id, channel: str, *, now: float) -> Match | None:
+        """:meth:`release`, then :meth:`next_match` - in one step when no trigger is pending.
+
+        The agent's trigger is then the only one: it takes the best-ranked contact it may
+        take, or enters the lanes of free agents. The simulator's end of a contact.
+        """
+        if self._agent_triggers.live or self._contact_triggers.live:
+            self.release(agent_id, channel, now=now)
+            return self.next_match()
+        slot = self._agents[agent_id]
+        load = slot.load
+        held = load.get(channel, 0)
+        if held <= 0:
+            raise ValueError(f"agent {agent_id!r} holds nothing on {channel}")
+        load[channel] = held - 1
+        slot.idle_since = now
+        self._stamp += 1  # _reindex without the trigger, which would be served at once
+        slot.stamp = self._stamp
+        if not slot.ready:
+            return None
+        best = self._best_for_agent(slot)
+        if best is not None:
+            return self._assign(best, slot)
+        self._index_agent(slot)
+        return None
 
     def agent(self, agent_id: Id) -> AgentSlot | None:
         return self._agents.get(agent_id)
@@ -260,23 +394,46 @@ class Router:
     # ---------------------------------------------------------------- decisions
     def next_assignment(self) -> Assignment | None:
         """The next match, already applied to the state; ``None`` when stable."""
-        agent_triggers = self._agent_triggers
-        while (agent_id := agent_triggers.pop_first()) is not None:
-            slot = self._agents.get(agent_id)
-            best = self._best_for_agent(slot) if slot is not None else None
-            # (popped: re-added at the back if room remains, so free agents take turns)
-            if best is None:
-                continue
-            assert slot is not None
-            return self._assign(best, slot)
-        contact_triggers = self._contact_triggers
-        while (contact_id := contact_triggers.pop_first()) is not None:
-            waiting = self._waiting.get(contact_id)
-            if waiting is None:
-                continue
-            chosen = self._best_for_contact(waiting)
-            if chosen is not None:
-                return self._assign(waiting, chosen)
+        found = self.next_match()
+        return None if found is None else Assignment(*found)
+
+    def next_match(self) -> Match | None:
+        """:meth:`next_assignment` as a plain ``(contact_id, agent_id, channel)`` tuple."""
+        live = self._agent_triggers.live
+        if live:
+            if self._unindexed:
+                self._index_unindexed()
+            order, agents = self._agent_triggers.order, self._agents
+            while order:  # _Triggers.pop_first, inlined
+                token, agent_id = order.popleft()
+                if live.get(agent_id) != token:
+                    continue
+                del live[agent_id]
+                slot = agents.get(agent_id)
+                if slot is None:
+                    continue
+                best = self._best_for_agent(slot)
+                # (popped: re-added at the back if room remains, so free agents take turns)
+                if best is not None:
+                    return self._assign(best, slot)
+                self._index_agent(slot)
+        live = self._contact_triggers.live
+        if live:
+            order, waiting_by_id = self._contact_triggers.order, self._waiting
+            while order:
+                token, contact_id = order.popleft()
+                if live.get(contact_id) != token:
+                    continue
+                del live[contact_id]
+                record = waiting_by_id.get(contact_id)
+                if record is None:
+                    continue
+                lane = self._lane_at[record[3]]
+                chosen = self._best_agent(lane.need)
+                if chosen is not None:
+                    return self._assign(record, chosen)
+                if self._unindexed.pop(contact_id, None) is not None:
+                    lane.push(record, self._waiting_live)
         return None
 
     @property
@@ -289,60 +446,151 @@ class Router:
         while (found := self.next_assignment()) is not None:
             yield found
 
-    def _best_for_agent(self, slot: AgentSlot) -> WaitingContact | None:
-        """The best-ranked contact the agent may take: the heads of its groups, compared."""
+    def _best_for_agent(self, slot: AgentSlot) -> _Record | None:
+        """The best-ranked contact the agent may take: the heads of its lanes, compared."""
         if not slot.ready:
             return None
-        best: WaitingContact | None = None
-        best_key = (float("inf"), 0)
-        empties: list[Need] = []
-        groups, waiting, skills, load = self._groups, self._waiting, slot.skills, slot.load
-        targeted = self._groups_by_agent.get(slot.agent_id)
-        for channel, cap in slot.capacity.items():
+        plan = slot.plan if slot.plan_version == self._version else self._plan(slot)
+        best: _Record | None = None
+        empties: list[_Lane] | None = None
+        load = slot.load
+        current = self._waiting.get
+        heappop = heapq.heappop
+        for channel, cap, wants, _enters in plan:
             if load.get(channel, 0) >= cap:
                 continue
-            candidates: list[Need] = []
-            for skill in skills:
-                needs = self._groups_by_cs.get((channel, skill))
-                if needs:
-                    candidates.extend(n for n in needs if not n.extras or n.extras.issubset(skills))
-            if targeted:
-                candidates.extend(n for n in targeted if n.channel == channel)
-            for need in candidates:
-                heap = groups[need]
-                while heap:
-                    key, seq, contact_id = heap[0]
-                    found = waiting.get(contact_id)
-                    if found is not None and found.seq == seq:
-                        if (key, seq) < best_key:
-                            best, best_key = found, (key, seq)
+            for lane in wants:
+                run = lane.run
+                while run:
+                    head = run[0]
+                    if current(head[2]) is head:
                         break
-                    heapq.heappop(heap)
+                    run.popleft()
+                heap = lane.heap
+                while heap:
+                    top = heap[0]
+                    if current(top[2]) is top:
+                        break
+                    heappop(heap)
+                if run:
+                    head = run[0]
+                    if heap and heap[0] < head:
+                        head = heap[0]
+                elif heap:
+                    head = heap[0]
                 else:
-                    empties.append(need)
-        for need in empties:
-            if need in groups and not groups[need]:
-                self._drop_group(need)
+                    if lane.need.agents:
+                        empties = [] if empties is None else empties
+                        empties.append(lane)
+                    continue
+                if best is None or head < best:
+                    best = head
+        if empties:
+            for lane in empties:
+                self._drop_targeted(lane)
         return best
 
-    def _drop_group(self, need: Need) -> None:
-        del self._groups[need]
-        del self._group_limit[need]
+    def _plan(self, slot: AgentSlot) -> tuple[_PlanRecord, ...]:
+        """Rebuild the agent's plan: per channel, the lanes of waiting contacts it may take
+        (rule 2) and the lanes of free agents it enters."""
+        skills = slot.skills
+        targeted = self._targeted.get(slot.agent_id)
+        plan: list[_PlanRecord] = []
+        for channel, cap in slot.capacity.items():
+            wants: list[_Lane] = []
+            for skill in skills:
+                for lane in self._lanes_by_cs.get((channel, skill), ()):
+                    if not lane.need.extras or lane.need.extras.issubset(skills):
+                        wants.append(lane)
+            if targeted:
+                wants.extend(lane for need, lane in targeted.items() if need.channel == channel)
+            enters = tuple((self._pool(channel, skill), -level) for skill, level in skills.items())
+            plan.append((channel, cap, tuple(wants), enters))
+        slot.plan = tuple(plan)
+        slot.plan_version = self._version
+        return slot.plan
+
+    def _pool(self, channel: str, skill: str) -> _Lane:
+        """The lane of free agents of (channel, skill), made when first needed (kept)."""
+        pool = self._pools.get((channel, skill))
+        if pool is None:
+            pool = self._pools[(channel, skill)] = _Lane()
+        return pool
+
+    def _lane(self, need: Need) -> _Lane:
+        """Make the lane of ``need`` (only lanes of named agents are dropped again)."""
+        no = self._free_numbers.pop() if self._free_numbers else len(self._lane_at)
+        lane = self._lanes[need] = _Lane(need, no)
+        if no == len(self._lane_at):
+            self._lane_at.append(lane)
+        else:
+            self._lane_at[no] = lane
         if need.agents:
             for agent_id in need.agents:
-                targeted = self._groups_by_agent.get(agent_id)
-                if targeted is not None:
-                    targeted.pop(need, None)
-                    if not targeted:
-                        del self._groups_by_agent[agent_id]
+                self._targeted.setdefault(agent_id, {})[need] = lane
+                slot = self._agents.get(agent_id)
+                if slot is not None:
+                    slot.plan_version = -1
         else:
-            key = (need.channel, need.skill)
-            self._groups_by_cs[key].pop(need, None)
-            if not self._groups_by_cs[key]:
-                del self._groups_by_cs[key]
+            self._lanes_by_cs.setdefault((need.channel, need.skill), []).append(lane)
+            self._version += 1
+        return lane
 
-    def _best_for_contact(self, waiting: WaitingContact) -> AgentSlot | None:
-        need = waiting.need
+    def _drop_targeted(self, lane: _Lane) -> None:
+        """Forget an empty lane of named agents (such needs come and go with VIP contacts).
+
+        Called with every waiting contact in its lane, so none refers to it any more.
+        """
+        need = lane.need
+        if self._lanes.get(need) is not lane or lane.run or lane.heap:
+            return
+        del self._lanes[need]
+        self._free_numbers.append(lane.no)  # (no waiting record names it any more)
+        for agent_id in need.agents:
+            targeted = self._targeted.get(agent_id)
+            if targeted is not None:
+                targeted.pop(need, None)
+                if not targeted:
+                    del self._targeted[agent_id]
+            slot = self._agents.get(agent_id)
+            if slot is not None:
+                slot.plan_version = -1
+
+    def _waiting_live(self, record: _Record) -> bool:
+        return self._waiting.get(record[2]) is record
+
+    def _compact_contacts(self, lane: _Lane) -> None:
+        lane.compact(self._waiting_live)
+
+    def _index_unindexed(self) -> None:
+        """Put every contact whose trigger is still pending in its lane (an agent's trigger
+        is served first and must see them)."""
+        lane_at, live = self._lane_at, self._waiting_live
+        for record in self._unindexed.values():
+            lane_at[record[3]].push(record, live)
+        self._unindexed.clear()
+
+    def _index_agent(self, slot: AgentSlot) -> None:
+        """Enter a free agent in the lanes of free agents of each channel it has room on."""
+        if not slot.ready:
+            return
+        stamp, idle_since, ordinal, load = slot.stamp, slot.idle_since, slot.ordinal, slot.load
+        for channel, cap, _wants, enters in slot.plan:
+            held = load.get(channel, 0)
+            if held >= cap:
+                continue
+            for pool, level in enters:
+                entry = (level, held, idle_since, ordinal, stamp, slot)
+                run = pool.run  # _Lane.push, inlined
+                if not run or entry > run[-1]:
+                    run.append(entry)
+                else:
+                    heapq.heappush(pool.heap, entry)
+                if len(run) + len(pool.heap) > pool.limit:
+                    pool.compact(_agent_live)
+
+    def _best_agent(self, need: Need) -> AgentSlot | None:
+        """The best free agent for a contact with ``need`` (rule 3)."""
         if need.agents:
             candidates = [
                 slot
@@ -352,82 +600,94 @@ class Router:
             if not candidates:
                 return None
             return min(candidates, key=lambda slot: slot.rank(need.channel, need.skill))
-        heap = self._free.get((need.channel, need.skill))
-        if not heap:
+        pool = self._pools.get((need.channel, need.skill))
+        if pool is None:
             return None
-        skipped: list[_AgentEntry] = []
-        chosen: AgentSlot | None = None
-        agents = self._agents
+        if need.extras:
+            return self._best_with_extras(pool, need.extras)
+        run, heap = pool.run, pool.heap
+        while run:
+            head = run[0]
+            if head[5].stamp == head[4]:
+                break
+            run.popleft()
         while heap:
-            entry = heap[0]
-            slot = agents.get(entry[5])
-            if slot is None or slot.stamp != entry[4]:
+            top = heap[0]
+            if top[5].stamp == top[4]:
+                break
+            heapq.heappop(heap)
+        if run:
+            head = run[0]
+            if heap and heap[0] < head:
+                head = heap[0]
+        elif heap:
+            head = heap[0]
+        else:
+            return None
+        best: AgentSlot = head[5]
+        return best
+
+    def _best_with_extras(self, pool: _Lane, extras: frozenset[str]) -> AgentSlot | None:
+        """The best free agent of the lane that also holds ``extras`` (all of them)."""
+        run, heap = pool.run, pool.heap
+        from_run: list[_AgentEntry] = []
+        from_heap: list[_AgentEntry] = []
+        chosen: AgentSlot | None = None
+        while True:
+            while run and run[0][5].stamp != run[0][4]:
+                run.popleft()
+            while heap and heap[0][5].stamp != heap[0][4]:
                 heapq.heappop(heap)
-                continue
-            if need.extras and not need.extras.issubset(slot.skills):
-                skipped.append(heapq.heappop(heap))
-                continue
-            chosen = slot
-            break
-        for entry in skipped:
+            if run and (not heap or run[0] < heap[0]):
+                if extras.issubset(run[0][5].skills):
+                    chosen = run[0][5]
+                    break
+                from_run.append(run.popleft())
+            elif heap:
+                if extras.issubset(heap[0][5].skills):
+                    chosen = heap[0][5]
+                    break
+                from_heap.append(heapq.heappop(heap))
+            else:
+                break
+        run.extendleft(reversed(from_run))
+        for entry in from_heap:
             heapq.heappush(heap, entry)
         return chosen
 
-    def _assign(self, waiting: WaitingContact, slot: AgentSlot) -> Assignment:
-        del self._waiting[waiting.contact_id]
-        self._contact_triggers.discard(waiting.contact_id)
-        channel = waiting.need.channel
-        slot.load[channel] = slot.load.get(channel, 0) + 1
+    def _assign(self, record: _Record, slot: AgentSlot) -> Match:
+        contact_id = record[2]
+        del self._waiting[contact_id]
+        if contact_id in self._contact_triggers.live:  # (popped when a contact trigger matched)
+            self._contact_triggers.discard(contact_id)
+        if self._unindexed:
+            self._unindexed.pop(contact_id, None)
+        return self._take(contact_id, self._lane_at[record[3]].need.channel, slot)
+
+    def _take(self, contact_id: Id, channel: str, slot: AgentSlot) -> Match:
+        """The agent takes one more contact on ``channel``."""
+        load = slot.load
+        load[channel] = load.get(channel, 0) + 1
         self._reindex(slot)
-        return Assignment(waiting.contact_id, slot.agent_id, channel)
+        return (contact_id, slot.agent_id, channel)
 
     def _reindex(self, slot: AgentSlot) -> None:
-        """New stamp (older index entries go stale); index where it is free; leave a trigger."""
+        """New stamp (older lane entries go stale); leave a trigger if the agent is free.
+
+        The agent enters the lanes of free agents when its trigger finds no contact.
+        """
         self._stamp += 1
-        stamp = slot.stamp = self._stamp
-        if not slot.ready:
-            self._agent_triggers.discard(slot.agent_id)
-            return
-        triggered = False
-        for channel, cap in slot.capacity.items():
-            load = slot.load.get(channel, 0)
-            if load >= cap:
-                continue
-            triggered = True
-            for skill, level in slot.skills.items():
-                key = (channel, skill)
-                heap = self._free.get(key)
-                if heap is None:
-                    heap = self._free[key] = []
-                    self._free_limit[key] = 64
-                heapq.heappush(
-                    heap, (-level, load, slot.idle_since, slot.ordinal, stamp, slot.agent_id)
-                )
-                if len(heap) > self._free_limit[key]:
-                    self._compact_free(key)
-        if triggered:
-            self._agent_triggers.add(slot.agent_id)
-        else:
-            self._agent_triggers.discard(slot.agent_id)
-
-    def _compact_group(self, need: Need) -> None:
-        waiting = self._waiting
-        heap = [
-            entry
-            for entry in self._groups[need]
-            if (found := waiting.get(entry[2])) is not None and found.seq == entry[1]
-        ]
-        heapq.heapify(heap)
-        self._groups[need] = heap
-        self._group_limit[need] = 2 * len(heap) + 64
-
-    def _compact_free(self, key: tuple[str, str]) -> None:
-        agents = self._agents
-        heap = [
-            entry
-            for entry in self._free[key]
-            if (slot := agents.get(entry[5])) is not None and slot.stamp == entry[4]
-        ]
-        heapq.heapify(heap)
-        self._free[key] = heap
-        self._free_limit[key] = 2 * len(heap) + 64
+        slot.stamp = self._stamp
+        triggers = self._agent_triggers
+        if slot.ready:
+            load = slot.load
+            for channel, cap, _wants, _enters in slot.plan:
+                if load.get(channel, 0) < cap:
+                    agent_id = slot.agent_id
+                    if agent_id not in triggers.live:  # _Triggers.add, inlined
+                        token = triggers.token = triggers.token + 1
+                        triggers.live[agent_id] = token
+                        triggers.order.append((token, agent_id))
+                    return
+        if slot.agent_id in triggers.live:
+            triggers.discard(slot.agent_id)

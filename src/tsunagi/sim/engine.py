@@ -30,9 +30,14 @@ per queue, so a run is a pure function of the scenario and the seed. Ring times
 are drawn after the other draws of the queue's stream, so a scenario without
 ring time gives the same calls as before ring time existed.
 
-The loop is a plain binary heap of timed events plus a merged, pre-sorted
-arrival stream; cancelled abandonments are skipped lazily (no search in a
-queue), so the cost per call does not grow with the backlog.
+The loop merges the pre-sorted arrival stream with a calendar queue of timed
+events (buckets of a few seconds, a small heap for the current one), which pops
+events in exactly the order of one binary heap at a cost that does not grow with
+how many are pending; cancelled abandonments are skipped lazily (no search in a
+queue). With the router's per-decision cost independent of the number waiting,
+the cost per call grows neither with the backlog nor with the size of the
+center. The calls are pre-drawn with NumPy and held in tuples, which the garbage
+collector stops scanning.
 """
 
 from __future__ import annotations
@@ -40,14 +45,17 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from tsunagi.routing.policy import Need, Router
 from tsunagi.sim.scenario import Scenario
 
-_RELEASE, _ABANDON, _STAFFING, _ANSWER = 0, 1, 2, 3
+_RELEASE, _ABANDON, _STAFFING, _ANSWER, _END = 0, 1, 2, 3, 4
+# A timed event: time, sequence number (ties go to the earlier scheduled), kind, then an
+# agent or call and a channel or call (by kind).
+_Event = tuple[float, int, int, int, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +148,8 @@ class Calls(NamedTuple):
     rings: list[float]  # 0: answered the moment it is offered
 
 
-def draw_calls(scenario: Scenario, seed: int) -> Calls:
-    """Merged arrival stream: time, queue, handle + after-call work, patience and ring time."""
+def _draw(scenario: Scenario, seed: int) -> tuple[np.ndarray, ...]:
+    """The calls as arrays in arrival order: time, queue, hold, patience, ring (see below)."""
     length = scenario.interval_minutes * 60.0
     streams = np.random.SeedSequence(seed).spawn(len(scenario.queues))
     times, queue_ids, holds, patiences, rings = [], [], [], [], []
@@ -167,21 +175,37 @@ def draw_calls(scenario: Scenario, seed: int) -> Calls:
         rings.append(ring)
     t_all = np.concatenate(times)
     order = np.argsort(t_all, kind="stable")
-    return Calls(
-        t_all[order].tolist(),
-        np.concatenate(queue_ids)[order].tolist(),
-        np.concatenate(holds)[order].tolist(),
-        np.concatenate(patiences)[order].tolist(),
-        np.concatenate(rings)[order].tolist(),
+    return (
+        t_all[order],
+        np.concatenate(queue_ids)[order],
+        np.concatenate(holds)[order],
+        np.concatenate(patiences)[order],
+        np.concatenate(rings)[order],
     )
+
+
+def draw_calls(scenario: Scenario, seed: int) -> Calls:
+    """Merged arrival stream: time, queue, handle + after-call work, patience and ring time."""
+    return Calls(*(column.tolist() for column in _draw(scenario, seed)))
 
 
 def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     """Run ``scenario`` once with ``seed``; the same inputs always give the same result."""
     scenario.validate()
-    arr_t, arr_q, arr_hold, arr_pat, arr_ring = draw_calls(scenario, seed)
+    t_np, q_np, hold_np, pat_np, ring_np = _draw(scenario, seed)
     n_q, n_i = len(scenario.queues), scenario.intervals
     length = scenario.interval_minutes * 60.0
+    last = n_i - 1
+    # Each call's counters: queue x arrival interval (a float floor division, as Python's).
+    cell_np = q_np * n_i + np.minimum(np.floor_divide(t_np, length).astype(np.int64), last)
+    # Tuples, not lists: a tuple of numbers is untracked by the garbage collector once it has
+    # seen it, so collections (frequent when a backlog builds) do not walk every call again.
+    # The arrival times end with a sentinel (infinity): no bounds check on the stream.
+    arr_t = tuple(np.append(t_np, math.inf).tolist())
+    arr_hold, arr_pat, arr_ring, arr_q, arr_cell = (
+        tuple(c.tolist()) for c in (hold_np, pat_np, ring_np, q_np, cell_np)
+    )
+    n_calls = len(arr_t) - 1
     target = scenario.service_seconds
     channel_of = [q.channel for q in scenario.queues]
     needs = [Need(q.channel, q.name) for q in scenario.queues]
@@ -190,8 +214,40 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
     stats = _Stats(n_q, n_i)
     busy = [0.0] * (n_i + 1)
     staffed = [0.0] * n_i
-    heap: list[tuple[float, int, int, int, int]] = []
+    edge = [(j + 1) * length for j in range(n_i)]  # end of each interval
+
+    # Pending events (time, seq, kind, a, b) in a calendar queue: bucket int(time / width)
+    # holds the events of its slice of time (about eight on average), and ``cur`` is a
+    # heap of every event in buckets up to ``cur_b``. An event's bucket never decreases
+    # with its time, so popping ``cur`` gives exactly the (time, seq) order of one binary
+    # heap of all events - at a cost that does not grow with how many are pending (agents
+    # busy, callers waiting). Events from two horizons on share the last bucket, which
+    # also holds the end sentinel.
+    horizon = n_i * length
+    inv_width = max(n_calls, 1) / (4.0 * horizon)
+    n_buckets = int(2.0 * horizon * inv_width) + 1
+    buckets: list[list[_Event] | None] = [None] * (n_buckets + 1)
+    buckets[n_buckets] = [(math.inf, 0, _END, 0, 0)]
+    cur: list[_Event] = []
+    cur_b = 0
     seq = 0
+
+    def schedule(at: float, kind: int, a: int, b: Any) -> None:
+        """Add an event (the hot paths inline this)."""
+        nonlocal seq
+        seq += 1
+        event: _Event = (at, seq, kind, a, b)
+        index = int(at * inv_width)
+        if index > n_buckets:
+            index = n_buckets
+        if index <= cur_b:
+            heapq.heappush(cur, event)
+        else:
+            bucket = buckets[index]
+            if bucket is None:
+                buckets[index] = [event]
+            else:
+                bucket.append(event)
 
     groups = scenario.agent_groups
     on_duty: list[list[int]] = [[] for _ in groups]
@@ -239,51 +295,21 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
             if i >= n_i:
                 busy[n_i] += end - start
                 return
-            edge = (i + 1) * length
-            stop = end if end < edge else edge
+            stop = end if end < edge[i] else edge[i]
             busy[i] += stop - start
             start = stop
             i += 1
 
-    answered_n, wait_sum, within_n, waited_n = (
-        stats.answered,
-        stats.wait_sum,
-        stats.within,
-        stats.waited,
-    )
-    next_assignment = router.next_assignment
-    push = heapq.heappush
-    last = n_i - 1
-
-    def dispatch(now: float) -> int:
-        """Apply every assignment the router makes now; returns how many there were.
-
-        The hot path: locals only, no generator. A call with a ring time is answered
-        later (an ``_ANSWER`` event); the others are answered now.
-        """
-        nonlocal seq
-        made = 0
-        while (asg := next_assignment()) is not None:
-            made += 1
-            call: int = asg.contact_id  # type: ignore[assignment]
-            agent: int = asg.agent_id  # type: ignore[assignment]
-            if arr_ring[call]:
-                seq += 1
-                ringing[call] = (agent, now)
-                push(heap, (now + arr_ring[call], seq, _ANSWER, agent, call))
-            else:
-                answer(call, agent, now, now)
-        return made
+    offered_n, answered_n, abandoned_n = stats.offered, stats.answered, stats.abandoned
+    within_n, waited_n, wait_sum = stats.within, stats.waited, stats.wait_sum
 
     def answer(call: int, agent: int, offered: float, now: float) -> None:
-        """The call offered at ``offered`` is answered ``now`` (later when it rang): its wait
-        runs to the answer, the agent is busy from the offer. Busy time is booked inline when
-        the hold ends inside the offer's interval (the common case)."""
-        nonlocal seq
+        """The call offered at ``offered`` is answered ``now`` (after ringing): its wait runs to
+        the answer, the agent is busy from the offer. (The loop inlines the case without ring.)
+        """
         arrived = arr_t[call]
         wait = now - arrived
-        i = int(arrived // length)
-        k = arr_q[call] * n_i + (i if i < last else last)
+        k = arr_cell[call]
         answered_n[k] += 1
         wait_sum[k] += wait
         if wait <= target:
@@ -291,78 +317,119 @@ def simulate(scenario: Scenario, seed: int = 0) -> SimResult:
         if offered > arrived:
             waited_n[k] += 1
         end = now + arr_hold[call]
-        j = int(offered // length)
-        if j < n_i and end <= (j + 1) * length:
-            busy[j] += end - offered
-        else:
-            book_busy(offered, end)
-        seq += 1
-        push(heap, (end, seq, _RELEASE, agent, call))
+        book_busy(offered, end)
+        schedule(end, _RELEASE, agent, channel_of[arr_q[call]])
 
     def abandon_ringing(call: int, now: float) -> None:
         """The caller hangs up while the agent's phone rings: the agent is free again."""
         agent, offered = ringing.pop(call)
         release(agent, channel_of[arr_q[call]], now=now)
         book_busy(offered, now)
-        i = int(arr_t[call] // length)
-        k = arr_q[call] * n_i + (i if i < last else last)
+        k = arr_cell[call]
         abandoned_n[k] += 1
         if offered > arr_t[call]:
             waited_n[k] += 1
 
     for i in range(n_i):
-        seq += 1
-        heapq.heappush(heap, (i * length, seq, _STAFFING, i, 0))
+        schedule(i * length, _STAFFING, i, 0)
     events = 0
-    n_calls = len(arr_t)
     nxt = 0
     inf = math.inf
-    arr_t.append(inf)  # sentinel: no bounds check on the arrival stream
-    pop = heapq.heappop
-    release, remove, enqueue = router.release, router.remove, router.enqueue
-    offered, abandoned_n = stats.offered, stats.abandoned
-    while nxt < n_calls or heap:
-        t_arr = arr_t[nxt]
-        if heap and heap[0][0] <= t_arr:
-            now, _s, kind, a, b = pop(heap)
+    pop, push, heapify = heapq.heappop, heapq.heappush, heapq.heapify
+    next_match = router.next_match
+    release, remove = router.release, router.remove
+    enqueue_and_match, release_and_match = router.enqueue_and_match, router.release_and_match
+    while True:
+        if not cur:  # open the next bucket that holds events (the last one always does)
+            b = cur_b + 1
+            while buckets[b] is None:
+                b += 1
+            cur = buckets[b]  # type: ignore[assignment]
+            buckets[b] = None
+            cur_b = b
+            heapify(cur)
+        now = arr_t[nxt]
+        arrival = -1
+        match = None
+        if cur[0][0] <= now:
+            now, _s, kind, a, payload = pop(cur)
             events += 1
             if kind == _RELEASE:
-                release(a, channel_of[arr_q[b]], now=now)
+                match = release_and_match(a, payload, now=now)
             elif kind == _ABANDON:
-                if remove(b):
-                    i = int(arr_t[b] // length)
-                    k = arr_q[b] * n_i + (i if i < last else last)
+                if remove(a):
+                    k = arr_cell[a]
                     abandoned_n[k] += 1
                     waited_n[k] += 1
                     continue
-                if b not in ringing:
+                if a not in ringing:
                     continue  # answered before its patience ran out
-                abandon_ringing(b, now)
+                abandon_ringing(a, now)
             elif kind == _ANSWER:
-                rang = ringing.pop(b, None)
+                rang = ringing.pop(payload, None)
                 if rang is not None:  # else the caller hung up while it rang
-                    answer(b, a, rang[1], now)
+                    answer(payload, a, rang[1], now)
                 continue
-            else:
+            elif kind == _STAFFING:
                 staff(a, now)
-            dispatch(now)
-            continue
-        now = t_arr
-        call = nxt
-        nxt += 1
-        events += 1
-        q = arr_q[call]
-        i = int(now // length)
-        offered[q * n_i + (i if i < last else last)] += 1
-        enqueue(call, needs[q], priority=priorities[q], ranked_at=now)
-        # The state was stable before this arrival, so any assignment now is this call's;
-        # an offered call can still be abandoned while it rings.
-        made = dispatch(now)
-        patience = arr_pat[call]
-        if patience < inf and (not made or patience < arr_ring[call]):
+            else:
+                events -= 1  # the end sentinel: no arrivals and no events left
+                break
+        else:
+            arrival = nxt
+            nxt += 1
+            events += 1
+            q = arr_q[arrival]
+            offered_n[arr_cell[arrival]] += 1
+            match = enqueue_and_match(arrival, needs[q], priority=priorities[q], ranked_at=now)
+        # Decide: apply every assignment the router makes now (the first may have come with
+        # the change). After an arrival the state was stable before it, so any assignment
+        # is the new call's.
+        made = False
+        while match is not None or (match := next_match()) is not None:
+            made = True
+            call: int = match[0]  # type: ignore[assignment]
+            agent: int = match[1]  # type: ignore[assignment]
+            ring = arr_ring[call]
             seq += 1
-            push(heap, (now + patience, seq, _ABANDON, 0, call))
-    arr_t.pop()
+            event: _Event
+            if ring:  # answered later, after ringing; the caller may hang up meanwhile
+                ringing[call] = (agent, now)
+                at = now + ring
+                event = (at, seq, _ANSWER, agent, call)
+            else:  # answered now: its wait ends, the agent is busy until the hold ends
+                arrived = arr_t[call]
+                wait = now - arrived
+                k = arr_cell[call]
+                answered_n[k] += 1
+                wait_sum[k] += wait
+                if wait <= target:
+                    within_n[k] += 1
+                if now > arrived:
+                    waited_n[k] += 1
+                at = now + arr_hold[call]
+                j = int(now // length)
+                if j < n_i and at <= edge[j]:
+                    busy[j] += at - now
+                else:
+                    book_busy(now, at)
+                event = (at, seq, _RELEASE, agent, match[2])
+            index = int(at * inv_width)  # schedule(), inlined
+            if index > n_buckets:
+                index = n_buckets
+            if index <= cur_b:
+                push(cur, event)
+            else:
+                bucket = buckets[index]
+                if bucket is None:
+                    buckets[index] = [event]
+                else:
+                    bucket.append(event)
+            match = None
+        if arrival >= 0:
+            patience = arr_pat[arrival]
+            if patience < inf and (not made or patience < arr_ring[arrival]):
+                schedule(now + patience, _ABANDON, arrival, 0)
     return _result(scenario, stats, busy, staffed, n_calls, events)
 
 

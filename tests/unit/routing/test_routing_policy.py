@@ -88,6 +88,99 @@ def test_router_matches_the_brute_force_reference(ops: list[tuple[str, object, o
     assert run(Router(), ops) == run(ReferenceRouter(), ops)
 
 
+# Fewer agents than above, and "release" / "free" pick one of the contacts held at the time
+# (by index), so agents often become free with contacts waiting or not.
+FEW = AGENTS[:3]
+combined_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("enqueue"), needs, st.integers(0, 3)),
+        st.tuples(st.just("arrive"), needs, st.integers(0, 3)),
+        st.tuples(st.just("agent"), st.sampled_from(FEW), profiles),
+        st.tuples(st.just("ready"), st.sampled_from(FEW), st.booleans()),
+        st.tuples(st.just("release"), st.integers(0, 7), st.none()),
+        st.tuples(st.just("free"), st.integers(0, 7), st.none()),
+        st.tuples(st.just("remove"), st.integers(0, 200), st.none()),
+        st.tuples(st.just("decide"), st.none(), st.none()),
+    ),
+    min_size=20,
+    max_size=120,
+)
+
+
+def run_combined(router: Router | ReferenceRouter, ops: list[Op]) -> list[Assignment | None]:
+    """Like :func:`run`, with the Router's one-step ``enqueue_and_match`` ("arrive") and
+    ``release_and_match`` ("free"); the reference takes the two steps they stand for."""
+    made: list[Assignment | None] = []
+    loads: dict[str, dict[str, int]] = {}
+    now = 0.0
+
+    def note(found: Assignment | None) -> None:
+        made.append(found)
+        if found is not None:
+            load = loads.setdefault(str(found.agent_id), {})
+            load[found.channel] = load.get(found.channel, 0) + 1
+
+    for number, (kind, first, second) in enumerate(ops):
+        now += 1.5
+        if kind in ("enqueue", "arrive"):
+            assert isinstance(first, Need)
+            assert isinstance(second, int)
+            if kind == "arrive" and isinstance(router, Router):
+                match = router.enqueue_and_match(
+                    f"k{number}", first, priority=second, ranked_at=now
+                )
+                note(None if match is None else Assignment(*match))
+            else:
+                router.enqueue(f"k{number}", first, priority=second, ranked_at=now)
+                if kind == "arrive":
+                    note(router.next_assignment())
+        elif kind == "agent":
+            assert isinstance(first, str)
+            assert isinstance(second, tuple)
+            skills, capacity = second
+            router.set_agent(
+                first,
+                skills=skills,
+                capacity=capacity,
+                ready=True,
+                load=loads.get(first, {}),
+                idle_since=now,
+            )
+            loads.setdefault(first, {})
+        elif kind == "ready" and first in loads:
+            if second:
+                router.agent_ready(first, now=now)
+            else:
+                router.agent_not_ready(first)
+        elif kind in ("release", "free"):
+            held = sorted((a, c) for a, load in loads.items() for c, n in load.items() if n > 0)
+            if not held:
+                continue
+            assert isinstance(first, int)
+            agent_id, channel = held[first % len(held)]
+            loads[agent_id][channel] -= 1
+            if kind == "free" and isinstance(router, Router):
+                match = router.release_and_match(agent_id, channel, now=now)
+                note(None if match is None else Assignment(*match))
+            else:
+                router.release(agent_id, channel, now=now)
+                if kind == "free":
+                    note(router.next_assignment())
+        elif kind == "remove":
+            router.remove(f"k{first}")
+        elif kind == "decide":
+            note(router.next_assignment())
+    while (found := router.next_assignment()) is not None:
+        made.append(found)
+    return made
+
+
+@settings(max_examples=500, deadline=None)
+@given(combined_operations)
+def test_one_step_calls_match_the_two_steps_they_stand_for(ops: list[Op]) -> None:
+    assert run_combined(Router(), ops) == run_combined(ReferenceRouter(), ops)
+
+
 def _agent(router: Router, agent_id: str, skills: dict[str, int], idle_since: float) -> None:
     router.set_agent(
         agent_id, skills=skills, capacity={"voice": 1}, ready=True, idle_since=idle_since

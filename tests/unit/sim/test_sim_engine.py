@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tsunagi.sim.engine import Kpis, simulate
+from tsunagi.sim.engine import Kpis, draw_calls, simulate
 from tsunagi.sim.scenario import AgentGroup, Distribution, QueueSpec, Scenario, load_scenario
 from tsunagi.wfm.erlang import erlang_a_kpis, erlang_c_kpis
 
@@ -118,6 +118,29 @@ def test_counts_reconcile_across_queues_and_intervals() -> None:
         assert kpis.answered + kpis.abandoned + kpis.unfinished == kpis.offered
         assert kpis.unfinished == 0  # every caller has finite patience
     assert 0 < result.total.occupancy <= 1.05  # leavers finish calls past their shift
+
+
+def test_a_long_tail_is_simulated_to_the_end_exactly() -> None:
+    """One agent, first come first served, nobody abandons: every wait follows from the
+    drawn calls by Lindley's recursion. The day is one quarter-hour and answering its calls
+    takes about seven hours more - far past the time the event calendar is laid out for
+    (two days' lengths), where later events share its last bucket."""
+    sc = Scenario(
+        queues=[QueueSpec("q", [100], Distribution("exponential", 240))],
+        agent_groups=[AgentGroup("g", {"q": 1}, [1])],
+    )
+    for seed in range(3):
+        calls = draw_calls(sc, seed)
+        free_at, waits = 0.0, []
+        for arrived, hold in zip(calls.times, calls.holds, strict=True):
+            start = max(arrived, free_at)
+            waits.append(start - arrived)
+            free_at = start + hold
+        assert free_at > 20 * 900  # the tail: many times the day's length
+        result = simulate(sc, seed)
+        assert result.total.answered == result.total.offered == len(waits)
+        assert result.total.asa_s == pytest.approx(statistics.fmean(waits), rel=1e-12)
+        assert result.total.p_wait == sum(w > 0 for w in waits) / len(waits)
 
 
 def test_no_agents_means_everyone_abandons_or_waits() -> None:
