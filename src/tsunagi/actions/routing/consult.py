@@ -75,11 +75,14 @@ async def do_start_consult(
 
     ``by_agent_id`` (when given) must hold the contact; a supervisor acting for the floor
     passes ``None`` and the holder consults."""
-    if sum((target.agent_id is not None, target.queue_id is not None, target.escalate)) != 1:
-        raise InvalidInputError("a consultation needs exactly one of agent_id, queue_id, escalate")
     at = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
+        # The contact first: another tenant's (or an unknown) one is simply not found.
         contact = await lock_contact(session, contact_id)
+        if sum((target.agent_id is not None, target.queue_id is not None, target.escalate)) != 1:
+            raise InvalidInputError(
+                "a consultation needs exactly one of agent_id, queue_id, escalate"
+            )
         holder = await _check_holder(contact, by_agent_id)
         if contact.consult_of is not None:
             raise ConflictError("a consultation cannot itself be consulted on")
