@@ -14,6 +14,7 @@ from sqlalchemy import select
 from testkit import PASSWORD, Browserless, LiveServer, World, run
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Category, OutboxEvent, Queue
+from tsunagi.adapters.storage.routing_models import RoutingContact
 
 pytestmark = pytest.mark.browser
 
@@ -264,3 +265,57 @@ def test_a_consultative_transfer_between_two_desks(
         "Connected · voice"
     )
     admin.close()
+
+
+def test_a_blind_transfer_to_a_named_colleague_from_the_desk(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    queue_id = seed(database_url, world.tenants["a"])
+    communicator = world.account("a", "communicator")
+    colleague = world.account("a", "supervisor")
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    assert (
+        admin.request(
+            "PATCH",
+            f"/api/v1/agents/{communicator.user_id}/profile",
+            json={"skills": {"delivery": 6}},
+        ).status_code
+        == 200
+    )
+    desk = open_signed_in(browser, server, communicator.username, "/routing/desk")
+    expect(desk.locator("[data-live-status]")).to_have_text("Live")
+    desk.get_by_test_id("go-ready").click()
+    contact = admin.request(
+        "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+    ).json()["id"]
+    mine = desk.get_by_test_id("my-contacts")
+    mine.get_by_test_id("accept").click()
+    expect(mine.locator("li strong")).to_have_text("Connected · voice")
+    mine.get_by_test_id("consult-target").select_option(f"agent:{colleague.user_id}")
+    mine.get_by_test_id("transfer").click()
+    expect(mine.locator("li")).to_have_count(0)
+    moved = admin.request("GET", f"/api/v1/contacts/{contact}").json()
+    # It waits for the named colleague (not ready yet), keeping its history.
+    assert (moved["state"], moved["agent_id"]) == ("queued", None)
+    assert waiting_for(database_url, world.tenants["a"], contact) == [str(colleague.user_id)]
+    admin.close()
+
+
+def waiting_for(database_url: str, tenant_id: uuid.UUID, contact_id: str) -> list[str]:
+    """The agents a waiting contact is named to."""
+
+    async def read() -> list[str]:
+        db = Database(database_url)
+        try:
+            async with db.scoped(tenant_id, readonly=True) as session:
+                found = await session.scalar(
+                    select(RoutingContact.target_agent_ids).where(
+                        RoutingContact.id == uuid.UUID(contact_id)
+                    )
+                )
+            return list(found or [])
+        finally:
+            await db.dispose()
+
+    return run(read)

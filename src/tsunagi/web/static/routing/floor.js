@@ -279,7 +279,7 @@ function deskRow(c) {
 }
 
 // Consult a colleague, a queue or the supervisors while the customer holds; then hand the
-// customer over (consultative transfer) or come back. The consultation's id comes from the
+// customer over (consultative transfer) or come back. Or transfer blind to the same target. The consultation's id comes from the
 // API (and the desk snapshot after a reload); a 409 means it is already over.
 function consultControls(c, path) {
   const span = document.createElement("span");
@@ -298,12 +298,14 @@ function consultControls(c, path) {
   select.innerHTML = document.getElementById("consult-options")?.innerHTML ?? "";
   select.dataset.testid = "consult-target";
   select.setAttribute("aria-label", L.consult_with);
-  span.append(select, button(L.consult, async () => {
+  const target = () => {
     const [kind, id] = select.value.split(":");
-    const body = kind === "escalate" ? { escalate: true } : { [`${kind}_id`]: id };
-    const response = await api(path("consult"), body);
+    return kind === "escalate" ? { escalate: true } : { [`${kind}_id`]: id };
+  };
+  span.append(select, button(L.consult, async () => {
+    const response = await api(path("consult"), target());
     if (response.ok) { c.consult_id = (await response.json()).consult_id; changed(); }
-  }, "consult"));
+  }, "consult"), button(L.transfer, () => api(path("transfer"), target()), "transfer"));
   return span;
 }
 
