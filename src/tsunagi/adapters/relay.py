@@ -64,9 +64,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         await stop_tasks([self._task])
         self._task = None
-        if self._leader_connection is not None:
-            await self._leader_connection.close()
-            self._leader_connection = None
+        await self._drop_leadership()
 
     async def _run(self) -> None:
         while True:
@@ -98,6 +96,10 @@ class OutboxRelay:
 
     async def _drop_leadership(self) -> None:
         if self._leader_connection is not None:
+            # Invalidated, not returned to the pool: a pooled connection would keep the
+            # session's advisory lock, and no relay could lead until the pool is disposed.
+            with contextlib.suppress(Exception):
+                await self._leader_connection.invalidate()
             with contextlib.suppress(Exception):
                 await self._leader_connection.close()
             self._leader_connection = None

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from integration.routing.routing_floor import Floor, events_of
 from tsunagi.actions.routing.agents import do_set_presence
@@ -19,6 +19,7 @@ from tsunagi.actions.routing.contacts import (
     do_request_callback,
     do_transfer_contact,
 )
+from tsunagi.actions.routing.engine import RoutingEngine
 from tsunagi.actions.routing.offers import (
     do_accept_offer,
     do_close_contact,
@@ -28,6 +29,7 @@ from tsunagi.actions.routing.offers import (
     do_reject_offer,
     do_resume_contact,
 )
+from tsunagi.adapters.relay import OutboxRelay
 from tsunagi.adapters.storage.routing_models import RoutingAssignment, RoutingContact
 from tsunagi.domain.errors import ConflictError
 from tsunagi.routing.agents import Presence
@@ -367,3 +369,45 @@ async def test_engine_restart_rebuilds_from_the_database(floor: Floor) -> None:
     got = await floor.wait_state(waiting[0], "offered")
     assert got.agent_id == floor.agents["late"]
     assert [await floor.state_of(i) for i in waiting[1:]] == ["queued", "queued"]
+
+
+@pytest.mark.parametrize("profile", ["postgres"], indirect=True)  # SQLite has no locks
+async def test_a_stopped_relay_and_engine_hand_back_their_advisory_locks(floor: Floor) -> None:
+    """Stopping releases the leaders' session locks though the pool keeps its connections:
+    another relay or engine (in this process or another) can lead at once."""
+    await floor.add_queue("billing")
+    await floor.add_agent("aiko", {"billing": 5})
+    first = await floor.create("billing")
+    await floor.wait_state(first, "offered")  # both have led
+    assert await _advisory_locks(floor) == 2
+    await floor.engine.stop()
+    await floor.relay.stop()
+    assert await _advisory_locks(floor) == 0
+    floor.relay = OutboxRelay(floor.db, floor.bus, poll_interval_s=0.05)
+    await floor.relay.start()
+    floor.engine = RoutingEngine(
+        floor.db, floor.bus, worker_id="second", lease_s=1.0, sweep_s=0.1, tick_s=0.2
+    )
+    await floor.engine.start()
+    await do_reject_offer(
+        floor.db,
+        tenant_id=floor.tenant_id,
+        contact_id=first,
+        agent_id=floor.agents["aiko"],
+        actor="t",
+    )
+    await floor.add_agent("ren", {"billing": 5})
+    again = await floor.wait_state(first, "offered", timeout=5)
+    assert again.agent_id == floor.agents["ren"]
+
+
+async def _advisory_locks(floor: Floor) -> int:
+    """Advisory locks held in the floor's database (by any session)."""
+    async with floor.db.system(readonly=True) as session:
+        held = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
+    return int(held or 0)

@@ -289,6 +289,9 @@ class RoutingEngine:
     async def _resign(self) -> None:
         self._is_leader = False
         if self._leader is not None:
+            # Invalidated, not pooled: the pool would keep the advisory lock held.
+            with contextlib.suppress(Exception):
+                await self._leader.invalidate()
             with contextlib.suppress(Exception):
                 await self._leader.close()
             self._leader = None
