@@ -32,14 +32,21 @@ import msgspec
 import pytest
 from sqlalchemy import select
 from test_voice_contacts import CALLER, CUSTOMER_HZ, HOLD_HZ, Line, open_line, press_after
-from voice_peers import Baresip, require_tool, tone_shares, tone_timeline, write_tone
+from voice_peers import (
+    Baresip,
+    require_tool,
+    sip_register,
+    tone_shares,
+    tone_timeline,
+    write_tone,
+)
 
 from conftest import MENU_HZ, MUSIC_HZ, PROMPT_HZ, MediaPlane
 from integration.routing.routing_floor import events_of
 from testkit import CHROMIUM, PASSWORD, LiveServer, World, live_server, require
 from tsunagi.actions.routing.agents import do_set_agent_profile
 from tsunagi.adapters.storage.models import User
-from tsunagi.adapters.telephony.edge_auth import EDGE_PURPOSE, edge_secret, issue
+from tsunagi.adapters.telephony.edge_auth import EDGE_PURPOSE, edge_secret, issue, phone_password
 from tsunagi.adapters.telephony.processes import (
     KamailioSettings,
     ManagedProcess,
@@ -102,7 +109,7 @@ class Edge:
             worker_port=line.engine._config.sip_port,
             port=free_port(),
             ws_port=free_port(socket.SOCK_STREAM),
-            ws_secret=edge_secret(line.keyring.installation_key(EDGE_PURPOSE)),
+            secret=edge_secret(line.keyring.installation_key(EDGE_PURPOSE)),
         )
         self.proc: ManagedProcess = start_kamailio(self.settings)
 
@@ -190,6 +197,7 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
         tmp_path / "boss",
         write_tone(tmp_path / "boss.wav", SUPERVISOR_HZ, 60),
         registrar=edge.sip,
+        password=phone_password(edge.settings.secret, boss_name),
     )
     boss_phone.start()
     line.phones.append(boss_phone)
@@ -419,7 +427,7 @@ def test_the_edge_registers_a_softphone_only_with_a_fresh_credential_for_its_own
         worker_port=free_port(),
         port=free_port(),
         ws_port=free_port(socket.SOCK_STREAM),
-        ws_secret=secret,
+        secret=secret,
     )
     proc = start_kamailio(settings)
     try:
@@ -441,5 +449,20 @@ def test_the_edge_registers_a_softphone_only_with_a_fresh_credential_for_its_own
             forged = issue(edge_secret(b"x" * 32), "aiko", now=now)
             assert attempt("aiko", forged.digest_user, forged.password).startswith("SIP/2.0 401")
             assert attempt("aiko", mine.digest_user, mine.password) == "SIP/2.0 200 OK"
+            # A desk phone's password is no good over the WebSocket.
+            phone = phone_password(secret, "aiko")
+            assert attempt("aiko", "aiko", phone) == "SIP/2.0 401 Unauthorized"
+        # Plain SIP over TCP to the WebSocket's port is a desk phone: digest with its
+        # phone password, never without.
+        ws_port = settings.ws_port
+        assert ws_port is not None
+        assert sip_register(ws_port, "aiko", transport="tcp") == ["SIP/2.0 401 Unauthorized"]
+        assert (
+            sip_register(ws_port, "aiko", password="0" * 20, transport="tcp")
+            == ["SIP/2.0 401 Unauthorized"] * 2
+        )
+        assert sip_register(ws_port, "aiko", password=phone, transport="tcp")[-1] == (
+            "SIP/2.0 200 OK"
+        )
     finally:
         proc.stop()

@@ -26,7 +26,7 @@ from testkit import World
 from tsunagi.adapters.security.keyring import KeyRing, master_key_for
 from tsunagi.adapters.storage.models import Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingContact
-from tsunagi.adapters.telephony.edge_auth import EDGE_PURPOSE, edge_secret, issue
+from tsunagi.adapters.telephony.edge_auth import EDGE_PURPOSE, edge_secret, issue, phone_password
 from tsunagi.adapters.telephony.processes import free_port, free_udp_range
 from tsunagi.adapters.telephony.status import read_status, status_path
 from tsunagi.cli.main import cli
@@ -144,6 +144,9 @@ async def test_voice_serve_turns_a_call_through_the_edge_into_a_routed_contact(
         edge = f"127.0.0.1:{ports['edge']}"
         agent = Baresip(username, tmp_path / "agent", write_tone(tmp_path / "a.wav", AGENT_HZ, 30))
         agent.registrar = edge
+        # The desk phone's password, as the web app shows it: the worker's edge checks it.
+        secret = edge_secret(keyring.installation_key(EDGE_PURPOSE))
+        agent.password = phone_password(secret, username)
         caller = Baresip(
             "0312345678", tmp_path / "caller", write_tone(tmp_path / "c.wav", CUSTOMER_HZ, 30)
         )

@@ -6,7 +6,9 @@ test's tmp_path; ``stop()`` ends it by PID.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import shutil
 import socket
 import subprocess
@@ -124,6 +126,10 @@ class Baresip:
     tone: Path
     registrar: str | None = None
     """``host:port`` to register with (an edge); None: no registration."""
+    password: str | None = None
+    """The digest password it answers the edge's challenge with (``auth_pass``)."""
+    auth_user: str | None = None
+    """The digest user name (``auth_user``); default: the phone's own name."""
     sip_port: int = 0
     ctrl_port: int = 0
     process: ManagedProcess | None = None
@@ -166,8 +172,11 @@ snd_path {self.workdir}
 """
         (self.workdir / "config").write_text(config)
         regint = 60 if self.registrar else 0
+        auth = "" if self.auth_user is None else f";auth_user={self.auth_user}"
+        auth += "" if self.password is None else f";auth_pass={self.password}"
         (self.workdir / "accounts").write_text(
-            f"<{self.uri}>;regint={regint};answermode=auto;audio_codecs=PCMU;dtmfmode=rtpevent\n"
+            f"<{self.uri}>{auth};regint={regint};answermode=auto;audio_codecs=PCMU"
+            ";dtmfmode=rtpevent\n"
         )
         self.process = ManagedProcess(
             f"baresip-{self.name}", [binary, "-f", str(self.workdir)], self.workdir / "log"
@@ -208,6 +217,16 @@ snd_path {self.workdir}
                 return
             time.sleep(0.05)
         raise AssertionError(f"{self.name} did not register: {self.process.tail()}")
+
+    def wait_log(self, text: str, timeout_s: float = 10.0) -> None:
+        """Wait for ``text`` in baresip's log (e.g. the edge's reply to its REGISTER)."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.process.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name}: no {text!r} in its log: {self.process.tail()}")
 
     def _pump(self) -> None:
         assert self._sock is not None
@@ -303,3 +322,69 @@ def run_sipp_uas(
     return subprocess.run(
         argv, cwd=workdir, capture_output=True, text=True, timeout=timeout_s + 30, check=False
     )
+
+
+def sip_register(
+    port: int,
+    user: str,
+    *,
+    digest_user: str | None = None,
+    password: str | None = None,
+    transport: str = "udp",
+    realm: str = "tsunagi",
+) -> list[str]:
+    """REGISTER ``user`` at the edge on ``127.0.0.1:port`` over UDP or plain TCP, as a
+    desk phone would: answer the 401 challenge with digest (``digest_user``, default
+    ``user``) when ``password`` is given. The status lines of the edge's replies."""
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    uri = f"sip:127.0.0.1:{port}"
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.settimeout(5)
+        if transport == "udp":
+            sock.bind(("127.0.0.1", 0))
+        else:
+            sock.connect(("127.0.0.1", port))
+        local = sock.getsockname()[1]
+
+        def exchange(cseq: int, authorization: str | None) -> str:
+            lines = [
+                f"REGISTER {uri} SIP/2.0",
+                f"Via: SIP/2.0/{transport.upper()} 127.0.0.1:{local};rport;"
+                f"branch=z9hG4bK{secrets.token_hex(8)}",
+                "Max-Forwards: 70",
+                f"To: <sip:{user}@127.0.0.1:{port}>",
+                f"From: <sip:{user}@127.0.0.1:{port}>;tag=t{cseq}",
+                f"Call-ID: register-{user}-{local}",
+                f"CSeq: {cseq} REGISTER",
+                f"Contact: <sip:{user}@127.0.0.1:{local};transport={transport}>",
+                "Expires: 60",
+            ]
+            if authorization is not None:
+                lines.append(f"Authorization: {authorization}")
+            message = "\r\n".join([*lines, "Content-Length: 0", "", ""]).encode()
+            if transport == "udp":
+                sock.sendto(message, ("127.0.0.1", port))
+                return sock.recv(65536).decode()
+            sock.sendall(message)
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = sock.recv(65536)
+                assert chunk, f"the edge closed the connection: {reply!r}"
+                reply += chunk
+            return reply.decode()
+
+        replies = [exchange(1, None)]
+        if password is not None and replies[0].startswith("SIP/2.0 401"):
+            nonce = replies[0].split('nonce="', 1)[1].split('"', 1)[0]
+            name = digest_user or user
+            ha1 = hashlib.md5(f"{name}:{realm}:{password}".encode()).hexdigest()
+            ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
+            response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+            replies.append(
+                exchange(
+                    2,
+                    f'Digest username="{name}", realm="{realm}", nonce="{nonce}", '
+                    f'uri="{uri}", response="{response}", algorithm=MD5',
+                )
+            )
+    return [reply.split("\r\n", 1)[0] for reply in replies]

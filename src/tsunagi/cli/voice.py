@@ -101,7 +101,10 @@ async def _missing(database_url: str, plan: VoicePlan) -> list[str]:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address for SIP and RTP.")
 @click.option("--sip-port", default=5080, show_default=True, help="The voice worker's SIP port.")
 @click.option(
-    "--edge-port", default=5060, show_default=True, help="kamailio's SIP port (agents register)."
+    "--edge-port",
+    default=5060,
+    show_default=True,
+    help="kamailio's SIP port (agents' phones register with their phone password).",
 )
 @click.option("--no-edge", is_flag=True, help="Run no kamailio (a trunk talks to the worker).")
 @click.option("--mixer-port", default=8088, show_default=True, help="Janus HTTP port.")
@@ -168,7 +171,7 @@ def serve(
         rtp_ports=(int(low), int(high)),
         media_learning=media_learning,
         softphone_ws_port=None if no_edge else softphone_port,
-        softphone_secret=_softphone_secret(settings) if softphone_port and not no_edge else "",
+        edge_secret="" if no_edge else _edge_secret(settings),
         web_origin=web_origin,
     )
     if plan.agent_domain is None and not no_edge:
@@ -180,8 +183,9 @@ def serve(
         raise click.ClickException(str(exc)) from exc
 
 
-def _softphone_secret(settings: Any) -> str:
-    """The edge secret, derived from the master key the web app holds too."""
+def _edge_secret(settings: Any) -> str:
+    """The edge secret, derived from the master key the web app holds too (desk phone
+    passwords and softphone credentials)."""
     from tsunagi.adapters.security.keyring import KeyRing, master_key_for
     from tsunagi.adapters.telephony.edge_auth import EDGE_PURPOSE, edge_secret
 

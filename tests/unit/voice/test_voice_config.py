@@ -25,7 +25,7 @@ def test_rtpengine_config_is_ours_not_the_system_one(tmp_path: Path) -> None:
 
 def test_kamailio_config_routes_to_the_worker_and_record_routes(tmp_path: Path) -> None:
     text = KamailioSettings(
-        workdir=tmp_path, worker_host="127.0.0.1", worker_port=5080, port=5070
+        workdir=tmp_path, worker_host="127.0.0.1", worker_port=5080, port=5070, secret="s" * 43
     ).config_text()
     assert "listen=udp:127.0.0.1:5070" in text
     assert '$du = "sip:127.0.0.1:5080";' in text

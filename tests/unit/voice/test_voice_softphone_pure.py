@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tsunagi.adapters.telephony.edge_auth import edge_secret, issue, password_for
+from tsunagi.adapters.telephony.edge_auth import edge_secret, issue, password_for, phone_password
 from tsunagi.adapters.telephony.processes import ComponentError, KamailioSettings
 from tsunagi.adapters.telephony.sip import is_webrtc_target, parse_target
 from tsunagi.voice.plan import VoicePlan
@@ -30,6 +30,25 @@ def test_a_credential_names_its_user_and_expiry_and_is_signed_with_the_edge_secr
     assert password_for("other" * 9, cred.digest_user) != cred.password
     with pytest.raises(ValueError, match="colon"):
         issue(SECRET, "a:b", now=0)
+
+
+def test_a_phone_password_is_20_hex_digits_of_the_hmac_of_the_user_name() -> None:
+    password = phone_password(SECRET, "aiko")
+    mac = hmac.new(SECRET.encode(), b"phone:aiko", hashlib.sha256).hexdigest()
+    assert password == mac[:20]
+    assert set(password) <= set("0123456789abcdef")
+    assert phone_password(SECRET, "ren") != password
+    assert phone_password("other" * 9, "aiko") != password
+
+
+def test_every_register_at_the_edge_is_authenticated() -> None:
+    text = KamailioSettings(
+        workdir=Path("/x"), worker_host="127.0.0.1", worker_port=5080, secret=SECRET
+    ).config_text()
+    assert 'route(PHONE_AUTH);\n        save("location");' in text
+    assert f'crypto_hmac_sha256("phone:$aU", "{SECRET}", "$var(mac)");' in text
+    assert "{s.substr,0,20}" in text
+    assert "$aU != $tU || $aU != $fU" in text
 
 
 def test_the_edge_secret_is_url_safe_text_of_the_derived_key() -> None:
@@ -68,7 +87,9 @@ def test_a_websocket_target_is_dialled_at_its_host_with_webrtc_media() -> None:
 
 
 def test_the_edge_listens_for_websockets_and_checks_softphone_credentials() -> None:
-    plain = KamailioSettings(workdir=Path("/x"), worker_host="127.0.0.1", worker_port=5080)
+    plain = KamailioSettings(
+        workdir=Path("/x"), worker_host="127.0.0.1", worker_port=5080, secret=SECRET
+    )
     assert "websocket" not in plain.config_text()
     assert "disable_tcp=yes" in plain.config_text()
     text = KamailioSettings(
@@ -76,7 +97,7 @@ def test_the_edge_listens_for_websockets_and_checks_softphone_credentials() -> N
         worker_host="127.0.0.1",
         worker_port=5080,
         ws_port=5066,
-        ws_secret=SECRET,
+        secret=SECRET,
         ws_origin="https://desk.example.com",
     ).config_text()
     assert "listen=tcp:127.0.0.1:5066" in text
@@ -86,14 +107,16 @@ def test_the_edge_listens_for_websockets_and_checks_softphone_credentials() -> N
     assert "route(SOFTPHONE_AUTH)" in text
     with pytest.raises(ComponentError, match="secret"):
         KamailioSettings(
-            workdir=Path("/x"), worker_host="h", worker_port=1, ws_port=2, ws_secret="short"
+            workdir=Path("/x"), worker_host="h", worker_port=1, ws_port=2, secret="short"
         ).config_text()
+    with pytest.raises(ComponentError, match="secret"):
+        KamailioSettings(workdir=Path("/x"), worker_host="h", worker_port=1).config_text()
     with pytest.raises(ComponentError, match="origin"):
         KamailioSettings(
             workdir=Path("/x"),
             worker_host="h",
             worker_port=1,
             ws_port=2,
-            ws_secret=SECRET,
+            secret=SECRET,
             ws_origin='x"; exit',
         ).config_text()

@@ -1,6 +1,15 @@
-"""Credentials for browser softphones at the SIP edge, signed, never stored.
+"""Credentials at the SIP edge, derived or signed, never stored.
 
-The web app issues one to the signed-in communicator (``POST /api/v1/softphone/credential``);
+**Desk phones** (SIP over UDP, or plain TCP) register their user name with digest
+authentication. Each communicator's phone password is :func:`phone_password`: the first
+:data:`PHONE_PASSWORD_HEX` hex digits of ``HMAC-SHA256(secret, "phone:<user name>")``
+(80 bits, digits and a-f, typed into a phone). kamailio computes the same per REGISTER
+(the generated ``route[PHONE_AUTH]`` in :mod:`.processes`) and checks the digest; the
+digest user must be the name registered. The web app shows a communicator their own
+(``GET /api/v1/softphone/phone-password``). It changes only when the master key does.
+
+**Browser softphones** get a signed credential instead: the web app issues one to the
+signed-in communicator (``POST /api/v1/softphone/credential``);
 kamailio checks it on every REGISTER over WebSocket without any lookup (the generated
 ``route[SOFTPHONE_AUTH]`` in :mod:`.processes`):
 
@@ -11,7 +20,8 @@ kamailio checks it on every REGISTER over WebSocket without any lookup (the gene
 
 The secret is derived from the installation's master key (the web app and the voice
 worker share it), so rotating the master key rotates it; a credential outlives neither
-its expiry nor the key. A stolen credential is good for that one name until it expires.
+its expiry nor the key. A stolen credential is good for that one name until it expires; a
+stolen phone password until the master key changes (no single password can be revoked).
 """
 
 from __future__ import annotations
@@ -22,6 +32,11 @@ import hmac
 from dataclasses import dataclass
 
 EDGE_PURPOSE = "sip-edge-softphone"
+"""The master key's derivation for the edge secret (named when only softphones used it)."""
+EDGE_REALM = "tsunagi"
+"""The digest realm of the edge's challenges."""
+PHONE_PASSWORD_HEX = 20
+"""Hex digits of a desk phone's password (80 bits)."""
 CREDENTIAL_TTL_S = 3600
 """How long a credential registers: the softphone asks for a new one well before."""
 
@@ -34,6 +49,12 @@ def edge_secret(derived_key: bytes) -> str:
 def password_for(secret: str, digest_user: str) -> str:
     mac = hmac.new(secret.encode(), digest_user.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def phone_password(secret: str, username: str) -> str:
+    """The desk phone password of ``username``, as kamailio derives it per request."""
+    mac = hmac.new(secret.encode(), f"phone:{username}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:PHONE_PASSWORD_HEX]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tsunagi.adapters.telephony.edge_auth import EDGE_REALM, PHONE_PASSWORD_HEX
+
 
 class ComponentError(RuntimeError):
     """A voice component is missing, could not start, or its port is taken."""
@@ -255,6 +257,8 @@ loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
+loadmodule "auth.so"
+loadmodule "crypto.so"
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
 {ws_modules}
@@ -267,6 +271,7 @@ request_route {{
         exit;
     }}
 {ws_requests}    if (is_method("REGISTER")) {{
+        route(PHONE_AUTH);
         save("location");
         exit;
     }}
@@ -309,14 +314,37 @@ request_route {{
     $du = "sip:{worker_host}:{worker_port}";
     t_relay();
 }}
+
+# A desk phone (UDP, or plain SIP over TCP) registers only its own name, with digest
+# authentication against its phone password: the first {password_hex} hex digits of
+# HMAC-SHA256(edge secret, "phone:<user name>"), computed here per request — no password
+# table (:func:`tsunagi.adapters.telephony.edge_auth.phone_password`).
+route[PHONE_AUTH] {{
+    if (!is_present_hf("Authorization")) {{
+        www_challenge("{realm}", "0");
+        exit;
+    }}
+    if ($aU == "" || $aU != $tU || $aU != $fU) {{
+        sl_send_reply("403", "Not Your Name");
+        exit;
+    }}
+    crypto_hmac_sha256("phone:$aU", "{secret}", "$var(mac)");
+    $var(password) = $(var(mac){{s.decode.base64urlt}}{{s.encode.hexa}});
+    $var(password) = $(var(password){{s.substr,0,{password_hex}}});
+    if (!pv_www_authenticate("{realm}", "$var(password)", "0")) {{
+        www_challenge("{realm}", "0");
+        exit;
+    }}
+    consume_credentials();
+}}
 {ws_routes}"""
 
-# SIP over WebSocket for the desk softphone (kamailio-websocket-modules, crypto from
-# kamailio-tls-modules). A browser registers only with a credential the web app issued to
-# the signed-in communicator: digest user ``<expiry>:<user name>``, password
-# base64url(HMAC-SHA256(edge secret, digest user)) — checked here without any lookup
-# (:mod:`tsunagi.adapters.telephony.edge_auth`). It may register its own name only, and
-# send nothing but REGISTER and in-dialog requests (it answers calls; it places none).
+# SIP over WebSocket for the desk softphone (kamailio-websocket-modules). A browser
+# registers only with a credential the web app issued to the signed-in communicator:
+# digest user ``<expiry>:<user name>``, password base64url(HMAC-SHA256(edge secret, digest
+# user)) — checked here without any lookup (:mod:`tsunagi.adapters.telephony.edge_auth`).
+# It may register its own name only, and send nothing but REGISTER and in-dialog requests
+# (it answers calls; it places none).
 _WS_LISTEN = """listen=tcp:{host}:{ws_port}
 tcp_accept_no_cl=yes
 tcp_connection_lifetime=3605
@@ -324,8 +352,6 @@ tcp_connection_lifetime=3605
 _WS_MODULES = """loadmodule "xhttp.so"
 loadmodule "websocket.so"
 loadmodule "nathelper.so"
-loadmodule "auth.so"
-loadmodule "crypto.so"
 modparam("usrloc", "handle_lost_tcp", 1)
 modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")
 modparam("websocket", "keepalive_timeout", 30)
@@ -409,17 +435,19 @@ class KamailioSettings:
     """SIP over WebSocket for browser softphones (``ws://host:ws_port``); none when unset.
     Put it behind the web app's TLS proxy in production (browsers need ``wss://`` from an
     ``https://`` page)."""
-    ws_secret: str = ""
-    """The edge secret softphone credentials are signed with (``edge_auth.edge_secret``)."""
+    secret: str = ""
+    """The edge secret (``edge_auth.edge_secret``, 32+ URL-safe characters): softphone
+    credentials are signed with it and desk phones' passwords derived from it. Required:
+    no phone registers without digest authentication."""
     ws_origin: str | None = None
     """The web app's origin (``https://desk.example.com``): WebSocket upgrades from any
     other page are refused. Unchecked when unset."""
-    realm: str = "tsunagi"
+    realm: str = EDGE_REALM
 
     def config_text(self) -> str:
         ws = self.ws_port is not None
-        if ws and not _SECRET.fullmatch(self.ws_secret):
-            raise ComponentError("the softphone edge needs a secret of 32+ URL-safe characters")
+        if not _SECRET.fullmatch(self.secret):
+            raise ComponentError("the SIP edge needs a secret of 32+ URL-safe characters")
         origin = ""
         if ws and self.ws_origin:
             if not _ORIGIN.fullmatch(self.ws_origin):
@@ -431,6 +459,9 @@ class KamailioSettings:
             modules=_KAMAILIO_MODULES,
             worker_host=self.worker_host,
             worker_port=self.worker_port,
+            realm=self.realm,
+            secret=self.secret,
+            password_hex=PHONE_PASSWORD_HEX,
             disable_tcp="no" if ws else "yes",
             ws_listen=_WS_LISTEN.format(host=self.host, ws_port=self.ws_port) if ws else "",
             ws_modules=_WS_MODULES if ws else "",
@@ -438,7 +469,7 @@ class KamailioSettings:
             ws_alias=_WS_ALIAS.format() if ws else "",
             ws_routes=_WS_ROUTES.format(
                 realm=self.realm,
-                secret=self.ws_secret,
+                secret=self.secret,
                 ws_port=self.ws_port,
                 origin_check=origin,
             )
@@ -469,11 +500,11 @@ def start_kamailio(settings: KamailioSettings) -> ManagedProcess:
     ensure_free(settings.host, settings.port, "kamailio SIP")
     settings.workdir.mkdir(parents=True, exist_ok=True)
     config = settings.workdir / "kamailio.cfg"
-    config.touch(mode=0o600)  # it holds the softphone edge secret
+    config.touch(mode=0o600)  # it holds the edge secret
     config.write_text(settings.config_text())
+    require_module("crypto", "kamailio-tls-modules")
     if settings.ws_port is not None:
         require_module("websocket", "kamailio-websocket-modules")
-        require_module("crypto", "kamailio-tls-modules")
         if not _is_free(settings.host, settings.ws_port, kinds=(socket.SOCK_STREAM,)):
             where = f"{settings.host}:{settings.ws_port}"
             raise ComponentError(f"kamailio WebSocket: port {where} is taken")

@@ -55,8 +55,9 @@ class VoiceSettings:
     """rtpengine's endpoint learning (see :class:`RtpengineSettings.endpoint_learning`)."""
     softphone_ws_port: int | None = None
     """kamailio's SIP-over-WebSocket port for the desk's browser softphones; none when unset."""
-    softphone_secret: str = ""
-    """The edge secret softphone credentials are checked with (``edge_auth``)."""
+    edge_secret: str = ""
+    """The edge secret (``edge_auth``): softphone credentials and desk phone passwords are
+    checked with it; required when the edge runs."""
     web_origin: str | None = None
     """Only pages of this origin may open the softphone WebSocket."""
 
@@ -101,7 +102,7 @@ class VoiceService:
                 host=s.host,
                 port=s.edge_sip_port,
                 ws_port=s.softphone_ws_port,
-                ws_secret=s.softphone_secret,
+                secret=s.edge_secret,
                 ws_origin=s.web_origin,
             )
             if s.edge_sip_port is not None
