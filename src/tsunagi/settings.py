@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # `tsunagi voice serve --softphone-port`): ws://host:port, or wss:// behind the TLS
     # proxy. No softphone on the desk when unset.
     voice_softphone_ws_url: str | None = None
+    # Where desk phones register (kamailio's SIP edge over UDP, `tsunagi voice serve
+    # --edge-port`): host:port as a phone is configured with. The desk shows each
+    # communicator their phone settings and password only when set.
+    voice_edge_sip: str | None = None
     relay_poll_interval_s: float = Field(default=0.25, gt=0)
     secure_cookies: bool = False
     # Tracebacks in error pages: for developers only, never in production.

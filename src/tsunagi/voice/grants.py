@@ -10,8 +10,9 @@
   payment details are read out): the communicator on the call, or a supervisor.
 * ``call_monitor`` — listening to, whispering into or barging into a live call from
   the supervisor's phone: supervisors, managers, administrators.
-* ``softphone`` — a credential for the desk's browser softphone, always for oneself (the
-  SIP edge registers the signed-in user's own name only): every role that takes calls.
+* ``softphone`` — a credential for the desk's browser softphone (create), and the desk
+  phone's password (read), always for oneself (the SIP edge registers the signed-in user's
+  own name only): every role that takes calls.
 * ``recording_policy`` — the tenant's retention period: read by the people who listen,
   changed by administrators.
 """
@@ -28,6 +29,7 @@ GRANTS: dict[tuple[str, Action], dict[Role, Grant]] = {
     ("call", Action.UPDATE): {_C: Grant.OWN, _S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("call_monitor", Action.CREATE): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("softphone", Action.CREATE): {_C: Grant.OWN, _S: Grant.OWN, _M: Grant.OWN, _A: Grant.OWN},
+    ("softphone", Action.READ): {_C: Grant.OWN, _S: Grant.OWN, _M: Grant.OWN, _A: Grant.OWN},
     ("recording_policy", Action.READ): {_S: Grant.ALL, _M: Grant.ALL, _A: Grant.ALL},
     ("recording_policy", Action.UPDATE): {_A: Grant.ALL},
 }

@@ -39,6 +39,7 @@ async def _context(request: AnyRequest, view: str) -> dict[str, Any]:
         "categories": categories,
         "agents": [u for u in users if "communicator" in u.roles or "supervisor" in u.roles],
         "reasons": [r.value for r in NotReadyReason if r.value not in ("missed_offer",)],
+        "desk_phone_edge": services.settings.voice_edge_sip,
     }
 
 

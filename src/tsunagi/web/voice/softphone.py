@@ -1,17 +1,20 @@
 """``POST /api/v1/softphone/credential``: what the desk's browser softphone registers with
-at the SIP edge — always the signed-in user's own name, signed for an hour."""
+at the SIP edge — always the signed-in user's own name, signed for an hour.
+``GET /api/v1/softphone/phone-password``: the signed-in user's desk phone settings and
+password at the same edge (audited)."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Request, Response, post
+from litestar import Request, Response, get, post
 
-from tsunagi.actions.softphone import do_issue_softphone_credential
+from tsunagi.actions.softphone import do_issue_softphone_credential, do_read_phone_password
+from tsunagi.adapters.telephony.edge_auth import EDGE_REALM
 from tsunagi.domain.errors import NotFoundError
 from tsunagi.web.api.schemas import Output
-from tsunagi.web.auth import require_principal
+from tsunagi.web.auth import client_ip, require_principal
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
@@ -55,4 +58,37 @@ async def softphone_credential(request: AnyRequest) -> Response[SoftphoneCredent
     return Response(body, headers={"Cache-Control": "no-store"})
 
 
-ROUTES = [softphone_credential]
+class DeskPhoneOut(Output):
+    sip_user: str
+    """The phone's user name, also its digest (authentication) user name."""
+    domain: str
+    """The edge phones register at (``host:port``, the SIP domain and registrar)."""
+    transport: str
+    password: str
+    """Derived from the installation's master key: it changes only when that key does."""
+    realm: str
+
+
+@get(
+    "/api/v1/softphone/phone-password",
+    opt={"authz": ("read", "softphone")},
+    tags=["voice"],
+)
+async def desk_phone_password(request: AnyRequest) -> Response[DeskPhoneOut]:
+    """Your own desk phone's settings and password at the SIP edge (never another user's;
+    not for API tokens). Every read is audited."""
+    services = services_of(request)
+    edge = services.settings.voice_edge_sip
+    if not edge:
+        raise NotFoundError("no SIP edge for desk phones is configured (voice_edge_sip)")
+    principal = require_principal(request)
+    username, password = await do_read_phone_password(
+        services.db, services.keyring, principal=principal, ip=client_ip(request)
+    )
+    body = DeskPhoneOut(
+        sip_user=username, domain=edge, transport="udp", password=password, realm=EDGE_REALM
+    )
+    return Response(body, headers={"Cache-Control": "no-store"})
+
+
+ROUTES = [softphone_credential, desk_phone_password]
