@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from voice_peers import require_tool, run_sipp
 
+from tsunagi.adapters.telephony.edge_auth import edge_secret
 from tsunagi.adapters.telephony.processes import ComponentError, free_port, free_udp_range
 from tsunagi.adapters.telephony.service import VoiceService, VoiceSettings
 from tsunagi.ports.telephony import CallHungUp, CallOffered, DtmfReceived
@@ -35,6 +36,7 @@ def settings_for(tmp_path: Path, media_dir: Path) -> VoiceSettings:
         rtp_ports=(rtp, rtp + 199),
         mixer_http_port=free_port(socket.SOCK_STREAM),
         mixer_rtp_ports=(mix, mix + 199),
+        edge_secret=edge_secret(b"s" * 32),  # desk phones' passwords; none register here
     )
 
 
