@@ -107,6 +107,9 @@ def test_a_communicator_reads_their_own_desk_phone_password_and_the_read_is_audi
         page = client.http.get("/routing/desk")
         assert page.status_code == 200
         assert 'data-testid="desk-phone"' in page.text and EDGE_SIP in page.text
+        assert "Desk phone settings" in page.text  # the account's language
+        assert client.request("PATCH", "/api/v1/me", json={"locale": "ja"}).status_code == 200
+        assert "卓上電話の設定" in client.http.get("/routing/desk").text
         response = client.http.get("/api/v1/softphone/phone-password")
         assert response.status_code == 200, response.text
         assert response.headers["cache-control"] == "no-store"
