@@ -311,13 +311,19 @@ def run_sipp(
 
 
 def run_sipp_uas(
-    scenario: Path, port: int, workdir: Path, *, calls: int = 1, timeout_s: int = 30
+    scenario: Path,
+    port: int,
+    workdir: Path,
+    *,
+    calls: int = 1,
+    timeout_s: int = 30,
+    extra: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """sipp answering on ``port`` (an agent phone or a trunk), in the foreground."""
     binary = require_tool("sipp", "sip-tester")
     argv = [
         binary, "-sf", str(scenario), "-m", str(calls), "-i", "127.0.0.1", "-p", str(port),
-        "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin",
+        "-timeout", f"{timeout_s}s", "-timeout_error", "-nostdin", *(extra or []),
     ]  # fmt: skip
     return subprocess.run(
         argv, cwd=workdir, capture_output=True, text=True, timeout=timeout_s + 30, check=False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import tomllib
 from pathlib import Path
@@ -17,7 +18,7 @@ import msgspec
 from tsunagi.aio import stop_tasks
 from tsunagi.domain.errors import TsunagiError
 from tsunagi.settings import load_settings
-from tsunagi.voice.plan import VoicePlan, parse_plan, queues_of
+from tsunagi.voice.plan import VoicePlan, parse_plan, queues_of, trunk_auth
 
 
 def read_plan(path: Path) -> VoicePlan:
@@ -155,6 +156,10 @@ def serve(
     from tsunagi.adapters.telephony.service import VoiceSettings
 
     plan = read_plan(plan_file)
+    try:
+        auth = trunk_auth(plan, os.environ)
+    except TsunagiError as exc:
+        raise click.ClickException(f"{plan_file}: {exc}") from exc
     settings = load_settings((ctx.find_root().obj or {}).get("config"))
     low, _, high = rtp_ports.partition("-")
     if not (low.isdigit() and high.isdigit() and int(low) < int(high)):
@@ -178,7 +183,7 @@ def serve(
         plan = msgspec.structs.replace(plan, agent_domain=f"{host}:{edge_port}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        asyncio.run(_serve(settings, voice_settings, plan))
+        asyncio.run(_serve(settings, voice_settings, plan, auth))
     except TsunagiError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -279,7 +284,9 @@ async def _purge_once(settings: Any, *, dry_run: bool) -> list[tuple[str, Any]]:
         await db.dispose()
 
 
-async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
+async def _serve(
+    settings: Any, voice_settings: Any, plan: VoicePlan, auth: tuple[str, str] | None
+) -> None:
     from tsunagi.adapters.bus.memory import MemoryBus
     from tsunagi.adapters.bus.redis import RedisBus
     from tsunagi.adapters.security.keyring import KeyRing, master_key_for
@@ -306,7 +313,7 @@ async def _serve(settings: Any, voice_settings: Any, plan: VoicePlan) -> None:
             engine = await service.start()
         except ComponentError as exc:
             raise click.ClickException(str(exc)) from exc
-        center = CallCenter(engine, contacts, plan, recordings=vault)
+        center = CallCenter(engine, contacts, plan, recordings=vault, trunk_auth=auth)
         tasks = [
             asyncio.create_task(center.run()),
             asyncio.create_task(service.supervise()),

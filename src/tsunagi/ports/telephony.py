@@ -157,9 +157,18 @@ class TelephonyEngine(Protocol):
 
     async def stop_playback(self, leg_id: str) -> None: ...
 
-    async def originate(self, target: str, *, caller_id: str, timeout_s: float) -> str:
+    async def originate(
+        self,
+        target: str,
+        *,
+        caller_id: str,
+        timeout_s: float,
+        auth: tuple[str, str] | None = None,
+    ) -> str:
         """Call ``target`` (a SIP URI or a registered user); returns the new leg id.
 
+        ``auth`` (user name, password) answers a digest challenge (401/407) from the
+        far end, e.g. a SIP trunk; without it a challenge fails the call.
         The outcome is :class:`CallAnswered` or :class:`OriginateFailed`.
         """
         ...

@@ -109,8 +109,12 @@ class CallCenter:
         poll_s: float = 0.5,
         observer: Callable[[TelephonyEvent], None] | None = None,
         recordings: RecordingSink | None = None,
+        trunk_auth: tuple[str, str] | None = None,
     ) -> None:
         self.engine = engine
+        self._trunk_auth = trunk_auth
+        """Digest credentials for the trunk (``plan.trunk_username`` and the password
+        from ``plan.trunk_password_env``); only customer calls use them."""
         self.recordings = recordings
         self._recorded: dict[str, tuple[UUID, UUID]] = {}
         """Recording id → (tenant, contact), until the recording is stored."""
@@ -662,6 +666,7 @@ class CallCenter:
             self.plan.trunk.replace("{number}", number),
             caller_id=self.plan.caller_id_for(call.queue),
             timeout_s=self.plan.ring_timeout_s,
+            auth=self._trunk_auth,
         )
         self._register(call.leg_id, call)
 

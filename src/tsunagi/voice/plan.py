@@ -14,12 +14,16 @@ An ``agents`` URI may carry ``;transport=ws`` itself.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from tsunagi.domain.errors import InvalidInputError
 from tsunagi.voice.ivr import DIGITS, Flow, ToQueue, flow_problems
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class NumberRoute(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +68,11 @@ class VoicePlan(msgspec.Struct, frozen=True, kw_only=True):
     trunk: str | None = None
     """Where calls to customers go (callbacks), ``{number}`` standing for the number:
     ``sip:{number}@192.0.2.1:5060``. No outbound calls when unset."""
+    trunk_username: str | None = None
+    """The digest user name the trunk challenges outbound calls for (401/407)."""
+    trunk_password_env: str | None = None
+    """The environment variable holding the trunk's digest password, read when the worker
+    starts (the password is never written into the plan); needs ``trunk_username``."""
     outbound_caller_id: str | None = None
     """The number customers see on callbacks and placed calls."""
     queue_caller_ids: dict[str, str] = {}
@@ -133,10 +142,32 @@ def plan_problems(plan: VoicePlan) -> list[str]:
         not plan.trunk.startswith("sip:") or "{number}" not in plan.trunk
     ):
         problems.append(f"trunk {plan.trunk!r} must be a sip: URI with {{number}} in it")
+    if (plan.trunk_username is None) != (plan.trunk_password_env is None):
+        problems.append("trunk_username and trunk_password_env go together")
+    if plan.trunk_username is not None and plan.trunk is None:
+        problems.append("trunk_username needs a trunk")
+    if plan.trunk_password_env is not None and not _ENV_NAME.fullmatch(plan.trunk_password_env):
+        problems.append(
+            f"trunk_password_env {plan.trunk_password_env!r} is not an environment variable name"
+        )
     for username, uri in plan.agents.items():
         if not uri.startswith("sip:") or "@" not in uri:
             problems.append(f"agent {username}: {uri!r} is not a sip: URI")
     return problems
+
+
+def trunk_auth(plan: VoicePlan, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The trunk's digest credentials (user name, password from ``environ``), or None when
+    the plan sets none; raises ``InvalidInputError`` naming a missing variable."""
+    if plan.trunk_username is None or plan.trunk_password_env is None:
+        return None
+    password = environ.get(plan.trunk_password_env)
+    if not password:
+        raise InvalidInputError(
+            f"voice plan: trunk_password_env names {plan.trunk_password_env}, "
+            "which is not set in the environment"
+        )
+    return plan.trunk_username, password
 
 
 def queues_of(plan: VoicePlan) -> set[str]:

@@ -179,7 +179,14 @@ class SippyRtpengineEngine:
             await self._media.stop_play(leg_id)
             await self._cancel_playback(leg, stopped=True)
 
-    async def originate(self, target: str, *, caller_id: str, timeout_s: float) -> str:
+    async def originate(
+        self,
+        target: str,
+        *,
+        caller_id: str,
+        timeout_s: float,
+        auth: tuple[str, str] | None = None,
+    ) -> str:
         user, host, port = sip.parse_target(target)
         leg_id = str(new_id())
         leg = self._legs[leg_id] = Leg(leg_id, LegDirection.OUTBOUND, LegState.CALLING)
@@ -198,6 +205,7 @@ class SippyRtpengineEngine:
             caller_id=caller_id,
             sdp=sdp,
             timeout_s=timeout_s,
+            auth=auth,
         )
         return leg_id
 

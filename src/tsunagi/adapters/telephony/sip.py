@@ -159,8 +159,9 @@ class SipStack:
         caller_id: str,
         sdp: str,
         timeout_s: float,
+        auth: tuple[str, str] | None = None,
     ) -> None:
-        self._call(self._originate, leg_id, user, host, port, caller_id, sdp, timeout_s)
+        self._call(self._originate, leg_id, user, host, port, caller_id, sdp, timeout_s, auth)
 
     def _call(self, func: Callable[..., None], *args: object) -> None:
         if not self._running:
@@ -317,16 +318,22 @@ class SipStack:
         caller_id: str,
         sdp: str,
         timeout_s: float,
+        auth: tuple[str, str] | None,
     ) -> None:
         CCEventTry = _sippy("CCEvents").CCEventTry
         MsgBody = _sippy("MsgBody").MsgBody
         UA = _sippy("UA").UA
 
+        # With a user name and password sippy answers a 401/407 digest challenge once
+        # (the password goes only into the digest response, never into a log).
+        username, password = auth if auth is not None else (None, None)
         ua = UA(
             self._config,
             event_cb=self._ua_event,
             nh_address=(host, port),
             expire_time=timeout_s,
+            username=username,
+            password=password,
         )
         ua.lContact = self._contact()
         self._track(leg_id, ua)
