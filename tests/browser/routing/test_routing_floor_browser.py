@@ -248,6 +248,9 @@ def test_a_consultative_transfer_between_two_desks(
     complete.click()  # nobody has answered yet: refused, and the controls stay
     expect(desk.get_by_test_id("desk-error")).to_contain_text("not answered")
     expect(mine.get_by_test_id("consult-cancel")).to_be_visible()
+    desk.reload()  # the running consultation comes back with the desk's snapshot
+    expect(desk.locator("[data-live-status]")).to_have_text("Live")
+    expect(mine.get_by_test_id("consult-complete")).to_be_visible()
 
     # The supervisor takes the consultation on their desk, marked as one.
     boss_desk.get_by_test_id("go-ready").click()

@@ -8,7 +8,9 @@ const HELD = new Set(["offered", "connected", "on_hold", "wrap_up"]);
 const VOICE = new Set(["voice", "callback"]);
 const STATES = ["available", "on_contact", "after_call_work", "not_ready"];
 
-const floor = { queues: new Map(), agents: new Map(), mine: new Map(), calls: new Map(), skew: 0 };
+// consults: the desk's contact id → its running consultation's id (kept apart from `mine`,
+// whose entries are replaced by every event of the contact).
+const floor = { queues: new Map(), agents: new Map(), mine: new Map(), calls: new Map(), consults: new Map(), skew: 0 };
 let dirty = false;
 
 function queueOf(id) {
@@ -229,8 +231,9 @@ function renderDesk() {
   if (!list) return;
   const items = [...floor.mine.values()].map((c) => {
     let row = deskRows.get(c.contact_id);
-    if (!row || row.state !== c.state || row.consult !== c.consult_id) {
-      row = { state: c.state, consult: c.consult_id, li: deskRow(c) };
+    const consult = floor.consults.get(c.contact_id);
+    if (!row || row.state !== c.state || row.consult !== consult) {
+      row = { state: c.state, consult, li: deskRow(c) };
       deskRows.set(c.contact_id, row);
     }
     const countdown = row.li.querySelector(".countdown");
@@ -240,6 +243,7 @@ function renderDesk() {
     return row.li;
   });
   for (const id of deskRows.keys()) if (!floor.mine.has(id)) deskRows.delete(id);
+  for (const id of floor.consults.keys()) if (!floor.mine.has(id)) floor.consults.delete(id);
   const current = [...list.children];
   if (current.length !== items.length || current.some((node, i) => node !== items[i])) {
     list.replaceChildren(...items);
@@ -287,9 +291,12 @@ function consultControls(c, path) {
   const settle = async (verb) => {
     const response = await api(path(`consult/${verb}`));
     // A refused hand-over (not answered yet) keeps the controls; nothing left to cancel drops them.
-    if (response.ok || (verb === "cancel" && response.status === 409)) { delete c.consult_id; changed(); }
+    if (response.ok || (verb === "cancel" && response.status === 409)) {
+      floor.consults.delete(c.contact_id);
+      changed();
+    }
   };
-  if (c.consult_id) {
+  if (floor.consults.has(c.contact_id)) {
     span.append(button(L.consult_complete, () => settle("complete"), "consult-complete"),
       button(L.consult_cancel, () => settle("cancel"), "consult-cancel"));
     return span;
@@ -304,7 +311,7 @@ function consultControls(c, path) {
   };
   span.append(select, button(L.consult, async () => {
     const response = await api(path("consult"), target());
-    if (response.ok) { c.consult_id = (await response.json()).consult_id; changed(); }
+    if (response.ok) { floor.consults.set(c.contact_id, (await response.json()).consult_id); changed(); }
   }, "consult"), button(L.transfer, () => api(path("transfer"), target()), "transfer"));
   return span;
 }
@@ -606,10 +613,14 @@ const versions = new Map();
 let agentVersion = 0;
 
 function applyDeskSnapshot(message) {
-  floor.mine.clear(); floor.agents.clear(); versions.clear();
+  floor.mine.clear(); floor.agents.clear(); floor.consults.clear(); versions.clear();
   agentVersion = message.agent?.version ?? 0;
   if (message.agent) floor.agents.set(message.agent.agent_id, message.agent);
-  for (const c of message.mine) { floor.mine.set(c.contact_id, c); versions.set(c.contact_id, c.version); }
+  for (const c of message.mine) {
+    floor.mine.set(c.contact_id, c);
+    versions.set(c.contact_id, c.version);
+    if (c.consult_id) floor.consults.set(c.contact_id, c.consult_id);
+  }
   changed();
 }
 
@@ -633,7 +644,7 @@ function applyDeskEvent(ev, socket) {
     const known = floor.mine.get(ev.contact_id);
     floor.mine.set(ev.contact_id, { contact_id: ev.contact_id, state: ev.state, channel: ev.channel,
       queue_id: ev.queue_id, offer_expires_at: ev.offer_expires_at ?? known?.offer_expires_at,
-      consult_of: ev.consult_of ?? null, consult_id: known?.consult_id });
+      consult_of: ev.consult_of ?? null });
   } else {
     floor.mine.delete(ev.contact_id);
   }
