@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -68,16 +69,20 @@ def build_services(settings: Settings) -> Services:
     limiter: AttemptLimiter
     public: AttemptLimiter
     if settings.redis_url:
+        # Counters are per installation (its database), so installations sharing a Redis
+        # (staging next to production, test servers) never spend each other's limits.
+        installation = hashlib.sha256(settings.effective_database_url.encode()).hexdigest()[:12]
         limiter = RedisLimiter(
             settings.redis_url,
             limit=settings.login_attempts_per_window,
             window_s=settings.login_window_s,
+            prefix=f"tsunagi:{installation}:rl:",
         )
         public = RedisLimiter(
             settings.redis_url,
             limit=settings.public_requests_per_minute,
             window_s=60,
-            prefix="tsunagi:public:",
+            prefix=f"tsunagi:{installation}:public:",
         )
     else:
         limiter = MemoryLimiter(
