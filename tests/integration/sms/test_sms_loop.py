@@ -252,8 +252,9 @@ def test_webhooks_are_rate_limited(
             clients.append(client)
             return client
 
-        sms = open_sms_floor(limited, world, database_url, factory)
+        sms = None
         try:
+            sms = open_sms_floor(limited, world, database_url, factory)
             answers = [sms.inbound(f"message {n}").status_code for n in range(8)]
             assert answers[:5] == [200] * 5
             assert answers[5:] == [429] * 3
@@ -262,7 +263,8 @@ def test_webhooks_are_rate_limited(
             assert int(limited_answer.headers["retry-after"]) >= 1
             [conversation] = sms.conversations()
             assert len(sms.messages(conversation.id)) == 5
-        finally:
-            sms.fake.stop()
+        finally:  # also when setting up failed: no client socket outlives the test
+            if sms is not None:
+                sms.fake.stop()
             for client in clients:
                 client.close()
