@@ -4,6 +4,7 @@ member's history."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -122,6 +123,12 @@ def test_offered_call_pops_the_member(
     expect(panel.get_by_test_id("customer-orders")).to_contain_text("産直たまご")
     expect(panel.get_by_test_id("customer-recommended")).to_contain_text("国産小麦の食パン")
     expect(panel.get_by_test_id("customer-history")).to_contain_text("Home delivery")
+    # A past call links to its recordings page (access and playback decided and audited there).
+    recordings = panel.get_by_test_id("customer-history").get_by_test_id("history-recordings")
+    expect(recordings.first).to_have_text("Call recordings")
+    expect(recordings.first).to_have_attribute(
+        "href", re.compile(r"^/contacts/[0-9a-f-]{36}/recordings$")
+    )
 
     panel.get_by_test_id("contact-notes").fill("<script>alert(1)</script>配達を午前に変更")
     panel.get_by_role("button", name="Save notes").click()

@@ -3,6 +3,8 @@ opens the contacts behind it, and the page speaks Japanese."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -47,6 +49,10 @@ def test_dashboard_charts_filter_and_drill_down(
     page.get_by_test_id("fig-queues").get_by_role("link", name="1").click()
     expect(page.locator("[data-testid=fig-contacts] tr[data-contact]")).to_have_count(1)
     expect(page.get_by_test_id("fig-contacts")).to_contain_text("billing")
+    # The call behind the number links to its recordings (played and audited there).
+    expect(page.get_by_test_id("fig-contact-recordings")).to_have_attribute(
+        "href", re.compile(r"^/contacts/[0-9a-f-]{36}/recordings$")
+    )
 
     page.goto(f"{server.url}/figures")
     page.get_by_role("button", name="日本語").click()

@@ -12,13 +12,13 @@ const T = {
         likely: "おすすめ商品", notes: "メモ", save: "メモを保存", saved: "保存しました", vip: "VIP",
         first: "即答", pick: "この方です", member_no: "組合員番号", contract_no: "契約番号",
         phone: "電話", email: "メール", address: "住所", transcript: "会話を表示",
-        open: "未完了のフォローアップ", overdue: "期限切れ", due: "期限" },
+        open: "未完了のフォローアップ", overdue: "期限切れ", due: "期限", recordings: "通話録音" },
   en: { none: "The customer appears here when a contact is offered.", unknown: "Not a known customer",
         choose: "Choose the customer", history: "History", orders: "Recent orders",
         likely: "Likely to want", notes: "Notes", save: "Save notes", saved: "Saved", vip: "VIP",
         first: "FCR", pick: "This one", member_no: "Member no.", contract_no: "Contract no.",
         phone: "Phone", email: "E-mail", address: "Address", transcript: "Show conversation",
-        open: "Open follow-ups", overdue: "Overdue", due: "Due" },
+        open: "Open follow-ups", overdue: "Overdue", due: "Due", recordings: "Call recordings" },
 }[lang];
 const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 let shown = null; // "contact id:state" last drawn
@@ -114,6 +114,7 @@ function renderPop(pop) {
       if (h.resolved_first_contact) li.append(" ", el("span", T.first, "pill"));
       if (h.notes) li.append(el("p", h.notes, "muted"));
       if (h.conversation_id && pop.customer) li.append(transcriptToggle(pop, h));
+      if (VOICE_CHANNELS.has(h.channel)) li.append(recordingsLink(h.contact_id));
       return li;
     }, "customer-history"));
   }
@@ -136,6 +137,17 @@ function renderPop(pop) {
   }
   // The script picker (knowledge.js) fills scripts from the same record: no second read.
   document.dispatchEvent(new CustomEvent("desk:customer", { detail: { contactId: pop.contact_id, data: pop.customer } }));
+}
+
+// A call in the history links to its recordings page (who may listen, and every playback,
+// is decided and audited there).
+const VOICE_CHANNELS = new Set(["voice", "callback"]);
+function recordingsLink(contactId) {
+  const link = el("a", T.recordings, "history-recordings");
+  link.href = `/contacts/${contactId}/recordings`;
+  link.target = "_blank";
+  link.dataset.testid = "history-recordings";
+  return link;
 }
 
 // A chat/email/SMS contact in the history opens its transcript (an audited read).
