@@ -9,6 +9,7 @@ contact held by someone else.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -247,28 +248,46 @@ async def read_contact(request: AnyRequest, contact_id: FromPath[UUID]) -> Conta
     return await _load(request, contact_id)
 
 
-def _contact_action(name: str) -> Any:
-    """One POST route per held-contact action; the caller acts as agent unless ``all``."""
+ContactStep = Callable[[Services, Principal, UUID], Awaitable[object]]
+
+
+def _contact_route(verb: str, step: ContactStep, *, name: str, doc: str) -> Any:
+    """A POST route ``/api/v1/contacts/{id}/<verb>`` that runs ``step`` and answers the
+    contact as it is now (and tells a local engine what changed)."""
 
     async def handler(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
         principal = require_principal(request)
-        action = getattr(offers, f"do_{name}")
         services = services_of(request)
-        await action(
+        await step(services, principal, contact_id)
+        out = await _load(request, contact_id)
+        _hint_held(services, principal.tenant_id, out, principal.user_id)
+        return out
+
+    handler.__name__ = name
+    handler.__doc__ = doc
+    path = f"/api/v1/contacts/{{contact_id:uuid}}/{verb}"
+    return post(path, opt={"authz": ("update", "contact")}, tags=TAGS, status_code=200)(handler)
+
+
+def _contact_action(name: str) -> Any:
+    """One POST route per held-contact action; the caller acts as agent unless ``all``."""
+    action = getattr(offers, f"do_{name}")
+
+    def step(services: Services, principal: Principal, contact_id: UUID) -> Awaitable[object]:
+        return action(  # type: ignore[no-any-return]
             services.db,
             tenant_id=principal.tenant_id,
             contact_id=contact_id,
             agent_id=_agent_for(principal, name),
             actor=principal.actor,
         )
-        out = await _load(request, contact_id)
-        _hint_held(services, principal.tenant_id, out, principal.user_id)
-        return out
 
-    handler.__name__ = f"{name}_contact_route"
-    handler.__doc__ = f"``{name.replace('_', ' ')}`` on a contact you hold (supervisors: any)."
-    path = f"/api/v1/contacts/{{contact_id:uuid}}/{name.split('_')[0]}"
-    return post(path, opt={"authz": ("update", "contact")}, tags=TAGS, status_code=200)(handler)
+    return _contact_route(
+        name.split("_")[0],
+        step,
+        name=f"{name}_contact_route",
+        doc=f"``{name.replace('_', ' ')}`` on a contact you hold (supervisors: any).",
+    )
 
 
 def _hint_held(services: Services, tenant_id: UUID, out: ContactOut, caller: UUID) -> None:
@@ -398,21 +417,16 @@ def _consult_step(name: str, summary: str) -> Any:
     """A route that finishes the contact's consultation (``complete`` or ``cancel``)."""
     action = getattr(consult_actions, f"do_{name}_consult")
 
-    async def handler(request: AnyRequest, contact_id: FromPath[UUID]) -> ContactOut:
-        principal = require_principal(request)
-        await action(
-            services_of(request).db,
+    def step(services: Services, principal: Principal, contact_id: UUID) -> Awaitable[object]:
+        return action(  # type: ignore[no-any-return]
+            services.db,
             tenant_id=principal.tenant_id,
             contact_id=contact_id,
             by_agent_id=acting_agent(principal, "contact"),
             actor=principal.actor,
         )
-        return await _load(request, contact_id)
 
-    handler.__name__ = f"{name}_consult_route"
-    handler.__doc__ = summary
-    path = f"/api/v1/contacts/{{contact_id:uuid}}/consult/{name}"
-    return post(path, opt={"authz": ("update", "contact")}, tags=TAGS, status_code=200)(handler)
+    return _contact_route(f"consult/{name}", step, name=f"{name}_consult_route", doc=summary)
 
 
 complete_consult = _consult_step(
