@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
 from testkit import create_pg_database, drop_pg_database, pg_url
+from tsunagi.actions.figures import store
 from tsunagi.adapters.storage import migrate
 from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.figures_models import NIL
 from tsunagi.adapters.storage.models import Tenant, User
 from tsunagi.adapters.storage.schema import metadata
 from tsunagi.domain.errors import TenantScopeMissingError
+from tsunagi.figures.definitions import AGENT_SUMS, CONTACT_MAXES, CONTACT_SUMS
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -190,3 +195,78 @@ async def test_pooled_connections_the_server_closed_are_replaced(pg_only_url: st
                 assert await session.scalar(text("SELECT 1")) == 1
     finally:
         await db.dispose()
+
+
+async def test_migration_0016_sums_the_category_rows_into_the_rollups(empty_url: str) -> None:
+    """An installation upgrading to 0016 keeps its history: the roll-ups without the
+    category are filled from the category rows already kept, per tenant, equal to what the
+    projector's own merge gives and to ``refresh_rollups``."""
+    await migrate.upgrade(empty_url, "0015")
+    db = Database(empty_url)
+    rng = random.Random(16)
+    expected: dict[uuid.UUID, dict[str, list[dict[str, Any]]]] = {}
+    try:
+        for tenant_id in await _two_tenants(db):
+            base = _category_rows(tenant_id, rng)
+            expected[tenant_id] = base
+            async with db.scoped(tenant_id) as session, session.begin():
+                for aggregate in store.AGGREGATES[:6]:  # the tables that exist at 0015
+                    rows = store.rows_for(aggregate, base)
+                    if rows:
+                        await session.execute(insert(aggregate.table), rows)
+    finally:
+        await db.dispose()
+    await migrate.upgrade(empty_url)
+    db = Database(empty_url)
+    try:
+        for tenant_id, base in expected.items():
+            for rollup, _source in store.ROLLUPS:
+                wanted = _keyed(rollup, store.rows_for(rollup, base))
+                assert len(wanted) > 0
+                assert await _stored_rollup(db, tenant_id, rollup) == wanted, rollup.label
+            async with db.scoped(tenant_id) as session, session.begin():
+                await store.refresh_rollups(session, tenant_id)
+            for rollup, _source in store.ROLLUPS:
+                wanted = _keyed(rollup, store.rows_for(rollup, base))
+                assert await _stored_rollup(db, tenant_id, rollup) == wanted, rollup.label
+    finally:
+        await db.dispose()
+
+
+def _category_rows(tenant_id: uuid.UUID, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """15-minute contact and agent rows over two days, several categories per cell."""
+    queues = [uuid.uuid4(), NIL]
+    agents = [uuid.uuid4() for _ in range(3)]
+    first = datetime(2025, 3, 31, 14, 0, tzinfo=UTC)  # crosses a Tokyo day and month
+    contacts: dict[Any, dict[str, int]] = {}
+    handled: dict[Any, dict[str, int]] = {}
+    for step in range(0, 48, 3):
+        at = first + timedelta(minutes=15 * step)
+        for category in ("", "a", "b", "c"):
+            queue, channel = rng.choice(queues), rng.choice(("voice", "chat"))
+            measures = {name: rng.randint(0, 9) for name in CONTACT_SUMS + CONTACT_MAXES}
+            contacts[at, queue, channel, category] = measures
+            agent = rng.choice(agents)
+            handled[at, agent, queue, channel, category] = {
+                name: rng.randint(0, 9) for name in AGENT_SUMS
+            }
+    calendars = store.Calendars("Asia/Tokyo")
+    return {
+        "contacts": store.contact_rows(tenant_id, contacts, calendars),
+        "agents": store.agent_rows(tenant_id, handled, calendars),
+        "states": [],
+    }
+
+
+def _keyed(aggregate: store.Aggregate, rows: list[dict[str, Any]]) -> dict[Any, dict[str, int]]:
+    names = (*aggregate.sums, *aggregate.maxes)
+    return {tuple(row[n] for n in aggregate.key): {n: int(row[n]) for n in names} for row in rows}
+
+
+async def _stored_rollup(
+    db: Database, tenant_id: uuid.UUID, aggregate: store.Aggregate
+) -> dict[Any, dict[str, int]]:
+    table = aggregate.table
+    async with db.scoped(tenant_id, readonly=True) as session:
+        found = await session.execute(select(table).where(table.c.tenant_id == tenant_id))
+        return _keyed(aggregate, [dict(row) for row in found.mappings()])

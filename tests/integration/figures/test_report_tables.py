@@ -12,6 +12,7 @@ from typing import Any
 
 from testkit import Browserless, LiveServer, World, run
 from tsunagi.actions.figures import reports, tables
+from tsunagi.actions.figures.store import refresh_rollups
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import (
     NIL,
@@ -135,6 +136,11 @@ async def _seed(db: Database, tenant: uuid.UUID, seed: int) -> dict[str, list[uu
         rows.append(FiguresAgentStateDay(**_calendar(_midnight(day)), **where, **m))
     async with db.scoped(tenant) as session, session.begin():
         session.add_all(rows)
+        await session.flush()
+        # The roll-ups without the category, as migration 0016 fills them from these
+        # rows: the fast path reads them when a report neither groups nor filters by
+        # category, so the comparison below checks them against the category rows.
+        await refresh_rollups(session, tenant)
     return {"queues": queues, "agents": agents}
 
 

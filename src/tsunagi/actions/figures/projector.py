@@ -29,54 +29,30 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.figures.store import (
-    AGENT_DAY_TABLE,
-    AGENT_DIMS,
-    AGENT_KEY,
-    AGENT_TABLE,
-    CONTACT_DAY_TABLE,
-    CONTACT_DIMS,
-    CONTACT_KEY,
-    CONTACT_TABLE,
-    STATE_DAY_TABLE,
-    STATE_DIMS,
-    STATE_KEY,
-    STATE_TABLE,
+    AGGREGATES,
+    Aggregate,
     Calendars,
     add_rows,
     agent_record_of,
     agent_rows,
-    by_day,
     contact_rows,
     load_records,
     new_contact_row,
     record_of,
+    rows_for,
     state_rows,
     write_agent,
     write_record,
 )
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import (
-    NIL,
     FiguresAgent,
-    FiguresAgentDay,
-    FiguresAgentInterval,
-    FiguresAgentState,
-    FiguresAgentStateDay,
     FiguresCheckpoint,
     FiguresContact,
-    FiguresContactDay,
-    FiguresContactInterval,
 )
 from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant
 from tsunagi.aio import stop_tasks, wait_event
-from tsunagi.figures.definitions import (
-    AGENT_MAXES,
-    AGENT_SUMS,
-    CONTACT_MAXES,
-    CONTACT_SUMS,
-    STATE_SUMS,
-    Measures,
-)
+from tsunagi.figures.definitions import Measures
 from tsunagi.figures.fold import (
     DEFAULT_SHORT_ABANDON_S,
     DEFAULT_SL_THRESHOLD_S,
@@ -262,42 +238,29 @@ def _write_records(
         write_agent(agent_row, agent)
 
 
+def _base_rows(
+    tenant_id: uuid.UUID, fold: Fold, calendars: Calendars
+) -> dict[str, list[dict[str, Any]]]:
+    """The fold's 15-minute rows with every dimension, per kind of :data:`AGGREGATES`."""
+    return {
+        "contacts": contact_rows(tenant_id, fold.contact_rows, calendars),
+        "agents": agent_rows(tenant_id, fold.agent_rows, calendars),
+        "states": state_rows(tenant_id, fold.state_rows, calendars),
+    }
+
+
 async def _add_measures(
     session: AsyncSession, tenant_id: uuid.UUID, fold: Fold, calendars: Calendars
 ) -> None:
-    """Add the batch's measures to the 15-minute rows and to the day rows."""
+    """Add the batch's measures to every aggregate table: the 15-minute rows, the day rows
+    and the roll-ups without the category."""
     await session.flush()
-    contacts = contact_rows(tenant_id, fold.contact_rows, calendars)
-    agents = agent_rows(tenant_id, fold.agent_rows, calendars)
-    states = state_rows(tenant_id, fold.state_rows, calendars)
-    plan: tuple[tuple[Any, tuple[str, ...], tuple[str, ...], list[dict[str, Any]]], ...] = (
-        (CONTACT_TABLE, CONTACT_KEY, CONTACT_MAXES, contacts),
-        (AGENT_TABLE, AGENT_KEY, AGENT_MAXES, agents),
-        (STATE_TABLE, STATE_KEY, (), states),
-        (
-            CONTACT_DAY_TABLE,
-            ("local_day", *CONTACT_DIMS),
-            CONTACT_MAXES,
-            by_day(contacts, CONTACT_DIMS, CONTACT_MAXES),
-        ),
-        (
-            AGENT_DAY_TABLE,
-            ("local_day", *AGENT_DIMS),
-            AGENT_MAXES,
-            by_day(agents, AGENT_DIMS, AGENT_MAXES),
-        ),
-        (STATE_DAY_TABLE, ("local_day", *STATE_DIMS), (), by_day(states, STATE_DIMS, ())),
-    )
-    sums_of = {
-        CONTACT_TABLE: CONTACT_SUMS,
-        AGENT_TABLE: AGENT_SUMS,
-        STATE_TABLE: STATE_SUMS,
-        CONTACT_DAY_TABLE: CONTACT_SUMS,
-        AGENT_DAY_TABLE: AGENT_SUMS,
-        STATE_DAY_TABLE: STATE_SUMS,
-    }
-    for table, key, maxes, rows in plan:
-        await add_rows(session, table, key, sums_of[table], maxes, rows)
+    base = _base_rows(tenant_id, fold, calendars)
+    for aggregate in AGGREGATES:
+        rows = rows_for(aggregate, base)
+        await add_rows(
+            session, aggregate.table, aggregate.key, aggregate.sums, aggregate.maxes, rows
+        )
 
 
 async def _behind(db: Database, tenant_id: uuid.UUID) -> bool:
@@ -354,20 +317,15 @@ async def _refold(
     return fold, count
 
 
-def _key_of(row: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
-    values = []
-    for name in names:
-        value = getattr(row, name)
-        values.append(None if name == "queue_id" and value == NIL else value)
-    return tuple(values)
-
-
 async def _stored(
-    session: AsyncSession, model: type[Any], key: tuple[str, ...], names: tuple[str, ...]
+    session: AsyncSession, tenant_id: uuid.UUID, aggregate: Aggregate
 ) -> dict[tuple[Any, ...], Measures]:
+    table = aggregate.table
+    names = (*aggregate.sums, *aggregate.maxes)
     found: dict[tuple[Any, ...], Measures] = {}
-    for row in await session.scalars(select(model)):
-        found[_key_of(row, key)] = {name: int(getattr(row, name)) for name in names}
+    statement = select(table).where(table.c.tenant_id == tenant_id)
+    for row in (await session.execute(statement)).mappings():
+        found[tuple(row[n] for n in aggregate.key)] = {name: int(row[name]) for name in names}
     return found
 
 
@@ -394,80 +352,28 @@ async def do_rebuild(db: Database, tenant_id: uuid.UUID, *, apply: bool = False)
         checkpoint = await _checkpoint(session, tenant_id)
         fold, count = await _refold(session, checkpoint.last_seq, await queue_targets(session))
         report = RebuildReport(tenant_id, checkpoint.last_seq, count)
-        tables = (
-            ("contacts", FiguresContactInterval, CONTACT_KEY, CONTACT_SUMS + CONTACT_MAXES),
-            ("agents", FiguresAgentInterval, AGENT_KEY, AGENT_SUMS + AGENT_MAXES),
-            ("states", FiguresAgentState, STATE_KEY, STATE_SUMS),
-        )
-        rebuilt: dict[str, dict[Any, Measures]] = {
-            "contacts": dict(fold.contact_rows),
-            "agents": dict(fold.agent_rows),
-            "states": dict(fold.state_rows),
-        }
-        for label, model, key, names in tables:
-            stored = await _stored(session, model, key, names)
-            report.rows[label] = len(stored)
-            _compare(label, rebuilt[label], stored, names, report.differences)
-        await _compare_days(session, tenant_id, fold, report)
+        calendars = Calendars(await tenant_timezone(session, tenant_id))
+        base = _base_rows(tenant_id, fold, calendars)
+        for aggregate in AGGREGATES:
+            names = (*aggregate.sums, *aggregate.maxes)
+            expected = {
+                tuple(row[n] for n in aggregate.key): {n: int(row[n]) for n in names}
+                for row in rows_for(aggregate, base)
+            }
+            stored = await _stored(session, tenant_id, aggregate)
+            report.rows[aggregate.label] = len(stored)
+            _compare(aggregate.label, expected, stored, names, report.differences)
         if apply and report.differences:
             await _replace(session, tenant_id, fold)
             report.applied = True
         return report
 
 
-async def _compare_days(
-    session: AsyncSession, tenant_id: uuid.UUID, fold: Fold, report: RebuildReport
-) -> None:
-    """The day tables must equal the rebuilt interval rows summed per local day."""
-    calendars = Calendars(await tenant_timezone(session, tenant_id))
-    days = (
-        (
-            "contact days",
-            FiguresContactDay,
-            CONTACT_DIMS,
-            CONTACT_SUMS + CONTACT_MAXES,
-            by_day(
-                contact_rows(tenant_id, fold.contact_rows, calendars), CONTACT_DIMS, CONTACT_MAXES
-            ),
-        ),
-        (
-            "agent days",
-            FiguresAgentDay,
-            AGENT_DIMS,
-            AGENT_SUMS + AGENT_MAXES,
-            by_day(agent_rows(tenant_id, fold.agent_rows, calendars), AGENT_DIMS, AGENT_MAXES),
-        ),
-        (
-            "state days",
-            FiguresAgentStateDay,
-            STATE_DIMS,
-            STATE_SUMS,
-            by_day(state_rows(tenant_id, fold.state_rows, calendars), STATE_DIMS, ()),
-        ),
-    )
-    for label, model, dims, names, rows in days:
-        key = ("local_day", *dims)
-        expected = {_key_of_row(row, key): {n: int(row[n]) for n in names} for row in rows}
-        stored = await _stored(session, model, key, names)
-        report.rows[label] = len(stored)
-        _compare(label, expected, stored, names, report.differences)
-
-
-def _key_of_row(row: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(None if n == "queue_id" and row[n] == NIL else row[n] for n in names)
-
-
 async def _replace(session: AsyncSession, tenant_id: uuid.UUID, fold: Fold) -> None:
-    for model in (
-        FiguresContactInterval,
-        FiguresAgentInterval,
-        FiguresAgentState,
-        FiguresContactDay,
-        FiguresAgentDay,
-        FiguresAgentStateDay,
-        FiguresContact,
-        FiguresAgent,
-    ):
+    for aggregate in AGGREGATES:
+        table = aggregate.table
+        await session.execute(delete(table).where(table.c.tenant_id == tenant_id))
+    for model in (FiguresContact, FiguresAgent):
         await session.execute(delete(model))
     timezone = await tenant_timezone(session, tenant_id)
     fold.touched_contacts = set(fold.contacts)

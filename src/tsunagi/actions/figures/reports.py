@@ -126,13 +126,18 @@ def _time_column(model: Any, grain: str) -> ColumnElement[Any] | None:
     }.get(grain)
 
 
-def _dimension(model: Any, name: str) -> ColumnElement[Any]:
-    column: ColumnElement[Any] = {
-        "queue": model.queue_id,
-        "channel": model.channel,
-        "category": model.category,
-        "agent": getattr(model, "agent_id", None),
-    }[name]
+_DIMENSION_COLUMNS = {
+    "queue": "queue_id",
+    "channel": "channel",
+    "category": "category",
+    "agent": "agent_id",
+}
+
+
+def _dimension(model: Any, name: str) -> ColumnElement[Any] | None:
+    """The column of dimension ``name`` (``None`` where the table has none: agent in the
+    contact tables, category in the roll-ups)."""
+    column: ColumnElement[Any] | None = getattr(model, _DIMENSION_COLUMNS[name], None)
     return column
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import BigInteger, Table, cast, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,11 +22,15 @@ from tsunagi.adapters.storage.figures_models import (
     FiguresAgent,
     FiguresAgentDay,
     FiguresAgentInterval,
+    FiguresAgentQueueDay,
+    FiguresAgentQueueInterval,
     FiguresAgentState,
     FiguresAgentStateDay,
     FiguresContact,
     FiguresContactDay,
     FiguresContactInterval,
+    FiguresQueueDay,
+    FiguresQueueInterval,
 )
 from tsunagi.figures.definitions import (
     AGENT_MAXES,
@@ -48,6 +53,8 @@ from tsunagi.figures.intervals import Calendar, calendar_of, interval_start
 CONTACT_DIMS = ("queue_id", "channel", "category")
 AGENT_DIMS = ("agent_id", "queue_id", "channel", "category")
 STATE_DIMS = ("agent_id", "state", "reason")
+QUEUE_DIMS = ("queue_id", "channel")
+AGENT_QUEUE_DIMS = ("agent_id", "queue_id", "channel")
 CONTACT_KEY = ("interval_start", *CONTACT_DIMS)
 AGENT_KEY = ("interval_start", *AGENT_DIMS)
 STATE_KEY = ("interval_start", *STATE_DIMS)
@@ -64,25 +71,109 @@ STATE_TABLE = _table(FiguresAgentState)
 CONTACT_DAY_TABLE = _table(FiguresContactDay)
 AGENT_DAY_TABLE = _table(FiguresAgentDay)
 STATE_DAY_TABLE = _table(FiguresAgentStateDay)
+QUEUE_TABLE = _table(FiguresQueueInterval)
+QUEUE_DAY_TABLE = _table(FiguresQueueDay)
+AGENT_QUEUE_TABLE = _table(FiguresAgentQueueInterval)
+AGENT_QUEUE_DAY_TABLE = _table(FiguresAgentQueueDay)
+
+
+CALENDAR = ("local_day", "local_week", "local_month")
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """A table of summed measures: its time column, dimensions and measures, and which
+    rows of the fold it sums (``contacts``, ``agents`` or ``states``)."""
+
+    label: str
+    table: Table
+    source: str
+    time: str  # "interval_start" or "local_day"
+    dims: tuple[str, ...]
+    sums: tuple[str, ...]
+    maxes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (self.time, *self.dims)
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        """The columns that are not measures: calendar and dimensions."""
+        time = ("interval_start",) if self.time == "interval_start" else ()
+        return ("tenant_id", *time, *CALENDAR, *self.dims)
+
+    def rows(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` (15-minute rows with every dimension) summed into this table's rows."""
+        merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+        fixed, sums, maxes, key = self.fixed, self.sums, self.maxes, self.key
+        for row in rows:
+            at = tuple(row[name] for name in key)
+            target = merged.get(at)
+            if target is None:
+                merged[at] = {name: row[name] for name in (*fixed, *sums, *maxes)}
+                continue
+            for name in sums:
+                target[name] += row[name]
+            for name in maxes:
+                target[name] = max(target[name], row[name])
+        return list(merged.values())
+
+
+_CONTACTS = (CONTACT_SUMS, CONTACT_MAXES)
+_AGENTS = (AGENT_SUMS, AGENT_MAXES)
+_STATES = (STATE_SUMS, ())
+_15 = "interval_start"
+_DAY = "local_day"
+
+# Every table the projector keeps, in the order it writes them: the 15-minute rows with
+# every dimension, the same per local day, then the roll-ups without the category.
+AGGREGATES: tuple[Aggregate, ...] = (
+    Aggregate("contacts", CONTACT_TABLE, "contacts", _15, CONTACT_DIMS, *_CONTACTS),
+    Aggregate("agents", AGENT_TABLE, "agents", _15, AGENT_DIMS, *_AGENTS),
+    Aggregate("states", STATE_TABLE, "states", _15, STATE_DIMS, *_STATES),
+    Aggregate("contact days", CONTACT_DAY_TABLE, "contacts", _DAY, CONTACT_DIMS, *_CONTACTS),
+    Aggregate("agent days", AGENT_DAY_TABLE, "agents", _DAY, AGENT_DIMS, *_AGENTS),
+    Aggregate("state days", STATE_DAY_TABLE, "states", _DAY, STATE_DIMS, *_STATES),
+    Aggregate("queue intervals", QUEUE_TABLE, "contacts", _15, QUEUE_DIMS, *_CONTACTS),
+    Aggregate("queue days", QUEUE_DAY_TABLE, "contacts", _DAY, QUEUE_DIMS, *_CONTACTS),
+    Aggregate(
+        "agent queue intervals", AGENT_QUEUE_TABLE, "agents", _15, AGENT_QUEUE_DIMS, *_AGENTS
+    ),
+    Aggregate(
+        "agent queue days", AGENT_QUEUE_DAY_TABLE, "agents", _DAY, AGENT_QUEUE_DIMS, *_AGENTS
+    ),
+)
+# Each roll-up and the table with the category it sums (same time column).
+ROLLUPS: tuple[tuple[Aggregate, Aggregate], ...] = (
+    (AGGREGATES[6], AGGREGATES[0]),
+    (AGGREGATES[7], AGGREGATES[3]),
+    (AGGREGATES[8], AGGREGATES[1]),
+    (AGGREGATES[9], AGGREGATES[4]),
+)
+
+
+SOURCE_KEYS = {"contacts": CONTACT_KEY, "agents": AGENT_KEY, "states": STATE_KEY}
+
+
+def rows_for(
+    aggregate: Aggregate, base: Mapping[str, list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The rows to add to ``aggregate``'s table from the batch's 15-minute rows."""
+    rows = base[aggregate.source]
+    return rows if aggregate.key == SOURCE_KEYS[aggregate.source] else aggregate.rows(rows)
 
 
 def by_day(
     rows: list[dict[str, Any]], dims: Sequence[str], maxes: Sequence[str]
 ) -> list[dict[str, Any]]:
     """The same rows summed per local day (for the day tables)."""
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    fixed = {"tenant_id", "interval_start", "local_day", "local_week", "local_month", *dims}
-    for row in rows:
-        key = (row["local_day"], *(row[d] for d in dims))
-        target = merged.get(key)
-        if target is None:
-            merged[key] = {k: v for k, v in row.items() if k != "interval_start"}
-            continue
-        for name, value in row.items():
-            if name in fixed:
-                continue
-            target[name] = max(target[name], value) if name in maxes else target[name] + value
-    return list(merged.values())
+    if not rows:
+        return []
+    fixed = {"tenant_id", "interval_start", *CALENDAR, *dims}
+    sums = tuple(name for name in rows[0] if name not in fixed and name not in maxes)
+    day = Aggregate("", CONTACT_DAY_TABLE, "", "local_day", tuple(dims), sums, tuple(maxes))
+    return day.rows(rows)
 
 
 # ----------------------------------------------------------------------- records
@@ -310,3 +401,24 @@ async def add_rows(
     update.update({name: greatest(table.c[name], statement.excluded[name]) for name in maxes})
     statement = statement.on_conflict_do_update(index_elements=["tenant_id", *key], set_=update)
     await session.execute(statement, rows)
+
+
+async def refresh_rollups(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Recompute the tenant's roll-ups from its rows with the category (as migration 0016
+    fills them): for data written into the category tables by other means than the
+    projector — a bulk load, a test's seeded rows."""
+    for rollup, source in ROLLUPS:
+        table = source.table
+        names = (*rollup.fixed, *rollup.sums, *rollup.maxes)
+        groups = [table.c[name] for name in rollup.fixed]
+        query = (
+            select(
+                *groups,
+                *(cast(func.sum(table.c[name]), BigInteger) for name in rollup.sums),
+                *(func.max(table.c[name]) for name in rollup.maxes),
+            )
+            .where(table.c.tenant_id == tenant_id)
+            .group_by(*groups)
+        )
+        await session.execute(delete(rollup.table).where(rollup.table.c.tenant_id == tenant_id))
+        await session.execute(insert(rollup.table).from_select(list(names), query))

@@ -11,6 +11,9 @@
   longer reports read one row per day and dimensions instead of 36-96 per day.
 * Survey answers (``nps_*``, ``csat_*``, migration 0010) are measures of the same rows: an
   answer is attributed to its contact's queue, channel, category and closing communicator.
+* ``figures_queue_intervals``, ``figures_queue_days``, ``figures_agent_queue_intervals``,
+  ``figures_agent_queue_days`` — roll-ups of the four tables above without the category
+  (migration 0016), for reports that neither group nor filter by category.
 * ``figures_contacts`` — one record per contact: its running state while it lives (the
   fold's :class:`~tsunagi.figures.fold.ContactRecord`) and its figures once ended, for
   drill-down and export. ``figures_agents`` — each agent's current state for the fold.
@@ -62,10 +65,16 @@ class _Day:
     local_month: Mapped[date] = mapped_column(Date)
 
 
-class _ContactMeasures:
+class _QueueDims:
     queue_id: Mapped[uuid.UUID]
     channel: Mapped[str] = mapped_column(String(16))
+
+
+class _CategoryDim:
     category: Mapped[str] = mapped_column(String(63))
+
+
+class _ContactCounts:
     offered: Mapped[int] = mapped_column(BigInteger, default=0)
     answered: Mapped[int] = mapped_column(BigInteger, default=0)
     abandoned: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -94,11 +103,17 @@ class _ContactMeasures:
     csat_score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
-class _AgentMeasures:
+class _ContactMeasures(_QueueDims, _CategoryDim, _ContactCounts):
+    """Contact measures per queue, channel and category."""
+
+
+class _AgentDims:
     agent_id: Mapped[uuid.UUID]
     queue_id: Mapped[uuid.UUID]
     channel: Mapped[str] = mapped_column(String(16))
-    category: Mapped[str] = mapped_column(String(63))
+
+
+class _AgentCounts:
     handled: Mapped[int] = mapped_column(BigInteger, default=0)
     talk_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     hold_ms: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -113,6 +128,10 @@ class _AgentMeasures:
     csat_answers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     csat_satisfied: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     csat_score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class _AgentMeasures(_AgentDims, _CategoryDim, _AgentCounts):
+    """Handling measures per communicator, queue, channel and category."""
 
 
 class _StateMeasures:
@@ -132,6 +151,8 @@ def _keyed(table: str, time: str, *dims: str) -> tuple[Any, ...]:
 _CONTACT_DIMS = ("queue_id", "channel", "category")
 _AGENT_DIMS = ("agent_id", "queue_id", "channel", "category")
 _STATE_DIMS = ("agent_id", "state", "reason")
+_QUEUE_DIMS = ("queue_id", "channel")
+_AGENT_QUEUE_DIMS = ("agent_id", "queue_id", "channel")
 
 
 class FiguresContactInterval(_Interval, _ContactMeasures, TenantScoped, Base):
@@ -162,6 +183,33 @@ class FiguresAgentDay(_Day, _AgentMeasures, TenantScoped, Base):
 class FiguresAgentStateDay(_Day, _StateMeasures, TenantScoped, Base):
     __tablename__ = "figures_agent_state_days"
     __table_args__ = _keyed(__tablename__, "local_day", *_STATE_DIMS)
+
+
+# Roll-ups without the category (decision 0507): the same measures summed over every
+# category, kept by the projector in the same transaction. A report that neither groups
+# nor filters by category reads these — at 1,000,000 contacts an interval × queue cell
+# holds ~15 contacts over ~11 categories, so the category rows are nearly as many as the
+# contacts and grouping them costs what grouping the contacts does.
+
+
+class FiguresQueueInterval(_Interval, _QueueDims, _ContactCounts, TenantScoped, Base):
+    __tablename__ = "figures_queue_intervals"
+    __table_args__ = _keyed(__tablename__, "interval_start", *_QUEUE_DIMS)
+
+
+class FiguresQueueDay(_Day, _QueueDims, _ContactCounts, TenantScoped, Base):
+    __tablename__ = "figures_queue_days"
+    __table_args__ = _keyed(__tablename__, "local_day", *_QUEUE_DIMS)
+
+
+class FiguresAgentQueueInterval(_Interval, _AgentDims, _AgentCounts, TenantScoped, Base):
+    __tablename__ = "figures_agent_queue_intervals"
+    __table_args__ = _keyed(__tablename__, "interval_start", *_AGENT_QUEUE_DIMS)
+
+
+class FiguresAgentQueueDay(_Day, _AgentDims, _AgentCounts, TenantScoped, Base):
+    __tablename__ = "figures_agent_queue_days"
+    __table_args__ = _keyed(__tablename__, "local_day", *_AGENT_QUEUE_DIMS)
 
 
 class FiguresContact(TenantScoped, Base):
