@@ -163,3 +163,82 @@ def test_unknown_and_ambiguous_callers(client_factory, world: World, database_ur
         "PUT", f"/api/v1/contacts/{stranger}/party", json={"kind": "fax", "address": "1"}
     )
     assert bad.status_code == 422
+
+
+def test_caller_screen_pop_in_one_request(client_factory, world: World, database_url: str) -> None:
+    """GET /api/v1/customers/screen-pop: the record and the first page of history from the
+    caller's number, both audited with the reason; a shared number gives candidates and
+    no history; another tenant's caller is nobody here."""
+    queue_id = make_queue(database_url, world.tenants["a"])
+    supervisor = signed_in(client_factory, world, "supervisor")
+    desk = signed_in(client_factory, world, "communicator")
+    customer = supervisor.request(
+        "POST",
+        "/api/v1/customers",
+        json={"name": "森 千尋", "identifiers": [{"kind": "phone", "value": "06-1234-5678"}]},
+    ).json()["id"]
+    contacts = []
+    for notes in ("初回のお問い合わせ", "再配達の依頼"):
+        contact = new_contact(supervisor, queue_id)
+        supervisor.request(
+            "PUT",
+            f"/api/v1/contacts/{contact}/party",
+            json={"kind": "phone", "address": "0612345678"},
+        )
+        supervisor.request("PUT", f"/api/v1/contacts/{contact}/notes", json={"notes": notes})
+        contacts.append(contact)
+
+    pop = desk.http.get(
+        "/api/v1/customers/screen-pop",
+        params={"kind": "phone", "value": "+81 6 1234 5678", "reason": "incoming call"},
+    )
+    assert pop.status_code == 200, pop.text
+    body = pop.json()
+    assert (body["customer"]["id"], body["customer"]["name"]) == (customer, "森 千尋")
+    assert body["candidates"] == []
+    assert [h["contact_id"] for h in body["history"]] == contacts[::-1]  # newest first
+    assert [h["notes"] for h in body["history"]] == ["再配達の依頼", "初回のお問い合わせ"]
+
+    for name in ("斉藤 一", "斉藤 二"):
+        supervisor.request(
+            "POST",
+            "/api/v1/customers",
+            json={"name": name, "identifiers": [{"kind": "phone", "value": "03-5555-0000"}]},
+        )
+    shared = desk.http.get(
+        "/api/v1/customers/screen-pop",
+        params={"kind": "phone", "value": "0355550000", "reason": "shared line"},
+    ).json()
+    assert shared["customer"] is None and shared["history"] == []
+    assert sorted(c["name"] for c in shared["candidates"]) == ["斉藤 一", "斉藤 二"]
+
+    other = signed_in(client_factory, world, "communicator", tenant="b")
+    theirs = other.http.get(
+        "/api/v1/customers/screen-pop",
+        params={"kind": "phone", "value": "06-1234-5678", "reason": "peek"},
+    )
+    assert theirs.json() == {"customer": None, "candidates": [], "history": []}
+    for params in (
+        {"kind": "phone", "value": "0612345678"},  # no reason
+        {"kind": "fax", "value": "0612345678", "reason": "x"},
+    ):
+        assert desk.http.get("/api/v1/customers/screen-pop", params=params).status_code == 422
+
+    admin = signed_in(client_factory, world, "administrator")
+    reads = admin.http.get("/api/v1/audit", params={"action": "customer.read"}).json()
+    assert sorted(
+        r["reason"] for r in reads if r["reason"] in ("incoming call", "shared line")
+    ) == [
+        "incoming call",
+        "shared line",
+        "shared line",
+    ]
+    assert [r["resource_id"] for r in reads if r["reason"] == "incoming call"] == [customer]
+    history_reads = admin.http.get(
+        "/api/v1/audit", params={"action": "customer.history_read"}
+    ).json()
+    assert [(r["resource_id"], r["reason"]) for r in history_reads] == [(customer, "incoming call")]
+    theirs_audited = signed_in(client_factory, world, "administrator", tenant="b").http.get(
+        "/api/v1/audit", params={"action": "customer.read"}
+    )
+    assert theirs_audited.json() == []  # nothing opened, nothing audited

@@ -43,6 +43,8 @@ SEALED_FIELDS = ("name", "name_kana", "address", "notes")
 # Core tables for bulk inserts (executemany), far faster than ORM unit-of-work for imports.
 CUSTOMER_TABLE = cast(Table, Customer.__table__)
 IDENTIFIER_TABLE = cast(Table, CustomerIdentifier.__table__)
+LOOKUP_LIMIT = 10
+"""At most this many records are opened by one lookup (a number shared by a family)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +139,10 @@ async def find_customers(
     """Customers with this phone number, address or member number (keyed-hash lookup)."""
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id, readonly=True) as session:
-        return list(await session.scalars(_find(cipher, kind, value).distinct()))
+        return list(await session.scalars(find_by_identifier(cipher, kind, value).distinct()))
 
 
-def _find(cipher: TenantCipher, kind: str, value: str) -> Select[UUID]:
+def find_by_identifier(cipher: TenantCipher, kind: str, value: str) -> Select[UUID]:
     return select(CustomerIdentifier.customer_id).where(
         CustomerIdentifier.kind == kind,
         CustomerIdentifier.value_hash == cipher.lookup_hash(kind, value),
@@ -160,13 +162,15 @@ async def lookup_customers(
 ) -> list[CustomerView]:
     """Screen-pop: the customers with this identifier (at most ``limit``), found and read
     in one statement; each record opened is audited with ``reason`` before it is returned."""
-    _check_reason(reason)
+    check_reason(reason)
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id, readonly=True) as session:
-        found = await _load(session, _find(cipher, kind, value).distinct().limit(limit))
+        found = await load_customers(
+            session, find_by_identifier(cipher, kind, value).distinct().limit(limit)
+        )
     customer_ids = list(found)
     await _audit_reads(db, principal, customer_ids, reason, ip)
-    return [_view(cipher, *found[cid]) for cid in customer_ids]
+    return [customer_view(cipher, *found[cid]) for cid in customer_ids]
 
 
 async def read_customer(
@@ -196,24 +200,24 @@ async def read_customers(
 ) -> list[CustomerView]:
     """Open several records: read them, then one audit row each in one commit; nothing is
     returned unless the audit is committed."""
-    _check_reason(reason)
+    check_reason(reason)
     if not customer_ids:
         return []
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id, readonly=True) as session:
-        found = await _load(session, customer_ids)
+        found = await load_customers(session, customer_ids)
     if any(cid not in found for cid in customer_ids):
         raise NotFoundError("customer not found")
     await _audit_reads(db, principal, customer_ids, reason, ip)
-    return [_view(cipher, *found[cid]) for cid in customer_ids]
+    return [customer_view(cipher, *found[cid]) for cid in customer_ids]
 
 
-def _check_reason(reason: str) -> None:
+def check_reason(reason: str) -> None:
     if not reason.strip():
         raise InvalidInputError("say why you open this customer's record")
 
 
-async def _load(
+async def load_customers(
     session: AsyncSession, customer_ids: list[UUID] | Select[UUID]
 ) -> dict[UUID, tuple[Customer, list[CustomerIdentifier]]]:
     """Customers with their identifiers, in one statement, in the order first met."""
@@ -239,10 +243,10 @@ async def _audit_reads(
         return
     async with db.scoped(principal.tenant_id) as session, session.begin():
         for customer_id in customer_ids:
-            _audit_read(session, principal, customer_id, reason, ip)
+            audit_read(session, principal, customer_id, reason, ip)
 
 
-def _audit_read(
+def audit_read(
     session: AsyncSession, principal: Principal, customer_id: UUID, reason: str, ip: str | None
 ) -> None:
     record(
@@ -258,7 +262,7 @@ def _audit_read(
     )
 
 
-def _view(
+def customer_view(
     cipher: TenantCipher, customer: Customer, identifiers: list[CustomerIdentifier]
 ) -> CustomerView:
     def opened(name: str) -> str | None:

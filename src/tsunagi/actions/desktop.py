@@ -14,11 +14,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.audit import record
-from tsunagi.actions.customers import CustomerView, list_orders, read_customers
+from tsunagi.actions.customers import (
+    LOOKUP_LIMIT,
+    CustomerView,
+    audit_read,
+    check_reason,
+    customer_view,
+    find_by_identifier,
+    list_orders,
+    load_customers,
+    read_customers,
+)
 from tsunagi.actions.follow_ups import FollowUpView, open_follow_ups_of_customer
 from tsunagi.adapters.security.crypto import TenantCipher
 from tsunagi.adapters.security.keyring import KeyRing
@@ -260,8 +270,26 @@ async def customer_history(
     """The customer's contacts on every channel, newest first (a page of ``limit``). Pass
     ``audit_reason`` unless the caller has just audited opening this customer."""
     cipher = await keyring.cipher(db, principal.tenant_id)
-    # Only the columns shown (not whole rows): the page is read on the read side, walking
-    # ix_contact_parties_customer backwards from the newest contact.
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        rows = await _history_rows(session, principal, customer_id, limit, before)
+        # No page: a customer without (more) contacts, or no such customer in this tenant.
+        if not rows and await session.get(Customer, customer_id) is None:
+            raise NotFoundError("customer not found")
+    if audit_reason is not None:  # committed before anything is returned
+        async with db.scoped(principal.tenant_id) as session, session.begin():
+            _audit_history_read(session, principal, customer_id, audit_reason, None)
+    return _entries(cipher, rows)
+
+
+async def _history_rows(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: UUID,
+    limit: int,
+    before: datetime | None = None,
+) -> list[Row[Any]]:
+    """One page of history: only the columns shown (not whole rows), read by walking
+    ix_contact_parties_customer backwards from the newest contact."""
     query = (
         select(
             RoutingContact.id.label("contact_id"),
@@ -288,23 +316,10 @@ async def customer_history(
     )
     if before is not None:
         query = query.where(ContactParty.created_at < before)
-    async with db.scoped(principal.tenant_id, readonly=True) as session:
-        rows = (await session.execute(query)).all()
-        # No page: a customer without (more) contacts, or no such customer in this tenant.
-        if not rows and await session.get(Customer, customer_id) is None:
-            raise NotFoundError("customer not found")
-    if audit_reason is not None:  # committed before anything is returned
-        async with db.scoped(principal.tenant_id) as session, session.begin():
-            record(
-                session,
-                tenant_id=principal.tenant_id,
-                action="customer.history_read",
-                resource_type="customer",
-                resource_id=str(customer_id),
-                outcome="ok",
-                actor_user_id=principal.user_id,
-                reason=audit_reason,
-            )
+    return list(await session.execute(query))
+
+
+def _entries(cipher: TenantCipher, rows: list[Row[Any]]) -> list[HistoryEntry]:
     return [
         HistoryEntry(
             contact_id=row.contact_id,
@@ -324,6 +339,71 @@ async def customer_history(
         )
         for row in rows
     ]
+
+
+def _audit_history_read(
+    session: AsyncSession, principal: Principal, customer_id: UUID, reason: str, ip: str | None
+) -> None:
+    record(
+        session,
+        tenant_id=principal.tenant_id,
+        action="customer.history_read",
+        resource_type="customer",
+        resource_id=str(customer_id),
+        outcome="ok",
+        actor_user_id=principal.user_id,
+        ip=ip,
+        reason=reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CallerPop:
+    """A screen-pop from the caller's number (or e-mail, member or contract number): the one
+    customer found with the first page of their history, or the candidates when several
+    records share it (the communicator chooses), or nobody."""
+
+    customer: CustomerView | None
+    candidates: list[CustomerView]
+    history: list[HistoryEntry]
+
+
+async def screen_pop_by_identifier(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    principal: Principal,
+    kind: str,
+    value: str,
+    reason: str,
+    ip: str | None = None,
+    limit: int = HISTORY_PAGE,
+    candidates: int = LOOKUP_LIMIT,
+) -> CallerPop:
+    """Find the customers with this identifier and, when exactly one is found, the first
+    page of their history — read together on the read side, then one short write
+    transaction with an audit row for each record opened (``customer.read``) and one for
+    the page (``customer.history_read``), committed before anything is returned."""
+    check_reason(reason)
+    if kind not in IDENTIFIER_KINDS:
+        raise InvalidInputError(f"kind must be one of {', '.join(IDENTIFIER_KINDS)}")
+    cipher = await keyring.cipher(db, principal.tenant_id)
+    async with db.scoped(principal.tenant_id, readonly=True) as session:
+        found = await load_customers(
+            session, find_by_identifier(cipher, kind, value).distinct().limit(candidates)
+        )
+        only = next(iter(found)) if len(found) == 1 else None
+        rows = await _history_rows(session, principal, only, limit) if only else []
+    if found:
+        async with db.scoped(principal.tenant_id) as session, session.begin():
+            for customer_id in found:
+                audit_read(session, principal, customer_id, reason, ip)
+            if only is not None:
+                _audit_history_read(session, principal, only, reason, ip)
+    views = [customer_view(cipher, *found[cid]) for cid in found]
+    if only is None:
+        return CallerPop(customer=None, candidates=views, history=[])
+    return CallerPop(customer=views[0], candidates=[], history=_entries(cipher, rows))
 
 
 async def recommend_products(

@@ -27,7 +27,6 @@ from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
-LOOKUP_LIMIT = 10
 Reason = Annotated[str, QueryParameter(min_length=1, max_length=300)]
 
 
@@ -150,7 +149,7 @@ async def lookup_customers(
         kind=kind,
         value=value,
         reason=reason,
-        limit=LOOKUP_LIMIT,
+        limit=customers.LOOKUP_LIMIT,
         ip=client_ip(request),
     )
     return [customer_out(view) for view in views]

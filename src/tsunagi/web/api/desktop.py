@@ -64,6 +64,12 @@ class ScreenPopOut(Output):
     follow_ups: list[FollowUpOut] = []  # noqa: RUF012 - msgspec copies defaults
 
 
+class CallerPopOut(Output):
+    customer: CustomerOut | None
+    candidates: list[CustomerOut]
+    history: list[HistoryOut]
+
+
 def _history(entry: desktop.HistoryEntry) -> HistoryOut:
     return HistoryOut(
         contact_id=entry.contact_id,
@@ -201,4 +207,47 @@ async def customer_history(
     return [_history(entry) for entry in entries]
 
 
-ROUTES = [identify_party, link_customer, save_notes, screen_pop, customer_history]
+@get(
+    "/api/v1/customers/screen-pop",
+    opt={"authz": ("read", "customer")},
+    tags=["desktop"],
+)
+async def caller_screen_pop(
+    request: AnyRequest,
+    kind: Annotated[
+        Literal["phone", "email", "member_no", "contract_no"], QueryParameter(required=True)
+    ],
+    value: Annotated[str, QueryParameter(min_length=1, max_length=320)],
+    reason: Annotated[str, QueryParameter(min_length=1, max_length=300)],
+) -> CallerPopOut:
+    """Screen-pop in one request: the customers with this phone number (e-mail, member or
+    contract number) and, when exactly one is found, the first page of their history
+    (``history``; several records: ``candidates`` to choose from, no history; none: both
+    empty). Every record opened and the history page are audited with ``reason`` in one
+    commit before the answer is sent."""
+    principal = require_principal(request)
+    services = services_of(request)
+    pop = await desktop.screen_pop_by_identifier(
+        services.db,
+        services.keyring,
+        principal=principal,
+        kind=kind,
+        value=value,
+        reason=reason,
+        ip=client_ip(request),
+    )
+    return CallerPopOut(
+        customer=customer_out(pop.customer) if pop.customer else None,
+        candidates=[customer_out(c) for c in pop.candidates],
+        history=[_history(h) for h in pop.history],
+    )
+
+
+ROUTES = [
+    identify_party,
+    link_customer,
+    save_notes,
+    screen_pop,
+    customer_history,
+    caller_screen_pop,
+]
