@@ -84,6 +84,10 @@ class Conversation(TenantScoped, Base):
         Index("ix_conversations_address", "tenant_id", "channel", "address_hash"),
         Index("ix_conversations_thread", "tenant_id", "channel", "thread_key"),
         Index("ix_conversations_customer", "tenant_id", "customer_id", "created_at"),
+        # The customer history's outer join (tenant-scoped): with only the single-column
+        # indexes SQLite's planner took ix_conversations_tenant_id, a scan of the tenant's
+        # conversations for every history row (migration 0017).
+        Index("ix_conversations_contact", "tenant_id", "contact_id"),
         UniqueConstraint("visitor_token_hash", name="uq_conversations_visitor_token"),
     )
 
