@@ -7,10 +7,17 @@ It starts ``tsunagi serve`` in a subprocess on a fresh database, seeds one queue
 ``--agents`` ready agents (skill ``bench``, one voice call each), opens one
 ``/ws/routing/desk`` WebSocket per agent (API-token auth), then a load generator POSTs
 ``/api/v1/contacts`` at ``--rate`` per second for ``--seconds``. Each agent, on its
-offer, accepts, talks ``--talk-s`` and closes, through the REST API like the desk page.
+offer, accepts, talks ``--talk-s``, ends and closes: by commands on its desk socket
+(``--agents-via ws``, the default, as a desk that keeps its socket open) or through the
+REST API (``--agents-via rest``, one HTTP client per agent).
 Latency = offer received on the socket − moment the POST was sent (client clock, one
 process). All in one client process (asyncio, httpx, websockets); the server is a separate
 process; PostgreSQL/Redis are the local services.
+
+It also prints the CPU time spent during the load window (from the first POST until
+every contact is closed, or at most ``--talk-s`` + 10 s after the last POST) by the server process, this load generator, the
+PostgreSQL backends of the scratch database and the Redis server (Redis is shared with
+whatever else runs on the machine), per contact, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 from tsunagi.actions import accounts
 from tsunagi.actions.routing.agents import do_set_agent_profile, do_set_presence
@@ -127,7 +134,12 @@ class Measure:
     sent: dict[str, float] = field(default_factory=dict)
     received: dict[str, float] = field(default_factory=dict)
     errors: int = 0
+    closed: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+class CommandError(Exception):
+    pass
 
 
 async def agent_loop(
@@ -138,18 +150,30 @@ async def agent_loop(
     talk_s: float,
     ready: asyncio.Event,
     connected: list[int],
+    via: str,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     ws_url = base.replace("http://", "ws://") + "/ws/routing/desk"
-    async with (
-        httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http,
-        connect(ws_url, additional_headers=headers, open_timeout=60, max_queue=None) as socket,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        http = None
+        if via == "rest":
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, headers=headers, timeout=30)
+            )
+        socket = await stack.enter_async_context(
+            connect(ws_url, additional_headers=headers, open_timeout=60, max_queue=None)
+        )
         json.loads(await socket.recv())  # the snapshot
         connected[0] += 1
+        pending: dict[int, asyncio.Future[dict[str, object]]] = {}
         await ready.wait()
         async for frame in socket:
             message = json.loads(frame)
+            if message.get("kind") in ("done", "error"):
+                future = pending.pop(message.get("ref"), None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+                continue
             event = message.get("event", {})
             if event.get("type") != "contact.offered" or event.get("agent_id") != str(agent_id):
                 continue
@@ -157,7 +181,38 @@ async def agent_loop(
             if contact_id in measure.received:
                 continue  # the same offer again (fast path and outbox both send it)
             measure.received[contact_id] = time.perf_counter()
-            measure.tasks.add(asyncio.create_task(handle(http, contact_id, talk_s, measure)))
+            if http is not None:
+                work = handle(http, contact_id, talk_s, measure)
+            else:
+                work = handle_ws(socket, pending, contact_id, talk_s, measure)
+            measure.tasks.add(asyncio.create_task(work))
+
+
+REFS = iter(range(1, 1 << 62))
+
+
+async def handle_ws(
+    socket: ClientConnection,
+    pending: dict[int, asyncio.Future[dict[str, object]]],
+    contact_id: str,
+    talk_s: float,
+    measure: Measure,
+) -> None:
+    """Accept, talk, end and close with commands on the desk socket, each awaiting its answer."""
+    try:
+        for op in ("accept", "end", "close"):
+            ref = next(REFS)
+            answer: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+            pending[ref] = answer
+            await socket.send(json.dumps({"op": op, "contact_id": contact_id, "ref": ref}))
+            reply = await asyncio.wait_for(answer, 30)
+            if reply["kind"] != "done":
+                raise CommandError(str(reply))
+            if op == "accept":
+                await asyncio.sleep(talk_s)
+        measure.closed += 1
+    except (CommandError, TimeoutError):
+        measure.errors += 1
 
 
 async def handle(http: httpx.AsyncClient, contact_id: str, talk_s: float, measure: Measure) -> None:
@@ -168,6 +223,7 @@ async def handle(http: httpx.AsyncClient, contact_id: str, talk_s: float, measur
             if step == "accept":
                 await asyncio.sleep(talk_s)
         (await http.post(f"/api/v1/contacts/{contact_id}/close", json={})).raise_for_status()
+        measure.closed += 1
     except httpx.HTTPError:
         measure.errors += 1
 
@@ -228,6 +284,84 @@ async def server_side(url: str) -> None:
         )
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+async def database_pids(profile: str, database: str) -> list[int]:
+    if profile != "postgres":
+        return []
+    admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    try:
+        rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
+    finally:
+        await admin.close()
+    return [row["pid"] for row in rows]
+
+
+def redis_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "redis-server":
+                    pids.append(int(entry.name))
+    return pids
+
+
+@dataclass
+class CpuMark:
+    at: float
+    server: float
+    client: float
+    database: dict[int, float]
+    redis: float
+
+
+async def cpu_mark(server_pids: list[int], profile: str, database: str) -> CpuMark:
+    usage = os.times()
+    return CpuMark(
+        at=time.perf_counter(),
+        server=sum(cpu_s(pid) for pid in server_pids),
+        client=usage.user + usage.system,
+        database={pid: cpu_s(pid) for pid in await database_pids(profile, database)},
+        redis=sum(cpu_s(pid) for pid in redis_pids()),
+    )
+
+
+def report_cpu(before: CpuMark, after: CpuMark, contacts: int) -> None:
+    wall = after.at - before.at
+    database = sum(v - before.database.get(pid, 0.0) for pid, v in after.database.items())
+    parts = {
+        "server": after.server - before.server,
+        "load generator": after.client - before.client,
+        "database backends": database,
+        "redis": after.redis - before.redis,
+    }
+    per = ", ".join(
+        f"{name} {seconds:.1f} s ({100 * seconds / wall:.0f} % of a core, "
+        f"{1000 * seconds / max(1, contacts):.1f} ms/contact)"
+        for name, seconds in parts.items()
+    )
+    print(f"CPU over the {wall:.1f} s load window ({contacts} contacts offered): {per}")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
@@ -241,6 +375,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--talk-s", type=float, default=3.0)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--agents-via",
+        choices=["ws", "rest"],
+        default="ws",
+        help="how agents accept, end and close: desk-socket commands or REST requests",
+    )
     parser.add_argument(
         "--py-spy",
         metavar="FILE",
@@ -294,7 +434,9 @@ async def main() -> None:
         connected = [0]
         agents = [
             asyncio.create_task(
-                agent_loop(base, agent_id, token, measure, args.talk_s, ready, connected)
+                agent_loop(
+                    base, agent_id, token, measure, args.talk_s, ready, connected, args.agents_via
+                )
             )
             for agent_id, token in seeded.agents
         ]
@@ -304,8 +446,21 @@ async def main() -> None:
                 raise SystemExit(f"an agent socket failed: {next(t for t in agents if t.done())}")
         ready.set()
         print(f"{len(agents)} desks connected; load starts", file=sys.stderr, flush=True)
+        server_pids = [server.pid, *child_pids(server.pid)]
+        load_before = os.getloadavg()
+        before = await cpu_mark(server_pids, args.profile, database)
         total = await load(base, seeded, args.rate, args.seconds, measure)
+        # Drain: until every contact created is offered and closed (at most talk + 10 s), so
+        # the CPU counted is each contact's whole life.
+        drain_until = time.perf_counter() + args.talk_s + 10.0
+        while time.perf_counter() < drain_until and (
+            len(measure.received) < len(measure.sent)
+            or measure.closed + measure.errors < len(measure.received)
+        ):
+            await asyncio.sleep(0.2)
+        after = await cpu_mark(server_pids, args.profile, database)
         await asyncio.sleep(2.0)
+        load_after = os.getloadavg()
         latencies = [
             (measure.received[c] - sent) * 1000
             for c, sent in measure.sent.items()
@@ -315,8 +470,16 @@ async def main() -> None:
         print(
             f"profile={args.profile} agents={args.agents} rate={args.rate}/s "
             f"seconds={args.seconds} contacts={total} offers_received={len(latencies)} "
-            f"not_offered={missing} errors={measure.errors}"
+            f"not_offered={missing} errors={measure.errors} closed={measure.closed} "
+            f"agents_via={args.agents_via}"
         )
+        print(
+            "load average (1/5/15 min) before "
+            + " ".join(f"{v:.2f}" for v in load_before)
+            + " → after "
+            + " ".join(f"{v:.2f}" for v in load_after)
+        )
+        report_cpu(before, after, len(latencies))
         if latencies:
             print(
                 f"create→offer on the desk socket (ms): p50={statistics.median(latencies):.1f} "

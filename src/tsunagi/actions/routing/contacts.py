@@ -7,7 +7,7 @@ which agent gets a contact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -77,6 +77,9 @@ class Created:
     contact_id: UUID
     created: bool  # False when the idempotency key named an existing contact
     state: str
+    # The row as this call committed it (not for an existing contact): the API answers
+    # with it instead of reading the contact again.
+    contact: RoutingContact | None = field(default=None, compare=False)
 
 
 async def do_create_contact(
@@ -99,7 +102,7 @@ async def do_create_contact(
     try:
         async with db.scoped(tenant_id) as session, session.begin():
             contact = await _create(session, tenant_id, new, when, actor)
-            return Created(contact.id, True, contact.state)
+            return Created(contact.id, True, contact.state, contact)
     except IntegrityError:
         if new.idempotency_key is None:
             raise

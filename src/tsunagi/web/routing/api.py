@@ -220,6 +220,8 @@ async def create_contact(
         actor=principal.actor,
     )
     hint(services, principal.tenant_id, contact_id=created.contact_id)
+    if created.contact is not None:
+        return _out(created.contact, created=created.created)
     out = await _load(request, created.contact_id)
     out.created = created.created
     return out
@@ -328,11 +330,25 @@ async def close_contact(
     close or not at all."""
     principal = require_principal(request)
     services = services_of(request)
+    await close_with(services, principal, contact_id, data, acting_agent(principal, "contact"))
+    out = await _load(request, contact_id)
+    _hint_held(services_of(request), principal.tenant_id, out, principal.user_id)
+    return out
+
+
+async def close_with(
+    services: Services,
+    principal: Principal,
+    contact_id: UUID,
+    data: WrapUp,
+    agent_id: UUID | None,
+) -> None:
+    """Close a contact in after-call work with the wrap-up form (REST and the desk socket)."""
     await offers.do_close_contact(
         services.db,
         tenant_id=principal.tenant_id,
         contact_id=contact_id,
-        agent_id=acting_agent(principal, "contact"),
+        agent_id=agent_id,
         actor=principal.actor,
         category=data.category,
         resolved_first_contact=data.resolved_first_contact,
@@ -351,9 +367,6 @@ async def close_contact(
         keyring=services.keyring,
         by_user_id=principal.user_id,
     )
-    out = await _load(request, contact_id)
-    _hint_held(services_of(request), principal.tenant_id, out, principal.user_id)
-    return out
 
 
 @post(

@@ -6,6 +6,10 @@ contact the agent holds or held last, and each ``agent.state_changed`` of the ag
 Events may repeat (drop those whose ``version`` is not newer) and, during a routing
 leader takeover, be missed: a gap in the agent's ``version`` means reconnect for a new
 snapshot. The stream subscribes before taking the snapshot, so nothing falls between.
+
+Client → server: commands on the agent's own contacts (accept, reject, end, close), each
+answered by a ``done`` or ``error`` frame; see :mod:`tsunagi.web.routing.desk_commands`.
+Commands of one socket run one after another, in the order sent.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from tsunagi.actions.routing.engine import desk_channel
 from tsunagi.actions.routing.floor import desk_snapshot
 from tsunagi.aio import stop_tasks
 from tsunagi.domain.permissions import Principal
-from tsunagi.web.auth import principal_now, require_principal
-from tsunagi.web.services import services_of
+from tsunagi.web.auth import client_ip, principal_now, require_principal
+from tsunagi.web.routing.desk_commands import run_command
+from tsunagi.web.services import Services, services_of
 
 CLOSE_POLICY = 1008
 CLOSE_REVOKED = 4001  # as /ws/events
@@ -44,10 +49,11 @@ async def desk_socket(socket: WebSocket[Any, Any, Any]) -> None:
     async with services.bus.subscribe(channel) as live:
         snapshot = await desk_snapshot(services.db, principal.tenant_id, principal.user_id)
         await socket.send_json({"kind": "snapshot", **snapshot})
-        watcher = asyncio.create_task(_wait_for_disconnect(socket))
+        sending = asyncio.Lock()  # event frames and command answers share the socket
+        watcher = asyncio.create_task(_serve_commands(socket, principal, services, sending))
         guard = asyncio.create_task(_until_revoked(socket, principal))
         try:
-            await _forward(socket, live, watcher, guard)
+            await _forward(socket, live, watcher, guard, sending)
         finally:
             await stop_tasks([watcher, guard], grace_s=5)
         if guard.done() and not guard.cancelled() and guard.exception() is None:
@@ -70,6 +76,7 @@ async def _forward(
     live: Any,
     watcher: asyncio.Task[None],
     guard: asyncio.Task[None],
+    sending: asyncio.Lock,
 ) -> None:
     iterator = live.__aiter__()
     while not watcher.done() and not guard.done():
@@ -85,15 +92,26 @@ async def _forward(
         except StopAsyncIteration:
             return
         try:
-            await socket.send_text(raw.decode())
+            async with sending:
+                await socket.send_text(raw.decode())
         except WebSocketDisconnect:
             return
 
 
-async def _wait_for_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
+async def _serve_commands(
+    socket: WebSocket[Any, Any, Any],
+    principal: Principal,
+    services: Services,
+    sending: asyncio.Lock,
+) -> None:
+    """Run the agent's commands in order until the client disconnects."""
+    ip = client_ip(socket)
     with contextlib.suppress(WebSocketDisconnect):
         while True:
-            await socket.receive_data(mode="text")
+            raw = await socket.receive_data(mode="text")
+            answer = await run_command(services, principal, raw, ip)
+            async with sending:
+                await socket.send_json(answer)
 
 
 ROUTES = [desk_socket]
