@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions import audit
@@ -300,13 +300,7 @@ async def resolve_session(db: Database, token: str) -> Principal | None:
     Runs on every request: one indexed query for the few columns a principal needs (no
     ORM objects)."""
     async with db.system(readonly=True) as session:
-        found = (
-            await session.execute(
-                select(UserSession.id, UserSession.expires_at, *_PRINCIPAL_COLUMNS)
-                .join(User, User.id == UserSession.user_id)
-                .where(UserSession.token_hash == digest(token))
-            )
-        ).first()
+        found = (await session.execute(_SESSION_LOOKUP, {"token_hash": digest(token)})).first()
     if found is None:
         return None
     session_id, expires_at, *user = found
@@ -346,6 +340,15 @@ _PRINCIPAL_COLUMNS = (
     User.locale,
     User.display_name,
     User.active,
+)
+
+
+# Built once: every request runs it, and a statement object reused as it is is neither
+# rebuilt nor given a new cache key by SQLAlchemy (a system session adds no criteria).
+_SESSION_LOOKUP = (
+    select(UserSession.id, UserSession.expires_at, *_PRINCIPAL_COLUMNS)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash == bindparam("token_hash", type_=String))
 )
 
 

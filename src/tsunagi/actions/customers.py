@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy import Integer, Select, String, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tsunagi.actions.audit import record
 from tsunagi.actions.events import emit
 from tsunagi.adapters.security.crypto import TenantCipher
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.crm_models import Customer, CustomerIdentifier, Order, OrderLine
 from tsunagi.adapters.storage.db import Database
+from tsunagi.adapters.storage.models import AuditEntry
 from tsunagi.domain.customers import (
     CustomerChanges,
     CustomerCreatedEvent,
@@ -165,9 +165,7 @@ async def lookup_customers(
     check_reason(reason)
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id, readonly=True) as session:
-        found = await load_customers(
-            session, find_by_identifier(cipher, kind, value).distinct().limit(limit)
-        )
+        found = await open_by_identifier(session, cipher, kind, value, limit)
     customer_ids = list(found)
     await _audit_reads(db, principal, customer_ids, reason, ip)
     return [customer_view(cipher, *found[cid]) for cid in customer_ids]
@@ -217,16 +215,51 @@ def check_reason(reason: str) -> None:
         raise InvalidInputError("say why you open this customer's record")
 
 
-async def load_customers(
-    session: AsyncSession, customer_ids: list[UUID] | Select[UUID]
-) -> dict[UUID, tuple[Customer, list[CustomerIdentifier]]]:
-    """Customers with their identifiers, in one statement, in the order first met."""
-    rows = await session.execute(
-        select(Customer, CustomerIdentifier)
-        .outerjoin(CustomerIdentifier, CustomerIdentifier.customer_id == Customer.id)
-        .where(Customer.id.in_(customer_ids))
+Opened = dict[UUID, tuple[Customer, list[CustomerIdentifier]]]
+
+
+def _customers_with_identifiers() -> Select[Customer, CustomerIdentifier]:
+    return select(Customer, CustomerIdentifier).outerjoin(
+        CustomerIdentifier, CustomerIdentifier.customer_id == Customer.id
     )
-    found: dict[UUID, tuple[Customer, list[CustomerIdentifier]]] = {}
+
+
+# Built once (screen-pop runs it on every call): the statement object is reused, so
+# SQLAlchemy neither rebuilds it nor recomputes its cache key; the tenant criterion is
+# still added to every table by the scoped session on each execution.
+_OPEN_BY_IDENTIFIER = _customers_with_identifiers().where(
+    Customer.id.in_(
+        select(CustomerIdentifier.customer_id)
+        .where(
+            CustomerIdentifier.kind == bindparam("kind", type_=String),
+            CustomerIdentifier.value_hash == bindparam("value_hash", type_=String),
+        )
+        .distinct()
+        .limit(bindparam("candidates", type_=Integer))
+    )
+)
+
+
+async def open_by_identifier(
+    session: AsyncSession, cipher: TenantCipher, kind: str, value: str, limit: int
+) -> Opened:
+    """The customers (at most ``limit``) with this identifier and all their identifiers,
+    in one statement (keyed-hash lookup)."""
+    rows = await session.execute(
+        _OPEN_BY_IDENTIFIER,
+        {"kind": kind, "value_hash": cipher.lookup_hash(kind, value), "candidates": limit},
+    )
+    return _opened(rows)
+
+
+async def load_customers(session: AsyncSession, customer_ids: list[UUID]) -> Opened:
+    """Customers with their identifiers, in one statement, in the order first met."""
+    rows = await session.execute(_customers_with_identifiers().where(Customer.id.in_(customer_ids)))
+    return _opened(rows)
+
+
+def _opened(rows: Iterable[Any]) -> Opened:
+    found: Opened = {}
     for customer, identifier in rows:
         _customer, identifiers = found.setdefault(customer.id, (customer, []))
         if identifier is not None:
@@ -242,23 +275,42 @@ async def _audit_reads(
     if not customer_ids:
         return
     async with db.scoped(principal.tenant_id) as session, session.begin():
-        for customer_id in customer_ids:
-            audit_read(session, principal, customer_id, reason, ip)
+        await audit_reads_in(
+            session, principal, [("customer.read", cid) for cid in customer_ids], reason, ip
+        )
 
 
-def audit_read(
-    session: AsyncSession, principal: Principal, customer_id: UUID, reason: str, ip: str | None
+AUDIT_TABLE = cast(Table, AuditEntry.__table__)
+
+
+async def audit_reads_in(
+    session: AsyncSession,
+    principal: Principal,
+    reads: list[tuple[str, UUID]],
+    reason: str,
+    ip: str | None,
 ) -> None:
-    record(
-        session,
-        tenant_id=principal.tenant_id,
-        action="customer.read",
-        resource_type="customer",
-        resource_id=str(customer_id),
-        outcome="ok",
-        actor_user_id=principal.user_id,
-        ip=ip,
-        reason=reason,
+    """Audit rows ``(action, customer id)`` for reads of personal data, inserted by one
+    Core statement in the caller's transaction (no ORM unit of work on the hot path)."""
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(AUDIT_TABLE),
+        [
+            {
+                "id": new_id(),
+                "tenant_id": principal.tenant_id,
+                "occurred_at": now,
+                "actor_user_id": principal.user_id,
+                "action": action,
+                "resource_type": "customer",
+                "resource_id": str(customer_id),
+                "outcome": "ok",
+                "ip": ip,
+                "reason": reason[:300],
+                "detail": {},
+            }
+            for action, customer_id in reads
+        ],
     )
 
 

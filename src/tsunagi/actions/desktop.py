@@ -14,19 +14,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select
+from sqlalchemy import Integer, Row, Select, Uuid, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tsunagi.actions.audit import record
 from tsunagi.actions.customers import (
     LOOKUP_LIMIT,
     CustomerView,
-    audit_read,
+    audit_reads_in,
     check_reason,
     customer_view,
-    find_by_identifier,
     list_orders,
-    load_customers,
+    open_by_identifier,
     read_customers,
 )
 from tsunagi.actions.follow_ups import FollowUpView, open_follow_ups_of_customer
@@ -266,6 +264,7 @@ async def customer_history(
     limit: int = HISTORY_PAGE,
     before: datetime | None = None,
     audit_reason: str | None = None,
+    ip: str | None = None,
 ) -> list[HistoryEntry]:
     """The customer's contacts on every channel, newest first (a page of ``limit``). Pass
     ``audit_reason`` unless the caller has just audited opening this customer."""
@@ -277,20 +276,16 @@ async def customer_history(
             raise NotFoundError("customer not found")
     if audit_reason is not None:  # committed before anything is returned
         async with db.scoped(principal.tenant_id) as session, session.begin():
-            _audit_history_read(session, principal, customer_id, audit_reason, None)
+            await audit_reads_in(
+                session, principal, [("customer.history_read", customer_id)], audit_reason, ip
+            )
     return _entries(cipher, rows)
 
 
-async def _history_rows(
-    session: AsyncSession,
-    principal: Principal,
-    customer_id: UUID,
-    limit: int,
-    before: datetime | None = None,
-) -> list[Row[Any]]:
+def _history_statement(english: bool) -> Select[*tuple[Any, ...]]:
     """One page of history: only the columns shown (not whole rows), read by walking
     ix_contact_parties_customer backwards from the newest contact."""
-    query = (
+    return (
         select(
             RoutingContact.id.label("contact_id"),
             RoutingContact.channel,
@@ -301,7 +296,7 @@ async def _history_rows(
             RoutingContact.resolved_first_contact,
             ContactParty.notes_enc,
             ContactParty.sub_reason,
-            (Queue.name_ja if principal.locale != "en" else Queue.name_en).label("queue"),
+            (Queue.name_en if english else Queue.name_ja).label("queue"),
             User.display_name,
             Conversation.id.label("conversation_id"),
         )
@@ -310,13 +305,29 @@ async def _history_rows(
         .outerjoin(Conversation, Conversation.contact_id == RoutingContact.id)
         .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
         .outerjoin(User, User.id == RoutingContact.last_agent_id)
-        .where(ContactParty.customer_id == customer_id)
+        .where(ContactParty.customer_id == bindparam("customer_id", type_=Uuid))
         .order_by(ContactParty.created_at.desc())
-        .limit(limit)
+        .limit(bindparam("page", type_=Integer))
     )
+
+
+# Built once per language (every screen-pop runs one): reused as they are, so SQLAlchemy
+# neither rebuilds them nor recomputes their cache keys; the scoped session still adds
+# the tenant criterion to every table on each execution.
+_HISTORY = {english: _history_statement(english) for english in (False, True)}
+
+
+async def _history_rows(
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: UUID,
+    limit: int,
+    before: datetime | None = None,
+) -> list[Row[Any]]:
+    query = _HISTORY[principal.locale == "en"]
     if before is not None:
         query = query.where(ContactParty.created_at < before)
-    return list(await session.execute(query))
+    return list(await session.execute(query, {"customer_id": customer_id, "page": limit}))
 
 
 def _entries(cipher: TenantCipher, rows: list[Row[Any]]) -> list[HistoryEntry]:
@@ -339,22 +350,6 @@ def _entries(cipher: TenantCipher, rows: list[Row[Any]]) -> list[HistoryEntry]:
         )
         for row in rows
     ]
-
-
-def _audit_history_read(
-    session: AsyncSession, principal: Principal, customer_id: UUID, reason: str, ip: str | None
-) -> None:
-    record(
-        session,
-        tenant_id=principal.tenant_id,
-        action="customer.history_read",
-        resource_type="customer",
-        resource_id=str(customer_id),
-        outcome="ok",
-        actor_user_id=principal.user_id,
-        ip=ip,
-        reason=reason,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,17 +384,15 @@ async def screen_pop_by_identifier(
         raise InvalidInputError(f"kind must be one of {', '.join(IDENTIFIER_KINDS)}")
     cipher = await keyring.cipher(db, principal.tenant_id)
     async with db.scoped(principal.tenant_id, readonly=True) as session:
-        found = await load_customers(
-            session, find_by_identifier(cipher, kind, value).distinct().limit(candidates)
-        )
+        found = await open_by_identifier(session, cipher, kind, value, candidates)
         only = next(iter(found)) if len(found) == 1 else None
         rows = await _history_rows(session, principal, only, limit) if only else []
     if found:
+        reads = [("customer.read", customer_id) for customer_id in found]
+        if only is not None:
+            reads.append(("customer.history_read", only))
         async with db.scoped(principal.tenant_id) as session, session.begin():
-            for customer_id in found:
-                audit_read(session, principal, customer_id, reason, ip)
-            if only is not None:
-                _audit_history_read(session, principal, only, reason, ip)
+            await audit_reads_in(session, principal, reads, reason, ip)
     views = [customer_view(cipher, *found[cid]) for cid in found]
     if only is None:
         return CallerPop(customer=None, candidates=views, history=[])

@@ -203,6 +203,7 @@ async def customer_history(
         limit=max(1, min(limit, 100)),
         before=before,
         audit_reason=reason,
+        ip=client_ip(request),
     )
     return [_history(entry) for entry in entries]
 
