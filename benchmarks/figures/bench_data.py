@@ -7,8 +7,10 @@ wrap-up categories (skewed like real wrap-up codes: the first few carry most con
 ``figures_contacts`` (one row per contact), and the agent-state time of each communicator
 and day into a bench-only raw table ``bench_agent_states``. It then fills the aggregates
 the reports read — ``figures_contact_intervals`` (interval × queue table) and
-``figures_agent_days`` + ``figures_agent_state_days`` (per-communicator table over days) —
-from those raw rows by ``INSERT … SELECT … GROUP BY`` applying the definitions of
+``figures_agent_days`` + ``figures_agent_state_days`` (per-communicator table over days),
+and their roll-ups without the category (``figures_queue_intervals``,
+``figures_agent_queue_days``: ``refresh_rollups``) — from those raw rows by
+``INSERT … SELECT … GROUP BY`` applying the definitions of
 ``docs/figures.md`` (not by the projector: folding millions of contacts' events through
 Python is not what these benchmarks measure).
 
@@ -31,6 +33,8 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
+
+from tsunagi.actions.figures.store import refresh_rollups
 
 DAYS = 90
 SLOTS = 36  # 15-minute intervals a day, 09:00-18:00 local
@@ -225,6 +229,9 @@ async def fill(
     )
     for statement in (FILL_INTERVALS, FILL_AGENT_DAYS, FILL_STATE_DAYS):
         await session.execute(text(statement), {"tenant": tenant})
+    # The roll-ups without the category, summed from those rows by the product's own
+    # statement (the one migration 0016 also applies).
+    await refresh_rollups(session, tenant)
 
 
 # ------------------------------------------------------------- the API, as a client sees it

@@ -25,14 +25,16 @@ contacts over 90 days that is ten times fewer rows than the category rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy import BigInteger, cast, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tsunagi.actions.figures import reports
+from tsunagi.adapters.storage import pg_copy
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import (
     FiguresAgentQueueDay,
@@ -40,6 +42,7 @@ from tsunagi.adapters.storage.figures_models import (
     FiguresQueueDay,
     FiguresQueueInterval,
 )
+from tsunagi.adapters.storage.pg_copy import copy_columns
 from tsunagi.figures.definitions import (
     AGENT_MAXES,
     AGENT_STATES,
@@ -166,38 +169,137 @@ async def _grouped(
     if groups:
         statement = statement.group_by(*groups)
     connection = await session.connection()
-    if connection.dialect.name == "postgresql":
-        # 64,800 groups × 27 sums is ~130 MB of aggregate state: with the default 4 MB
-        # PostgreSQL sorts on disk or walks the key index; this transaction may hash.
-        await connection.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
-    found = (await connection.execute(statement)).all()
-    columns: list[tuple[Any, ...]] = list(zip(*found, strict=True)) if found else []
     width = len(groups)
     names = (*sums, *maxes)
+    if connection.dialect.name == "postgresql":
+        # 64,800 groups × 27 sums is ~130 MB of aggregate state (and the copy path sorts
+        # as many rows): with the default 4 MB PostgreSQL sorts on disk.
+        await connection.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        if groups and set(query.by) <= UUID_DIMENSIONS:
+            return await _copied(connection, tenant_id, model, query, sums, maxes)
+    found = (await connection.execute(statement)).all()
+    columns = [list(column) for column in zip(*found, strict=True)] if found else []
     if not columns:
         return [], [[] for _ in query.by], {n: np.zeros(0, np.int64) for n in names}
+    size = len(columns[0])
     if time is None:
-        buckets = ["total"] * len(found)
+        buckets = ["total"] * size
         key_columns = columns[:width]
     else:
         grain = query.grain
-        buckets = [reports._label(value, grain) for value in columns[0]]
+        buckets = _texts(columns[0], lambda value: reports._label(value, grain))
         key_columns = columns[1:width]
-    keys = [[reports._key_text(value) for value in column] for column in key_columns]
+    keys = [_texts(column, reports._key_text) for column in key_columns]
     if not groups:  # one row even over no rows, its sums NULL: zeros, as reports.report
-        columns = [tuple(value or 0 for value in column) for column in columns]
+        columns = [[value or 0 for value in column] for column in columns]
     # Otherwise a NULL sum cannot occur: every group has a row, every column is NOT NULL.
     measures = {
         name: np.array(column, dtype=np.int64)
         for name, column in zip(names, columns[width:], strict=True)
     }
-    order = sorted(range(len(buckets)), key=lambda i: (buckets[i], *(k[i] for k in keys)))
-    if order != list(range(len(buckets))):
+    order = _order(buckets, keys)
+    if order is not None:
         taken = np.array(order, dtype=np.int64)
         buckets = [buckets[i] for i in order]
         keys = [[column[i] for i in order] for column in keys]
         measures = {name: column[taken] for name, column in measures.items()}
     return buckets, keys, measures
+
+
+UUID_DIMENSIONS = {"queue", "agent"}
+_TIME_KINDS = {"15": "timestamptz", "day": "date", "week": "date", "month": "date"}
+
+
+async def _copied(
+    connection: AsyncConnection,
+    tenant_id: uuid.UUID,
+    model: Any,
+    query: reports.ReportQuery,
+    sums: tuple[str, ...],
+    maxes: tuple[str, ...],
+) -> tuple[list[str], list[list[str]], dict[str, np.ndarray]]:
+    """``_grouped`` on PostgreSQL for reports keyed by time, queue and agent: the rows in
+    the range, ordered by the report's keys and without a GROUP BY, come out through a
+    binary COPY as NumPy columns (:mod:`~tsunagi.adapters.storage.pg_copy`), and the rows
+    of one key (other channels, other categories) are summed here with ``reduceat``.
+
+    PostgreSQL's ``sum(bigint)`` keeps a numeric state per group and measure: for 64,800
+    groups × 27 measures that hashing took longer than reading the rows. Summing sorted
+    int64 columns is exact and takes milliseconds."""
+    time = reports._time_column(model, query.grain)
+    dims = [reports._dimension(model, name) for name in query.by]
+    groups = [c for c in (time, *dims) if c is not None]
+    names = (*sums, *maxes)
+    kinds = [_TIME_KINDS[query.grain]] if time is not None else []
+    kinds += ["uuid"] * len(dims) + ["int8"] * len(names)
+    statement = reports._filtered(
+        select(*groups, *(getattr(model, name) for name in names)), model, query
+    )
+    statement = statement.where(model.tenant_id == tenant_id).order_by(*groups)
+    columns = await copy_columns(connection, statement, kinds)
+    size = len(columns[0])
+    if size == 0:
+        return [], [[] for _ in query.by], {n: np.zeros(0, np.int64) for n in names}
+    width = len(groups)
+    first = np.zeros(size, dtype=bool)  # where a new key starts
+    first[0] = True
+    for column in columns[:width]:
+        values = column.view(np.uint8).reshape(size, -1) if column.dtype.kind == "V" else column
+        changed = values[1:] != values[:-1]
+        first[1:] |= changed.any(axis=1) if changed.ndim == 2 else changed
+    starts = np.flatnonzero(first)
+    measures = {
+        name: np.add.reduceat(column, starts)
+        for name, column in zip(sums, columns[width : width + len(sums)], strict=True)
+    }
+    for name, column in zip(maxes, columns[width + len(sums) :], strict=True):
+        measures[name] = np.maximum.reduceat(column, starts)
+    keyed = [column[starts] for column in columns[:width]]
+    if time is None:
+        buckets = ["total"] * len(starts)
+    else:
+        as_objects = pg_copy.datetimes if kinds[0] == "timestamptz" else pg_copy.dates
+        buckets = _distinct_texts(
+            keyed.pop(0), lambda found: [reports._label(v, query.grain) for v in as_objects(found)]
+        )
+    keys = [
+        _distinct_texts(column, lambda found: [reports._key_text(v) for v in pg_copy.uuids(found)])
+        for column in keyed
+    ]
+    # Already in the order of ``reports.report`` (bucket text, then key texts): PostgreSQL
+    # orders timestamps and dates as their ISO texts sort, and uuids bytewise, as their
+    # hex texts sort (the nil queue, shown as "", first). The comparison test with
+    # ``reports.report`` (tests/integration/figures/test_report_tables.py) checks it.
+    return buckets, keys, measures
+
+
+def _distinct_texts(values: np.ndarray, texts: Callable[[np.ndarray], list[str]]) -> list[str]:
+    """``texts`` of each value, computed once per distinct value."""
+    distinct, inverse = np.unique(values, return_inverse=True)
+    shown = texts(distinct)
+    return [shown[at] for at in inverse.tolist()]
+
+
+def _texts(values: list[Any], text: Callable[[Any], str]) -> list[str]:
+    """``text`` of each value, computed once per distinct value (64,800 rows hold ~3,240
+    interval starts and 20 queues)."""
+    known: dict[Any, str] = {}
+    found = []
+    for value in values:
+        shown = known.get(value)
+        if shown is None:
+            shown = known[value] = text(value)
+        found.append(shown)
+    return found
+
+
+def _order(buckets: list[str], keys: list[list[str]]) -> list[int] | None:
+    """The permutation that sorts rows by (bucket, keys) as ``reports.report`` orders them,
+    or ``None`` when they already are (the database's order usually agrees)."""
+    rows = list(zip(buckets, *keys, strict=True))
+    if all(rows[at] <= rows[at + 1] for at in range(len(rows) - 1)):
+        return None
+    return sorted(range(len(rows)), key=rows.__getitem__)
 
 
 def _state_columns(
