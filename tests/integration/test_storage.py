@@ -270,3 +270,25 @@ async def _stored_rollup(
     async with db.scoped(tenant_id, readonly=True) as session:
         found = await session.execute(select(table).where(table.c.tenant_id == tenant_id))
         return _keyed(aggregate, [dict(row) for row in found.mappings()])
+
+
+async def test_reads_without_a_snapshot_are_scoped_and_read_only(database_url: str) -> None:
+    """``snapshot=False`` (the screen-pop's reads: no BEGIN/ROLLBACK round trips) still
+    adds the tenant criterion, and only a read-only session may do without a snapshot."""
+    db = Database(database_url)
+    try:
+        left, right = await _two_tenants(db)
+        right_user = await db_first_user(db, right)
+        async with db.scoped(left, readonly=True, snapshot=False) as session:
+            users = list(await session.scalars(select(User.tenant_id)))
+            assert await session.get(User, right_user) is None
+            again = list(await session.scalars(select(User.tenant_id)))
+        assert users
+        assert set(users) == set(again) == {left}
+        async with db.system(readonly=True, snapshot=False) as session:
+            everyone = set(await session.scalars(select(User.tenant_id)))
+        assert {left, right} <= everyone
+        with pytest.raises(ValueError, match="read-only"):
+            db.scoped(left, snapshot=False)
+    finally:
+        await db.dispose()

@@ -299,7 +299,7 @@ async def resolve_session(db: Database, token: str) -> Principal | None:
 
     Runs on every request: one indexed query for the few columns a principal needs (no
     ORM objects)."""
-    async with db.system(readonly=True) as session:
+    async with db.system(readonly=True, snapshot=False) as session:  # one statement
         found = (await session.execute(_SESSION_LOOKUP, {"token_hash": digest(token)})).first()
     if found is None:
         return None

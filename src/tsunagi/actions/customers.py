@@ -164,7 +164,7 @@ async def lookup_customers(
     in one statement; each record opened is audited with ``reason`` before it is returned."""
     check_reason(reason)
     cipher = await keyring.cipher(db, principal.tenant_id)
-    async with db.scoped(principal.tenant_id, readonly=True) as session:
+    async with db.scoped(principal.tenant_id, readonly=True, snapshot=False) as session:
         found = await open_by_identifier(session, cipher, kind, value, limit)
     customer_ids = list(found)
     await _audit_reads(db, principal, customer_ids, reason, ip)

@@ -269,7 +269,7 @@ async def customer_history(
     """The customer's contacts on every channel, newest first (a page of ``limit``). Pass
     ``audit_reason`` unless the caller has just audited opening this customer."""
     cipher = await keyring.cipher(db, principal.tenant_id)
-    async with db.scoped(principal.tenant_id, readonly=True) as session:
+    async with db.scoped(principal.tenant_id, readonly=True, snapshot=False) as session:
         rows = await _history_rows(session, principal, customer_id, limit, before)
         # No page: a customer without (more) contacts, or no such customer in this tenant.
         if not rows and await session.get(Customer, customer_id) is None:
@@ -383,7 +383,9 @@ async def screen_pop_by_identifier(
     if kind not in IDENTIFIER_KINDS:
         raise InvalidInputError(f"kind must be one of {', '.join(IDENTIFIER_KINDS)}")
     cipher = await keyring.cipher(db, principal.tenant_id)
-    async with db.scoped(principal.tenant_id, readonly=True) as session:
+    # Two statements without a transaction around them (no BEGIN/ROLLBACK round trips):
+    # the page is of the customer just found, whatever was committed in between.
+    async with db.scoped(principal.tenant_id, readonly=True, snapshot=False) as session:
         found = await open_by_identifier(session, cipher, kind, value, candidates)
         only = next(iter(found)) if len(found) == 1 else None
         rows = await _history_rows(session, principal, only, limit) if only else []

@@ -119,6 +119,9 @@ class Database:
             self._reader = create_async_engine(url, **options)
             _configure_sqlite(self._reader.sync_engine)
             self._readonly_engine = self._reader.execution_options(sqlite_readonly=True)
+            self._unsnapshotted_engine = self._reader.execution_options(
+                sqlite_readonly=True, sqlite_no_begin=True
+            )
         else:
             if not self.is_sqlite:
                 options.update(pool_size=10, max_overflow=20)
@@ -128,6 +131,11 @@ class Database:
             if self.is_sqlite:  # in memory: one shared connection, nothing to split
                 _configure_sqlite(self.engine.sync_engine)
             self._readonly_engine = self.engine.execution_options(sqlite_readonly=True)
+            self._unsnapshotted_engine = (
+                self.engine.execution_options(sqlite_readonly=True, sqlite_no_begin=True)
+                if self.is_sqlite
+                else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            )
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=TenantSession
         )
@@ -137,17 +145,33 @@ class Database:
         """Call ``listener`` after a commit that wrote outbox rows (wakes the relay)."""
         self._commit_listeners.append(listener)
 
-    def scoped(self, tenant_id: uuid.UUID, *, readonly: bool = False) -> AsyncSession:
+    def scoped(
+        self, tenant_id: uuid.UUID, *, readonly: bool = False, snapshot: bool = True
+    ) -> AsyncSession:
+        """A session scoped to ``tenant_id``. ``readonly`` sessions read on the read side;
+        ``snapshot=False`` (read-only only) runs each statement outside a transaction — no
+        BEGIN and ROLLBACK round trips, but two statements may see different commits: for
+        hot paths whose reads need not agree with each other (the screen-pop)."""
         if not isinstance(tenant_id, uuid.UUID):
             raise TenantScopeMissingError("a tenant scope must be a tenant id")
-        return self._session({SCOPE_KEY: tenant_id}, readonly=readonly)
+        return self._session({SCOPE_KEY: tenant_id}, readonly=readonly, snapshot=snapshot)
 
-    def system(self, *, readonly: bool = False) -> AsyncSession:
+    def system(self, *, readonly: bool = False, snapshot: bool = True) -> AsyncSession:
         """A cross-tenant session. Only infrastructure code (relay, sign-in, loaders) uses this."""
-        return self._session({SYSTEM_KEY: True}, readonly=readonly)
+        return self._session({SYSTEM_KEY: True}, readonly=readonly, snapshot=snapshot)
 
-    def _session(self, info: dict[str, Any], *, readonly: bool) -> AsyncSession:
-        bind = self._readonly_engine if readonly else self.engine
+    def _session(
+        self, info: dict[str, Any], *, readonly: bool, snapshot: bool = True
+    ) -> AsyncSession:
+        if not snapshot and not readonly:
+            raise ValueError("only a read-only session can do without a snapshot")
+        bind = (
+            self.engine
+            if not readonly
+            else self._readonly_engine
+            if snapshot
+            else self._unsnapshotted_engine
+        )
         return self._factory(bind=bind, info={**info, COMMIT_HOOK_KEY: self._after_commit})
 
     def _after_commit(self, session: Session) -> None:
@@ -192,5 +216,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        readonly = connection.get_execution_options().get("sqlite_readonly", False)
+        options = connection.get_execution_options()
+        if options.get("sqlite_no_begin", False):  # each statement its own read
+            return
+        readonly = options.get("sqlite_readonly", False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
