@@ -226,6 +226,10 @@ class Router:
         self._lanes_by_cs: dict[tuple[str, str], list[_Lane]] = {}
         self._targeted: dict[Id, dict[Need, _Lane]] = {}
         self._version = 0
+        # Plans of agents without lanes of named agents, by (skills, capacity), at
+        # ``_shared_version`` (dropped when the version moves on).
+        self._shared_plans: dict[tuple[Any, Any], tuple[_PlanRecord, ...]] = {}
+        self._shared_version = -1
         self._agents: dict[Id, AgentSlot] = {}
         self._pools: dict[tuple[str, str], _Lane] = {}  # free agents by (channel, skill)
         self._agent_triggers = _Triggers()
@@ -492,11 +496,38 @@ class Router:
 
     def _plan(self, slot: AgentSlot) -> tuple[_PlanRecord, ...]:
         """Rebuild the agent's plan: per channel, the lanes of waiting contacts it may take
-        (rule 2) and the lanes of free agents it enters."""
-        skills = slot.skills
+        (rule 2) and the lanes of free agents it enters.
+
+        Agents with the same skills and capacity (in the same order) and no lanes of named
+        agents get the same plan object: a decision then touches one shared plan instead of
+        a copy per agent, which keeps a large center's working set small.
+        """
         targeted = self._targeted.get(slot.agent_id)
+        if targeted:
+            plan = self._build_plan(slot.skills, slot.capacity, targeted)
+        else:
+            if self._shared_version != self._version:
+                self._shared_plans.clear()
+                self._shared_version = self._version
+            key = (tuple(slot.skills.items()), tuple(slot.capacity.items()))
+            shared = self._shared_plans.get(key)
+            if shared is None:
+                shared = self._shared_plans[key] = self._build_plan(
+                    slot.skills, slot.capacity, None
+                )
+            plan = shared
+        slot.plan = plan
+        slot.plan_version = self._version
+        return plan
+
+    def _build_plan(
+        self,
+        skills: dict[str, int],
+        capacity: dict[str, int],
+        targeted: dict[Need, _Lane] | None,
+    ) -> tuple[_PlanRecord, ...]:
         plan: list[_PlanRecord] = []
-        for channel, cap in slot.capacity.items():
+        for channel, cap in capacity.items():
             wants: list[_Lane] = []
             for skill in skills:
                 for lane in self._lanes_by_cs.get((channel, skill), ()):
@@ -506,9 +537,7 @@ class Router:
                 wants.extend(lane for need, lane in targeted.items() if need.channel == channel)
             enters = tuple((self._pool(channel, skill), -level) for skill, level in skills.items())
             plan.append((channel, cap, tuple(wants), enters))
-        slot.plan = tuple(plan)
-        slot.plan_version = self._version
-        return slot.plan
+        return tuple(plan)
 
     def _pool(self, channel: str, skill: str) -> _Lane:
         """The lane of free agents of (channel, skill), made when first needed (kept)."""

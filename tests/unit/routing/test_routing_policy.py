@@ -228,6 +228,35 @@ def test_vip_waits_for_its_named_agent_while_others_are_free() -> None:
     assert router.next_assignment() == Assignment("vip", "named", "voice")
 
 
+def test_agents_of_one_profile_share_a_plan_but_a_named_agent_keeps_its_own() -> None:
+    # Sharing keeps a large center's working set small; it must not lend one agent's named
+    # lanes to another, nor survive a new lane.
+    router = Router()
+    for agent in ("a1", "a2", "a3"):
+        router.set_agent(agent, skills={"s": 1, "t": 1}, capacity={"voice": 1}, ready=False)
+    router.enqueue("vip", Need("voice", "s", agents=frozenset({"a2"})), ranked_at=0.0)
+    router.enqueue("c", Need("voice", "s"), ranked_at=1.0)
+    assert router.next_assignment() is None
+    for agent in ("a1", "a3", "a2"):
+        router.agent_ready(agent, now=5.0)
+    assert list(router.assignments()) == [
+        Assignment("c", "a1", "voice"),
+        Assignment("vip", "a2", "voice"),
+    ]
+    a1, a2, a3 = (router.agent(agent) for agent in ("a1", "a2", "a3"))
+    assert a1 is not None and a2 is not None and a3 is not None
+    assert a1.plan is a3.plan
+    assert a2.plan is not a1.plan
+    router.enqueue("t", Need("voice", "t"), ranked_at=6.0)  # a new lane: plans are rebuilt
+    assert router.next_assignment() == Assignment("t", "a3", "voice")
+    for agent in ("a4", "a5"):
+        router.set_agent(agent, skills={"s": 1, "t": 1}, capacity={"voice": 1}, ready=False)
+    a4, a5 = router.agent("a4"), router.agent("a5")
+    assert a4 is not None and a5 is not None
+    assert a4.plan is a5.plan
+    assert a4.plan is not a1.plan  # built before the lane of "t" existed
+
+
 def test_chat_capacity_allows_several_contacts_least_loaded_first() -> None:
     router = Router()
     router.set_agent("a", skills={"s": 5}, capacity={"chat": 3}, ready=True, idle_since=0.0)
