@@ -9,6 +9,7 @@ here is audited with the contact as the reason.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tsunagi.actions.customers import (
     LOOKUP_LIMIT,
     CustomerView,
+    Opened,
     audit_reads_in,
     check_reason,
     customer_view,
     list_orders,
+    load_customers,
     open_by_identifier,
     read_customers,
 )
@@ -216,16 +219,24 @@ async def screen_pop(
             candidate_ids = await _matching(session, lookup_kind, party.address_hash, limit=10)
     reason = f"contact {contact_id}"
     linked = party.customer_id if party is not None else None
-    opened = await read_customers(
-        db,
-        keyring,
-        principal=principal,
-        customer_ids=[linked] if linked is not None else candidate_ids,
-        reason=reason,
-        ip=ip,
-    )
-    customer = opened[0] if linked is not None else None
-    candidates = [] if linked is not None else opened
+    history: list[HistoryEntry] = []
+    if linked is not None:  # the record and its first page: one read, one audit commit
+        pop = await _open_with_page(
+            db,
+            cipher,
+            principal,
+            lambda session: load_customers(session, [linked]),
+            reason=reason,
+            ip=ip,
+        )
+        if pop.customer is None:
+            raise NotFoundError("customer not found")
+        customer, candidates, history = pop.customer, [], pop.history
+    else:
+        customer = None
+        candidates = await read_customers(
+            db, keyring, principal=principal, customer_ids=candidate_ids, reason=reason, ip=ip
+        )
     address = (
         cipher.open(party.address_enc, table="contact_parties", column="address", row_id=contact_id)
         if party is not None
@@ -241,7 +252,7 @@ async def screen_pop(
         address=address,
         customer=customer,
         candidates=[],
-        history=await customer_history(db, keyring, principal=principal, customer_id=customer.id),
+        history=history,
         orders=await list_orders(db, principal=principal, customer_id=customer.id, limit=5),
         recommended=await recommend_products(db, principal=principal, customer_id=customer.id),
         follow_ups=await open_follow_ups_of_customer(
@@ -383,10 +394,35 @@ async def screen_pop_by_identifier(
     if kind not in IDENTIFIER_KINDS:
         raise InvalidInputError(f"kind must be one of {', '.join(IDENTIFIER_KINDS)}")
     cipher = await keyring.cipher(db, principal.tenant_id)
+    return await _open_with_page(
+        db,
+        cipher,
+        principal,
+        lambda session: open_by_identifier(session, cipher, kind, value, candidates),
+        reason=reason,
+        ip=ip,
+        limit=limit,
+    )
+
+
+async def _open_with_page(
+    db: Database,
+    cipher: TenantCipher,
+    principal: Principal,
+    find: Callable[[AsyncSession], Awaitable[Opened]],
+    *,
+    reason: str,
+    ip: str | None,
+    limit: int = HISTORY_PAGE,
+) -> CallerPop:
+    """The customers ``find`` reads and, when it finds exactly one, the first page of
+    their history, read together on the read side; then one short write transaction
+    with a ``customer.read`` row per record opened and a ``customer.history_read`` row
+    for the page, committed before anything is returned."""
     # Two statements without a transaction around them (no BEGIN/ROLLBACK round trips):
     # the page is of the customer just found, whatever was committed in between.
     async with db.scoped(principal.tenant_id, readonly=True, snapshot=False) as session:
-        found = await open_by_identifier(session, cipher, kind, value, candidates)
+        found = await find(session)
         only = next(iter(found)) if len(found) == 1 else None
         rows = await _history_rows(session, principal, only, limit) if only else []
     if found:
