@@ -197,10 +197,10 @@ async def test_pooled_connections_the_server_closed_are_replaced(pg_only_url: st
         await db.dispose()
 
 
-async def test_migration_0016_sums_the_category_rows_into_the_rollups(empty_url: str) -> None:
-    """An installation upgrading to 0016 keeps its history: the roll-ups without the
-    category are filled from the category rows already kept, per tenant, equal to what the
-    projector's own merge gives and to ``refresh_rollups``."""
+async def test_migration_0016_sums_the_kept_rows_into_the_rollups(empty_url: str) -> None:
+    """An installation upgrading to 0016 keeps its history: the roll-ups (without the
+    category; per month) are filled from the rows already kept, per tenant, equal to what
+    the projector's own merge gives and to ``refresh_rollups``."""
     await migrate.upgrade(empty_url, "0015")
     db = Database(empty_url)
     rng = random.Random(16)
@@ -234,12 +234,14 @@ async def test_migration_0016_sums_the_category_rows_into_the_rollups(empty_url:
 
 
 def _category_rows(tenant_id: uuid.UUID, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
-    """15-minute contact and agent rows over two days, several categories per cell."""
+    """15-minute contact, agent and state rows over two days (and two months), several
+    categories per cell."""
     queues = [uuid.uuid4(), NIL]
     agents = [uuid.uuid4() for _ in range(3)]
     first = datetime(2025, 3, 31, 14, 0, tzinfo=UTC)  # crosses a Tokyo day and month
     contacts: dict[Any, dict[str, int]] = {}
     handled: dict[Any, dict[str, int]] = {}
+    states: dict[Any, dict[str, int]] = {}
     for step in range(0, 48, 3):
         at = first + timedelta(minutes=15 * step)
         for category in ("", "a", "b", "c"):
@@ -250,11 +252,15 @@ def _category_rows(tenant_id: uuid.UUID, rng: random.Random) -> dict[str, list[d
             handled[at, agent, queue, channel, category] = {
                 name: rng.randint(0, 9) for name in AGENT_SUMS
             }
+        for agent in agents:
+            states[at, agent, rng.choice(("available", "not_ready")), ""] = {
+                "state_ms": rng.randint(1, 900_000)
+            }
     calendars = store.Calendars("Asia/Tokyo")
     return {
         "contacts": store.contact_rows(tenant_id, contacts, calendars),
         "agents": store.agent_rows(tenant_id, handled, calendars),
-        "states": [],
+        "states": store.state_rows(tenant_id, states, calendars),
     }
 
 

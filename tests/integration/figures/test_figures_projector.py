@@ -110,6 +110,7 @@ async def test_rebuild_equals_the_maintained_rows_after_a_random_run(floor: Floo
     # fewer rows than the category rows they sum (two categories and none were used).
     assert 0 < report.rows["queue intervals"] < report.rows["contacts"]
     assert 0 < report.rows["agent queue days"] < report.rows["agent days"]
+    assert 0 < report.rows["state months"] < report.rows["state days"] + 1
     async with floor.db.scoped(tenant, readonly=True) as session:
         totals = (
             await session.execute(

@@ -157,6 +157,21 @@ def _queries(made: dict[str, list[uuid.UUID]]) -> list[reports.ReportQuery]:
             found.append(reports.ReportQuery(**span, grain=grain, by=by))
         for by in ((), ("agent",), ("agent", "queue"), ("category",)):
             found.append(reports.ReportQuery(**span, table="agents", grain=grain, by=by))
+    # Spans with whole months (read from the month rows) and edge days (from the day rows).
+    for day_from, day_to in (
+        (date(2025, 2, 1), date(2025, 3, 31)),
+        (date(2025, 2, 25), date(2025, 3, 31)),
+        (date(2025, 1, 15), date(2025, 3, 3)),
+        (date(2024, 12, 31), date(2025, 3, 1)),
+    ):
+        for grain in ("month", "total"):
+            edges = {"day_from": day_from, "day_to": day_to, "grain": grain}
+            found += [
+                reports.ReportQuery(**edges, by=("queue",)),
+                reports.ReportQuery(**edges, table="agents", by=("agent",)),
+                reports.ReportQuery(**edges, table="agents", by=("agent", "queue")),
+                reports.ReportQuery(**edges, table="agents"),
+            ]
     found += [
         reports.ReportQuery(**span, grain="15", by=("queue",), exclude_short_abandons=False),
         reports.ReportQuery(**span, grain="15", by=("category",), queue_id=made["queues"][1]),

@@ -24,13 +24,16 @@ from tsunagi.adapters.storage.figures_models import (
     FiguresAgentInterval,
     FiguresAgentQueueDay,
     FiguresAgentQueueInterval,
+    FiguresAgentQueueMonth,
     FiguresAgentState,
     FiguresAgentStateDay,
+    FiguresAgentStateMonth,
     FiguresContact,
     FiguresContactDay,
     FiguresContactInterval,
     FiguresQueueDay,
     FiguresQueueInterval,
+    FiguresQueueMonth,
 )
 from tsunagi.figures.definitions import (
     AGENT_MAXES,
@@ -75,6 +78,9 @@ QUEUE_TABLE = _table(FiguresQueueInterval)
 QUEUE_DAY_TABLE = _table(FiguresQueueDay)
 AGENT_QUEUE_TABLE = _table(FiguresAgentQueueInterval)
 AGENT_QUEUE_DAY_TABLE = _table(FiguresAgentQueueDay)
+QUEUE_MONTH_TABLE = _table(FiguresQueueMonth)
+AGENT_QUEUE_MONTH_TABLE = _table(FiguresAgentQueueMonth)
+STATE_MONTH_TABLE = _table(FiguresAgentStateMonth)
 
 
 CALENDAR = ("local_day", "local_week", "local_month")
@@ -88,7 +94,7 @@ class Aggregate:
     label: str
     table: Table
     source: str
-    time: str  # "interval_start" or "local_day"
+    time: str  # "interval_start", "local_day" or "local_month"
     dims: tuple[str, ...]
     sums: tuple[str, ...]
     maxes: tuple[str, ...] = ()
@@ -100,6 +106,8 @@ class Aggregate:
     @property
     def fixed(self) -> tuple[str, ...]:
         """The columns that are not measures: calendar and dimensions."""
+        if self.time == "local_month":
+            return ("tenant_id", "local_month", *self.dims)
         time = ("interval_start",) if self.time == "interval_start" else ()
         return ("tenant_id", *time, *CALENDAR, *self.dims)
 
@@ -125,6 +133,7 @@ _AGENTS = (AGENT_SUMS, AGENT_MAXES)
 _STATES = (STATE_SUMS, ())
 _15 = "interval_start"
 _DAY = "local_day"
+_MONTH = "local_month"
 
 # Every table the projector keeps, in the order it writes them: the 15-minute rows with
 # every dimension, the same per local day, then the roll-ups without the category.
@@ -143,13 +152,27 @@ AGGREGATES: tuple[Aggregate, ...] = (
     Aggregate(
         "agent queue days", AGENT_QUEUE_DAY_TABLE, "agents", _DAY, AGENT_QUEUE_DIMS, *_AGENTS
     ),
+    Aggregate("queue months", QUEUE_MONTH_TABLE, "contacts", _MONTH, QUEUE_DIMS, *_CONTACTS),
+    Aggregate(
+        "agent queue months",
+        AGENT_QUEUE_MONTH_TABLE,
+        "agents",
+        _MONTH,
+        AGENT_QUEUE_DIMS,
+        *_AGENTS,
+    ),
+    Aggregate("state months", STATE_MONTH_TABLE, "states", _MONTH, STATE_DIMS, *_STATES),
 )
-# Each roll-up and the table with the category it sums (same time column).
+# Each roll-up and the finer table it sums: the same time without the category, or the
+# month from the day rows.
 ROLLUPS: tuple[tuple[Aggregate, Aggregate], ...] = (
     (AGGREGATES[6], AGGREGATES[0]),
     (AGGREGATES[7], AGGREGATES[3]),
     (AGGREGATES[8], AGGREGATES[1]),
     (AGGREGATES[9], AGGREGATES[4]),
+    (AGGREGATES[10], AGGREGATES[3]),
+    (AGGREGATES[11], AGGREGATES[4]),
+    (AGGREGATES[12], AGGREGATES[5]),
 )
 
 
@@ -404,9 +427,9 @@ async def add_rows(
 
 
 async def refresh_rollups(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Recompute the tenant's roll-ups from its rows with the category (as migration 0016
-    fills them): for data written into the category tables by other means than the
-    projector — a bulk load, a test's seeded rows."""
+    """Recompute the tenant's roll-ups from its finer rows (as migration 0016 fills them):
+    for data written into the 15-minute and day tables by other means than the projector
+    — a bulk load, a test's seeded rows."""
     for rollup, source in ROLLUPS:
         table = source.table
         names = (*rollup.fixed, *rollup.sums, *rollup.maxes)

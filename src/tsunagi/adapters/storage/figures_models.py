@@ -13,7 +13,10 @@
   answer is attributed to its contact's queue, channel, category and closing communicator.
 * ``figures_queue_intervals``, ``figures_queue_days``, ``figures_agent_queue_intervals``,
   ``figures_agent_queue_days`` — roll-ups of the four tables above without the category
-  (migration 0016), for reports that neither group nor filter by category.
+  (migration 0016), for reports that neither group nor filter by category;
+  ``figures_queue_months``, ``figures_agent_queue_months`` and
+  ``figures_agent_state_months`` the same per local month, for the whole months of a
+  report's span.
 * ``figures_contacts`` — one record per contact: its running state while it lives (the
   fold's :class:`~tsunagi.figures.fold.ContactRecord`) and its figures once ended, for
   drill-down and export. ``figures_agents`` — each agent's current state for the fold.
@@ -101,6 +104,13 @@ class _ContactCounts:
     csat_answers: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     csat_satisfied: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     csat_score_sum: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class _Month:
+    """Key column of a month row: the local month (its first day)."""
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    local_month: Mapped[date] = mapped_column(Date)
 
 
 class _ContactMeasures(_QueueDims, _CategoryDim, _ContactCounts):
@@ -210,6 +220,32 @@ class FiguresAgentQueueInterval(_Interval, _AgentDims, _AgentCounts, TenantScope
 class FiguresAgentQueueDay(_Day, _AgentDims, _AgentCounts, TenantScoped, Base):
     __tablename__ = "figures_agent_queue_days"
     __table_args__ = _keyed(__tablename__, "local_day", *_AGENT_QUEUE_DIMS)
+
+
+# Month rows of the roll-ups and of the state times: a report over whole months (or the
+# whole months inside a longer span) reads one row per month instead of one per day.
+
+
+def _monthly(table: str, *dims: str) -> tuple[Any, ...]:
+    return (
+        UniqueConstraint("tenant_id", "local_month", *dims, name=f"uq_{table}_key"),
+        Index(f"ix_{table}_month", "tenant_id", "local_month"),
+    )
+
+
+class FiguresQueueMonth(_Month, _QueueDims, _ContactCounts, TenantScoped, Base):
+    __tablename__ = "figures_queue_months"
+    __table_args__ = _monthly(__tablename__, *_QUEUE_DIMS)
+
+
+class FiguresAgentQueueMonth(_Month, _AgentDims, _AgentCounts, TenantScoped, Base):
+    __tablename__ = "figures_agent_queue_months"
+    __table_args__ = _monthly(__tablename__, *_AGENT_QUEUE_DIMS)
+
+
+class FiguresAgentStateMonth(_Month, _StateMeasures, TenantScoped, Base):
+    __tablename__ = "figures_agent_state_months"
+    __table_args__ = _monthly(__tablename__, *_STATE_DIMS)
 
 
 class FiguresContact(TenantScoped, Base):

@@ -1,7 +1,8 @@
-"""figures roll-ups without category: queue and agent-queue rows per interval and per day
+"""figures roll-ups without category: queue and agent-queue rows per interval, day, month
 
-The four tables are filled from the category rows already kept (one INSERT … SELECT …
-GROUP BY each), so an installation upgrading keeps its history. Decision 0507.
+Also the agent-state times per month. The seven tables are filled from the rows already
+kept (one INSERT … SELECT … GROUP BY each), so an installation upgrading keeps its
+history. Decision 0507.
 
 Revision ID: 0016
 Revises: 0015
@@ -65,6 +66,7 @@ _AGENT_SUMS = (
 )
 _INTERVAL = ("interval_start", "local_day", "local_week", "local_month")
 _DAY = ("local_day", "local_week", "local_month")
+_MONTH = ("local_month",)
 _BACKFILL = (
     (
         "figures_queue_intervals",
@@ -92,6 +94,27 @@ _BACKFILL = (
         "figures_agent_days",
         (*_DAY, "agent_id", "queue_id", "channel"),
         _AGENT_SUMS,
+        (),
+    ),
+    (
+        "figures_queue_months",
+        "figures_contact_days",
+        (*_MONTH, "queue_id", "channel"),
+        _CONTACT_SUMS,
+        ("wait_max_ms",),
+    ),
+    (
+        "figures_agent_queue_months",
+        "figures_agent_days",
+        (*_MONTH, "agent_id", "queue_id", "channel"),
+        _AGENT_SUMS,
+        (),
+    ),
+    (
+        "figures_agent_state_months",
+        "figures_agent_state_days",
+        (*_MONTH, "agent_id", "state", "reason"),
+        ("state_ms",),
         (),
     ),
 )
@@ -342,12 +365,173 @@ def upgrade() -> None:
             batch_op.f("ix_figures_queue_intervals_tenant_id"), ["tenant_id"], unique=False
         )
 
+    op.create_table(
+        "figures_agent_queue_months",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("local_month", sa.Date(), nullable=False),
+        sa.Column("agent_id", sa.Uuid(), nullable=False),
+        sa.Column("queue_id", sa.Uuid(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("handled", sa.BigInteger(), nullable=False),
+        sa.Column("talk_ms", sa.BigInteger(), nullable=False),
+        sa.Column("hold_ms", sa.BigInteger(), nullable=False),
+        sa.Column("holds", sa.BigInteger(), nullable=False),
+        sa.Column("acw_ms", sa.BigInteger(), nullable=False),
+        sa.Column("transfers_out", sa.BigInteger(), nullable=False),
+        sa.Column("fcr_yes", sa.BigInteger(), nullable=False),
+        sa.Column("fcr_no", sa.BigInteger(), nullable=False),
+        sa.Column("nps_answers", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("nps_promoters", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("nps_detractors", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("csat_answers", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("csat_satisfied", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("csat_score_sum", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_figures_agent_queue_months_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_figures_agent_queue_months")),
+        sa.UniqueConstraint(
+            "tenant_id",
+            "local_month",
+            "agent_id",
+            "queue_id",
+            "channel",
+            name="uq_figures_agent_queue_months_key",
+        ),
+    )
+    with op.batch_alter_table("figures_agent_queue_months", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_figures_agent_queue_months_month", ["tenant_id", "local_month"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_figures_agent_queue_months_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "figures_agent_state_months",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("local_month", sa.Date(), nullable=False),
+        sa.Column("agent_id", sa.Uuid(), nullable=False),
+        sa.Column("state", sa.String(length=24), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("state_ms", sa.BigInteger(), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_figures_agent_state_months_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_figures_agent_state_months")),
+        sa.UniqueConstraint(
+            "tenant_id",
+            "local_month",
+            "agent_id",
+            "state",
+            "reason",
+            name="uq_figures_agent_state_months_key",
+        ),
+    )
+    with op.batch_alter_table("figures_agent_state_months", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_figures_agent_state_months_month", ["tenant_id", "local_month"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_figures_agent_state_months_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "figures_queue_months",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("local_month", sa.Date(), nullable=False),
+        sa.Column("queue_id", sa.Uuid(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("offered", sa.BigInteger(), nullable=False),
+        sa.Column("answered", sa.BigInteger(), nullable=False),
+        sa.Column("abandoned", sa.BigInteger(), nullable=False),
+        sa.Column("short_abandoned", sa.BigInteger(), nullable=False),
+        sa.Column("answered_in_sl", sa.BigInteger(), nullable=False),
+        sa.Column("unqueued", sa.BigInteger(), nullable=False),
+        sa.Column("wait_answered_ms", sa.BigInteger(), nullable=False),
+        sa.Column("wait_abandoned_ms", sa.BigInteger(), nullable=False),
+        sa.Column("talk_ms", sa.BigInteger(), nullable=False),
+        sa.Column("hold_ms", sa.BigInteger(), nullable=False),
+        sa.Column("holds", sa.BigInteger(), nullable=False),
+        sa.Column("acw_ms", sa.BigInteger(), nullable=False),
+        sa.Column("transfers", sa.BigInteger(), nullable=False),
+        sa.Column("escalations", sa.BigInteger(), nullable=False),
+        sa.Column("fcr_yes", sa.BigInteger(), nullable=False),
+        sa.Column("fcr_no", sa.BigInteger(), nullable=False),
+        sa.Column("callbacks", sa.BigInteger(), nullable=False),
+        sa.Column("callbacks_kept", sa.BigInteger(), nullable=False),
+        sa.Column("callbacks_missed", sa.BigInteger(), nullable=False),
+        sa.Column("wait_max_ms", sa.BigInteger(), nullable=False),
+        sa.Column("nps_answers", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("nps_promoters", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("nps_detractors", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("csat_answers", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("csat_satisfied", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("csat_score_sum", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_figures_queue_months_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_figures_queue_months")),
+        sa.UniqueConstraint(
+            "tenant_id", "local_month", "queue_id", "channel", name="uq_figures_queue_months_key"
+        ),
+    )
+    with op.batch_alter_table("figures_queue_months", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_figures_queue_months_month", ["tenant_id", "local_month"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_figures_queue_months_tenant_id"), ["tenant_id"], unique=False
+        )
+
     # ### end Alembic commands ###
     _backfill()
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("figures_queue_months", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_figures_queue_months_tenant_id"))
+        batch_op.drop_index("ix_figures_queue_months_month")
+
+    op.drop_table("figures_queue_months")
+    with op.batch_alter_table("figures_agent_state_months", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_figures_agent_state_months_tenant_id"))
+        batch_op.drop_index("ix_figures_agent_state_months_month")
+
+    op.drop_table("figures_agent_state_months")
+    with op.batch_alter_table("figures_agent_queue_months", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_figures_agent_queue_months_tenant_id"))
+        batch_op.drop_index("ix_figures_agent_queue_months_month")
+
+    op.drop_table("figures_agent_queue_months")
     with op.batch_alter_table("figures_queue_intervals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_figures_queue_intervals_tenant_id"))
         batch_op.drop_index("ix_figures_queue_intervals_day")
