@@ -15,9 +15,10 @@ process). All in one client process (asyncio, httpx, websockets); the server is 
 process; PostgreSQL/Redis are the local services.
 
 It also prints the CPU time spent during the load window (from the first POST until
-every contact is closed, or at most ``--talk-s`` + 10 s after the last POST) by the server process, this load generator, the
-PostgreSQL backends of the scratch database and the Redis server (Redis is shared with
-whatever else runs on the machine), per contact, and the load average before and after.
+every contact is closed, or at most ``--talk-s`` + 10 s after the last POST) by the
+server process, this load generator, the PostgreSQL backends of the scratch database and
+the Redis server (Redis is shared with whatever else runs on the machine), per contact,
+the database's transactions per contact, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -304,15 +305,20 @@ def child_pids(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-async def database_pids(profile: str, database: str) -> list[int]:
+async def database_side(profile: str, database: str) -> tuple[list[int], int]:
+    """The PostgreSQL backends of the scratch database and its transactions so far."""
     if profile != "postgres":
-        return []
+        return [], 0
     admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
     try:
         rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
+        transactions = await admin.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
+            database,
+        )
     finally:
         await admin.close()
-    return [row["pid"] for row in rows]
+    return [row["pid"] for row in rows], int(transactions or 0)
 
 
 def redis_pids() -> list[int]:
@@ -332,16 +338,19 @@ class CpuMark:
     client: float
     database: dict[int, float]
     redis: float
+    transactions: int
 
 
 async def cpu_mark(server_pids: list[int], profile: str, database: str) -> CpuMark:
     usage = os.times()
+    backends, transactions = await database_side(profile, database)
     return CpuMark(
         at=time.perf_counter(),
         server=sum(cpu_s(pid) for pid in server_pids),
         client=usage.user + usage.system,
-        database={pid: cpu_s(pid) for pid in await database_pids(profile, database)},
+        database={pid: cpu_s(pid) for pid in backends},
         redis=sum(cpu_s(pid) for pid in redis_pids()),
+        transactions=transactions,
     )
 
 
@@ -360,6 +369,9 @@ def report_cpu(before: CpuMark, after: CpuMark, contacts: int) -> None:
         for name, seconds in parts.items()
     )
     print(f"CPU over the {wall:.1f} s load window ({contacts} contacts offered): {per}")
+    if after.transactions:
+        made = after.transactions - before.transactions
+        print(f"database transactions: {made} ({made / max(1, contacts):.1f} per contact)")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -414,11 +426,12 @@ async def main() -> None:
             spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
             command = [spy, "record", "-r", "100", "-f", "speedscope", "-o", args.py_spy, "--"]
             command += [tsunagi, "serve", "--port", str(args.port)]
+        server_log = (scratch / "serve-output.log").open("wb")
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
             command,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
         )
         base = f"http://127.0.0.1:{args.port}"
         async with httpx.AsyncClient(base_url=base) as http:
@@ -452,11 +465,11 @@ async def main() -> None:
         total = await load(base, seeded, args.rate, args.seconds, measure)
         # Drain: until every contact created is offered and closed (at most talk + 10 s), so
         # the CPU counted is each contact's whole life.
-        drain_until = time.perf_counter() + args.talk_s + 10.0
-        while time.perf_counter() < drain_until and (
-            len(measure.received) < len(measure.sent)
-            or measure.closed + measure.errors < len(measure.received)
-        ):
+        for _ in range(int((args.talk_s + 10.0) / 0.2)):
+            if len(measure.received) >= len(
+                measure.sent
+            ) and measure.closed + measure.errors >= len(measure.received):
+                break
             await asyncio.sleep(0.2)
         after = await cpu_mark(server_pids, args.profile, database)
         await asyncio.sleep(2.0)
@@ -504,9 +517,12 @@ async def main() -> None:
             admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
-        log = scratch / "server.log"
-        if log.exists():
-            shutil.copyfile(log, Path(tempfile.gettempdir()) / "tsunagi-bench-server.log")
+        for name in ("server.log", "serve-output.log"):
+            log = scratch / name
+            if log.exists():
+                shutil.copyfile(
+                    log, Path(tempfile.gettempdir()) / f"tsunagi-bench-{args.port}-{name}"
+                )
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -183,6 +183,7 @@ class RoutingEngine:
         self._last_tenant_scan = 0.0
         self._hinted_contacts: dict[UUID, set[UUID]] = {}
         self._hinted_agents: dict[UUID, set[UUID]] = {}
+        self._hinted_rows: dict[UUID, dict[UUID, RoutingContact]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -193,12 +194,21 @@ class RoutingEngine:
         self._wake.set()
 
     def hint(
-        self, tenant_id: UUID, *, contact_id: UUID | None = None, agent_id: UUID | None = None
+        self,
+        tenant_id: UUID,
+        *,
+        contact_id: UUID | None = None,
+        agent_id: UUID | None = None,
+        contact: RoutingContact | None = None,
     ) -> None:
         """A local action just changed these rows: read them now instead of waiting for the
         outbox relay to number and publish the events (a shortcut for latency; the outbox
-        still delivers the same changes, which then count as already known)."""
-        if contact_id is not None:
+        still delivers the same changes, which then count as already known). ``contact``:
+        the contact row as the action committed it, taken as read (by version, like any
+        row) without reading it again."""
+        if contact is not None:
+            self._hinted_rows.setdefault(tenant_id, {})[contact.id] = contact
+        elif contact_id is not None:
             self._hinted_contacts.setdefault(tenant_id, set()).add(contact_id)
         if agent_id is not None:
             self._hinted_agents.setdefault(tenant_id, set()).add(agent_id)
@@ -366,7 +376,8 @@ class RoutingEngine:
     async def _follow(self, tenant_id: UUID) -> None:
         state = self.tenants[tenant_id]
         while True:
-            async with self.db.scoped(tenant_id, readonly=True) as session:
+            # One statement: no snapshot needed (spares the BEGIN and ROLLBACK round trips).
+            async with self.db.scoped(tenant_id, readonly=True, snapshot=False) as session:
                 rows = (
                     await session.execute(
                         select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload)
@@ -486,26 +497,60 @@ class RoutingEngine:
                 await self._tell_desks(tenant_id, event)
 
     async def _take_hints(self, tenant_id: UUID) -> None:
-        contacts = self._hinted_contacts.pop(tenant_id, set())
+        rows = self._hinted_rows.pop(tenant_id, {})
+        contacts = self._hinted_contacts.pop(tenant_id, set()) - rows.keys()
         agents = self._hinted_agents.pop(tenant_id, set())
-        for contact_id in contacts:
-            await self._refresh_contact(tenant_id, contact_id, force=False)
-        for agent_id in agents:
-            await self._refresh_agent(tenant_id, agent_id, force=False)
+        if not (rows or contacts or agents):
+            return
+        state = self.tenants[tenant_id]
+        for contact_id, row in rows.items():
+            self._set_contact_row(state, contact_id, row, force=False)
         if contacts or agents:
-            await self._decide(tenant_id)
+            await self._refresh_rows(tenant_id, contacts, agents, force=False)
+        await self._decide(tenant_id)
 
     async def _refresh(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
         """Replace what the Router assumed about a contact and an agent with their rows."""
-        await self._refresh_contact(tenant_id, contact_id, force=True)
-        await self._refresh_agent(tenant_id, agent_id, force=True)
+        await self._refresh_rows(tenant_id, {contact_id}, {agent_id}, force=True)
 
-    async def _refresh_contact(self, tenant_id: UUID, contact_id: UUID, *, force: bool) -> None:
-        state = self.tenants[tenant_id]
+    async def _refresh_rows(
+        self, tenant_id: UUID, contact_ids: set[UUID], agent_ids: set[UUID], *, force: bool
+    ) -> None:
+        """Read these contacts and agents (and the agents' loads) in one read transaction
+        and set the Router from them; without ``force`` only rows newer than known."""
+        contacts: dict[UUID, RoutingContact] = {}
+        agents: dict[UUID, RoutingAgent] = {}
+        loads: dict[UUID, dict[str, int]] = {}
         async with self.db.scoped(tenant_id, readonly=True) as session:
-            contact = await session.scalar(
-                select(RoutingContact).where(RoutingContact.id == contact_id)
+            if contact_ids:
+                found = await session.scalars(
+                    select(RoutingContact).where(RoutingContact.id.in_(contact_ids))
+                )
+                contacts = {contact.id: contact for contact in found}
+            if agent_ids:
+                rows = await session.scalars(
+                    select(RoutingAgent).where(RoutingAgent.user_id.in_(agent_ids))
+                )
+                agents = {agent.user_id: agent for agent in rows}
+                counted = await session.execute(
+                    select(RoutingAssignment.agent_id, RoutingAssignment.channel, func.count())
+                    .where(RoutingAssignment.agent_id.in_(agent_ids))
+                    .group_by(RoutingAssignment.agent_id, RoutingAssignment.channel)
+                )
+                for agent_id, channel, count in counted:
+                    loads.setdefault(agent_id, {})[str(channel)] = int(count)
+        state = self.tenants[tenant_id]
+        for contact_id in contact_ids:
+            self._set_contact_row(state, contact_id, contacts.get(contact_id), force=force)
+        for agent_id in agent_ids:
+            self._set_agent_row(
+                state, agent_id, agents.get(agent_id), loads.get(agent_id, {}), force=force
             )
+
+    @staticmethod
+    def _set_contact_row(
+        state: TenantState, contact_id: UUID, contact: RoutingContact | None, *, force: bool
+    ) -> None:
         if contact is None:
             state.router.remove(contact_id)
             return
@@ -523,21 +568,15 @@ class RoutingEngine:
         else:
             state.router.remove(contact_id)
 
-    async def _refresh_agent(self, tenant_id: UUID, agent_id: UUID, *, force: bool) -> None:
-        state = self.tenants[tenant_id]
-        async with self.db.scoped(tenant_id, readonly=True) as session:
-            agent = await session.scalar(
-                select(RoutingAgent).where(RoutingAgent.user_id == agent_id)
-            )
-            loads = dict(
-                (
-                    await session.execute(
-                        select(RoutingAssignment.channel, func.count())
-                        .where(RoutingAssignment.agent_id == agent_id)
-                        .group_by(RoutingAssignment.channel)
-                    )
-                ).all()
-            )
+    @staticmethod
+    def _set_agent_row(
+        state: TenantState,
+        agent_id: UUID,
+        agent: RoutingAgent | None,
+        loads: dict[str, int],
+        *,
+        force: bool,
+    ) -> None:
         if agent is None:
             state.router.remove_agent(agent_id)
             return
@@ -552,6 +591,6 @@ class RoutingEngine:
             skills={k: int(v) for k, v in agent.skills.items()},
             capacity={k: int(v) for k, v in agent.capacity.items()},
             ready=agent.presence == Presence.READY,
-            load={str(k): int(v) for k, v in loads.items()},
+            load=loads,
             idle_since=_ts(agent.idle_since),
         )

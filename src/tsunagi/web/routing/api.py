@@ -219,7 +219,7 @@ async def create_contact(
         ),
         actor=principal.actor,
     )
-    hint(services, principal.tenant_id, contact_id=created.contact_id)
+    hint(services, principal.tenant_id, contact_id=created.contact_id, contact=created.contact)
     if created.contact is not None:
         return _out(created.contact, created=created.created)
     out = await _load(request, created.contact_id)
@@ -253,6 +253,11 @@ async def read_contact(request: AnyRequest, contact_id: FromPath[UUID]) -> Conta
 ContactStep = Callable[[Services, Principal, UUID], Awaitable[object]]
 
 
+# Steps that leave the agent's load and the waiting contacts as they were: the engine has
+# nothing to decide from them, so no hint (the outbox still brings their events).
+NOTHING_TO_ROUTE = frozenset({"accept", "hold", "resume"})
+
+
 def _contact_route(verb: str, step: ContactStep, *, name: str, doc: str) -> Any:
     """A POST route ``/api/v1/contacts/{id}/<verb>`` that runs ``step`` and answers the
     contact as it is now (and tells a local engine what changed)."""
@@ -262,7 +267,8 @@ def _contact_route(verb: str, step: ContactStep, *, name: str, doc: str) -> Any:
         services = services_of(request)
         await step(services, principal, contact_id)
         out = await _load(request, contact_id)
-        _hint_held(services, principal.tenant_id, out, principal.user_id)
+        if verb not in NOTHING_TO_ROUTE:
+            _hint_held(services, principal.tenant_id, out, principal.user_id)
         return out
 
     handler.__name__ = name

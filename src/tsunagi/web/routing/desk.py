@@ -106,7 +106,8 @@ async def _serve_commands(
 ) -> None:
     """Run the agent's commands in order until the client disconnects."""
     ip = client_ip(socket)
-    with contextlib.suppress(WebSocketDisconnect):
+    # uvicorn raises ClientDisconnected (an OSError) when an answer meets a closed socket.
+    with contextlib.suppress(WebSocketDisconnect, OSError):
         while True:
             raw = await socket.receive_data(mode="text")
             answer = await run_command(services, principal, raw, ip)

@@ -37,7 +37,7 @@ from tsunagi.domain.errors import (
 )
 from tsunagi.domain.permissions import Action, Principal, Resource, authorize
 from tsunagi.routing.lifecycle import ContactState
-from tsunagi.web.routing.api import WrapUp, close_with
+from tsunagi.web.routing.api import NOTHING_TO_ROUTE, WrapUp, close_with
 from tsunagi.web.routing.engines import hint
 from tsunagi.web.services import Services
 
@@ -127,8 +127,11 @@ async def run_command(
     except (NotFoundError, InvalidInputError, PermissionDeniedError) as exc:
         status = next(code for kind, code in _STATUS if isinstance(exc, kind))
         return _error(command, status, str(exc))
-    # Only the agent's own contacts are acted on, so the changed rows are known.
-    hint(services, principal.tenant_id, contact_id=command.contact_id, agent_id=principal.user_id)
+    if command.op not in NOTHING_TO_ROUTE:
+        # Only the agent's own contacts are acted on, so the changed rows are known.
+        hint(
+            services, principal.tenant_id, contact_id=command.contact_id, agent_id=principal.user_id
+        )
     return _done(command, repeated=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from tsunagi.actions.routing.engine import RoutingEngine
+from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.web.services import Services
 
 ENGINES: dict[int, RoutingEngine] = {}
@@ -20,8 +21,10 @@ def hint(
     *,
     contact_id: UUID | None = None,
     agent_id: UUID | None = None,
+    contact: RoutingContact | None = None,
 ) -> None:
-    """Tell this process's engine, if it leads, that an action here changed these rows."""
+    """Tell this process's engine, if it leads, that an action here changed these rows
+    (``contact``: the row as the action committed it, so the engine need not read it)."""
     engine = engine_for(services)
     if engine is not None and engine.is_leader:
-        engine.hint(tenant_id, contact_id=contact_id, agent_id=agent_id)
+        engine.hint(tenant_id, contact_id=contact_id, agent_id=agent_id, contact=contact)
