@@ -20,7 +20,7 @@ from tsunagi.actions.figures import store
 from tsunagi.adapters.storage import migrate
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import NIL
-from tsunagi.adapters.storage.models import Tenant, User
+from tsunagi.adapters.storage.models import AuditEntry, Tenant, User
 from tsunagi.adapters.storage.schema import metadata
 from tsunagi.domain.errors import TenantScopeMissingError
 from tsunagi.figures.definitions import AGENT_SUMS, CONTACT_MAXES, CONTACT_SUMS
@@ -296,5 +296,32 @@ async def test_reads_without_a_snapshot_are_scoped_and_read_only(database_url: s
         assert {left, right} <= everyone
         with pytest.raises(ValueError, match="read-only"):
             db.scoped(left, snapshot=False)
+    finally:
+        await db.dispose()
+
+
+async def test_an_autocommit_statement_is_committed_on_its_own(database_url: str) -> None:
+    """``autocommit=True`` (the screen-pop's one-statement audit insert): the statement is
+    committed when it returns, with no session commit; the tenant scope still applies."""
+    db = Database(database_url)
+    try:
+        left, right = await _two_tenants(db)
+        entry = {
+            "id": uuid.uuid4(),
+            "tenant_id": left,
+            "occurred_at": datetime.now(UTC),
+            "action": "customer.read",
+            "resource_type": "customer",
+            "outcome": "ok",
+            "detail": {},
+        }
+        async with db.scoped(left, autocommit=True) as session:
+            await session.execute(insert(AuditEntry.__table__), [entry])
+            # no commit: closing the session rolls back nothing
+        async with db.scoped(left, readonly=True) as session:
+            assert await session.get(AuditEntry, entry["id"]) is not None
+        async with db.scoped(right, autocommit=True) as session:
+            with pytest.raises(TenantScopeMissingError):
+                await session.execute(insert(AuditEntry.__table__), [entry])
     finally:
         await db.dispose()

@@ -270,48 +270,47 @@ def _opened(rows: Iterable[Any]) -> Opened:
 async def _audit_reads(
     db: Database, principal: Principal, customer_ids: list[UUID], reason: str, ip: str | None
 ) -> None:
-    """One audit row per record opened, in one commit. The records were read on the read
-    side, so the SQLite writer is held only for these inserts."""
-    if not customer_ids:
-        return
-    async with db.scoped(principal.tenant_id) as session, session.begin():
-        await audit_reads_in(
-            session, principal, [("customer.read", cid) for cid in customer_ids], reason, ip
-        )
+    """One audit row per record opened, in one commit (see :func:`do_audit_reads`)."""
+    await do_audit_reads(
+        db, principal, [("customer.read", cid) for cid in customer_ids], reason, ip
+    )
 
 
 AUDIT_TABLE = cast(Table, AuditEntry.__table__)
 
 
-async def audit_reads_in(
-    session: AsyncSession,
+async def do_audit_reads(
+    db: Database,
     principal: Principal,
     reads: list[tuple[str, UUID]],
     reason: str,
     ip: str | None,
 ) -> None:
-    """Audit rows ``(action, customer id)`` for reads of personal data, inserted by one
-    Core statement in the caller's transaction (no ORM unit of work on the hot path)."""
+    """Audit rows ``(action, customer id)`` for reads of personal data, committed durably
+    before the caller answers. The records were read on the read side; the rows are **one**
+    ``INSERT … VALUES (…), (…)`` statement, i.e. one short transaction of its own without
+    BEGIN/COMMIT round trips (``autocommit``), so the SQLite writer is held only for it."""
+    if not reads:
+        return
     now = datetime.now(UTC)
-    await session.execute(
-        insert(AUDIT_TABLE),
-        [
-            {
-                "id": new_id(),
-                "tenant_id": principal.tenant_id,
-                "occurred_at": now,
-                "actor_user_id": principal.user_id,
-                "action": action,
-                "resource_type": "customer",
-                "resource_id": str(customer_id),
-                "outcome": "ok",
-                "ip": ip,
-                "reason": reason[:300],
-                "detail": {},
-            }
-            for action, customer_id in reads
-        ],
-    )
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id(),
+            "tenant_id": principal.tenant_id,  # the session's scope, by construction
+            "occurred_at": now,
+            "actor_user_id": principal.user_id,
+            "action": action,
+            "resource_type": "customer",
+            "resource_id": str(customer_id),
+            "outcome": "ok",
+            "ip": ip,
+            "reason": reason[:300],
+            "detail": {},
+        }
+        for action, customer_id in reads
+    ]
+    async with db.scoped(principal.tenant_id, autocommit=True) as session:
+        await session.execute(insert(AUDIT_TABLE).values(rows))
 
 
 def customer_view(

@@ -22,9 +22,9 @@ from tsunagi.actions.customers import (
     LOOKUP_LIMIT,
     CustomerView,
     Opened,
-    audit_reads_in,
     check_reason,
     customer_view,
+    do_audit_reads,
     list_orders,
     load_customers,
     open_by_identifier,
@@ -286,10 +286,9 @@ async def customer_history(
         if not rows and await session.get(Customer, customer_id) is None:
             raise NotFoundError("customer not found")
     if audit_reason is not None:  # committed before anything is returned
-        async with db.scoped(principal.tenant_id) as session, session.begin():
-            await audit_reads_in(
-                session, principal, [("customer.history_read", customer_id)], audit_reason, ip
-            )
+        await do_audit_reads(
+            db, principal, [("customer.history_read", customer_id)], audit_reason, ip
+        )
     return _entries(cipher, rows)
 
 
@@ -425,12 +424,10 @@ async def _open_with_page(
         found = await find(session)
         only = next(iter(found)) if len(found) == 1 else None
         rows = await _history_rows(session, principal, only, limit) if only else []
-    if found:
-        reads = [("customer.read", customer_id) for customer_id in found]
-        if only is not None:
-            reads.append(("customer.history_read", only))
-        async with db.scoped(principal.tenant_id) as session, session.begin():
-            await audit_reads_in(session, principal, reads, reason, ip)
+    reads = [("customer.read", customer_id) for customer_id in found]
+    if only is not None:
+        reads.append(("customer.history_read", only))
+    await do_audit_reads(db, principal, reads, reason, ip)  # both rows, one commit
     views = [customer_view(cipher, *found[cid]) for cid in found]
     if only is None:
         return CallerPop(customer=None, candidates=views, history=[])

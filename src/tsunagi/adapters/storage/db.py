@@ -118,10 +118,7 @@ class Database:
             _configure_sqlite(self.engine.sync_engine)
             self._reader = create_async_engine(url, **options)
             _configure_sqlite(self._reader.sync_engine)
-            self._readonly_engine = self._reader.execution_options(sqlite_readonly=True)
-            self._unsnapshotted_engine = self._reader.execution_options(
-                sqlite_readonly=True, sqlite_no_begin=True
-            )
+            reader = self._reader
         else:
             if not self.is_sqlite:
                 options.update(pool_size=10, max_overflow=20)
@@ -130,11 +127,22 @@ class Database:
                 _drop_closed_connections(self.engine.sync_engine)
             if self.is_sqlite:  # in memory: one shared connection, nothing to split
                 _configure_sqlite(self.engine.sync_engine)
-            self._readonly_engine = self.engine.execution_options(sqlite_readonly=True)
-            self._unsnapshotted_engine = (
-                self.engine.execution_options(sqlite_readonly=True, sqlite_no_begin=True)
-                if self.is_sqlite
-                else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            reader = self.engine
+        # (readonly, autocommit) -> engine. Autocommit: each statement is its own
+        # transaction (no BEGIN/COMMIT/ROLLBACK round trips): AUTOCOMMIT on PostgreSQL, no
+        # BEGIN on SQLite (writers still share the one write connection).
+        self._binds: dict[tuple[bool, bool], AsyncEngine] = {
+            (False, False): self.engine,
+            (True, False): reader.execution_options(sqlite_readonly=True),
+        }
+        if self.is_sqlite:
+            self._binds[True, True] = reader.execution_options(
+                sqlite_readonly=True, sqlite_no_begin=True
+            )
+            self._binds[False, True] = self.engine.execution_options(sqlite_no_begin=True)
+        else:
+            self._binds[True, True] = self._binds[False, True] = self.engine.execution_options(
+                isolation_level="AUTOCOMMIT"
             )
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=TenantSession
@@ -146,33 +154,49 @@ class Database:
         self._commit_listeners.append(listener)
 
     def scoped(
-        self, tenant_id: uuid.UUID, *, readonly: bool = False, snapshot: bool = True
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        readonly: bool = False,
+        snapshot: bool = True,
+        autocommit: bool = False,
     ) -> AsyncSession:
-        """A session scoped to ``tenant_id``. ``readonly`` sessions read on the read side;
-        ``snapshot=False`` (read-only only) runs each statement outside a transaction — no
-        BEGIN and ROLLBACK round trips, but two statements may see different commits: for
-        hot paths whose reads need not agree with each other (the screen-pop)."""
+        """A session scoped to ``tenant_id``; ``readonly`` ones read on the read side.
+
+        Without a transaction around its statements (no BEGIN and COMMIT/ROLLBACK round
+        trips; each statement is its own transaction, durable when it returns):
+        ``snapshot=False`` for a read-only session whose reads need not agree with each
+        other, ``autocommit=True`` for a write session whose every write is **one**
+        statement (the screen-pop's audit insert) — never for an ORM flush or several
+        writes that must stand or fall together."""
         if not isinstance(tenant_id, uuid.UUID):
             raise TenantScopeMissingError("a tenant scope must be a tenant id")
-        return self._session({SCOPE_KEY: tenant_id}, readonly=readonly, snapshot=snapshot)
+        return self._session(
+            {SCOPE_KEY: tenant_id}, readonly=readonly, snapshot=snapshot, autocommit=autocommit
+        )
 
-    def system(self, *, readonly: bool = False, snapshot: bool = True) -> AsyncSession:
+    def system(
+        self, *, readonly: bool = False, snapshot: bool = True, autocommit: bool = False
+    ) -> AsyncSession:
         """A cross-tenant session. Only infrastructure code (relay, sign-in, loaders) uses this."""
-        return self._session({SYSTEM_KEY: True}, readonly=readonly, snapshot=snapshot)
+        return self._session(
+            {SYSTEM_KEY: True}, readonly=readonly, snapshot=snapshot, autocommit=autocommit
+        )
 
     def _session(
-        self, info: dict[str, Any], *, readonly: bool, snapshot: bool = True
+        self,
+        info: dict[str, Any],
+        *,
+        readonly: bool,
+        snapshot: bool = True,
+        autocommit: bool = False,
     ) -> AsyncSession:
         if not snapshot and not readonly:
             raise ValueError("only a read-only session can do without a snapshot")
-        bind = (
-            self.engine
-            if not readonly
-            else self._readonly_engine
-            if snapshot
-            else self._unsnapshotted_engine
+        return self._factory(
+            bind=self._binds[readonly, autocommit or not snapshot],
+            info={**info, COMMIT_HOOK_KEY: self._after_commit},
         )
-        return self._factory(bind=bind, info={**info, COMMIT_HOOK_KEY: self._after_commit})
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(OUTBOX_WRITTEN_KEY, False):
@@ -217,7 +241,7 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         options = connection.get_execution_options()
-        if options.get("sqlite_no_begin", False):  # each statement its own read
+        if options.get("sqlite_no_begin", False):  # autocommit: each statement on its own
             return
         readonly = options.get("sqlite_readonly", False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
