@@ -310,7 +310,8 @@ async def resolve_session(db: Database, token: str) -> Principal | None:
 
 
 async def resolve_api_token(db: Database, token: str) -> Principal | None:
-    async with db.system(readonly=True) as session:
+    # Every API request and every open desk socket's re-check runs it: one statement.
+    async with db.system(readonly=True, snapshot=False) as session:
         found = (
             await session.execute(
                 select(
