@@ -65,24 +65,40 @@ FAST_GRAINS = ("15", "day", "week", "month", "total")
 PG_WORK_MEM = "256MB"  # for the one grouping query of a report (read-only transaction)
 
 
+# A column of a table: a list, or a NumPy array (int64, or float64 with NaN for a figure
+# whose denominator is zero, which a list or JSON holds as None/null).
+Column = list[Any] | np.ndarray
+
+
 @dataclass(slots=True)
 class ReportTable:
-    """A report as columns, rows in the order of ``reports.report`` (bucket, keys)."""
+    """A report as columns, rows in the order of ``reports.report`` (bucket, keys).
+
+    Measures and figures stay NumPy arrays on the fast path, so the API can encode them
+    without a Python object per value (``columns`` gives them as lists)."""
 
     buckets: list[str]
     keys: list[list[str]]  # one list per dimension of ``by``
-    measures: dict[str, list[int]]
-    figures: dict[str, list[Any]]  # int, float or None, as ``definitions`` gives them
+    measures: dict[str, Column]
+    figures: dict[str, Column]  # int, float or None (NaN in an array), as ``definitions``
 
     def __len__(self) -> int:
         return len(self.buckets)
 
+    def columns(self) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+        """Measures and figures as lists (None where a figure has no value)."""
+        return (
+            {name: _listed(column) for name, column in self.measures.items()},
+            {name: _listed(column) for name, column in self.figures.items()},
+        )
+
     def rows(self) -> list[reports.ReportRow]:
         """The same table as ``ReportRow``s (tests compare it with ``reports.report``)."""
         size = len(self.buckets)
+        measured, figured = self.columns()
         keys = list(zip(*self.keys, strict=True)) if self.keys else [()] * size
-        measures = list(zip(*self.measures.values(), strict=True)) or [()] * size
-        figures = list(zip(*self.figures.values(), strict=True)) or [()] * size
+        measures = list(zip(*measured.values(), strict=True)) or [()] * size
+        figures = list(zip(*figured.values(), strict=True)) or [()] * size
         return [
             reports.ReportRow(
                 bucket,
@@ -133,8 +149,8 @@ async def report_table(
     return ReportTable(
         buckets=buckets,
         keys=keys,
-        measures={name: column.tolist() for name, column in measures.items()},
-        figures={name: _listed(value, size) for name, value in figures.items()},
+        measures=dict(measures),
+        figures={name: _column(value, size) for name, value in figures.items()},
     )
 
 
@@ -421,11 +437,16 @@ def _state_columns(
     }
 
 
-def _listed(value: Any, size: int) -> list[Any]:
-    """A figure column as a list: NaN (a zero denominator) becomes None, like the scalar
+def _column(value: Any, size: int) -> Column:
+    """A figure as a column: ``definitions`` gives an array, or one value for all rows."""
+    return value if isinstance(value, np.ndarray) else [value] * size
+
+
+def _listed(value: Column) -> list[Any]:
+    """A column as a list: NaN (a zero denominator) becomes None, like the scalar
     definition gives; ints stay ints, floats floats."""
     if not isinstance(value, np.ndarray):
-        return [value] * size
+        return value
     listed: list[Any] = value.tolist()
     if value.dtype.kind == "f":
         for at in np.flatnonzero(np.isnan(value)).tolist():

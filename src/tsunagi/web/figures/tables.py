@@ -13,7 +13,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from litestar import get
+import orjson
+from litestar import MediaType, Response, get
 from litestar.params import FromQuery
 
 from tsunagi.actions.figures import reports, tables
@@ -52,7 +53,7 @@ async def read_table(
     agent: FromQuery[UUID | None] = None,
     exclude_short_abandons: FromQuery[bool] = True,
     team: FromQuery[UUID | None] = None,
-) -> TableOut:
+) -> Response[TableOut]:
     """The report of ``/api/v1/figures/report`` (same parameters, same numbers) as one
     list per column: row ``i`` is element ``i`` of ``buckets``, of each ``keys`` and
     ``labels`` list, of each measure and each figure."""
@@ -78,19 +79,27 @@ async def read_table(
     for dimension, keys in zip(query.by, found.keys, strict=True):
         shown = names.get(dimension, {})
         labels.append([shown.get(key, key) for key in keys])
-    return TableOut(
-        table=query.table,
-        grain=query.grain,
-        by=list(query.by),
-        day_from=query.day_from,
-        day_to=query.day_to,
-        rows=len(found),
-        buckets=found.buckets,
-        keys=found.keys,
-        labels=labels,
-        measures=found.measures,
-        figures=found.figures,
-    )
+    # Encoded here, by orjson, because the measures and figures are NumPy arrays: it
+    # writes them without a Python object per value (NaN as null), three times faster
+    # than lists through msgspec for 64,800 rows (decision 0507). The body is the JSON
+    # of ``TableOut``.
+    body = {
+        "table": query.table,
+        "grain": query.grain,
+        "by": list(query.by),
+        "day_from": query.day_from.isoformat(),
+        "day_to": query.day_to.isoformat(),
+        "rows": len(found),
+        "buckets": found.buckets,
+        "keys": found.keys,
+        "labels": labels,
+        "measures": found.measures,
+        "figures": found.figures,
+    }
+    encoded: Any = orjson.dumps(
+        body, option=orjson.OPT_SERIALIZE_NUMPY
+    )  # bytes are sent as they are
+    return Response(encoded, media_type=MediaType.JSON)
 
 
 ROUTES = [read_table]
