@@ -1,6 +1,9 @@
 """Simulator throughput: Tsunagi's engine vs an equivalent SimPy model, in one run.
 
-Run: ``python benchmarks/wfm/bench_sim.py [--skip-simpy-1m]``.
+Run: ``python benchmarks/wfm/bench_sim.py [--skip-simpy-1m]``; ``--per-call N`` instead
+runs the 100k-call day and the 1M-call day of the ten-times larger center N times each,
+alternating, and prints the CPU time per call of every run, its spread and the ratio (the
+"no slowdown per call" check, with the run-to-run noise beside it).
 
 Both models get the *same* pre-drawn calls (``draw_calls``: arrival time, queue,
 handle + after-call work, patience) and the same constant staffing: two queues,
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 from collections.abc import Generator
 from typing import Any
@@ -140,13 +144,48 @@ def measure(
     print(line, flush=True)
 
 
+def per_call(runs: int) -> None:
+    """CPU microseconds per call of the 100k day and the 1M day (scale 10), alternating."""
+    cases = {"100k day": scenario(1, 1, 180), "1M day (10x center)": scenario(10, 1, 180)}
+    times: dict[str, list[float]] = {label: [] for label in cases}
+    for _ in range(runs):
+        for label, sc in cases.items():
+            t0 = time.process_time()
+            result = simulate(sc, seed=1)
+            times[label].append((time.process_time() - t0) / result.calls * 1e6)
+    for label, values in times.items():
+        spread = (max(values) - min(values)) / min(values)
+        print(
+            f"{label}: us/call min {min(values):.3f} median {statistics.median(values):.3f}"
+            f" max {max(values):.3f} (spread {spread:.1%}) runs "
+            + " ".join(f"{v:.3f}" for v in values)
+        )
+    small, large = times.values()
+    print(
+        f"1M day / 100k day per call: {min(large) / min(small):.3f} (best of each),"
+        f" {statistics.median(large) / statistics.median(small):.3f} (medians)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-simpy-1m", action="store_true")
     parser.add_argument(
         "--tsunagi-only", action="store_true", help="Only the per-call scaling of our engine."
     )
+    parser.add_argument("--per-call", type=int, metavar="N", help="Only the per-call check.")
     args = parser.parse_args()
+    if args.per_call:
+        print(
+            "load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(
+                *os.getloadavg()
+            )
+        )
+        per_call(args.per_call)
+        print(
+            "load average (1, 5, 15 min) at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+        )
+        return
     simpy_on = not args.tsunagi_only
     print("load average (1, 5, 15 min) at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print("| case | calls | Tsunagi calls/s | Tsunagi KPIs | SimPy calls/s | SimPy KPIs | ratio |")
