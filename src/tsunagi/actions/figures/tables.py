@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -132,7 +132,7 @@ async def report_table(
         model = source_model(query)
         if query.table == "contacts":
             buckets, keys, measures = await _grouped(
-                session, tenant_id, model, query, CONTACT_SUMS, CONTACT_MAXES
+                db, session, tenant_id, model, query, CONTACT_SUMS, CONTACT_MAXES
             )
             options = FigureOptions(exclude_short_abandons=query.exclude_short_abandons)
             figures = contact_figures(measures, options)
@@ -140,7 +140,7 @@ async def report_table(
             # The state times come from another table: read them on a second connection
             # meanwhile (the database works on both at once).
             (buckets, keys, measures), states = await asyncio.gather(
-                _grouped(session, tenant_id, model, query, AGENT_SUMS, AGENT_MAXES),
+                _grouped(db, session, tenant_id, model, query, AGENT_SUMS, AGENT_MAXES),
                 _states(db, tenant_id, query),
             )
             held = None if states is None else _state_columns(states, query, buckets, keys)
@@ -271,6 +271,7 @@ def _previous_month(month: date) -> date:
 
 
 async def _grouped(
+    db: Database,
     session: AsyncSession,
     tenant_id: uuid.UUID,
     model: Any,
@@ -294,8 +295,12 @@ async def _grouped(
         # as many rows): with the default 4 MB PostgreSQL sorts on disk.
         await connection.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
         if groups and set(query.by) <= UUID_DIMENSIONS:
-            statement = select(*groups, *(source.c[name] for name in names)).order_by(*groups)
-            return await _copied(connection, statement, query, len(groups), sums, maxes)
+            kinds = [_TIME_KINDS[query.grain]] if time_name is not None else []
+            kinds += ["uuid"] * len(query.by) + ["int8"] * len(names)
+            copied = await _copy_rows(
+                db, connection, tenant_id, model, query, key_names, names, kinds
+            )
+            return _copied(copied, query, len(groups), sums, maxes)
     aggregates = [cast(func.sum(source.c[n]), BigInteger).label(n) for n in sums]
     aggregates += [cast(func.max(source.c[n]), BigInteger).label(n) for n in maxes]
     statement = select(*groups, *aggregates)
@@ -335,28 +340,73 @@ UUID_DIMENSIONS = {"queue", "agent"}
 _TIME_KINDS = {"15": "timestamptz", "day": "date", "week": "date", "month": "date"}
 
 
-async def _copied(
+async def _copy_rows(
+    db: Database,
     connection: AsyncConnection,
-    statement: Select[Any],
+    tenant_id: uuid.UUID,
+    model: Any,
+    query: reports.ReportQuery,
+    key_names: list[str],
+    names: tuple[str, ...],
+    kinds: list[str],
+) -> list[np.ndarray]:
+    """The report's rows (keys, then measures; ordered by the keys, no GROUP BY) as NumPy
+    columns through a binary COPY (:mod:`~tsunagi.adapters.storage.pg_copy`).
+
+    A 15-minute report is read in two halves of its span at once, the second on a
+    connection of its own: formatting the rows for the COPY is most of PostgreSQL's work
+    here, and two backends do it on two cores. The halves are whole local days, so the
+    second's keys all sort after the first's and the columns are simply joined."""
+
+    def statement(piece: reports.ReportQuery) -> Select[Any]:
+        source = _rows(model, piece, tenant_id, [*key_names, *names])
+        groups = [source.c[name] for name in key_names]
+        return select(*groups, *(source.c[name] for name in names)).order_by(*groups)
+
+    async def elsewhere(piece: reports.ReportQuery) -> list[np.ndarray]:
+        async with db.scoped(tenant_id, readonly=True) as other:
+            own = await other.connection()
+            await own.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+            return await copy_columns(own, statement(piece), kinds)
+
+    pieces = _halves(query) if query.grain == "15" else [query]
+    found = await asyncio.gather(
+        copy_columns(connection, statement(pieces[0]), kinds),
+        *(elsewhere(piece) for piece in pieces[1:]),
+    )
+    if len(found) == 1:
+        return found[0]
+    return [np.concatenate(parts) for parts in zip(*found, strict=True)]
+
+
+def _halves(query: reports.ReportQuery) -> list[reports.ReportQuery]:
+    """The query over the first and the second half of its days (one piece if one day)."""
+    days = (query.day_to - query.day_from).days + 1
+    if days < 2:
+        return [query]
+    middle = query.day_from + timedelta(days=days // 2)
+    return [
+        replace(query, day_to=middle - timedelta(days=1)),
+        replace(query, day_from=middle),
+    ]
+
+
+def _copied(
+    columns: list[np.ndarray],
     query: reports.ReportQuery,
     width: int,
     sums: tuple[str, ...],
     maxes: tuple[str, ...],
 ) -> tuple[list[str], list[list[str]], dict[str, np.ndarray]]:
-    """``_grouped`` on PostgreSQL for reports keyed by time, queue and agent: the rows in
-    the range (``statement``: the keys, then the measures, ordered by the keys, no GROUP
-    BY) come out through a binary COPY as NumPy columns
-    (:mod:`~tsunagi.adapters.storage.pg_copy`), and the rows of one key (other channels,
-    other categories, a month's row and its edge days) are summed here with ``reduceat``.
+    """``_grouped``'s answer from the copied rows of :func:`_copy_rows`: the rows of one
+    key (other channels, other categories, a month's row and its edge days) are summed
+    with ``reduceat``.
 
     PostgreSQL's ``sum(bigint)`` keeps a numeric state per group and measure: for 64,800
     groups × 27 measures that hashing took longer than reading the rows. Summing sorted
     int64 columns is exact and takes milliseconds."""
     names = (*sums, *maxes)
     timed = query.grain in _TIME_KINDS
-    kinds = [_TIME_KINDS[query.grain]] if timed else []
-    kinds += ["uuid"] * len(query.by) + ["int8"] * len(names)
-    columns = await copy_columns(connection, statement, kinds)
     size = len(columns[0])
     if size == 0:
         return [], [[] for _ in query.by], {n: np.zeros(0, np.int64) for n in names}
@@ -377,7 +427,7 @@ async def _copied(
     if not timed:
         buckets = ["total"] * len(starts)
     else:
-        as_objects = pg_copy.datetimes if kinds[0] == "timestamptz" else pg_copy.dates
+        as_objects = pg_copy.datetimes if query.grain == "15" else pg_copy.dates
         buckets = _distinct_texts(
             keyed.pop(0), lambda found: [reports._label(v, query.grain) for v in as_objects(found)]
         )
