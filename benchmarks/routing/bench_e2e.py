@@ -11,8 +11,10 @@ offer, accepts, talks ``--talk-s``, ends and closes: by commands on its desk soc
 (``--agents-via ws``, the default, as a desk that keeps its socket open) or through the
 REST API (``--agents-via rest``, one HTTP client per agent).
 Latency = offer received on the socket − moment the POST was sent (client clock, one
-process). All in one client process (asyncio, httpx, websockets); the server is a separate
-process; PostgreSQL/Redis are the local services.
+process). All in one client process (asyncio on uvloop; the creates through a small
+keep-alive HTTP/1.1 client over asyncio streams, the desks through ``websockets``, httpx
+only for ``--agents-via rest``); the server is a separate process; PostgreSQL/Redis are
+the local services.
 
 It also prints the CPU time spent during the load window (from the first POST until
 every contact is closed, or at most ``--talk-s`` + 10 s after the last POST) by the
@@ -229,28 +231,100 @@ async def handle(http: httpx.AsyncClient, contact_id: str, talk_s: float, measur
         measure.errors += 1
 
 
+class KeepAlivePool:
+    """A small HTTP/1.1 client for the create requests: real sockets and real HTTP (one
+    request at a time per connection, kept alive and reused most-recent-first), without
+    the per-request cost of a general client, which shared the server's two cores."""
+
+    def __init__(self, base: str, token: str) -> None:
+        host_port = base.split("://", 1)[1]
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+        self.head = (
+            f"Host: {host_port}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json\r\n"
+        ).encode()
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.opened = 0
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        reused = bool(self.idle)
+        reader, writer = self.idle.pop() if reused else await self._open()
+        request = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            path.encode(),
+            self.head,
+            len(body),
+            body,
+        )
+        try:
+            writer.write(request)
+            status_line = await reader.readline()
+            if not status_line:
+                raise ConnectionResetError("closed before answering")
+        except (ConnectionError, asyncio.IncompleteReadError):
+            writer.close()
+            if not reused:
+                raise
+            # The server closed an idle kept-alive connection before reading: send again.
+            reader, writer = await self._open()
+            writer.write(request)
+            status_line = await reader.readline()
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+        answer = await reader.readexactly(length)
+        if close:
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        return status, answer
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self.opened += 1
+        return await asyncio.open_connection(self.host, self.port)
+
+    def close(self) -> None:
+        for _reader, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
 async def load(base: str, seeded: Seeded, rate: float, seconds: float, measure: Measure) -> int:
-    headers = {"Authorization": f"Bearer {seeded.admin_token}"}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30, limits=limits) as http:
+    pool = KeepAlivePool(base, seeded.admin_token)
+    body = json.dumps({"channel": "voice", "queue_id": seeded.queue_id}).encode()
+    try:
         tasks = []
         started = time.perf_counter()
         total = int(rate * seconds)
         for number in range(total):
             target = started + number / rate
             await asyncio.sleep(max(0.0, target - time.perf_counter()))
-            tasks.append(asyncio.create_task(create(http, seeded.queue_id, measure)))
+            tasks.append(asyncio.create_task(create(pool, body, measure)))
         await asyncio.gather(*tasks)
+    finally:
+        pool.close()
+    print(f"create connections opened: {pool.opened}", file=sys.stderr)
     return total
 
 
-async def create(http: httpx.AsyncClient, queue_id: str, measure: Measure) -> None:
+async def create(pool: KeepAlivePool, body: bytes, measure: Measure) -> None:
     sent = time.perf_counter()
-    response = await http.post("/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id})
-    if response.status_code != 201:
+    try:
+        status, answer = await pool.post("/api/v1/contacts", body)
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+        print(f"create failed: {exc!r}", file=sys.stderr)
         measure.errors += 1
         return
-    measure.sent[response.json()["id"]] = sent
+    if status != 201:
+        measure.errors += 1
+        return
+    measure.sent[json.loads(answer)["id"]] = sent
 
 
 async def server_side(url: str) -> None:
@@ -460,6 +534,12 @@ async def main() -> None:
         ready.set()
         print(f"{len(agents)} desks connected; load starts", file=sys.stderr, flush=True)
         server_pids = [server.pid, *child_pids(server.pid)]
+        # What the server spends with the desks open and no contacts (engine sweeps, the
+        # relay and projector polls, the desks' 15 s credential re-checks).
+        idle = await cpu_mark(server_pids, args.profile, database)
+        await asyncio.sleep(5.0)
+        idle_after = await cpu_mark(server_pids, args.profile, database)
+        idle_share = (idle_after.server - idle.server) / (idle_after.at - idle.at)
         load_before = os.getloadavg()
         before = await cpu_mark(server_pids, args.profile, database)
         total = await load(base, seeded, args.rate, args.seconds, measure)
@@ -491,6 +571,10 @@ async def main() -> None:
             + " ".join(f"{v:.2f}" for v in load_before)
             + " → after "
             + " ".join(f"{v:.2f}" for v in load_after)
+        )
+        print(
+            f"server idle with {len(agents)} desks open, before the load: "
+            f"{100 * idle_share:.0f} % of a core"
         )
         report_cpu(before, after, len(latencies))
         if latencies:
@@ -527,4 +611,9 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        import uvloop  # the server's event loop too (uvicorn picks it when installed)
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
