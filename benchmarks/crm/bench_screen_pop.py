@@ -57,6 +57,7 @@ PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 SAMPLE_SEED = 2026
 MAX_SAMPLES = 5_000  # the customers measured; their past contacts carry sealed notes
 WARM_UP = 50
+IDLE_PROBE_S = 5.0
 
 
 def phone(n: int) -> str:
@@ -295,10 +296,19 @@ def signed_in(client: httpx.Client) -> None:
     assert signed.status_code == 303, signed.text
 
 
-def measure(base: str, customers: int, samples: int) -> dict[str, list[float]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    base: str, customers: int, samples: int, server_pid: int | None
+) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Two passes over the same customers, one signed-in client, sequential: first the
     screen-pop endpoint (one request), then the earlier pair (lookup, then history) — the
-    second pass finds the same pages in the database's cache."""
+    second pass finds the same pages in the database's cache. Also the server process's
+    CPU time per screen-pop in each pass (ms; what contention does not inflate much)."""
     numbers = sample_numbers(customers, samples + WARM_UP)
     timings: dict[str, list[float]] = {
         "screen-pop": [],
@@ -306,8 +316,20 @@ def measure(base: str, customers: int, samples: int) -> dict[str, list[float]]:
         "history": [],
         "pair": [],
     }
+    cpu: dict[str, float] = {}
+
+    def server_cpu() -> float:
+        return cpu_seconds(server_pid) if server_pid is not None else float("nan")
+
     with httpx.Client(base_url=base, timeout=30) as client:
         signed_in(client)
+        # The server's background work (relay, routing ticks…) costs CPU with no request:
+        # its rate over an idle while is subtracted from each pass.
+        idle_from, idle_start = server_cpu(), time.perf_counter()
+        time.sleep(IDLE_PROBE_S)
+        background = (server_cpu() - idle_from) / (time.perf_counter() - idle_start)
+        cpu["background per s"] = background * 1000
+        started, wall = server_cpu(), time.perf_counter()
         for index, n in enumerate(numbers):
             t0 = time.perf_counter()
             pop = client.get(
@@ -321,6 +343,9 @@ def measure(base: str, customers: int, samples: int) -> dict[str, list[float]]:
             assert body["history"], pop.text
             if index >= WARM_UP:
                 timings["screen-pop"].append((t1 - t0) * 1000)
+        used = server_cpu() - started - background * (time.perf_counter() - wall)
+        cpu["screen-pop"] = used * 1000 / len(numbers)
+        started, wall = server_cpu(), time.perf_counter()
         for index, n in enumerate(numbers):
             t0 = time.perf_counter()
             found = client.get(
@@ -340,7 +365,9 @@ def measure(base: str, customers: int, samples: int) -> dict[str, list[float]]:
                 timings["lookup"].append((t1 - t0) * 1000)
                 timings["history"].append((t2 - t1) * 1000)
                 timings["pair"].append((t2 - t0) * 1000)
-    return timings
+        used = server_cpu() - started - background * (time.perf_counter() - wall)
+        cpu["pair"] = used * 1000 / len(numbers)
+    return timings, cpu
 
 
 async def prepare(args: argparse.Namespace, settings: Settings) -> dict[str, float]:
@@ -435,7 +462,10 @@ def main() -> None:
                 pass
             time.sleep(0.2)
         print(f"server pid {server.pid}", flush=True)
-        timings = measure(base, args.customers, args.samples)
+        # Under py-spy the server is py-spy's child: no CPU figure then.
+        timings, cpu = measure(
+            base, args.customers, args.samples, None if args.py_spy else server.pid
+        )
     finally:
         server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
         try:
@@ -454,6 +484,8 @@ def main() -> None:
             f"  p95={percentile(values, 0.95):.1f} ms  p99={percentile(values, 0.99):.1f} ms"
             f"  max={max(values):.1f} ms"
         )
+    for key, per_pop in cpu.items():
+        print(f"  server CPU {key}: {per_pop:.2f} ms")
 
 
 if __name__ == "__main__":
