@@ -323,12 +323,6 @@ def measure(
 
     with httpx.Client(base_url=base, timeout=30) as client:
         signed_in(client)
-        # The server's background work (relay, routing ticks…) costs CPU with no request:
-        # its rate over an idle while is subtracted from each pass.
-        idle_from, idle_start = server_cpu(), time.perf_counter()
-        time.sleep(IDLE_PROBE_S)
-        background = (server_cpu() - idle_from) / (time.perf_counter() - idle_start)
-        cpu["background per s"] = background * 1000
         started, wall = server_cpu(), time.perf_counter()
         for index, n in enumerate(numbers):
             t0 = time.perf_counter()
@@ -343,8 +337,7 @@ def measure(
             assert body["history"], pop.text
             if index >= WARM_UP:
                 timings["screen-pop"].append((t1 - t0) * 1000)
-        used = server_cpu() - started - background * (time.perf_counter() - wall)
-        cpu["screen-pop"] = used * 1000 / len(numbers)
+        passes = {"screen-pop": (server_cpu() - started, time.perf_counter() - wall)}
         started, wall = server_cpu(), time.perf_counter()
         for index, n in enumerate(numbers):
             t0 = time.perf_counter()
@@ -365,8 +358,15 @@ def measure(
                 timings["lookup"].append((t1 - t0) * 1000)
                 timings["history"].append((t2 - t1) * 1000)
                 timings["pair"].append((t2 - t0) * 1000)
-        used = server_cpu() - started - background * (time.perf_counter() - wall)
-        cpu["pair"] = used * 1000 / len(numbers)
+        passes["pair"] = (server_cpu() - started, time.perf_counter() - wall)
+    # The server's background work (relay, routing ticks…) costs CPU with no request: its
+    # rate over an idle while after the passes is subtracted from each pass.
+    idle_from, idle_start = server_cpu(), time.perf_counter()
+    time.sleep(IDLE_PROBE_S)
+    background = (server_cpu() - idle_from) / (time.perf_counter() - idle_start)
+    cpu["idle, per s"] = background * 1000
+    for key, (used, took) in passes.items():
+        cpu[f"per {key}"] = (used - background * took) * 1000 / len(numbers)
     return timings, cpu
 
 
