@@ -287,17 +287,38 @@ async def _team_rows(session: AsyncSession, query: ReportQuery) -> list[ReportRo
     return rows
 
 
+def states_apply(query: ReportQuery) -> bool:
+    """Whether agent-state times belong in the report: not when a queue, channel or
+    category narrows it (agent states do not belong to one of those)."""
+    return (
+        query.queue_id is None
+        and query.channel is None
+        and query.category is None
+        and all(name == "agent" for name in query.by)
+    )
+
+
+def state_times(
+    rows: Any, query: ReportQuery, timed: bool, per_agent: bool
+) -> dict[tuple[str, str], dict[str, int]]:
+    """Rows of (bucket?, agent?, state, ms) as time in each state per (bucket, agent)."""
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for row in rows:
+        values = list(row)
+        bucket = _label(values.pop(0), query.grain) if timed else "total"
+        agent = _key_text(values.pop(0)) if per_agent else ""
+        state, total = values
+        slot = found.setdefault((bucket, agent), {})
+        slot[state] = slot.get(state, 0) + int(total or 0)
+    return found
+
+
 async def _states(
     session: AsyncSession, query: ReportQuery, agents: list[uuid.UUID] | None = None
 ) -> dict[tuple[str, str], dict[str, int]] | None:
     """Time in each state per (bucket, agent or ""); ``None`` when a queue, channel or
-    category narrows the report (agent states do not belong to one of those)."""
-    if (
-        query.queue_id is not None
-        or query.channel is not None
-        or query.category is not None
-        or any(name != "agent" for name in query.by)
-    ):
+    category narrows the report (:func:`states_apply`)."""
+    if not states_apply(query):
         return None
     model = _model("states", query.grain)
     time = _time_column(model, query.grain)
@@ -308,15 +329,7 @@ async def _states(
     statement = _filtered(
         select(*groups, func.sum(model.state_ms)).group_by(*groups), model, query, agents
     )
-    found: dict[tuple[str, str], dict[str, int]] = {}
-    for row in await session.execute(statement):
-        values = list(row)
-        bucket = "total" if time is None else _label(values.pop(0), query.grain)
-        agent = _key_text(values.pop(0)) if per_agent else ""
-        state, total = values
-        slot = found.setdefault((bucket, agent), {})
-        slot[state] = slot.get(state, 0) + int(total or 0)
-    return found
+    return state_times(await session.execute(statement), query, time is not None, per_agent)
 
 
 # ------------------------------------------------------------------- names & drill

@@ -157,33 +157,20 @@ async def report_table(
 async def _states(
     db: Database, tenant_id: uuid.UUID, query: reports.ReportQuery
 ) -> dict[tuple[str, str], dict[str, int]] | None:
-    """Time in each agent state per (bucket, agent or ""), as ``reports._states`` gives it
-    (``None`` where a queue, channel or category narrows the report), read on a connection
-    of its own and from whole months where the span has them."""
-    if (
-        query.queue_id is not None
-        or query.channel is not None
-        or query.category is not None
-        or any(name != "agent" for name in query.by)
-    ):
+    """Time in each agent state per (bucket, agent or ""), as ``reports._states`` gives it,
+    read on a connection of its own and from whole months where the span has them."""
+    if not reports.states_apply(query):
         return None
     model = reports._model("states", query.grain)
     time_name = _TIME_NAMES[query.grain]
     per_agent = "agent" in query.by
     keys = [n for n in (time_name, "agent_id" if per_agent else None, "state") if n is not None]
-    found: dict[tuple[str, str], dict[str, int]] = {}
     async with db.scoped(tenant_id, readonly=True) as session:
         source = _rows(model, query, tenant_id, [*keys, "state_ms"])
         groups = [source.c[name] for name in keys]
         statement = select(*groups, func.sum(source.c.state_ms)).group_by(*groups)
-        for row in await session.execute(statement):
-            values = list(row)
-            bucket = "total" if time_name is None else reports._label(values.pop(0), query.grain)
-            agent = reports._key_text(values.pop(0)) if per_agent else ""
-            state, total = values
-            slot = found.setdefault((bucket, agent), {})
-            slot[state] = slot.get(state, 0) + int(total or 0)
-    return found
+        rows = await session.execute(statement)
+        return reports.state_times(rows, query, time_name is not None, per_agent)
 
 
 _ROLLUPS = {
