@@ -101,6 +101,9 @@ class AgentSlot:
     # proficiency). One tuple, so a decision touches few objects; rebuilt when stale.
     plan: tuple[_PlanRecord, ...] = field(default=(), compare=False, repr=False)
     plan_version: int = field(default=-1, compare=False, repr=False)
+    # The number of its profile (skills and capacity) in the Router: agents of one profile
+    # share a plan.
+    profile: int = field(default=-1, compare=False, repr=False)
 
     def free_on(self, channel: str) -> bool:
         return self.ready and self.load.get(channel, 0) < self.capacity.get(channel, 0)
@@ -226,10 +229,10 @@ class Router:
         self._lanes_by_cs: dict[tuple[str, str], list[_Lane]] = {}
         self._targeted: dict[Id, dict[Need, _Lane]] = {}
         self._version = 0
-        # Plans of agents without lanes of named agents, by (skills, capacity), at
-        # ``_shared_version`` (dropped when the version moves on).
-        self._shared_plans: dict[tuple[Any, Any], tuple[_PlanRecord, ...]] = {}
-        self._shared_version = -1
+        # Profiles (skills, capacity) by number, and per number the plan of the agents of
+        # that profile without lanes of named agents, with the version it was built at.
+        self._profiles: dict[tuple[Any, Any], int] = {}
+        self._shared_plans: list[tuple[int, tuple[_PlanRecord, ...]] | None] = []
         self._agents: dict[Id, AgentSlot] = {}
         self._pools: dict[tuple[str, str], _Lane] = {}  # free agents by (channel, skill)
         self._agent_triggers = _Triggers()
@@ -326,6 +329,12 @@ class Router:
             slot = self._agents[agent_id] = AgentSlot(agent_id, self._ordinal, {}, {})
         slot.skills = dict(skills)
         slot.capacity = dict(capacity)
+        key = (tuple(slot.skills.items()), tuple(slot.capacity.items()))
+        profile = self._profiles.get(key)
+        if profile is None:
+            profile = self._profiles[key] = len(self._shared_plans)
+            self._shared_plans.append(None)
+        slot.profile = profile
         slot.ready = ready
         slot.load = dict(load or {})
         slot.idle_since = idle_since
@@ -503,19 +512,15 @@ class Router:
         a copy per agent, which keeps a large center's working set small.
         """
         targeted = self._targeted.get(slot.agent_id)
-        if targeted:
+        if targeted or slot.profile < 0:
             plan = self._build_plan(slot.skills, slot.capacity, targeted)
         else:
-            if self._shared_version != self._version:
-                self._shared_plans.clear()
-                self._shared_version = self._version
-            key = (tuple(slot.skills.items()), tuple(slot.capacity.items()))
-            shared = self._shared_plans.get(key)
-            if shared is None:
-                shared = self._shared_plans[key] = self._build_plan(
-                    slot.skills, slot.capacity, None
-                )
-            plan = shared
+            shared = self._shared_plans[slot.profile]
+            if shared is not None and shared[0] == self._version:
+                plan = shared[1]
+            else:
+                plan = self._build_plan(slot.skills, slot.capacity, None)
+                self._shared_plans[slot.profile] = (self._version, plan)
         slot.plan = plan
         slot.plan_version = self._version
         return plan
