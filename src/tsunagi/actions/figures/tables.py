@@ -431,6 +431,11 @@ def _copied(
 
 def _distinct_texts(values: np.ndarray, texts: Callable[[np.ndarray], list[str]]) -> list[str]:
     """``texts`` of each value, computed once per distinct value."""
+    if values.dtype.kind == "V":  # uuids: NumPy sorts 16-byte voids slowly; hash them
+        raw = values.tolist()
+        seen = list(dict.fromkeys(raw))
+        known = dict(zip(seen, texts(np.array(seen, dtype=values.dtype)), strict=True))
+        return [known[value] for value in raw]
     distinct, inverse = np.unique(values, return_inverse=True)
     shown = texts(distinct)
     return [shown[at] for at in inverse.tolist()]

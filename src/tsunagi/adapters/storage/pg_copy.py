@@ -80,7 +80,7 @@ def parse(body: bytes, kinds: Sequence[str]) -> list[np.ndarray]:
     for at, kind in enumerate(kinds):
         fields += [(f"length{at}", ">i4"), (f"value{at}", KINDS[kind][0])]
     layout = np.dtype(fields)
-    rows = body[start:-2]
+    rows = memoryview(body)[start:-2]  # no copy of the body
     if len(rows) % layout.itemsize:
         raise CopyFormatError("rows of a binary COPY stream are not of the declared widths")
     table = np.frombuffer(rows, dtype=layout)
