@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -591,9 +592,9 @@ async def main() -> None:
     finally:
         if server is not None:
             if args.py_spy:  # py-spy writes its profile when the server it runs ends
-                subprocess.run(  # noqa: ASYNC221 - at the end, after the measurement
-                    ["pkill", "-INT", "-f", f"serve --port {args.port}"], check=False
-                )
+                for pid in child_pids(server.pid):  # the server, by its id
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGINT)
             else:
                 server.terminate()
             server.wait(timeout=60)
