@@ -10,6 +10,7 @@ from uuid import UUID
 from testkit import Browserless, World, run
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
+from tsunagi.web.docs import reference_app
 
 
 def make_queue(database_url: str, tenant_id: UUID) -> str:
@@ -246,3 +247,17 @@ def test_caller_screen_pop_in_one_request(client_factory, world: World, database
         "/api/v1/audit", params={"action": "customer.read"}
     )
     assert theirs_audited.json() == []  # nothing opened, nothing audited
+
+
+def test_caller_screen_pop_is_in_the_openapi_document() -> None:
+    document = reference_app().openapi_schema.to_schema()
+    operation = document["paths"]["/api/v1/customers/screen-pop"]["get"]
+    assert {p["name"]: p["required"] for p in operation["parameters"]} == {
+        "kind": True,
+        "value": True,
+        "reason": True,
+    }
+    assert "audited" in operation["description"]
+    body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    schema = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    assert set(schema["properties"]) == {"customer", "candidates", "history"}

@@ -212,6 +212,15 @@ async def customer_history(
     "/api/v1/customers/screen-pop",
     opt={"authz": ("read", "customer")},
     tags=["desktop"],
+    summary="Screen-pop by caller number: the customer and their first page of history",
+    description=(
+        "Finds the customers with this phone number (any spelling), e-mail, member or "
+        "contract number. Exactly one: `customer` and the first page of their history, "
+        "newest first (`history`; `GET /api/v1/customers/{id}/history?before=` pages on). "
+        "Several: `candidates` and no history. None: both empty. Every record opened "
+        "(`customer.read`) and the page (`customer.history_read`) are audited with "
+        "`reason` in one commit before the answer is sent."
+    ),
 )
 async def caller_screen_pop(
     request: AnyRequest,
