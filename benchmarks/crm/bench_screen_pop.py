@@ -302,13 +302,54 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def screen_pop_pass(
+    client: httpx.Client, numbers: list[int], timings: dict[str, list[float]]
+) -> None:
+    for index, n in enumerate(numbers):
+        t0 = time.perf_counter()
+        pop = client.get(
+            "/api/v1/customers/screen-pop",
+            params={"kind": "phone", "value": phone(n), "reason": "bench"},
+        )
+        t1 = time.perf_counter()
+        assert pop.status_code == 200, pop.text
+        body = pop.json()
+        assert body["customer"] is not None, pop.text
+        assert body["history"], pop.text
+        if index >= WARM_UP:
+            timings["screen-pop"].append((t1 - t0) * 1000)
+
+
+def pair_pass(client: httpx.Client, numbers: list[int], timings: dict[str, list[float]]) -> None:
+    for index, n in enumerate(numbers):
+        t0 = time.perf_counter()
+        found = client.get(
+            "/api/v1/customers/lookup",
+            params={"kind": "phone", "value": phone(n), "reason": "bench"},
+        )
+        t1 = time.perf_counter()
+        assert found.status_code == 200, found.text
+        assert len(found.json()) == 1, found.text
+        history = client.get(
+            f"/api/v1/customers/{found.json()[0]['id']}/history", params={"reason": "bench"}
+        )
+        t2 = time.perf_counter()
+        assert history.status_code == 200, history.text
+        assert history.json(), history.text
+        if index >= WARM_UP:
+            timings["lookup"].append((t1 - t0) * 1000)
+            timings["history"].append((t2 - t1) * 1000)
+            timings["pair"].append((t2 - t0) * 1000)
+
+
 def measure(
-    base: str, customers: int, samples: int, server_pid: int | None
+    base: str, customers: int, samples: int, server_pid: int | None, *, pair_first: bool = False
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Two passes over the same customers, one signed-in client, sequential: first the
-    screen-pop endpoint (one request), then the earlier pair (lookup, then history) — the
-    second pass finds the same pages in the database's cache. Also the server process's
-    CPU time per screen-pop in each pass (ms; what contention does not inflate much)."""
+    """Two passes over the same customers, one signed-in client, sequential: the
+    screen-pop endpoint (one request), then the earlier pair (lookup, then history) — or
+    the other way round with ``pair_first``; the second pass finds the same pages in the
+    caches. Also the server process's CPU time per screen-pop and per pair (ms; what
+    contention inflates less than latency)."""
     numbers = sample_numbers(customers, samples + WARM_UP)
     timings: dict[str, list[float]] = {
         "screen-pop": [],
@@ -321,44 +362,14 @@ def measure(
     def server_cpu() -> float:
         return cpu_seconds(server_pid) if server_pid is not None else float("nan")
 
+    passes: dict[str, tuple[float, float]] = {}
+    order = [("pair", pair_pass), ("screen-pop", screen_pop_pass)]
     with httpx.Client(base_url=base, timeout=30) as client:
         signed_in(client)
-        started, wall = server_cpu(), time.perf_counter()
-        for index, n in enumerate(numbers):
-            t0 = time.perf_counter()
-            pop = client.get(
-                "/api/v1/customers/screen-pop",
-                params={"kind": "phone", "value": phone(n), "reason": "bench"},
-            )
-            t1 = time.perf_counter()
-            assert pop.status_code == 200, pop.text
-            body = pop.json()
-            assert body["customer"] is not None, pop.text
-            assert body["history"], pop.text
-            if index >= WARM_UP:
-                timings["screen-pop"].append((t1 - t0) * 1000)
-        passes = {"screen-pop": (server_cpu() - started, time.perf_counter() - wall)}
-        started, wall = server_cpu(), time.perf_counter()
-        for index, n in enumerate(numbers):
-            t0 = time.perf_counter()
-            found = client.get(
-                "/api/v1/customers/lookup",
-                params={"kind": "phone", "value": phone(n), "reason": "bench"},
-            )
-            t1 = time.perf_counter()
-            assert found.status_code == 200, found.text
-            assert len(found.json()) == 1, found.text
-            history = client.get(
-                f"/api/v1/customers/{found.json()[0]['id']}/history", params={"reason": "bench"}
-            )
-            t2 = time.perf_counter()
-            assert history.status_code == 200, history.text
-            assert history.json(), history.text
-            if index >= WARM_UP:
-                timings["lookup"].append((t1 - t0) * 1000)
-                timings["history"].append((t2 - t1) * 1000)
-                timings["pair"].append((t2 - t0) * 1000)
-        passes["pair"] = (server_cpu() - started, time.perf_counter() - wall)
+        for key, run in order if pair_first else order[::-1]:
+            started, wall = server_cpu(), time.perf_counter()
+            run(client, numbers, timings)
+            passes[key] = (server_cpu() - started, time.perf_counter() - wall)
     # The server's background work (relay, routing ticks…) costs CPU with no request: its
     # rate over an idle while after the passes is subtracted from each pass.
     idle_from, idle_start = server_cpu(), time.perf_counter()
@@ -404,6 +415,11 @@ def main() -> None:
         help="SQLite: read the database file once first (a server whose database fits in RAM)",
     )
     parser.add_argument("--py-spy", type=Path, help="record the server with py-spy into this file")
+    parser.add_argument(
+        "--pair-first",
+        action="store_true",
+        help="measure the earlier pair before the screen-pop endpoint (default: after)",
+    )
     args = parser.parse_args()
     if args.samples > MAX_SAMPLES:
         parser.error(f"--samples at most {MAX_SAMPLES}")
@@ -464,7 +480,11 @@ def main() -> None:
         print(f"server pid {server.pid}", flush=True)
         # Under py-spy the server is py-spy's child: no CPU figure then.
         timings, cpu = measure(
-            base, args.customers, args.samples, None if args.py_spy else server.pid
+            base,
+            args.customers,
+            args.samples,
+            None if args.py_spy else server.pid,
+            pair_first=args.pair_first,
         )
     finally:
         server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
