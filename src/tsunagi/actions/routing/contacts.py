@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -329,17 +329,24 @@ async def do_request_callback(
             _schedule_callback(session, contact, callback_at, at, actor, kept_place=False)
 
 
+def due_callbacks(now: datetime) -> Select[UUID]:
+    """Scheduled callbacks whose time has come (the engine asks every sweep).
+
+    Found through the partial index ``ix_routing_contacts_callbacks_due`` (migration
+    0018). Through the (tenant, state) index, after an ``ANALYZE`` of a database whose
+    contacts are nearly all closed, ``sqlite_stat1`` says a key matches every row and
+    SQLite scans the table instead — 10 million contacts every sweep kept an idle server
+    at ~0.7 of a core. (SQLite decides on the partial index with the bound state value;
+    the test checks the plan of the statement as sent.)"""
+    return select(RoutingContact.id).where(
+        RoutingContact.state == S.CALLBACK_SCHEDULED, RoutingContact.callback_at <= now
+    )
+
+
 async def do_release_due_callbacks(db: Database, *, tenant_id: UUID, now: datetime) -> int:
     """Queue every callback whose time has come; returns how many."""
     async with db.scoped(tenant_id, readonly=True) as session:
-        due = (
-            await session.scalars(
-                select(RoutingContact.id).where(
-                    RoutingContact.state == S.CALLBACK_SCHEDULED,
-                    RoutingContact.callback_at <= now,
-                )
-            )
-        ).all()
+        due = (await session.scalars(due_callbacks(now))).all()
     for contact_id in due:
         async with db.scoped(tenant_id) as session, session.begin():
             contact = await lock_contact(session, contact_id)
