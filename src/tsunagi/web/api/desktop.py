@@ -10,7 +10,7 @@ from litestar import Request, get, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from tsunagi.actions import desktop
-from tsunagi.web.api.customers import CustomerOut, customer_out
+from tsunagi.web.api.customers import CustomerOut, Reason, customer_out
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import client_ip, require_principal
 from tsunagi.web.routing.desk_api import FollowUpOut, follow_up_out
@@ -228,7 +228,7 @@ async def caller_screen_pop(
         Literal["phone", "email", "member_no", "contract_no"], QueryParameter(required=True)
     ],
     value: Annotated[str, QueryParameter(min_length=1, max_length=320)],
-    reason: Annotated[str, QueryParameter(min_length=1, max_length=300)],
+    reason: Reason,
 ) -> CallerPopOut:
     """Screen-pop in one request: the customers with this phone number (e-mail, member or
     contract number) and, when exactly one is found, the first page of their history
