@@ -2,14 +2,23 @@
 
 Exactly one relay is active at a time: on PostgreSQL the leader holds a session-level
 advisory lock on its own connection (released by the server if the process dies); on
-SQLite there is one process. Each pass has two steps:
+SQLite there is one process. Each pass is **one transaction** followed by the publishing:
 
-1. *sequence*: in one transaction, give every unnumbered outbox row (in write order)
-   the next number of its tenant's stream;
-2. *publish*: send numbered but unpublished rows to the bus in order, then mark them.
+1. *sequence*: give every unnumbered outbox row (in write order, up to :data:`BATCH`)
+   the next number of its tenant's stream, and mark the rows published by the previous
+   pass as published;
+2. *publish*: after the commit, send the rows just numbered (already in hand, not read
+   again) to the bus in order.
 
-A crash between publishing and marking re-publishes on the next pass: delivery is
-at-least-once and subscribers drop numbers they have already seen.
+A crash between publishing and the next pass's mark re-publishes them when a relay
+(this one after an error, or the next leader) starts: delivery is at-least-once and
+subscribers drop numbers they have already seen.
+
+Passes are batched: a kick (a local commit wrote events) wakes the relay, but a pass
+starts at most every ``min_interval_s`` (50 ms), so under load one pass numbers and
+publishes the events of many transactions (at 50 contacts/s, ~250 commits/s: one pass
+per ~12 events instead of one or two per commit). The routing engine does not wait for
+the relay on its own process's changes (hints, ADR 0202/0206).
 """
 
 from __future__ import annotations
@@ -17,11 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from datetime import UTC, datetime
+from typing import NamedTuple, cast
 from uuid import UUID
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tsunagi.adapters.storage.db import Database
@@ -45,13 +54,28 @@ def envelope(seq: int, event_id: UUID, payload: str) -> bytes:
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, bus: EventBus, *, poll_interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        poll_interval_s: float = 0.25,
+        min_interval_s: float = 0.05,
+    ) -> None:
         self._db = db
         self._bus = bus
         self._poll_interval_s = poll_interval_s
+        self._min_interval_s = min(min_interval_s, poll_interval_s)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._leader_connection: AsyncConnection | None = None
+        # Rows this relay published whose ``published_at`` the next pass sets.
+        self._to_mark: list[int] = []
+        # The next number of each tenant's stream, known while this relay leads.
+        self._next_seq: dict[UUID, int] = {}
+        # Numbered rows a relay may have left unpublished (a crash): published first.
+        self._recover = True
+        self._passing = asyncio.Lock()
         db.on_outbox_commit(self.kick)
 
     def kick(self) -> None:
@@ -67,14 +91,18 @@ class OutboxRelay:
         await self._drop_leadership()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 if await self._is_leader():
-                    while await self.run_once() > 0:
+                    while await self.run_once() >= BATCH:
                         pass
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
                 await self._drop_leadership()
+            # Batching: whatever commits during the pause is numbered by the next pass.
+            await asyncio.sleep(max(0.0, started + self._min_interval_s - loop.time()))
             await wait_event(self._wake, self._poll_interval_s)
             self._wake.clear()
 
@@ -95,6 +123,7 @@ class OutboxRelay:
         return False
 
     async def _drop_leadership(self) -> None:
+        self._forget()
         if self._leader_connection is not None:
             # Invalidated, not returned to the pool: a pooled connection would keep the
             # session's advisory lock, and no relay could lead until the pool is disposed.
@@ -104,60 +133,117 @@ class OutboxRelay:
                 await self._leader_connection.close()
             self._leader_connection = None
 
+    def _forget(self) -> None:
+        """Drop what this relay assumed while leading (after an error or resigning)."""
+        self._next_seq.clear()
+        self._to_mark.clear()
+        self._recover = True
+
     async def run_once(self) -> int:
-        """One sequence + publish pass; returns how many events were published."""
-        await self._sequence()
-        return await self._publish()
-
-    async def _sequence(self) -> None:
-        async with self._db.system() as session, session.begin():
-            rows = (
-                await session.scalars(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.seq.is_(None))
-                    .order_by(OutboxEvent.id)
-                    .limit(BATCH)
-                )
-            ).all()
-            if not rows:
-                return
-            tenants = {row.tenant_id for row in rows}
-            result = await session.execute(
-                select(OutboxEvent.tenant_id, func.max(OutboxEvent.seq))
-                .where(OutboxEvent.tenant_id.in_(tenants))
-                .group_by(OutboxEvent.tenant_id)
-            )
-            next_seq: dict[UUID, int] = defaultdict(int)
-            next_seq.update({tenant_id: seq or 0 for tenant_id, seq in result})
+        """One pass: number and publish the next unnumbered rows (and, first after a start
+        or an error, re-publish rows left numbered but unpublished); returns how many
+        events were published."""
+        async with self._passing:  # one pass at a time (a caller may run one meanwhile)
+            published = 0
+            if self._recover:
+                published = await self._publish_left_over()
+                self._recover = False
+            rows = await self._sequence()
             for row in rows:
-                next_seq[row.tenant_id] += 1
-                row.seq = next_seq[row.tenant_id]
-
-    async def _publish(self) -> int:
-        async with self._db.system() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxEvent.id,
-                        OutboxEvent.tenant_id,
-                        OutboxEvent.seq,
-                        OutboxEvent.event_id,
-                        OutboxEvent.payload,
-                    )
-                    .where(OutboxEvent.published_at.is_(None), OutboxEvent.seq.is_not(None))
-                    .order_by(OutboxEvent.id)
-                    .limit(BATCH)
-                )
-            ).all()
-            for row in rows:
-                assert row.seq is not None
                 await self._bus.publish(
                     tenant_channel(row.tenant_id), envelope(row.seq, row.event_id, row.payload)
                 )
-            if rows:
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id.in_([row.id for row in rows]))
-                    .values(published_at=datetime.now(UTC))
+            self._to_mark.extend(row.id for row in rows)
+            return published + len(rows)
+
+    async def _sequence(self) -> list[_Numbered]:
+        now = datetime.now(UTC)
+        async with self._db.system() as session, session.begin():
+            marks, self._to_mark = self._to_mark, []
+            if marks:  # (lost with an error: the left-over pass publishes and marks them)
+                await session.execute(_MARK, {"ids": marks, "now": now})
+            found = (await session.execute(_UNNUMBERED, {"limit": BATCH})).all()
+            if not found:
+                return []
+            unknown = {row.tenant_id for row in found} - self._next_seq.keys()
+            if unknown:
+                result = await session.execute(
+                    select(OutboxEvent.tenant_id, func.max(OutboxEvent.seq))
+                    .where(OutboxEvent.tenant_id.in_(unknown))
+                    .group_by(OutboxEvent.tenant_id)
                 )
-        return len(rows)
+                known = {tenant_id: seq or 0 for tenant_id, seq in result}
+                for tenant_id in unknown:
+                    self._next_seq[tenant_id] = known.get(tenant_id, 0) + 1
+            numbered: list[_Numbered] = []
+            for row in found:
+                seq = self._next_seq[row.tenant_id]
+                self._next_seq[row.tenant_id] = seq + 1
+                numbered.append(_Numbered(row.id, row.tenant_id, seq, row.event_id, row.payload))
+            try:
+                # One statement for the batch (a unique (tenant, seq) refuses a number
+                # given twice, should two relays ever believe they lead).
+                await session.execute(_NUMBER, [{"b_id": r.id, "b_seq": r.seq} for r in numbered])
+            except Exception:
+                self._next_seq.clear()
+                raise
+        return numbered
+
+    async def _publish_left_over(self) -> int:
+        """Publish every numbered row not marked published, in order, and mark them."""
+        total = 0
+        while True:
+            async with self._db.system() as session, session.begin():
+                rows = (await session.execute(_LEFT_OVER, {"limit": BATCH})).all()
+                for row in rows:
+                    assert row.seq is not None
+                    await self._bus.publish(
+                        tenant_channel(row.tenant_id), envelope(row.seq, row.event_id, row.payload)
+                    )
+                if rows:
+                    await session.execute(
+                        _MARK, {"ids": [row.id for row in rows], "now": datetime.now(UTC)}
+                    )
+            total += len(rows)
+            if len(rows) < BATCH:
+                return total
+
+
+class _Numbered(NamedTuple):
+    id: int
+    tenant_id: UUID
+    seq: int
+    event_id: UUID
+    payload: str
+
+
+# Built once (a system session adds no criteria): no new statement or cache key per pass.
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+_UNNUMBERED = (
+    select(OutboxEvent.id, OutboxEvent.tenant_id, OutboxEvent.event_id, OutboxEvent.payload)
+    .where(OutboxEvent.seq.is_(None))
+    .order_by(OutboxEvent.id)
+    .limit(bindparam("limit"))
+)
+_LEFT_OVER = (
+    select(
+        OutboxEvent.id,
+        OutboxEvent.tenant_id,
+        OutboxEvent.seq,
+        OutboxEvent.event_id,
+        OutboxEvent.payload,
+    )
+    .where(OutboxEvent.published_at.is_(None), OutboxEvent.seq.is_not(None))
+    .order_by(OutboxEvent.id)
+    .limit(bindparam("limit"))
+)
+_NUMBER = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.seq.is_(None))
+    .values(seq=bindparam("b_seq"))
+)
+_MARK = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("now"))
+)

@@ -266,7 +266,9 @@ async def _add_measures(
 async def _behind(db: Database, tenant_id: uuid.UUID) -> bool:
     """Whether the tenant has numbered events after its checkpoint (a read, no write lock:
     an idle poll must not take SQLite's writer lock)."""
-    async with db.scoped(tenant_id, readonly=True) as session:
+    # Two statements whose answers need not agree (a checkpoint read after the stream's end
+    # only ever makes "behind" false when the work is done): no snapshot, no BEGIN/ROLLBACK.
+    async with db.scoped(tenant_id, readonly=True, snapshot=False) as session:
         last = await session.scalar(select(func.max(OutboxEvent.seq)))
         done = await session.scalar(select(FiguresCheckpoint.last_seq))
     return (last or 0) > (done or 0)
@@ -277,9 +279,11 @@ async def do_fold_all(db: Database, tenant_id: uuid.UUID, *, batch: int = BATCH)
     if not await _behind(db, tenant_id):
         return 0
     total = 0
-    while (read := await do_fold_pending(db, tenant_id, batch=batch)) > 0:
+    while True:
+        read = await do_fold_pending(db, tenant_id, batch=batch)
         total += read
-    return total
+        if read < batch:  # the end of the stream: no second transaction to find nothing
+            return total
 
 
 # ---------------------------------------------------------------------- rebuild
@@ -386,7 +390,8 @@ async def _replace(session: AsyncSession, tenant_id: uuid.UUID, fold: Fold) -> N
 
 
 class FiguresProjector:
-    """Runs :func:`do_fold_pending` for every tenant, every ``poll_s`` seconds."""
+    """Runs :func:`do_fold_pending` for every tenant, every ``poll_s`` seconds (each pass
+    folds everything numbered since the last one: at 50 contacts/s, ~60 events per pass)."""
 
     def __init__(self, db: Database, *, poll_s: float = 0.25, batch: int = BATCH) -> None:
         self.db = db
@@ -407,7 +412,8 @@ class FiguresProjector:
         self._task = None
 
     async def run_once(self) -> int:
-        async with self.db.system(readonly=True) as session:
+        # One statement (no snapshot): a tenant created a moment ago is folded at once.
+        async with self.db.system(readonly=True, snapshot=False) as session:
             tenants = (await session.scalars(select(Tenant.id))).all()
         read = 0
         for tenant_id in tenants:
