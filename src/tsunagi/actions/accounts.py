@@ -6,6 +6,7 @@ tokens in the same transaction, so a demoted or compromised account loses access
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -334,6 +335,39 @@ async def resolve_api_token(db: Database, token: str) -> Principal | None:
     return _principal_of(user, token_id=token_id, scopes=frozenset(scopes))
 
 
+async def resolve_many(
+    db: Database, *, tokens: Collection[str] = (), sessions: Collection[str] = ()
+) -> dict[tuple[str, str], Principal | None]:
+    """:func:`resolve_api_token` and :func:`resolve_session` for many credentials at once
+    (one statement per kind and up to 500 credentials): the open desk sockets of a process
+    re-check theirs together. Keys: ``("token", token)`` and ``("session", cookie)``."""
+    now = _now()
+    found: dict[tuple[str, str], Principal | None] = {}
+    for kind, values in (("token", sorted(tokens)), ("session", sorted(sessions))):
+        for start in range(0, len(values), 500):
+            chunk = {digest(value): value for value in values[start : start + 500]}
+            statement = _TOKENS_LOOKUP if kind == "token" else _SESSIONS_LOOKUP
+            async with db.system(readonly=True, snapshot=False) as session:
+                rows = (await session.execute(statement, {"hashes": list(chunk)})).all()
+            by_hash = {row[0]: row for row in rows}
+            for hashed, value in chunk.items():
+                row = by_hash.get(hashed)
+                found[kind, value] = None if row is None else _principal_of_row(kind, row, now)
+    return found
+
+
+def _principal_of_row(kind: str, row: Any, now: datetime) -> Principal | None:
+    if kind == "token":
+        _hash, token_id, expires_at, revoked_at, scopes, *user = row
+        if revoked_at is not None or (expires_at is not None and expires_at <= now):
+            return None
+        return _principal_of(user, token_id=token_id, scopes=frozenset(scopes))
+    _hash, session_id, expires_at, *user = row
+    if expires_at <= now:
+        return None
+    return _principal_of(user, session_id=session_id)
+
+
 _PRINCIPAL_COLUMNS = (
     User.id,
     User.tenant_id,
@@ -350,6 +384,25 @@ _SESSION_LOOKUP = (
     select(UserSession.id, UserSession.expires_at, *_PRINCIPAL_COLUMNS)
     .join(User, User.id == UserSession.user_id)
     .where(UserSession.token_hash == bindparam("token_hash", type_=String))
+)
+
+
+_TOKENS_LOOKUP = (
+    select(
+        ApiToken.token_hash,
+        ApiToken.id,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.scopes,
+        *_PRINCIPAL_COLUMNS,
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash.in_(bindparam("hashes", expanding=True)))
+)
+_SESSIONS_LOOKUP = (
+    select(UserSession.token_hash, UserSession.id, UserSession.expires_at, *_PRINCIPAL_COLUMNS)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash.in_(bindparam("hashes", expanding=True)))
 )
 
 

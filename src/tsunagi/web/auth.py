@@ -75,6 +75,17 @@ async def principal_now(connection: Connection) -> Principal | None:
     return None
 
 
+def credential_of(connection: Connection) -> tuple[str, str] | None:
+    """The credential :func:`principal_now` would look up: ``("token", …)`` for a bearer
+    token, else ``("session", …)`` for the session cookie (for batched re-checks:
+    :func:`tsunagi.actions.accounts.resolve_many`)."""
+    header = connection.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return "token", header[7:].strip()
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    return ("session", cookie) if cookie else None
+
+
 def current_principal(connection: Connection) -> Principal | None:
     user = connection.scope.get("user")
     return user if isinstance(user, Principal) else None

@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 from typing import Any
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from tsunagi.actions.accounts import resolve_many
 from tsunagi.actions.routing.engine import desk_channel
 from tsunagi.actions.routing.floor import desk_snapshot
 from tsunagi.aio import stop_tasks
 from tsunagi.domain.permissions import Principal
-from tsunagi.web.auth import client_ip, principal_now, require_principal
+from tsunagi.web.auth import client_ip, credential_of, require_principal
 from tsunagi.web.routing.desk_commands import run_command
 from tsunagi.web.services import Services, services_of
+
+log = logging.getLogger(__name__)
 
 CLOSE_POLICY = 1008
 CLOSE_REVOKED = 4001  # as /ws/events
@@ -51,7 +56,7 @@ async def desk_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await socket.send_json({"kind": "snapshot", **snapshot})
         sending = asyncio.Lock()  # event frames and command answers share the socket
         watcher = asyncio.create_task(_serve_commands(socket, principal, services, sending))
-        guard = asyncio.create_task(_until_revoked(socket, principal))
+        guard = asyncio.create_task(_until_revoked(socket, principal, services))
         try:
             await _forward(socket, live, watcher, guard, sending)
         finally:
@@ -61,14 +66,81 @@ async def desk_socket(socket: WebSocket[Any, Any, Any]) -> None:
                 await socket.close(code=CLOSE_REVOKED, reason="session revoked")
 
 
-async def _until_revoked(socket: WebSocket[Any, Any, Any], principal: Principal) -> None:
+async def _until_revoked(
+    socket: WebSocket[Any, Any, Any], principal: Principal, services: Services
+) -> None:
     """Return when the socket's session or token no longer names the same principal
     (signed out, revoked, expired, roles changed): the desk must reconnect."""
-    while True:
-        await asyncio.sleep(REVALIDATE_S)
-        now = await principal_now(socket)
-        if now is None or now.roles != principal.roles or now.user_id != principal.user_id:
-            return
+    credential = credential_of(socket)
+    if credential is None:
+        return
+    revoked = asyncio.Event()
+    watch = _watch_of(services)
+    key = watch.add(credential, principal, revoked)
+    try:
+        await revoked.wait()
+    finally:
+        watch.remove(key)
+
+
+class CredentialWatch:
+    """The credential re-checks of one app's open desk sockets: every
+    :data:`REVALIDATE_S`, one look-up for all of them (:func:`accounts.resolve_many`: one
+    statement per kind of credential and 500 sockets) instead of one per socket. A socket
+    whose credential no longer names its principal is told through its event. The task
+    runs while sockets are open."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._open: dict[int, tuple[tuple[str, str], Principal, asyncio.Event]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._numbers = itertools.count()
+
+    def add(self, credential: tuple[str, str], principal: Principal, revoked: asyncio.Event) -> int:
+        key = next(self._numbers)
+        self._open[key] = (credential, principal, revoked)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="desk-credential-watch")
+        return key
+
+    def remove(self, key: int) -> None:
+        self._open.pop(key, None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
+        while self._open:
+            # Short steps, so that the last socket closing (and a period changed by a test)
+            # are noticed; the look-up itself runs once per period.
+            await asyncio.sleep(max(0.0, min(1.0, checked + REVALIDATE_S - loop.time())))
+            if loop.time() - checked < REVALIDATE_S:
+                continue
+            checked = loop.time()
+            try:
+                await self.check()
+            except Exception:
+                log.warning("desk credential re-check failed; trying again next period")
+
+    async def check(self) -> None:
+        """Look up every open socket's credential once and tell the revoked ones."""
+        open_now = list(self._open.values())
+        tokens = {value for (kind, value), _p, _e in open_now if kind == "token"}
+        sessions = {value for (kind, value), _p, _e in open_now if kind == "session"}
+        found = await resolve_many(self._services.db, tokens=tokens, sessions=sessions)
+        for credential, principal, revoked in open_now:
+            now = found.get(credential)
+            if now is None or now.roles != principal.roles or now.user_id != principal.user_id:
+                revoked.set()
+
+
+WATCHES: dict[int, CredentialWatch] = {}
+
+
+def _watch_of(services: Services) -> CredentialWatch:
+    watch = WATCHES.get(id(services))
+    if watch is None or watch._services is not services:
+        watch = WATCHES[id(services)] = CredentialWatch(services)
+    return watch
 
 
 async def _forward(
