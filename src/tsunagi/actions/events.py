@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.adapters.storage.models import OutboxEvent
 from tsunagi.domain.events import Event, encode_event
+
+_emitted: ContextVar[list[Event] | None] = ContextVar("emitted", default=None)
 
 
 def emit(session: AsyncSession, event: Event) -> None:
@@ -18,3 +24,20 @@ def emit(session: AsyncSession, event: Event) -> None:
             occurred_at=event.occurred_at,
         )
     )
+    collected = _emitted.get()
+    if collected is not None:
+        collected.append(event)
+
+
+@contextmanager
+def collecting() -> Iterator[list[Event]]:
+    """The events :func:`emit` queues inside the block, in order — for the caller of an
+    action that commits once (the events are then exactly what was committed): the desk
+    socket hands them to the local routing engine, which applies them as if it had read
+    them from the outbox, instead of reading the changed rows again."""
+    events: list[Event] = []
+    token = _emitted.set(events)
+    try:
+        yield events
+    finally:
+        _emitted.reset(token)

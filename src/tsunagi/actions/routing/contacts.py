@@ -29,6 +29,7 @@ from tsunagi.adapters.storage.models import Queue, Tenant
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.domain.customers import check_opaque_reference
 from tsunagi.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from tsunagi.domain.ids import new_id
 from tsunagi.routing.agents import CHANNELS
 from tsunagi.routing.events import (
     ContactAbandonedEvent,
@@ -149,6 +150,7 @@ async def _create(
     queue, settings = await _queue_and_settings(session, new.queue_id)
     priority = new.priority + queue.priority + (settings.vip_priority if new.vip else 0)
     contact = RoutingContact(
+        id=new_id(),  # known now: the row is inserted once, as it ends up (no flush first)
         tenant_id=tenant_id,
         channel=new.channel,
         queue_id=queue.id,
@@ -169,7 +171,6 @@ async def _create(
         consult_of=new.consult_of,
     )
     session.add(contact)
-    await session.flush()
     emit(
         session,
         ContactCreatedEvent(

@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -44,6 +45,7 @@ from tsunagi.adapters.storage.models import OutboxEvent, Tenant
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.domain.errors import ConflictError, NotFoundError
+from tsunagi.domain.events import Event
 from tsunagi.ports.bus import EventBus
 from tsunagi.routing.agents import Presence
 from tsunagi.routing.events import (
@@ -71,6 +73,7 @@ STOP_GRACE_S = 10.0
 
 ROUTING_LOCK_KEY = 7_415_263_003
 PAGE = 1000
+TOLD_MAX = 10_000
 MAX_STALE = 200  # stale decisions per pass before yielding (the next pass goes on)
 
 RoutingEvent = (
@@ -89,25 +92,23 @@ RoutingEvent = (
     | ContactSelfServiceStartedEvent
     | ContactTransferredEvent
 )
-ROUTING_TYPES = tuple(
-    cls.type_name()
-    for cls in (
-        AgentStateChangedEvent,
-        ContactAbandonedEvent,
-        ContactCallbackScheduledEvent,
-        ContactClosedEvent,
-        ContactConnectedEvent,
-        ContactCreatedEvent,
-        ContactEndedEvent,
-        ContactHeldEvent,
-        ContactOfferDeclinedEvent,
-        ContactOfferedEvent,
-        ContactQueuedEvent,
-        ContactResumedEvent,
-        ContactSelfServiceStartedEvent,
-        ContactTransferredEvent,
-    )
+_ROUTING_CLASSES = (
+    AgentStateChangedEvent,
+    ContactAbandonedEvent,
+    ContactCallbackScheduledEvent,
+    ContactClosedEvent,
+    ContactConnectedEvent,
+    ContactCreatedEvent,
+    ContactEndedEvent,
+    ContactHeldEvent,
+    ContactOfferDeclinedEvent,
+    ContactOfferedEvent,
+    ContactQueuedEvent,
+    ContactResumedEvent,
+    ContactSelfServiceStartedEvent,
+    ContactTransferredEvent,
 )
+ROUTING_TYPES = tuple(cls.type_name() for cls in _ROUTING_CLASSES)
 _ROUTING_TYPE_SET = frozenset(ROUTING_TYPES)
 _decoder: msgspec.json.Decoder[RoutingEvent] = msgspec.json.Decoder(RoutingEvent)
 
@@ -127,6 +128,12 @@ def concerns_routing(envelope: bytes) -> bool:
 def desk_channel(tenant_id: UUID, agent_id: UUID) -> str:
     """The bus channel of one agent's desk (offers and changes of the agent's contacts)."""
     return f"desk:{tenant_id}:{agent_id}"
+
+
+def _key(event: RoutingEvent) -> tuple[UUID, int]:
+    if isinstance(event, AgentStateChangedEvent):
+        return event.agent_id, event.version
+    return event.contact_id, event.version
 
 
 def _ts(value: datetime) -> float:
@@ -181,9 +188,14 @@ class RoutingEngine:
         self._last_sweep = 0.0
         self._last_renew = 0.0
         self._last_tenant_scan = 0.0
+        self._lead_checked = 0.0
+        # (contact or agent id, version) of events already sent to desks by the fast path
+        # after an offer: the outbox copy is then not sent again.
+        self._told: set[tuple[UUID, int]] = set()
         self._hinted_contacts: dict[UUID, set[UUID]] = {}
         self._hinted_agents: dict[UUID, set[UUID]] = {}
         self._hinted_rows: dict[UUID, dict[UUID, RoutingContact]] = {}
+        self._hinted_events: dict[UUID, list[RoutingEvent]] = {}
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -200,12 +212,17 @@ class RoutingEngine:
         contact_id: UUID | None = None,
         agent_id: UUID | None = None,
         contact: RoutingContact | None = None,
+        events: Sequence[Event] = (),
     ) -> None:
         """A local action just changed these rows: read them now instead of waiting for the
         outbox relay to number and publish the events (a shortcut for latency; the outbox
         still delivers the same changes, which then count as already known). ``contact``:
         the contact row as the action committed it, taken as read (by version, like any
-        row) without reading it again."""
+        row) without reading it again. ``events``: the events the action committed (all of
+        them, in order), applied like followed ones (by version) without any read."""
+        routing = [event for event in events if isinstance(event, _ROUTING_CLASSES)]
+        if routing:
+            self._hinted_events.setdefault(tenant_id, []).extend(routing)
         if contact is not None:
             self._hinted_rows.setdefault(tenant_id, {})[contact.id] = contact
         elif contact_id is not None:
@@ -273,9 +290,16 @@ class RoutingEngine:
             self._is_leader = True
             return True
         if self._leader is not None:
+            # The connection holding the lock is checked once per tick, not per pass (a
+            # pass per bus wake-up): should it die unnoticed meanwhile, two leaders may
+            # decide for a moment, which the database's checks make harmless (ADR 0201).
+            clock = time.monotonic()
+            if clock - self._lead_checked < self.tick_s:
+                return True
             try:
                 await self._leader.scalar(text("SELECT 1"))
                 await self._leader.commit()
+                self._lead_checked = clock
                 return True
             except Exception:
                 log.warning("lost the routing leader connection")
@@ -290,6 +314,7 @@ class RoutingEngine:
             await connection.close()
             return False
         self._leader = connection
+        self._lead_checked = time.monotonic()
         self._is_leader = True
         self.tenants.clear()
         self.stats.takeovers += 1
@@ -393,7 +418,10 @@ class RoutingEngine:
                 if kind in _ROUTING_TYPE_SET:
                     event = _decoder.decode(payload)
                     self.apply(state, event)
-                    await self._tell_desks(tenant_id, event)
+                    if not self._told or (_key(event) not in self._told):
+                        await self._tell_desks(tenant_id, event)
+                    else:
+                        self._told.discard(_key(event))
                     if state.router.has_triggers:
                         # Decide now, as if each change came alone: a batch must not let
                         # an agent freed earlier in it take a contact a better agent fits.
@@ -493,16 +521,22 @@ class RoutingEngine:
             self.stats.offers += 1
             state.contacts[contact_id] = offered.contact_version
             state.agents[agent_id] = offered.agent_version
+            if len(self._told) > TOLD_MAX:  # copies never followed (a lost leadership)
+                self._told.clear()
             for event in offered.events:  # straight to the desk, ahead of the outbox relay
                 await self._tell_desks(tenant_id, event)
+                self._told.add(_key(event))
 
     async def _take_hints(self, tenant_id: UUID) -> None:
+        events = self._hinted_events.pop(tenant_id, [])
         rows = self._hinted_rows.pop(tenant_id, {})
         contacts = self._hinted_contacts.pop(tenant_id, set()) - rows.keys()
         agents = self._hinted_agents.pop(tenant_id, set())
-        if not (rows or contacts or agents):
+        if not (events or rows or contacts or agents):
             return
         state = self.tenants[tenant_id]
+        for event in events:
+            self.apply(state, event)
         for contact_id, row in rows.items():
             self._set_contact_row(state, contact_id, row, force=False)
         if contacts or agents:

@@ -113,14 +113,22 @@ async def announce_agent(
     session: AsyncSession, agent: RoutingAgent, *, at: datetime, actor: str | None
 ) -> AgentStateChangedEvent:
     """Bump the agent's version and emit its whole routing state (call after every change)."""
-    held = await holdings(session, agent.user_id)
+    # The agent's display name and holdings in one statement (was two per change).
+    rows = (
+        await session.execute(
+            select(User.display_name, RoutingAssignment.channel, RoutingAssignment.state)
+            .outerjoin(RoutingAssignment, RoutingAssignment.agent_id == User.id)
+            .where(User.id == agent.user_id)
+        )
+    ).all()
+    name = rows[0][0] if rows else None
+    held = [(channel, state) for _name, channel, state in rows if channel is not None]
     load: dict[str, int] = {}
     for channel, _state in held:
         load[channel] = load.get(channel, 0) + 1
     wrapping = sum(1 for _channel, state in held if state == ContactState.WRAP_UP)
     state = state_of(Presence(agent.presence), engaged=len(held) - wrapping, wrapping=wrapping)
     agent.version += 1
-    name = await session.scalar(select(User.display_name).where(User.id == agent.user_id))
     event = AgentStateChangedEvent(
         tenant_id=agent.tenant_id,
         occurred_at=at,

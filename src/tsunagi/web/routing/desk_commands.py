@@ -27,6 +27,7 @@ import msgspec
 from sqlalchemy import select
 
 from tsunagi.actions.audit import do_record_denial
+from tsunagi.actions.events import collecting
 from tsunagi.actions.routing import offers
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.domain.errors import (
@@ -119,7 +120,8 @@ async def run_command(
         )
         return _error(command, 403, str(exc))
     try:
-        await STEPS[command.op](services, principal, command)
+        with collecting() as events:
+            await STEPS[command.op](services, principal, command)
     except ConflictError as exc:
         if await _already_done(services, principal, command):
             return _done(command, repeated=True)
@@ -128,10 +130,9 @@ async def run_command(
         status = next(code for kind, code in _STATUS if isinstance(exc, kind))
         return _error(command, status, str(exc))
     if command.op not in NOTHING_TO_ROUTE:
-        # Only the agent's own contacts are acted on, so the changed rows are known.
-        hint(
-            services, principal.tenant_id, contact_id=command.contact_id, agent_id=principal.user_id
-        )
+        # The events the action committed carry the contact's and the agent's new routing
+        # state: the local engine applies them without reading the rows again.
+        hint(services, principal.tenant_id, events=events)
     return _done(command, repeated=False)
 
 

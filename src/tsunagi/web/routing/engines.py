@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from tsunagi.actions.routing.engine import RoutingEngine
 from tsunagi.adapters.storage.routing_models import RoutingContact
+from tsunagi.domain.events import Event
 from tsunagi.web.services import Services
 
 ENGINES: dict[int, RoutingEngine] = {}
@@ -22,9 +24,13 @@ def hint(
     contact_id: UUID | None = None,
     agent_id: UUID | None = None,
     contact: RoutingContact | None = None,
+    events: Sequence[Event] = (),
 ) -> None:
     """Tell this process's engine, if it leads, that an action here changed these rows
-    (``contact``: the row as the action committed it, so the engine need not read it)."""
+    (``contact``: the row as the action committed it, ``events``: the events it committed,
+    so the engine need not read them)."""
     engine = engine_for(services)
     if engine is not None and engine.is_leader:
-        engine.hint(tenant_id, contact_id=contact_id, agent_id=agent_id, contact=contact)
+        engine.hint(
+            tenant_id, contact_id=contact_id, agent_id=agent_id, contact=contact, events=events
+        )
