@@ -321,3 +321,30 @@ def test_consultative_transfer_to_the_supervisor_through_the_api(
     assert (done.json()["state"], done.json()["agent_id"]) == ("connected", str(boss))
     # The communicator's part is over: the contact is no longer theirs to act on.
     assert agent.request("POST", f"/api/v1/contacts/{contact}/end").status_code == 409
+
+
+def test_creates_beyond_the_admission_limit_are_answered_503_and_nothing_is_created(
+    server: LiveServer, world: World, database_url: str, client_factory: Any, monkeypatch: Any
+) -> None:
+    from tsunagi.web.routing import api
+
+    queue_id = add_queue(database_url, world.tenants["a"], "admission")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    body = {"channel": "voice", "queue_id": queue_id}
+    # As if the server process were handling the limit's worth of creates right now.
+    monkeypatch.setattr(api._Admission, "in_flight", api.CREATES_IN_FLIGHT_MAX)
+    refused = supervisor.request(
+        "POST", "/api/v1/contacts", json=body, headers={"Idempotency-Key": "admit-1"}
+    )
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == str(api.CREATE_RETRY_AFTER_S)
+    listed = supervisor.request("GET", f"/api/v1/contacts?queue_id={queue_id}")
+    assert listed.status_code == 200 and listed.json() == []
+    monkeypatch.setattr(api._Admission, "in_flight", api.CREATES_IN_FLIGHT_MAX - 1)
+    again = supervisor.request(
+        "POST", "/api/v1/contacts", json=body, headers={"Idempotency-Key": "admit-1"}
+    )
+    assert again.status_code == 201, again.text
+    assert api._Admission.in_flight == api.CREATES_IN_FLIGHT_MAX - 1  # released after
+    listed = supervisor.request("GET", f"/api/v1/contacts?queue_id={queue_id}")
+    assert [c["id"] for c in listed.json()] == [again.json()["id"]]

@@ -16,6 +16,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, get, patch, post
+from litestar.exceptions import ServiceUnavailableException
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 
@@ -192,7 +193,32 @@ async def _load(request: AnyRequest, contact_id: UUID) -> ContactOut:
     return _out(contact)
 
 
-@post("/api/v1/contacts", opt={"authz": ("create", "contact")}, tags=TAGS, status_code=201)
+# Admission limit of the create route (ADR 0207): creates being handled at once in this
+# process beyond which a create is answered 503 with ``Retry-After`` at once, so that an
+# overload queues at the callers instead of in the server, where the creates would take
+# every pooled connection (or SQLite's one writer) ahead of the engine's offers and the
+# agents' answers, and offers would stop altogether.
+CREATES_IN_FLIGHT_MAX = 16
+CREATE_RETRY_AFTER_S = 1
+
+
+class _Admission:
+    in_flight = 0
+
+
+@post(
+    "/api/v1/contacts",
+    opt={"authz": ("create", "contact")},
+    tags=TAGS,
+    status_code=201,
+    description=(
+        "Create a contact of any channel; it is queued (or scheduled/closed by the queue's "
+        "rules). An `Idempotency-Key` header makes a retry return the first contact. When "
+        f"more than {CREATES_IN_FLIGHT_MAX} creates are being handled at once by the server "
+        "process, the answer is **503** with `Retry-After` (seconds) and nothing is "
+        "created: send it again after that time (with the same `Idempotency-Key`)."
+    ),
+)
 async def create_contact(
     request: AnyRequest,
     data: JSONBody[ContactCreate],
@@ -203,22 +229,31 @@ async def create_contact(
     """Create a contact of any channel; it is queued (or scheduled/closed by the queue's rules)."""
     principal = require_principal(request)
     services = services_of(request)
-    created = await contact_actions.do_create_contact(
-        services.db,
-        tenant_id=principal.tenant_id,
-        new=contact_actions.NewContact(
-            channel=data.channel,
-            queue_id=data.queue_id,
-            priority=max(-10, min(10, data.priority)),
-            vip=data.vip,
-            target_agent_ids=tuple(data.target_agent_ids),
-            customer_ref=data.customer_ref,
-            source=data.source,
-            idempotency_key=idempotency_key,
-            callback_at=data.callback_at,
-        ),
-        actor=principal.actor,
-    )
+    if _Admission.in_flight >= CREATES_IN_FLIGHT_MAX:
+        raise ServiceUnavailableException(
+            detail="too many contacts being created at once; try again shortly",
+            headers={"Retry-After": str(CREATE_RETRY_AFTER_S)},
+        )
+    _Admission.in_flight += 1
+    try:
+        created = await contact_actions.do_create_contact(
+            services.db,
+            tenant_id=principal.tenant_id,
+            new=contact_actions.NewContact(
+                channel=data.channel,
+                queue_id=data.queue_id,
+                priority=max(-10, min(10, data.priority)),
+                vip=data.vip,
+                target_agent_ids=tuple(data.target_agent_ids),
+                customer_ref=data.customer_ref,
+                source=data.source,
+                idempotency_key=idempotency_key,
+                callback_at=data.callback_at,
+            ),
+            actor=principal.actor,
+        )
+    finally:
+        _Admission.in_flight -= 1
     hint(services, principal.tenant_id, contact_id=created.contact_id, contact=created.contact)
     if created.contact is not None:
         return _out(created.contact, created=created.created)
