@@ -245,3 +245,18 @@ def _configure_sqlite(engine: Engine) -> None:
             return
         readonly = options.get("sqlite_readonly", False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    # A ROLLBACK is a hop to aiosqlite's thread and back; a session's close and the pool's
+    # reset on return each send one, also when no transaction is open (the autocommit and
+    # snapshot-free sessions, a read that ended): about a third of a screen-pop's hops.
+    # SQLite says whether a transaction is open (``in_transaction``); skip it when none is.
+    dialect = engine.dialect
+    rollback = dialect.do_rollback
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and not driver.in_transaction:
+            return
+        rollback(dbapi_connection)
+
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
