@@ -303,6 +303,9 @@ _AUDIT_COLUMNS = (
     "reason",
     "detail",
 )
+_AUDIT_PER_ROW = frozenset({"id", "action", "resource_id"})
+"""The parameters of each row (``id_0``, ``id_1``…); the others are one parameter for all
+rows — ``tenant_id`` among them, which the scoped session checks against its tenant."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -314,7 +317,10 @@ def _audit_insert(rows: int) -> Insert:
     selects = [
         select(
             *[
-                bindparam(f"{column}_{row}", type_=AUDIT_TABLE.c[column].type)
+                bindparam(
+                    f"{column}_{row}" if column in _AUDIT_PER_ROW else column,
+                    type_=AUDIT_TABLE.c[column].type,
+                )
                 for column in _AUDIT_COLUMNS
             ]
         )
@@ -333,27 +339,26 @@ async def do_audit_reads(
 ) -> None:
     """Audit rows ``(action, customer id)`` for reads of personal data, committed durably
     before the caller answers. The records were read on the read side; the rows are **one**
-    ``INSERT … VALUES (…), (…)`` statement, i.e. one short transaction of its own without
+    ``INSERT … SELECT`` statement (:func:`_audit_insert`), one short transaction without
     BEGIN/COMMIT round trips (``autocommit``), so the SQLite writer is held only for it."""
     if not reads:
         return
-    now = datetime.now(UTC)
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, Any] = {
+        "tenant_id": principal.tenant_id,  # checked against the session's scope
+        "occurred_at": datetime.now(UTC),
+        "actor_user_id": principal.user_id,
+        "resource_type": "customer",
+        "outcome": "ok",
+        "ip": ip,
+        "reason": reason[:300],
+        "detail": {},
+    }
     for row, (action, customer_id) in enumerate(reads):
-        values = {
-            "id": new_id(),
-            "tenant_id": principal.tenant_id,  # the session's scope, by construction
-            "occurred_at": now,
-            "actor_user_id": principal.user_id,
-            "action": action,
-            "resource_type": "customer",
-            "resource_id": str(customer_id),
-            "outcome": "ok",
-            "ip": ip,
-            "reason": reason[:300],
-            "detail": {},
+        parameters |= {
+            f"id_{row}": new_id(),
+            f"action_{row}": action,
+            f"resource_id_{row}": str(customer_id),
         }
-        parameters.update({f"{column}_{row}": value for column, value in values.items()})
     async with db.scoped(principal.tenant_id, autocommit=True) as session:
         await session.execute(_audit_insert(len(reads)), parameters)
 
