@@ -122,7 +122,11 @@ async def create_contact_in(
     if new.channel not in CHANNELS:
         raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}")
     check_opaque_reference("customer_ref", new.customer_ref)
-    return await _create(session, tenant_id, new, at, actor)
+    contact = await _create(session, tenant_id, new, at, actor)
+    # The caller's rows refer to it (conversations, parties, bookings): its row goes in
+    # first — the flush orders inserts by relationships, and these rows have none to it.
+    await session.flush()
+    return contact
 
 
 async def _find_by_key(db: Database, tenant_id: UUID, key: str) -> Created | None:
