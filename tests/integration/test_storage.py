@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,8 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from testkit import create_pg_database, drop_pg_database, pg_url
 from tsunagi.actions.figures import store
@@ -323,5 +325,53 @@ async def test_an_autocommit_statement_is_committed_on_its_own(database_url: str
         async with db.scoped(right, autocommit=True) as session:
             with pytest.raises(TenantScopeMissingError):
                 await session.execute(insert(AuditEntry.__table__), [entry])
+    finally:
+        await db.dispose()
+
+
+async def test_inline_reads_are_scoped_read_only_and_see_commits(database_url: str) -> None:
+    """``inline=True`` (session look-ups and the screen-pop's reads): on SQLite the reads
+    run on the event loop's thread through the pysqlite dialect — no hand-over to
+    aiosqlite's thread — and still get the tenant criterion, see what was just committed,
+    and cannot write (the connections are ``query_only``); on PostgreSQL nothing changes."""
+    db = Database(database_url)
+    try:
+        left, right = await _two_tenants(db)
+        right_user = await db_first_user(db, right)
+        loop_thread = threading.get_ident()
+        threads: set[int] = set()
+
+        def note_thread(*_args: Any) -> None:
+            threads.add(threading.get_ident())
+
+        async with db.scoped(left, readonly=True, snapshot=False, inline=True) as session:
+            connection = await session.connection()
+            event.listen(connection.sync_connection, "before_cursor_execute", note_thread)
+            driver = connection.sync_connection.dialect.driver
+            assert await session.get(User, right_user) is None
+            assert set(await session.scalars(select(User.tenant_id))) == {left}
+        assert driver == ("tsunagi_inline" if db.is_sqlite else "asyncpg")
+        assert threads == {loop_thread}
+        # A commit of a moment ago is seen (no snapshot kept between sessions).
+        async with db.scoped(left) as session, session.begin():
+            session.add(
+                AuditEntry(
+                    occurred_at=datetime.now(UTC),
+                    action="test.inline",
+                    resource_type="test",
+                    outcome="ok",
+                )
+            )
+        async with db.scoped(left, readonly=True, snapshot=False, inline=True) as session:
+            seen = await session.scalar(
+                select(AuditEntry.id).where(AuditEntry.action == "test.inline")
+            )
+        assert seen is not None
+        if db.is_sqlite:
+            async with db.system(readonly=True, snapshot=False, inline=True) as session:
+                with pytest.raises(OperationalError, match="readonly"):
+                    await session.execute(text("DELETE FROM audit_log"))
+        with pytest.raises(ValueError, match="without a snapshot"):
+            db.scoped(left, readonly=True, inline=True)
     finally:
         await db.dispose()

@@ -300,7 +300,8 @@ async def resolve_session(db: Database, token: str) -> Principal | None:
 
     Runs on every request: one indexed query for the few columns a principal needs (no
     ORM objects)."""
-    async with db.system(readonly=True, snapshot=False) as session:  # one statement
+    # One indexed statement, inline (on SQLite on the loop's thread: no hand-overs).
+    async with db.system(readonly=True, snapshot=False, inline=True) as session:
         found = (await session.execute(_SESSION_LOOKUP, {"token_hash": digest(token)})).first()
     if found is None:
         return None
@@ -311,8 +312,8 @@ async def resolve_session(db: Database, token: str) -> Principal | None:
 
 
 async def resolve_api_token(db: Database, token: str) -> Principal | None:
-    # Every API request and every open desk socket's re-check runs it: one statement.
-    async with db.system(readonly=True, snapshot=False) as session:
+    # Every API request runs it: one indexed statement, inline as a session's.
+    async with db.system(readonly=True, snapshot=False, inline=True) as session:
         found = (
             await session.execute(
                 select(

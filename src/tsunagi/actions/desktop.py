@@ -419,8 +419,11 @@ async def _open_with_page(
     with a ``customer.read`` row per record opened and a ``customer.history_read`` row
     for the page, committed before anything is returned."""
     # Two statements without a transaction around them (no BEGIN/ROLLBACK round trips):
-    # the page is of the customer just found, whatever was committed in between.
-    async with db.scoped(principal.tenant_id, readonly=True, snapshot=False) as session:
+    # the page is of the customer just found, whatever was committed in between. Both are
+    # index lookups of a few rows: inline (on SQLite, on the loop's thread, no hand-overs).
+    async with db.scoped(
+        principal.tenant_id, readonly=True, snapshot=False, inline=True
+    ) as session:
         found = await find(session)
         only = next(iter(found)) if len(found) == 1 else None
         rows = await _history_rows(session, principal, only, limit) if only else []

@@ -24,6 +24,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql.elements import TextClause
 
 from tsunagi.adapters.storage.models import OutboxEvent, TenantScoped
+from tsunagi.adapters.storage.sqlite_inline import BUSY_TIMEOUT_MS, inline_url
 from tsunagi.domain.errors import TenantScopeMissingError
 
 SCOPE_KEY = "tenant_id"
@@ -106,6 +107,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
         self._reader: AsyncEngine | None = None
+        self._inline: AsyncEngine | None = None
         in_memory = ":memory:" in url or url.rstrip("/").endswith(":")
         if self.is_sqlite and not in_memory:
             # SQLite has one writer at a time. Writers of this process queue for the one
@@ -119,6 +121,11 @@ class Database:
             self._reader = create_async_engine(url, **options)
             _configure_sqlite(self._reader.sync_engine)
             reader = self._reader
+            # Short indexed reads on the loop's own thread (sqlite_inline explains why).
+            self._inline = create_async_engine(inline_url(url), **options)
+            _configure_sqlite(
+                self._inline.sync_engine, busy_timeout_ms=BUSY_TIMEOUT_MS, query_only=True
+            )
         else:
             if not self.is_sqlite:
                 options.update(pool_size=10, max_overflow=20)
@@ -139,11 +146,15 @@ class Database:
             self._binds[True, True] = reader.execution_options(
                 sqlite_readonly=True, sqlite_no_begin=True
             )
+            self._inline_bind = (self._inline or reader).execution_options(
+                sqlite_readonly=True, sqlite_no_begin=True
+            )
             self._binds[False, True] = self.engine.execution_options(sqlite_no_begin=True)
         else:
             self._binds[True, True] = self._binds[False, True] = self.engine.execution_options(
                 isolation_level="AUTOCOMMIT"
             )
+            self._inline_bind = self._binds[True, True]
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=TenantSession
         )
@@ -160,6 +171,7 @@ class Database:
         readonly: bool = False,
         snapshot: bool = True,
         autocommit: bool = False,
+        inline: bool = False,
     ) -> AsyncSession:
         """A session scoped to ``tenant_id``; ``readonly`` ones read on the read side.
 
@@ -168,19 +180,36 @@ class Database:
         ``snapshot=False`` for a read-only session whose reads need not agree with each
         other, ``autocommit=True`` for a write session whose every write is **one**
         statement (the screen-pop's audit insert) — never for an ORM flush or several
-        writes that must stand or fall together."""
+        writes that must stand or fall together.
+
+        ``inline=True`` (with ``readonly`` and ``snapshot=False``): on SQLite the reads run
+        on the event loop's thread (:mod:`.sqlite_inline`) — only for index lookups of a few
+        rows, as the loop waits for them; on PostgreSQL it changes nothing."""
         if not isinstance(tenant_id, uuid.UUID):
             raise TenantScopeMissingError("a tenant scope must be a tenant id")
         return self._session(
-            {SCOPE_KEY: tenant_id}, readonly=readonly, snapshot=snapshot, autocommit=autocommit
+            {SCOPE_KEY: tenant_id},
+            readonly=readonly,
+            snapshot=snapshot,
+            autocommit=autocommit,
+            inline=inline,
         )
 
     def system(
-        self, *, readonly: bool = False, snapshot: bool = True, autocommit: bool = False
+        self,
+        *,
+        readonly: bool = False,
+        snapshot: bool = True,
+        autocommit: bool = False,
+        inline: bool = False,
     ) -> AsyncSession:
         """A cross-tenant session. Only infrastructure code (relay, sign-in, loaders) uses this."""
         return self._session(
-            {SYSTEM_KEY: True}, readonly=readonly, snapshot=snapshot, autocommit=autocommit
+            {SYSTEM_KEY: True},
+            readonly=readonly,
+            snapshot=snapshot,
+            autocommit=autocommit,
+            inline=inline,
         )
 
     def _session(
@@ -190,11 +219,14 @@ class Database:
         readonly: bool,
         snapshot: bool = True,
         autocommit: bool = False,
+        inline: bool = False,
     ) -> AsyncSession:
         if not snapshot and not readonly:
             raise ValueError("only a read-only session can do without a snapshot")
+        if inline and snapshot:
+            raise ValueError("inline reads are read-only sessions without a snapshot")
         return self._factory(
-            bind=self._binds[readonly, autocommit or not snapshot],
+            bind=self._inline_bind if inline else self._binds[readonly, autocommit or not snapshot],
             info={**info, COMMIT_HOOK_KEY: self._after_commit},
         )
 
@@ -205,8 +237,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._reader is not None:
-            await self._reader.dispose()
+        for engine in (self._reader, self._inline):
+            if engine is not None:
+                await engine.dispose()
 
 
 def _drop_closed_connections(engine: Engine) -> None:
@@ -222,8 +255,11 @@ def _drop_closed_connections(engine: Engine) -> None:
             raise exc.DisconnectionError("the server closed this pooled connection")
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    """WAL + synchronous=FULL, and writers take the lock at BEGIN (no deadlocking upgrades)."""
+def _configure_sqlite(
+    engine: Engine, *, busy_timeout_ms: int = 10_000, query_only: bool = False
+) -> None:
+    """WAL + synchronous=FULL, and writers take the lock at BEGIN (no deadlocking upgrades);
+    ``query_only`` connections refuse every write."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -233,7 +269,8 @@ def _configure_sqlite(engine: Engine) -> None:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",
+            f"PRAGMA busy_timeout={busy_timeout_ms:d}",
+            *(["PRAGMA query_only=ON"] if query_only else []),
         ):
             cursor.execute(pragma)
         cursor.close()
