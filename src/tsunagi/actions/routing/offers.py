@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
@@ -33,11 +33,12 @@ from tsunagi.actions.routing.contacts import queue_contact
 from tsunagi.actions.routing.rows import (
     announce_agent,
     contact_fields,
-    lock_agent,
+    lock_agent_and_holdings,
     lock_contact,
     move,
     need_of,
     release_assignment,
+    release_for_good,
     utcnow,
 )
 from tsunagi.adapters.security.crypto import TenantCipher
@@ -46,7 +47,7 @@ from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
-from tsunagi.domain.errors import ConflictError
+from tsunagi.domain.errors import ConflictError, NotFoundError
 from tsunagi.domain.follow_ups import FollowUpDraft, check_draft
 from tsunagi.routing.agents import NotReadyReason, Presence
 from tsunagi.routing.events import (
@@ -98,17 +99,12 @@ async def do_offer_contact(
         contact = await lock_contact(session, contact_id)
         if contact.state != S.QUEUED:
             raise ConflictError(f"contact is {contact.state}, not queued")
-        agent = await lock_agent(session, agent_id, at=now)
+        # The load checked here and announced below is read under the agent's lock.
+        agent, name, held = await lock_agent_and_holdings(session, agent_id, at=now)
         need = need_of(contact)
         _check_fits(agent, need.skill, need.extras, need.agents)
-        used = await session.scalar(
-            select(func.count())
-            .select_from(RoutingAssignment)
-            .where(
-                RoutingAssignment.agent_id == agent_id, RoutingAssignment.channel == need.channel
-            )
-        )
-        if (used or 0) >= int(agent.capacity.get(need.channel, 0)):
+        used = sum(1 for channel, _state in held.values() if channel == need.channel)
+        if used >= int(agent.capacity.get(need.channel, 0)):
             raise ConflictError("the agent has no room on this channel")
         settings = await _settings(session, contact.queue_id)
         expires = now + timedelta(seconds=settings.offer_timeout_s)
@@ -125,14 +121,20 @@ async def do_offer_contact(
                 lease_expires_at=now + timedelta(seconds=lease_s),
             )
         )
-        await session.flush()  # the primary key refuses a second holder here
+        # (the primary key refuses a second holder when this flushes, at the commit)
         move(contact, S.OFFERED, now)
         contact.agent_id = agent_id
         offered = ContactOfferedEvent(
             **contact_fields(contact, now, ENGINE_ACTOR), offer_expires_at=expires
         )
         emit(session, offered)
-        event = await announce_agent(session, agent, at=now, actor=ENGINE_ACTOR)
+        event = await announce_agent(
+            session,
+            agent,
+            at=now,
+            actor=ENGINE_ACTOR,
+            known=(name, {**held, contact.id: (need.channel, S.OFFERED)}),
+        )
         return Offered(contact.version, event.version, expires, (offered, event))
 
 
@@ -151,8 +153,18 @@ def _check_fits(
 async def _held(
     session: AsyncSession, contact_id: UUID, agent_id: UUID | None, *states: ContactState
 ) -> tuple[RoutingContact, RoutingAssignment]:
-    contact = await lock_contact(session, contact_id)
-    assignment = await session.get(RoutingAssignment, contact_id)
+    # The contact locked and its assignment read in one statement.
+    found = (
+        await session.execute(
+            select(RoutingContact, RoutingAssignment)
+            .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
+            .where(RoutingContact.id == contact_id)
+            .with_for_update(of=RoutingContact)
+        )
+    ).first()
+    if found is None:
+        raise NotFoundError("contact not found")
+    contact, assignment = found
     if assignment is None or contact.state not in states:
         raise ConflictError(f"the contact is {contact.state}")
     if agent_id is not None and assignment.agent_id != agent_id:
@@ -166,7 +178,7 @@ async def do_accept_offer(
     now = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
         contact, assignment = await _held(session, contact_id, agent_id, S.OFFERED)
-        agent = await lock_agent(session, assignment.agent_id, at=now)
+        agent, name, held = await lock_agent_and_holdings(session, assignment.agent_id, at=now)
         move(contact, S.CONNECTED, now)
         assignment.state = S.CONNECTED
         assignment.offer_expires_at = None
@@ -178,7 +190,8 @@ async def do_accept_offer(
             session,
             ContactConnectedEvent(**contact_fields(contact, now, actor), waited_s=contact.waited_s),
         )
-        await announce_agent(session, agent, at=now, actor=actor)
+        held[contact.id] = (assignment.channel, S.CONNECTED)
+        await announce_agent(session, agent, at=now, actor=actor, known=(name, held))
 
 
 async def do_reject_offer(
@@ -256,7 +269,7 @@ async def do_end_contact(
         if contact.consult_of is not None:
             await end_consult_in(session, contact, now, actor)
             return now
-        agent = await lock_agent(session, assignment.agent_id, at=now)
+        agent, name, held = await lock_agent_and_holdings(session, assignment.agent_id, at=now)
         settings = await _settings(session, contact.queue_id)
         until = now + timedelta(seconds=settings.acw_max_s)
         move(contact, S.WRAP_UP, now)
@@ -264,7 +277,8 @@ async def do_end_contact(
         contact.ended_at = now
         contact.wrap_up_until = until
         emit(session, ContactEndedEvent(**contact_fields(contact, now, actor), wrap_up_until=until))
-        await announce_agent(session, agent, at=now, actor=actor)
+        held[contact.id] = (assignment.channel, S.WRAP_UP)
+        await announce_agent(session, agent, at=now, actor=actor, known=(name, held))
         return until
 
 
@@ -377,7 +391,7 @@ async def _close(
     sub_reason: str | None = None,
     suggested: list[str] | None = None,
 ) -> None:
-    agent = await release_assignment(session, contact, at=now)
+    released = await release_for_good(session, contact, at=now)
     move(contact, S.CLOSED, now)
     contact.wrap_up_until = None
     contact.outcome = outcome
@@ -394,8 +408,9 @@ async def _close(
             suggested_categories=suggested or [],
         ),
     )
-    if agent is not None:
-        await announce_agent(session, agent, at=now, actor=actor)
+    if released is not None:
+        agent, name, held = released
+        await announce_agent(session, agent, at=now, actor=actor, known=(name, held))
 
 
 async def do_renew_leases(db: Database, *, worker_id: str, lease_s: float) -> int:

@@ -76,6 +76,39 @@ async def lock_agent(session: AsyncSession, agent_id: UUID, *, at: datetime) -> 
     return agent
 
 
+async def lock_agent_and_holdings(
+    session: AsyncSession, agent_id: UUID, *, at: datetime
+) -> tuple[RoutingAgent, str | None, Holdings]:
+    """:func:`lock_agent` and :func:`name_and_holdings` in one statement (one round trip
+    fewer in every offer, accept and end): the agent row locked, with its name and the
+    contacts it holds, read before the caller changes anything."""
+    rows = (
+        await session.execute(
+            select(
+                RoutingAgent,
+                User.display_name,
+                RoutingAssignment.contact_id,
+                RoutingAssignment.channel,
+                RoutingAssignment.state,
+            )
+            .join(User, User.id == RoutingAgent.user_id)
+            .outerjoin(RoutingAssignment, RoutingAssignment.agent_id == RoutingAgent.user_id)
+            .where(RoutingAgent.user_id == agent_id)
+            .with_for_update(of=RoutingAgent)
+        )
+    ).all()
+    if not rows:  # no routing row yet: made signed out (as lock_agent does)
+        agent = await lock_agent(session, agent_id, at=at)
+        name, held = await name_and_holdings(session, agent_id)
+        return agent, name, held
+    held = {
+        contact_id: (channel, state)
+        for _agent, _name, contact_id, channel, state in rows
+        if contact_id is not None
+    }
+    return rows[0][0], rows[0][1], held
+
+
 def move(contact: RoutingContact, target: ContactState, at: datetime) -> None:
     contact.state = check_transition(ContactState(contact.state), target)
     contact.version += 1
@@ -109,20 +142,47 @@ async def holdings(session: AsyncSession, agent_id: UUID) -> list[tuple[str, str
     return [(channel, state) for channel, state in rows]
 
 
-async def announce_agent(
-    session: AsyncSession, agent: RoutingAgent, *, at: datetime, actor: str | None
-) -> AgentStateChangedEvent:
-    """Bump the agent's version and emit its whole routing state (call after every change)."""
-    # The agent's display name and holdings in one statement (was two per change).
+Holdings = dict[UUID, tuple[str, str]]
+"""The contacts an agent holds: contact id → (channel, assignment state)."""
+
+
+async def name_and_holdings(session: AsyncSession, agent_id: UUID) -> tuple[str | None, Holdings]:
+    """The agent's display name and every contact it holds, in one statement. Read under
+    the agent's lock, before the caller changes anything (no flush), and brought up to
+    date by the caller for :func:`announce_agent` (``known``)."""
     rows = (
         await session.execute(
-            select(User.display_name, RoutingAssignment.channel, RoutingAssignment.state)
+            select(
+                User.display_name,
+                RoutingAssignment.contact_id,
+                RoutingAssignment.channel,
+                RoutingAssignment.state,
+            )
             .outerjoin(RoutingAssignment, RoutingAssignment.agent_id == User.id)
-            .where(User.id == agent.user_id)
+            .where(User.id == agent_id)
         )
     ).all()
     name = rows[0][0] if rows else None
-    held = [(channel, state) for _name, channel, state in rows if channel is not None]
+    return name, {
+        contact_id: (channel, state)
+        for _name, contact_id, channel, state in rows
+        if contact_id is not None
+    }
+
+
+async def announce_agent(
+    session: AsyncSession,
+    agent: RoutingAgent,
+    *,
+    at: datetime,
+    actor: str | None,
+    known: tuple[str | None, Holdings] | None = None,
+) -> AgentStateChangedEvent:
+    """Bump the agent's version and emit its whole routing state (call after every change).
+    ``known``: :func:`name_and_holdings` as they are after the change, if the caller has
+    them, else they are read (which flushes the caller's changes first)."""
+    name, holding = known if known is not None else await name_and_holdings(session, agent.user_id)
+    held = list(holding.values())
     load: dict[str, int] = {}
     for channel, _state in held:
         load[channel] = load.get(channel, 0) + 1
@@ -163,3 +223,22 @@ async def release_assignment(
     contact.agent_id = None
     agent.idle_since = at
     return agent
+
+
+async def release_for_good(
+    session: AsyncSession, contact: RoutingContact, *, at: datetime
+) -> tuple[RoutingAgent, str | None, Holdings] | None:
+    """:func:`release_assignment` for a contact leaving its agent for good (closing): the
+    agent's lock, name and remaining holdings in one statement, and the delete flushed with
+    the rest at the commit (nothing inserts the row again in the same transaction).
+    Returns None if nobody held it."""
+    assignment = await session.get(RoutingAssignment, contact.id)
+    if assignment is None:
+        return None
+    agent, name, held = await lock_agent_and_holdings(session, assignment.agent_id, at=at)
+    await session.delete(assignment)
+    held.pop(contact.id, None)
+    contact.last_agent_id = assignment.agent_id
+    contact.agent_id = None
+    agent.idle_since = at
+    return agent, name, held
