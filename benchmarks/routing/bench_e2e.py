@@ -429,7 +429,9 @@ async def cpu_mark(server_pids: list[int], profile: str, database: str) -> CpuMa
     )
 
 
-def report_cpu(before: CpuMark, after: CpuMark, contacts: int) -> None:
+def report_cpu(
+    before: CpuMark, after: CpuMark, contacts: int, idle: tuple[CpuMark, CpuMark] | None = None
+) -> None:
     wall = after.at - before.at
     database = sum(v - before.database.get(pid, 0.0) for pid, v in after.database.items())
     parts = {
@@ -447,6 +449,21 @@ def report_cpu(before: CpuMark, after: CpuMark, contacts: int) -> None:
     if after.transactions:
         made = after.transactions - before.transactions
         print(f"database transactions: {made} ({made / max(1, contacts):.1f} per contact)")
+    if idle is not None:
+        # Net of what the server does anyway with the desks open (sweeps, polls, other
+        # features' workers), at the idle rate measured before the load, over the window.
+        idle_wall = idle[1].at - idle[0].at
+        cpu_rate = (idle[1].server - idle[0].server) / idle_wall
+        net_cpu = (after.server - before.server) - cpu_rate * wall
+        line = f"net of the idle rate: server {1000 * net_cpu / max(1, contacts):.1f} ms/contact"
+        if after.transactions:
+            tx_rate = (idle[1].transactions - idle[0].transactions) / idle_wall
+            net_tx = (after.transactions - before.transactions) - tx_rate * wall
+            line += (
+                f", {net_tx / max(1, contacts):.1f} transactions/contact"
+                f" (idle: {tx_rate:.1f} transactions/s)"
+            )
+        print(line)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -577,7 +594,7 @@ async def main() -> None:
             f"server idle with {len(agents)} desks open, before the load: "
             f"{100 * idle_share:.0f} % of a core"
         )
-        report_cpu(before, after, len(latencies))
+        report_cpu(before, after, len(latencies), (idle, idle_after))
         if latencies:
             print(
                 f"create→offer on the desk socket (ms): p50={statistics.median(latencies):.1f} "

@@ -160,7 +160,8 @@ async def open_floor(database_url: str, profile: str, world: World, **engine_opt
         else MemoryBus()
     )
     await bus.start()
-    relay = OutboxRelay(db, bus, poll_interval_s=0.05)
+    # No batching pause: these tests step the floor action by action and read it back.
+    relay = OutboxRelay(db, bus, poll_interval_s=0.05, min_interval_s=0.0)
     await relay.start()
     options = {"lease_s": 1.0, "sweep_s": 0.1, "tick_s": 0.2, **engine_options}
     engine = RoutingEngine(db, bus, worker_id=f"test-{new_id().hex[:8]}", **options)

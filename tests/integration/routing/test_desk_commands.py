@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from integration.routing.test_routing_api import add_queue, signed_in, wait_for
@@ -269,3 +270,54 @@ def test_a_token_without_contact_update_is_refused_and_the_denial_audited(
         and entry["detail"]["path"] == "/ws/routing/desk"
         for entry in entries
     ), entries
+
+
+def test_open_desks_recheck_their_tokens_together_and_only_the_revoked_one_closes(
+    server: LiveServer, world: World, database_url: str, monkeypatch: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+    from websockets.exceptions import ConnectionClosed
+
+    from tsunagi.adapters.security.tokens import digest
+    from tsunagi.adapters.storage.models import ApiToken
+    from tsunagi.web.routing import desk as desk_module
+
+    looked_up: list[int] = []
+    real = desk_module.resolve_many
+
+    async def counting(db: Database, **credentials: Any) -> Any:
+        looked_up.append(sum(len(values) for values in credentials.values()))
+        return await real(db, **credentials)
+
+    monkeypatch.setattr(desk_module, "resolve_many", counting)
+    monkeypatch.setattr(desk_module, "REVALIDATE_S", 0.2)  # the server runs in this process
+    kept, revoked = read_only_token(database_url, world), read_only_token(database_url, world)
+
+    async def revoke() -> None:
+        db = Database(database_url)
+        try:
+            async with db.system() as session, session.begin():
+                await session.execute(
+                    update(ApiToken)
+                    .where(ApiToken.token_hash == digest(revoked))
+                    .values(revoked_at=datetime.now(UTC))
+                )
+        finally:
+            await db.dispose()
+
+    with (
+        desk(server, None, Authorization=f"Bearer {kept}") as staying,  # type: ignore[arg-type]
+        desk(server, None, Authorization=f"Bearer {revoked}") as leaving,  # type: ignore[arg-type]
+    ):
+        wait_for(lambda: len(looked_up) >= 2, "two periodic re-checks")
+        assert max(looked_up) == 2  # one look-up carried both sockets' tokens
+        run(revoke)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                leaving.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        # The other desk is still served: a command is answered (403: no contact:update).
+        answer = command(staying, {"op": "accept", "contact_id": str(world.tenants["a"])})
+        assert answer["kind"] == "error" and answer["status"] == 403
