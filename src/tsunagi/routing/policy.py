@@ -42,15 +42,23 @@ contact is one tuple of numbers and its id, which the garbage collector stops tr
 slower either. :meth:`Router.enqueue_and_match` and :meth:`Router.release_and_match` (the
 simulator's) are a change followed by :meth:`Router.next_match`, in one step when no
 other trigger is pending.
+
+Agents are kept flat (decision 0111): each field (ready, idle since, stamp, plan, the load
+per channel, ...) is a list indexed by the agent's *number*, and a free-agent entry names
+the agent by number. A decision then reads a few list slots, eight agents to a cache line,
+instead of an object and a dict of its own per agent: a floor of thousands of agents taking
+turns (longest idle first is a cycle through all of them) stays in cache. :meth:`Router.agent`
+gives an :class:`AgentView` that reads those lists.
 """
 
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 Id = Hashable
 
@@ -86,7 +94,11 @@ class WaitingContact:
 
 @dataclass(slots=True)
 class AgentSlot:
-    """An agent as the router knows it: profile, readiness, load and idle clock."""
+    """An agent as the router knows it: profile, readiness, load and idle clock.
+
+    The reference router keeps its agents as these; the :class:`Router` keeps flat
+    per-field lists and hands out :class:`AgentView` objects with the same fields.
+    """
 
     agent_id: Id
     ordinal: int
@@ -95,15 +107,6 @@ class AgentSlot:
     ready: bool = False
     load: dict[str, int] = field(default_factory=dict)
     idle_since: float = 0.0
-    stamp: int = 0
-    # The Router's cache, one record per channel: (channel, capacity, the lanes of waiting
-    # contacts the agent may take, the lanes of free agents it enters with its negated
-    # proficiency). One tuple, so a decision touches few objects; rebuilt when stale.
-    plan: tuple[_PlanRecord, ...] = field(default=(), compare=False, repr=False)
-    plan_version: int = field(default=-1, compare=False, repr=False)
-    # The number of its profile (skills and capacity) in the Router: agents of one profile
-    # share a plan.
-    profile: int = field(default=-1, compare=False, repr=False)
 
     def free_on(self, channel: str) -> bool:
         return self.ready and self.load.get(channel, 0) < self.capacity.get(channel, 0)
@@ -113,15 +116,83 @@ class AgentSlot:
         return (-level, self.load.get(channel, 0), self.idle_since, self.ordinal)
 
 
-_PlanRecord = tuple[str, int, "tuple[_Lane, ...]", "tuple[tuple[_Lane, int], ...]"]
+class AgentView:
+    """One agent of a :class:`Router`, read live from the Router's per-field lists.
+
+    It has what :class:`AgentSlot` has (``load`` is built when read); valid while the agent
+    stays known to the Router (a removed agent's number is given to the next new agent).
+    """
+
+    __slots__ = ("_n", "_router", "agent_id")
+
+    def __init__(self, router: Router, n: int, agent_id: Id) -> None:
+        self._router = router
+        self._n = n
+        self.agent_id = agent_id
+
+    @property
+    def ordinal(self) -> int:
+        return self._router._ordinals[self._n]
+
+    @property
+    def skills(self) -> dict[str, int]:
+        return self._router._skills[self._n]
+
+    @property
+    def capacity(self) -> dict[str, int]:
+        return self._router._capacity[self._n]
+
+    @property
+    def ready(self) -> bool:
+        return self._router._ready[self._n]
+
+    @property
+    def idle_since(self) -> float:
+        return self._router._idle[self._n]
+
+    @property
+    def plan(self) -> tuple[_PlanRecord, ...]:
+        return self._router._plans[self._n]
+
+    @property
+    def load(self) -> dict[str, int]:
+        """Contacts held per channel (a new dict: changing it changes nothing)."""
+        n, capacity = self._n, self._router._capacity[self._n]
+        load = {}
+        for channel, loads in self._router._loads.items():
+            held = loads[n]
+            if held or channel in capacity:
+                load[channel] = held
+        return load
+
+    def free_on(self, channel: str) -> bool:
+        router, n = self._router, self._n
+        loads = router._loads.get(channel)
+        return (
+            router._ready[n]
+            and loads is not None
+            and loads[n] < router._capacity[n].get(channel, 0)
+        )
+
+    def rank(self, channel: str, skill: str) -> tuple[int, int, float, int]:
+        router, n = self._router, self._n
+        loads = router._loads.get(channel)
+        held = loads[n] if loads is not None else 0
+        return (-router._skills[n].get(skill, 0), held, router._idle[n], router._ordinals[n])
+
+
+# One per channel of an agent's capacity: (channel, capacity, the lanes of waiting contacts
+# the agent may take, the lanes of free agents it enters with its negated proficiency, the
+# Router's list of every agent's load on the channel by agent number).
+_PlanRecord = tuple[str, int, "tuple[_Lane, ...]", "tuple[tuple[_Lane, int], ...]", list[int]]
 
 # A waiting contact: rank key and enqueue number first (unique, so records compare as their
 # rank and the comparison ends there), then the contact, the number of its need's lane, its
 # priority and when it started waiting. The record is current while ``_waiting`` holds it.
 _Record = tuple[float, int, Id, int, int, float]
 # A free agent: -proficiency, load, idle since, ordinal, stamp (current while the agent's
-# stamp is that), the agent.
-_AgentEntry = tuple[int, int, float, int, int, AgentSlot]
+# stamp is this very object), the agent's number.
+_AgentEntry = tuple[int, int, float, int, int, int]
 
 
 _FREE_AGENTS = Need("", "")  # the "need" of a lane of free agents
@@ -160,11 +231,10 @@ class _Lane:
         self.limit = 2 * (len(self.run) + len(heap)) + 64
 
 
-def _agent_live(entry: _AgentEntry) -> bool:
-    return entry[5].stamp == entry[4]
+_T = TypeVar("_T", bound=Hashable)
 
 
-class _Triggers:
+class _Triggers(Generic[_T]):
     """An insertion-ordered set with O(1) add, discard and pop of the oldest.
 
     ``live`` maps each item to the token of its place in ``order``; places whose token no
@@ -176,26 +246,26 @@ class _Triggers:
     __slots__ = ("live", "order", "token")
 
     def __init__(self) -> None:
-        self.live: dict[Id, int] = {}
-        self.order: deque[tuple[int, Id]] = deque()
+        self.live: dict[_T, int] = {}
+        self.order: deque[tuple[int, _T]] = deque()
         self.token = 0
 
     def __bool__(self) -> bool:
         return bool(self.live)
 
-    def add(self, item: Id) -> None:
+    def add(self, item: _T) -> None:
         """Add at the back; an item already present keeps its place."""
         if item not in self.live:
             self.token += 1
             self.live[item] = self.token
             self.order.append((self.token, item))
 
-    def discard(self, item: Id) -> None:
+    def discard(self, item: _T) -> None:
         live = self.live
         if live.pop(item, None) is not None and not live:
             self.order.clear()  # only discarded places left
 
-    def pop_first(self) -> Id | None:
+    def pop_first(self) -> _T | None:
         live, order = self.live, self.order
         while order:
             token, item = order.popleft()
@@ -217,6 +287,40 @@ class Router:
     on a virtual clock and the engine on the wall clock.
     """
 
+    __slots__ = (
+        "_agent_triggers",
+        "_capacity",
+        "_contact_triggers",
+        "_free_numbers",
+        "_idle",
+        "_ids",
+        "_lane_at",
+        "_lanes",
+        "_lanes_by_cs",
+        "_loads",
+        "_numbers",
+        "_ordinal",
+        "_ordinals",
+        "_plan_versions",
+        "_plans",
+        "_pools",
+        "_profile_of",
+        "_profiles",
+        "_ready",
+        "_seq",
+        "_shared_plans",
+        "_skills",
+        "_spare",
+        "_stamp",
+        "_stamps",
+        "_targeted",
+        "_unindexed",
+        "_version",
+        "_views",
+        "_waiting",
+        "priority_step_s",
+    )
+
     def __init__(self, *, priority_step_s: float = 60.0) -> None:
         self.priority_step_s = priority_step_s
         self._waiting: dict[Id, _Record] = {}
@@ -233,10 +337,30 @@ class Router:
         # that profile without lanes of named agents, with the version it was built at.
         self._profiles: dict[tuple[Any, Any], int] = {}
         self._shared_plans: list[tuple[int, tuple[_PlanRecord, ...]] | None] = []
-        self._agents: dict[Id, AgentSlot] = {}
+        # The agents, flat: each field is a list indexed by the agent's *number* (given when
+        # it is added, reused after it is removed), so a decision reads a few list slots
+        # instead of an object and a dict per agent, and the whole floor's state stays small
+        # enough to stay in cache when agents take turns (longest idle first is a cycle
+        # through all of them). The load on a channel is a list per channel (``_loads``),
+        # which the plan records name; an agent's stamp is a fresh object at every change,
+        # and a free-agent entry is current while it holds the agent's stamp object.
+        self._numbers: dict[Id, int] = {}  # agent id -> number
+        self._ids: list[Id | None] = []  # None: the number is free
+        self._ordinals: list[int] = []  # the order agents became known (the last tie-break)
+        self._ready: list[bool] = []
+        self._idle = array("d")
+        self._stamps = array("q")
+        self._skills: list[dict[str, int]] = []
+        self._capacity: list[dict[str, int]] = []
+        self._profile_of: list[int] = []
+        self._plans: list[tuple[_PlanRecord, ...]] = []
+        self._plan_versions: list[int] = []
+        self._loads: dict[str, list[int]] = {}
+        self._spare: list[int] = []  # numbers of removed agents
+        self._views: list[AgentView | None] = []  # made when first asked for
         self._pools: dict[tuple[str, str], _Lane] = {}  # free agents by (channel, skill)
-        self._agent_triggers = _Triggers()
-        self._contact_triggers = _Triggers()
+        self._agent_triggers: _Triggers[int] = _Triggers()  # of agent numbers
+        self._contact_triggers: _Triggers[Id] = _Triggers()
         self._seq = 0
         self._ordinal = 0
         self._stamp = 0
@@ -323,54 +447,98 @@ class Router:
         idle_since: float = 0.0,
     ) -> None:
         """Add an agent or replace everything known about it (absolute, so it is idempotent)."""
-        slot = self._agents.get(agent_id)
-        if slot is None:
-            self._ordinal += 1
-            slot = self._agents[agent_id] = AgentSlot(agent_id, self._ordinal, {}, {})
-        slot.skills = dict(skills)
-        slot.capacity = dict(capacity)
-        key = (tuple(slot.skills.items()), tuple(slot.capacity.items()))
+        n = self._numbers.get(agent_id)
+        if n is None:
+            n = self._new_number(agent_id)
+        skills = self._skills[n] = dict(skills)
+        capacity = self._capacity[n] = dict(capacity)
+        key = (tuple(skills.items()), tuple(capacity.items()))
         profile = self._profiles.get(key)
         if profile is None:
             profile = self._profiles[key] = len(self._shared_plans)
             self._shared_plans.append(None)
-        slot.profile = profile
-        slot.ready = ready
-        slot.load = dict(load or {})
-        slot.idle_since = idle_since
-        self._plan(slot)
-        self._reindex(slot)
+        self._profile_of[n] = profile
+        self._ready[n] = ready
+        for loads in self._loads.values():
+            loads[n] = 0
+        for channel, held in (load or {}).items():
+            self._load_list(channel)[n] = held
+        self._idle[n] = idle_since
+        self._plans[n] = ()  # (not a model for the new plan: the profile may have changed)
+        self._plan(n)
+        self._reindex(n)
+
+    def _new_number(self, agent_id: Id) -> int:
+        """Give a new agent a number: a removed agent's, else the next one."""
+        self._ordinal += 1
+        if self._spare:
+            n = self._spare.pop()
+            self._ids[n] = agent_id
+            self._ordinals[n] = self._ordinal
+        else:
+            n = len(self._ids)
+            self._ids.append(agent_id)
+            self._ordinals.append(self._ordinal)
+            self._ready.append(False)
+            self._idle.append(0.0)
+            self._stamps.append(0)
+            self._skills.append({})
+            self._capacity.append({})
+            self._profile_of.append(-1)
+            self._plans.append(())
+            self._plan_versions.append(-1)
+            self._views.append(None)
+            for loads in self._loads.values():
+                loads.append(0)
+        self._numbers[agent_id] = n
+        return n
+
+    def _load_list(self, channel: str) -> list[int]:
+        """Every agent's load on ``channel`` by number, made when the channel is first seen."""
+        loads = self._loads.get(channel)
+        if loads is None:
+            loads = self._loads[channel] = [0] * len(self._ids)
+        return loads
 
     def remove_agent(self, agent_id: Id) -> None:
-        slot = self._agents.pop(agent_id, None)
-        if slot is not None:
-            self._stamp += 1
-            slot.stamp = self._stamp
-        self._agent_triggers.discard(agent_id)
+        n = self._numbers.pop(agent_id, None)
+        if n is None:
+            return
+        self._stamp += 1  # its free-agent entries go stale
+        self._stamps[n] = self._stamp
+        self._agent_triggers.discard(n)
+        self._ids[n] = None
+        self._ready[n] = False
+        for loads in self._loads.values():
+            loads[n] = 0
+        self._skills[n], self._capacity[n] = {}, {}
+        self._plans[n], self._plan_versions[n], self._profile_of[n] = (), -1, -1
+        self._views[n] = None
+        self._spare.append(n)
 
     def agent_ready(self, agent_id: Id, *, now: float) -> None:
-        slot = self._agents[agent_id]
-        if not slot.ready:
-            slot.ready = True
-            slot.idle_since = now
-            self._reindex(slot)
+        n = self._numbers[agent_id]
+        if not self._ready[n]:
+            self._ready[n] = True
+            self._idle[n] = now
+            self._reindex(n)
 
     def agent_not_ready(self, agent_id: Id) -> None:
-        slot = self._agents[agent_id]
-        if slot.ready:
-            slot.ready = False
-            self._reindex(slot)
+        n = self._numbers[agent_id]
+        if self._ready[n]:
+            self._ready[n] = False
+            self._reindex(n)
 
     def release(self, agent_id: Id, channel: str, *, now: float) -> None:
         """The agent no longer holds one contact on ``channel`` (closed, rejected, moved)."""
-        slot = self._agents[agent_id]
-        load = slot.load
-        held = load.get(channel, 0)
-        if held <= 0:
+        n = self._numbers[agent_id]
+        loads = self._loads.get(channel)
+        held = loads[n] if loads is not None else 0
+        if loads is None or held <= 0:
             raise ValueError(f"agent {agent_id!r} holds nothing on {channel}")
-        load[channel] = held - 1
-        slot.idle_since = now
-        self._reindex(slot)
+        loads[n] = held - 1
+        self._idle[n] = now
+        self._reindex(n)
 
     def release_and_match(self, agent_id: Id, channel: str, *, now: float) -> Match | None:
         """:meth:`release`, then :meth:`next_match` - in one step when no trigger is pending.
@@ -381,28 +549,37 @@ class Router:
         if self._agent_triggers.live or self._contact_triggers.live:
             self.release(agent_id, channel, now=now)
             return self.next_match()
-        slot = self._agents[agent_id]
-        load = slot.load
-        held = load.get(channel, 0)
-        if held <= 0:
+        n = self._numbers[agent_id]
+        loads = self._loads.get(channel)
+        held = loads[n] if loads is not None else 0
+        if loads is None or held <= 0:
             raise ValueError(f"agent {agent_id!r} holds nothing on {channel}")
-        load[channel] = held - 1
-        slot.idle_since = now
+        loads[n] = held - 1
+        self._idle[n] = now
         self._stamp += 1  # _reindex without the trigger, which would be served at once
-        slot.stamp = self._stamp
-        if not slot.ready:
+        self._stamps[n] = self._stamp
+        if not self._ready[n]:
             return None
-        best = self._best_for_agent(slot)
+        best = self._best_for_agent(n)
         if best is not None:
-            return self._assign(best, slot)
-        self._index_agent(slot)
+            return self._assign(best, n)
+        self._index_agent(n)
         return None
 
-    def agent(self, agent_id: Id) -> AgentSlot | None:
-        return self._agents.get(agent_id)
+    def agent(self, agent_id: Id) -> AgentView | None:
+        """The agent as the router knows it (a live view), or ``None``."""
+        n = self._numbers.get(agent_id)
+        if n is None:
+            return None
+        view = self._views[n]
+        if view is None:
+            view = self._views[n] = AgentView(self, n, agent_id)
+        return view
 
-    def agents(self) -> Iterator[AgentSlot]:
-        return iter(self._agents.values())
+    def agents(self) -> Iterator[AgentView]:
+        """Every agent, in the order they became known."""
+        by_age = sorted(self._numbers.items(), key=lambda item: self._ordinals[item[1]])
+        return (view for agent_id, _n in by_age if (view := self.agent(agent_id)) is not None)
 
     # ---------------------------------------------------------------- decisions
     def next_assignment(self) -> Assignment | None:
@@ -416,28 +593,27 @@ class Router:
         if live:
             if self._unindexed:
                 self._index_unindexed()
-            order, agents = self._agent_triggers.order, self._agents
+            order, ids = self._agent_triggers.order, self._ids
             while order:  # _Triggers.pop_first, inlined
-                token, agent_id = order.popleft()
-                if live.get(agent_id) != token:
+                token, n = order.popleft()
+                if live.get(n) != token:
                     continue
-                del live[agent_id]
-                slot = agents.get(agent_id)
-                if slot is None:
+                del live[n]
+                if ids[n] is None:
                     continue
-                best = self._best_for_agent(slot)
+                best = self._best_for_agent(n)
                 # (popped: re-added at the back if room remains, so free agents take turns)
                 if best is not None:
-                    return self._assign(best, slot)
-                self._index_agent(slot)
-        live = self._contact_triggers.live
-        if live:
-            order, waiting_by_id = self._contact_triggers.order, self._waiting
-            while order:
-                token, contact_id = order.popleft()
-                if live.get(contact_id) != token:
+                    return self._assign(best, n)
+                self._index_agent(n)
+        contacts = self._contact_triggers.live
+        if contacts:
+            pending, waiting_by_id = self._contact_triggers.order, self._waiting
+            while pending:
+                token, contact_id = pending.popleft()
+                if contacts.get(contact_id) != token:
                     continue
-                del live[contact_id]
+                del contacts[contact_id]
                 record = waiting_by_id.get(contact_id)
                 if record is None:
                     continue
@@ -459,18 +635,17 @@ class Router:
         while (found := self.next_assignment()) is not None:
             yield found
 
-    def _best_for_agent(self, slot: AgentSlot) -> _Record | None:
-        """The best-ranked contact the agent may take: the heads of its lanes, compared."""
-        if not slot.ready:
+    def _best_for_agent(self, n: int) -> _Record | None:
+        """The best-ranked contact agent ``n`` may take: the heads of its lanes, compared."""
+        if not self._ready[n]:
             return None
-        plan = slot.plan if slot.plan_version == self._version else self._plan(slot)
+        plan = self._plans[n] if self._plan_versions[n] == self._version else self._plan(n)
         best: _Record | None = None
         empties: list[_Lane] | None = None
-        load = slot.load
         current = self._waiting.get
         heappop = heapq.heappop
-        for channel, cap, wants, _enters in plan:
-            if load.get(channel, 0) >= cap:
+        for _channel, cap, wants, _enters, loads in plan:
+            if loads[n] >= cap:
                 continue
             for lane in wants:
                 run = lane.run
@@ -503,26 +678,28 @@ class Router:
                 self._drop_targeted(lane)
         return best
 
-    def _plan(self, slot: AgentSlot) -> tuple[_PlanRecord, ...]:
-        """Rebuild the agent's plan: per channel, the lanes of waiting contacts it may take
+    def _plan(self, n: int) -> tuple[_PlanRecord, ...]:
+        """Rebuild agent ``n``'s plan: per channel, the lanes of waiting contacts it may take
         (rule 2) and the lanes of free agents it enters.
 
         Agents with the same skills and capacity (in the same order) and no lanes of named
         agents get the same plan object: a decision then touches one shared plan instead of
         a copy per agent, which keeps a large center's working set small.
         """
-        targeted = self._targeted.get(slot.agent_id)
-        if targeted or slot.profile < 0:
-            plan = self._build_plan(slot.skills, slot.capacity, targeted)
+        targeted = self._targeted.get(self._ids[n])
+        profile = self._profile_of[n]
+        if targeted or profile < 0:
+            plan = self._build_plan(self._skills[n], self._capacity[n], targeted, self._plans[n])
         else:
-            shared = self._shared_plans[slot.profile]
+            shared = self._shared_plans[profile]
             if shared is not None and shared[0] == self._version:
                 plan = shared[1]
             else:
-                plan = self._build_plan(slot.skills, slot.capacity, None)
-                self._shared_plans[slot.profile] = (self._version, plan)
-        slot.plan = plan
-        slot.plan_version = self._version
+                previous = () if shared is None else shared[1]
+                plan = self._build_plan(self._skills[n], self._capacity[n], None, previous)
+                self._shared_plans[profile] = (self._version, plan)
+        self._plans[n] = plan
+        self._plan_versions[n] = self._version
         return plan
 
     def _build_plan(
@@ -530,9 +707,13 @@ class Router:
         skills: dict[str, int],
         capacity: dict[str, int],
         targeted: dict[Need, _Lane] | None,
+        previous: tuple[_PlanRecord, ...],
     ) -> tuple[_PlanRecord, ...]:
+        """The plan for ``skills`` and ``capacity``; ``previous``, when not empty, is an older
+        plan for the same ones (only the lanes of waiting contacts change: it lends the rest).
+        """
         plan: list[_PlanRecord] = []
-        for channel, cap in capacity.items():
+        for i, (channel, cap) in enumerate(capacity.items()):
             wants: list[_Lane] = []
             for skill in skills:
                 for lane in self._lanes_by_cs.get((channel, skill), ()):
@@ -540,8 +721,12 @@ class Router:
                         wants.append(lane)
             if targeted:
                 wants.extend(lane for need, lane in targeted.items() if need.channel == channel)
-            enters = tuple((self._pool(channel, skill), -level) for skill, level in skills.items())
-            plan.append((channel, cap, tuple(wants), enters))
+            if previous:
+                enters, loads = previous[i][3], previous[i][4]
+            else:
+                enters = tuple((self._pool(channel, s), -level) for s, level in skills.items())
+                loads = self._load_list(channel)
+            plan.append((channel, cap, tuple(wants), enters, loads))
         return tuple(plan)
 
     def _pool(self, channel: str, skill: str) -> _Lane:
@@ -562,9 +747,9 @@ class Router:
         if need.agents:
             for agent_id in need.agents:
                 self._targeted.setdefault(agent_id, {})[need] = lane
-                slot = self._agents.get(agent_id)
-                if slot is not None:
-                    slot.plan_version = -1
+                n = self._numbers.get(agent_id)
+                if n is not None:
+                    self._plan_versions[n] = -1
         else:
             self._lanes_by_cs.setdefault((need.channel, need.skill), []).append(lane)
             self._version += 1
@@ -586,15 +771,18 @@ class Router:
                 targeted.pop(need, None)
                 if not targeted:
                     del self._targeted[agent_id]
-            slot = self._agents.get(agent_id)
-            if slot is not None:
-                slot.plan_version = -1
+            n = self._numbers.get(agent_id)
+            if n is not None:
+                self._plan_versions[n] = -1
 
     def _waiting_live(self, record: _Record) -> bool:
         return self._waiting.get(record[2]) is record
 
     def _compact_contacts(self, lane: _Lane) -> None:
         lane.compact(self._waiting_live)
+
+    def _agent_live(self, entry: _AgentEntry) -> bool:
+        return self._stamps[entry[5]] == entry[4]
 
     def _index_unindexed(self) -> None:
         """Put every contact whose trigger is still pending in its lane (an agent's trigger
@@ -604,50 +792,57 @@ class Router:
             lane_at[record[3]].push(record, live)
         self._unindexed.clear()
 
-    def _index_agent(self, slot: AgentSlot) -> None:
+    def _index_agent(self, n: int) -> None:
         """Enter a free agent in the lanes of free agents of each channel it has room on."""
-        if not slot.ready:
+        if not self._ready[n]:
             return
-        stamp, idle_since, ordinal, load = slot.stamp, slot.idle_since, slot.ordinal, slot.load
-        for channel, cap, _wants, enters in slot.plan:
-            held = load.get(channel, 0)
+        stamp, idle_since, ordinal = self._stamps[n], self._idle[n], self._ordinals[n]
+        for _channel, cap, _wants, enters, loads in self._plans[n]:
+            held = loads[n]
             if held >= cap:
                 continue
             for pool, level in enters:
-                entry = (level, held, idle_since, ordinal, stamp, slot)
+                entry = (level, held, idle_since, ordinal, stamp, n)
                 run = pool.run  # _Lane.push, inlined
                 if not run or entry > run[-1]:
                     run.append(entry)
                 else:
                     heapq.heappush(pool.heap, entry)
                 if len(run) + len(pool.heap) > pool.limit:
-                    pool.compact(_agent_live)
+                    pool.compact(self._agent_live)
 
-    def _best_agent(self, need: Need) -> AgentSlot | None:
-        """The best free agent for a contact with ``need`` (rule 3)."""
+    def _best_agent(self, need: Need) -> int | None:
+        """The number of the best free agent for a contact with ``need`` (rule 3)."""
         if need.agents:
-            candidates = [
-                slot
-                for agent_id in need.agents
-                if (slot := self._agents.get(agent_id)) is not None and slot.free_on(need.channel)
-            ]
-            if not candidates:
+            channel, skill = need.channel, need.skill
+            loads = self._loads.get(channel)
+            if loads is None:
                 return None
-            return min(candidates, key=lambda slot: slot.rank(need.channel, need.skill))
+            ready, capacity, skills = self._ready, self._capacity, self._skills
+            idle, ordinals = self._idle, self._ordinals
+            candidates = [
+                (-skills[n].get(skill, 0), loads[n], idle[n], ordinals[n], n)
+                for agent_id in need.agents
+                if (n := self._numbers.get(agent_id)) is not None
+                and ready[n]
+                and loads[n] < capacity[n].get(channel, 0)
+            ]
+            return min(candidates)[4] if candidates else None
         pool = self._pools.get((need.channel, need.skill))
         if pool is None:
             return None
         if need.extras:
             return self._best_with_extras(pool, need.extras)
+        stamps = self._stamps
         run, heap = pool.run, pool.heap
         while run:
             head = run[0]
-            if head[5].stamp == head[4]:
+            if stamps[head[5]] == head[4]:
                 break
             run.popleft()
         while heap:
             top = heap[0]
-            if top[5].stamp == top[4]:
+            if stamps[top[5]] == top[4]:
                 break
             heapq.heappop(heap)
         if run:
@@ -658,27 +853,28 @@ class Router:
             head = heap[0]
         else:
             return None
-        best: AgentSlot = head[5]
+        best: int = head[5]
         return best
 
-    def _best_with_extras(self, pool: _Lane, extras: frozenset[str]) -> AgentSlot | None:
+    def _best_with_extras(self, pool: _Lane, extras: frozenset[str]) -> int | None:
         """The best free agent of the lane that also holds ``extras`` (all of them)."""
+        stamps, skills = self._stamps, self._skills
         run, heap = pool.run, pool.heap
         from_run: list[_AgentEntry] = []
         from_heap: list[_AgentEntry] = []
-        chosen: AgentSlot | None = None
+        chosen: int | None = None
         while True:
-            while run and run[0][5].stamp != run[0][4]:
+            while run and stamps[run[0][5]] != run[0][4]:
                 run.popleft()
-            while heap and heap[0][5].stamp != heap[0][4]:
+            while heap and stamps[heap[0][5]] != heap[0][4]:
                 heapq.heappop(heap)
             if run and (not heap or run[0] < heap[0]):
-                if extras.issubset(run[0][5].skills):
+                if extras.issubset(skills[run[0][5]]):
                     chosen = run[0][5]
                     break
                 from_run.append(run.popleft())
             elif heap:
-                if extras.issubset(heap[0][5].skills):
+                if extras.issubset(skills[heap[0][5]]):
                     chosen = heap[0][5]
                     break
                 from_heap.append(heapq.heappop(heap))
@@ -689,39 +885,37 @@ class Router:
             heapq.heappush(heap, entry)
         return chosen
 
-    def _assign(self, record: _Record, slot: AgentSlot) -> Match:
+    def _assign(self, record: _Record, n: int) -> Match:
         contact_id = record[2]
         del self._waiting[contact_id]
         if contact_id in self._contact_triggers.live:  # (popped when a contact trigger matched)
             self._contact_triggers.discard(contact_id)
         if self._unindexed:
             self._unindexed.pop(contact_id, None)
-        return self._take(contact_id, self._lane_at[record[3]].need.channel, slot)
+        return self._take(contact_id, self._lane_at[record[3]].need.channel, n)
 
-    def _take(self, contact_id: Id, channel: str, slot: AgentSlot) -> Match:
-        """The agent takes one more contact on ``channel``."""
-        load = slot.load
-        load[channel] = load.get(channel, 0) + 1
-        self._reindex(slot)
-        return (contact_id, slot.agent_id, channel)
+    def _take(self, contact_id: Id, channel: str, n: int) -> Match:
+        """Agent ``n`` takes one more contact on ``channel``."""
+        loads = self._loads[channel]
+        loads[n] += 1
+        self._reindex(n)
+        return (contact_id, self._ids[n], channel)
 
-    def _reindex(self, slot: AgentSlot) -> None:
+    def _reindex(self, n: int) -> None:
         """New stamp (older lane entries go stale); leave a trigger if the agent is free.
 
         The agent enters the lanes of free agents when its trigger finds no contact.
         """
         self._stamp += 1
-        slot.stamp = self._stamp
+        self._stamps[n] = self._stamp
         triggers = self._agent_triggers
-        if slot.ready:
-            load = slot.load
-            for channel, cap, _wants, _enters in slot.plan:
-                if load.get(channel, 0) < cap:
-                    agent_id = slot.agent_id
-                    if agent_id not in triggers.live:  # _Triggers.add, inlined
+        if self._ready[n]:
+            for _channel, cap, _wants, _enters, loads in self._plans[n]:
+                if loads[n] < cap:
+                    if n not in triggers.live:  # _Triggers.add, inlined
                         token = triggers.token = triggers.token + 1
-                        triggers.live[agent_id] = token
-                        triggers.order.append((token, agent_id))
+                        triggers.live[n] = token
+                        triggers.order.append((token, n))
                     return
-        if slot.agent_id in triggers.live:
-            triggers.discard(slot.agent_id)
+        if n in triggers.live:
+            triggers.discard(n)

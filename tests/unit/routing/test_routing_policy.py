@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,9 @@ operations = st.lists(
         st.tuples(st.just("ready"), st.sampled_from(AGENTS), st.booleans()),
         st.tuples(st.just("release"), st.sampled_from(AGENTS), st.sampled_from(["voice", "chat"])),
         st.tuples(st.just("remove"), st.integers(0, 200), st.none()),
+        # An agent removed and maybe added again: the Router gives its number to the next
+        # new agent, whose old free-agent entries must stay stale.
+        st.tuples(st.just("drop"), st.sampled_from(AGENTS), st.none()),
         st.tuples(st.just("decide"), st.none(), st.none()),
     ),
     max_size=80,
@@ -69,6 +73,9 @@ def run(router: Router | ReferenceRouter, ops: list[Op]) -> list[Assignment]:
             router.release(first, str(second), now=now)
         elif kind == "remove":
             router.remove(f"k{first}")
+        elif kind == "drop":
+            router.remove_agent(first)
+            loads.pop(str(first), None)
         elif kind == "decide":
             found = router.next_assignment()
             if found is not None:
@@ -288,3 +295,29 @@ def test_not_ready_agent_gets_nothing() -> None:
     assert router.next_assignment() is None
     router.agent_ready("a", now=5.0)
     assert router.next_assignment() == Assignment("c", "a", "voice")
+
+
+def test_an_agent_is_read_live_and_a_removed_agents_number_goes_to_the_next_agent() -> None:
+    router = Router()
+    router.set_agent("a", skills={"s": 2}, capacity={"voice": 1, "chat": 2}, ready=True)
+    router.set_agent("b", skills={"s": 2}, capacity={"voice": 1}, ready=True, idle_since=9.0)
+    assert router.next_assignment() is None  # both wait in the lanes of free agents
+    a = router.agent("a")
+    assert a is not None and a.load == {"chat": 0, "voice": 0} and a.ready
+    router.enqueue("c1", Need("chat", "s"), ranked_at=1.0)
+    assert router.next_assignment() == Assignment("c1", "a", "chat")
+    assert a.load == {"chat": 1, "voice": 0}  # a view: it follows the router
+    assert a.free_on("chat") and a.rank("chat", "s") == (-2, 1, 0.0, 1)
+    assert router.next_assignment() is None
+    router.remove_agent("a")  # its entries (the best-ranked: idle since 0) go stale
+    assert router.agent("a") is None
+    router.enqueue("c2", Need("voice", "s"), ranked_at=21.0)
+    assert router.next_assignment() == Assignment("c2", "b", "voice")
+    # A new agent gets "a"'s number, and is itself, not "a".
+    router.set_agent("z", skills={"s": 2}, capacity={"voice": 1}, ready=True, idle_since=20.0)
+    router.enqueue("c3", Need("voice", "s"), ranked_at=22.0)
+    assert router.next_assignment() == Assignment("c3", "z", "voice")
+    assert [view.agent_id for view in router.agents()] == ["b", "z"]
+    assert router.agent("z").load == {"voice": 1}  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="holds nothing"):
+        router.release("b", "chat", now=23.0)
