@@ -138,6 +138,7 @@ class Measure:
     sent: dict[str, float] = field(default_factory=dict)
     received: dict[str, float] = field(default_factory=dict)
     errors: int = 0
+    refused: dict[int, int] = field(default_factory=dict)  # create answers other than 201
     closed: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -322,8 +323,9 @@ async def create(pool: KeepAlivePool, body: bytes, measure: Measure) -> None:
         print(f"create failed: {exc!r}", file=sys.stderr)
         measure.errors += 1
         return
-    if status != 201:
+    if status != 201:  # 503: the create route's admission limit (ADR 0207)
         measure.errors += 1
+        measure.refused[status] = measure.refused.get(status, 0) + 1
         return
     measure.sent[json.loads(answer)["id"]] = sent
 
@@ -583,6 +585,7 @@ async def main() -> None:
             f"seconds={args.seconds} contacts={total} offers_received={len(latencies)} "
             f"not_offered={missing} errors={measure.errors} closed={measure.closed} "
             f"agents_via={args.agents_via}"
+            + (f" creates_refused={measure.refused}" if measure.refused else "")
         )
         print(
             "load average (1/5/15 min) before "
