@@ -196,6 +196,12 @@ class RoutingEngine:
         self._hinted_agents: dict[UUID, set[UUID]] = {}
         self._hinted_rows: dict[UUID, dict[UUID, RoutingContact]] = {}
         self._hinted_events: dict[UUID, list[RoutingEvent]] = {}
+        # Something may be in the outbox that this engine has not applied (a bus message,
+        # a kick, a sweep's change): the next pass follows it. A pass woken only by local
+        # hints skips the outbox read (those changes are applied from the hint, and the
+        # relay's publish of them wakes a following pass anyway).
+        self._news = True
+        self._last_follow = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -203,6 +209,7 @@ class RoutingEngine:
         return self._is_leader
 
     def kick(self) -> None:
+        self._news = True
         self._wake.set()
 
     def hint(
@@ -245,11 +252,15 @@ class RoutingEngine:
     async def _run(self) -> None:
         while True:
             try:
-                await self.run_once()
+                clock = time.monotonic()
+                due = clock - self._last_follow >= min(self.tick_s, self.sweep_s)
+                follow, self._news = self._news or due, False
+                await self.run_once(follow=follow)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("routing engine pass failed; reloading")
+                self._news = True
                 self.tenants.clear()
                 await self._resign()
             await wait_event(self._wake, self._timeout())
@@ -258,9 +269,11 @@ class RoutingEngine:
     def _timeout(self) -> float:
         return min(self.tick_s, self.sweep_s) if self._is_leader else self.tick_s
 
-    async def run_once(self) -> None:
-        """One pass: (re)gain leadership, follow events, decide, and sweep when due."""
+    async def run_once(self, *, follow: bool = True) -> None:
+        """One pass: (re)gain leadership, follow events (``follow``), decide, and sweep
+        when due."""
         if not await self._lead():
+            self._news = True
             return
         clock = time.monotonic()
         if clock - self._last_tenant_scan > 10 or not self.tenants:
@@ -268,8 +281,11 @@ class RoutingEngine:
             self._last_tenant_scan = clock
         for tenant_id in list(self.tenants):
             await self._take_hints(tenant_id)
-            await self._follow(tenant_id)
+            if follow:
+                await self._follow(tenant_id)
             await self._decide(tenant_id)
+        if follow:
+            self._last_follow = clock
         if clock - self._last_renew >= self.lease_s / 3:
             await do_renew_leases(self.db, worker_id=self.worker_id, lease_s=self.lease_s)
             self._last_renew = clock
@@ -282,7 +298,7 @@ class RoutingEngine:
                 changed += await do_overflow_waiting(self.db, tenant_id=tenant_id, now=now)
                 self.stats.reclaimed += changed
                 if changed:
-                    self._wake.set()
+                    self.kick()
 
     # ----------------------------------------------------------------- leadership
     async def _lead(self) -> bool:
@@ -348,7 +364,7 @@ class RoutingEngine:
                 async with self.bus.subscribe(tenant_channel(tenant_id)) as messages:
                     async for message in messages:
                         if concerns_routing(message):
-                            self._wake.set()
+                            self.kick()
             except asyncio.CancelledError:
                 raise
             except Exception:
