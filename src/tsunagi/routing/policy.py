@@ -191,11 +191,14 @@ _PlanRecord = tuple[str, int, "tuple[_Lane, ...]", "tuple[tuple[_Lane, int], ...
 # priority and when it started waiting. The record is current while ``_waiting`` holds it.
 _Record = tuple[float, int, Id, int, int, float]
 # A free agent: -proficiency, load, idle since, ordinal, stamp (current while the agent's
-# stamp is this very object), the agent's number.
+# stamp is this very object: every stamp is a new number), the agent's number.
 _AgentEntry = tuple[int, int, float, int, int, int]
 
 
 _FREE_AGENTS = Need("", "")  # the "need" of a lane of free agents
+# The stamp of an agent that can make no free-agent entry (no room, not ready, removed): no
+# entry holds it, so all of the agent's entries are stale.
+_NO_STAMP = -1
 
 
 class _Lane:
@@ -349,7 +352,7 @@ class Router:
         self._ordinals: list[int] = []  # the order agents became known (the last tie-break)
         self._ready: list[bool] = []
         self._idle = array("d")
-        self._stamps = array("q")
+        self._stamps: list[int] = []
         self._skills: list[dict[str, int]] = []
         self._capacity: list[dict[str, int]] = []
         self._profile_of: list[int] = []
@@ -504,8 +507,7 @@ class Router:
         n = self._numbers.pop(agent_id, None)
         if n is None:
             return
-        self._stamp += 1  # its free-agent entries go stale
-        self._stamps[n] = self._stamp
+        self._stamps[n] = _NO_STAMP  # its free-agent entries go stale
         self._agent_triggers.discard(n)
         self._ids[n] = None
         self._ready[n] = False
@@ -782,7 +784,7 @@ class Router:
         lane.compact(self._waiting_live)
 
     def _agent_live(self, entry: _AgentEntry) -> bool:
-        return self._stamps[entry[5]] == entry[4]
+        return self._stamps[entry[5]] is entry[4]
 
     def _index_unindexed(self) -> None:
         """Put every contact whose trigger is still pending in its lane (an agent's trigger
@@ -796,7 +798,11 @@ class Router:
         """Enter a free agent in the lanes of free agents of each channel it has room on."""
         if not self._ready[n]:
             return
-        stamp, idle_since, ordinal = self._stamps[n], self._idle[n], self._ordinals[n]
+        stamp = self._stamps[n]
+        if stamp is _NO_STAMP:  # (not expected: a free agent's last change gave it a stamp)
+            self._stamp += 1
+            stamp = self._stamps[n] = self._stamp
+        idle_since, ordinal = self._idle[n], self._ordinals[n]
         for _channel, cap, _wants, enters, loads in self._plans[n]:
             held = loads[n]
             if held >= cap:
@@ -837,12 +843,12 @@ class Router:
         run, heap = pool.run, pool.heap
         while run:
             head = run[0]
-            if stamps[head[5]] == head[4]:
+            if stamps[head[5]] is head[4]:
                 break
             run.popleft()
         while heap:
             top = heap[0]
-            if stamps[top[5]] == top[4]:
+            if stamps[top[5]] is top[4]:
                 break
             heapq.heappop(heap)
         if run:
@@ -864,9 +870,9 @@ class Router:
         from_heap: list[_AgentEntry] = []
         chosen: int | None = None
         while True:
-            while run and stamps[run[0][5]] != run[0][4]:
+            while run and stamps[run[0][5]] is not run[0][4]:
                 run.popleft()
-            while heap and stamps[heap[0][5]] != heap[0][4]:
+            while heap and stamps[heap[0][5]] is not heap[0][4]:
                 heapq.heappop(heap)
             if run and (not heap or run[0] < heap[0]):
                 if extras.issubset(skills[run[0][5]]):
@@ -904,18 +910,22 @@ class Router:
     def _reindex(self, n: int) -> None:
         """New stamp (older lane entries go stale); leave a trigger if the agent is free.
 
-        The agent enters the lanes of free agents when its trigger finds no contact.
+        The agent enters the lanes of free agents when its trigger finds no contact. An
+        agent with no room (or not ready) gets ``_NO_STAMP`` instead of a new number: it
+        makes no entry before its next change, and its next stamp then replaces a shared
+        object, not one made a whole cycle of the floor ago (which would be out of cache).
         """
-        self._stamp += 1
-        self._stamps[n] = self._stamp
         triggers = self._agent_triggers
         if self._ready[n]:
             for _channel, cap, _wants, _enters, loads in self._plans[n]:
                 if loads[n] < cap:
+                    self._stamp += 1
+                    self._stamps[n] = self._stamp
                     if n not in triggers.live:  # _Triggers.add, inlined
                         token = triggers.token = triggers.token + 1
                         triggers.live[n] = token
                         triggers.order.append((token, n))
                     return
+        self._stamps[n] = _NO_STAMP
         if n in triggers.live:
             triggers.discard(n)
