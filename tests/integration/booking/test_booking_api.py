@@ -4,10 +4,12 @@ customer cancels; bad input, full slots, past and closed times change nothing.""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -189,6 +191,26 @@ def test_times_that_cannot_be_booked(world: World, database_url: str, visitor: V
         f"/book/{visitor.slug}", data={"queue": str(queue_id), "slot": tomorrow.isoformat()}
     )
     assert stolen.status_code == 403
+
+
+def test_the_form_opens_on_the_first_day_with_a_free_time(
+    world: World, database_url: str, visitor: Visitor
+) -> None:
+    """Late in the evening nothing is left today: without a day asked for, the form opens on
+    the first day that has a time to book (a day's notice stands for "late in the day", so
+    the test does not depend on the clock). A day asked for is shown as asked."""
+    tenant_id = world.tenants["a"]
+    queue_id = make_queue(database_url, tenant_id, booking={"min_notice_minutes": 24 * 60})
+    today = datetime.now(ZoneInfo("Asia/Tokyo")).date()  # the tenants' (default) time zone
+    page = visitor.page(queue=str(queue_id))
+    assert page.status_code == 200
+    shown = date.fromisoformat(re.findall(r'name="day" value="([0-9-]+)"', page.text)[0])
+    assert shown > today
+    assert 'data-testid="booking-no-slots"' not in page.text
+    assert re.search(r'<input type="radio" name="slot" value="[^"]+" required\s+>', page.text)
+    asked = visitor.page(queue=str(queue_id), day=today.isoformat())
+    assert f'name="day" value="{today.isoformat()}"' in asked.text
+    assert 'data-testid="booking-no-slots"' in asked.text
 
 
 def test_a_full_slot_is_shown_full_and_refused(
