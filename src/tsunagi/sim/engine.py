@@ -36,10 +36,10 @@ events in exactly the order of one binary heap at a cost that does not grow with
 how many are pending; cancelled abandonments are skipped lazily (no search in a
 queue). With the router's per-decision cost independent of the number waiting,
 the work per call (instructions) grows neither with the backlog nor with the size
-of the center; the memory a call touches does grow with the center (the agent it
-takes, one pending event per call in progress), which costs cache misses, not work
-(``docs/architecture/wfm.md``, decision 0110). The calls are pre-drawn with NumPy
-and held in tuples, which the garbage collector stops scanning.
+of the center; the memory a call touches grows with the center mostly through the
+pending events (one per call in progress), since the Router keeps its agents flat
+(``docs/architecture/wfm.md``, decisions 0110 and 0111). The calls are pre-drawn
+with NumPy and held in tuples, which the garbage collector stops scanning.
 """
 
 from __future__ import annotations
