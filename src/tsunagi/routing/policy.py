@@ -535,10 +535,9 @@ class Router:
         """The agent no longer holds one contact on ``channel`` (closed, rejected, moved)."""
         n = self._numbers[agent_id]
         loads = self._loads.get(channel)
-        held = loads[n] if loads is not None else 0
-        if loads is None or held <= 0:
+        if loads is None or loads[n] <= 0:
             raise ValueError(f"agent {agent_id!r} holds nothing on {channel}")
-        loads[n] = held - 1
+        loads[n] -= 1
         self._idle[n] = now
         self._reindex(n)
 
@@ -553,10 +552,9 @@ class Router:
             return self.next_match()
         n = self._numbers[agent_id]
         loads = self._loads.get(channel)
-        held = loads[n] if loads is not None else 0
-        if loads is None or held <= 0:
+        if loads is None or loads[n] <= 0:
             raise ValueError(f"agent {agent_id!r} holds nothing on {channel}")
-        loads[n] = held - 1
+        loads[n] -= 1
         self._idle[n] = now
         self._stamp += 1  # _reindex without the trigger, which would be served at once
         self._stamps[n] = self._stamp
@@ -820,20 +818,7 @@ class Router:
     def _best_agent(self, need: Need) -> int | None:
         """The number of the best free agent for a contact with ``need`` (rule 3)."""
         if need.agents:
-            channel, skill = need.channel, need.skill
-            loads = self._loads.get(channel)
-            if loads is None:
-                return None
-            ready, capacity, skills = self._ready, self._capacity, self._skills
-            idle, ordinals = self._idle, self._ordinals
-            candidates = [
-                (-skills[n].get(skill, 0), loads[n], idle[n], ordinals[n], n)
-                for agent_id in need.agents
-                if (n := self._numbers.get(agent_id)) is not None
-                and ready[n]
-                and loads[n] < capacity[n].get(channel, 0)
-            ]
-            return min(candidates)[4] if candidates else None
+            return self._best_named(need)
         pool = self._pools.get((need.channel, need.skill))
         if pool is None:
             return None
@@ -861,6 +846,27 @@ class Router:
             return None
         best: int = head[5]
         return best
+
+    def _best_named(self, need: Need) -> int | None:
+        """The best free agent among those ``need`` names.
+
+        (Apart from :meth:`_best_agent`: a comprehension's variables would be cells made on
+        every call of the function holding it, in CPython 3.11.)
+        """
+        channel, skill = need.channel, need.skill
+        loads = self._loads.get(channel)
+        if loads is None:
+            return None
+        ready, capacity, skills = self._ready, self._capacity, self._skills
+        idle, ordinals = self._idle, self._ordinals
+        candidates = [
+            (-skills[n].get(skill, 0), loads[n], idle[n], ordinals[n], n)
+            for agent_id in need.agents
+            if (n := self._numbers.get(agent_id)) is not None
+            and ready[n]
+            and loads[n] < capacity[n].get(channel, 0)
+        ]
+        return min(candidates)[4] if candidates else None
 
     def _best_with_extras(self, pool: _Lane, extras: frozenset[str]) -> int | None:
         """The best free agent of the lane that also holds ``extras`` (all of them)."""
