@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import or_, select, update
@@ -172,6 +173,30 @@ async def _held(
     return contact, assignment
 
 
+async def _held_with_config(
+    session: AsyncSession, contact_id: UUID, agent_id: UUID | None, *states: ContactState
+) -> tuple[RoutingContact, RoutingAssignment, dict[str, Any] | None]:
+    """:func:`_held` and the contact's queue's ``config`` (None without a queue) in one
+    statement, for the actions that need the queue's settings (end, close)."""
+    found = (
+        await session.execute(
+            select(RoutingContact, RoutingAssignment, Queue.config)
+            .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
+            .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
+            .where(RoutingContact.id == contact_id)
+            .with_for_update(of=RoutingContact)
+        )
+    ).first()
+    if found is None:
+        raise NotFoundError("contact not found")
+    contact, assignment, config = found
+    if assignment is None or contact.state not in states:
+        raise ConflictError(f"the contact is {contact.state}")
+    if agent_id is not None and assignment.agent_id != agent_id:
+        raise ConflictError("the contact is not yours")
+    return contact, assignment, config
+
+
 async def do_accept_offer(
     db: Database, *, tenant_id: UUID, contact_id: UUID, agent_id: UUID, actor: str | None
 ) -> None:
@@ -265,12 +290,14 @@ async def do_end_contact(
     """The conversation ended (hang-up, chat closed): after-call work starts; returns its limit."""
     now = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
-        contact, assignment = await _held(session, contact_id, agent_id, *IN_CONVERSATION)
+        contact, assignment, config = await _held_with_config(
+            session, contact_id, agent_id, *IN_CONVERSATION
+        )
         if contact.consult_of is not None:
             await end_consult_in(session, contact, now, actor)
             return now
         agent, name, held = await lock_agent_and_holdings(session, assignment.agent_id, at=now)
-        settings = await _settings(session, contact.queue_id)
+        settings = routing_settings(config)
         until = now + timedelta(seconds=settings.acw_max_s)
         move(contact, S.WRAP_UP, now)
         assignment.state = S.WRAP_UP
@@ -318,9 +345,10 @@ async def do_close_contact(
         assert keyring is not None, "a follow-up or callback needs the keyring"
         cipher = await keyring.cipher(db, tenant_id)
     async with db.scoped(tenant_id) as session, session.begin():
-        contact, assignment = await _held(session, contact_id, agent_id, S.WRAP_UP)
+        contact, assignment, config = await _held_with_config(
+            session, contact_id, agent_id, S.WRAP_UP
+        )
         if contact.queue_id is not None:
-            config = await session.scalar(select(Queue.config).where(Queue.id == contact.queue_id))
             wrap_up_rules(config).check(
                 category=category,
                 sub_reason=sub_reason,
