@@ -30,6 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast, get_args
 from uuid import UUID
 
 import msgspec
@@ -92,22 +93,7 @@ RoutingEvent = (
     | ContactSelfServiceStartedEvent
     | ContactTransferredEvent
 )
-_ROUTING_CLASSES = (
-    AgentStateChangedEvent,
-    ContactAbandonedEvent,
-    ContactCallbackScheduledEvent,
-    ContactClosedEvent,
-    ContactConnectedEvent,
-    ContactCreatedEvent,
-    ContactEndedEvent,
-    ContactHeldEvent,
-    ContactOfferDeclinedEvent,
-    ContactOfferedEvent,
-    ContactQueuedEvent,
-    ContactResumedEvent,
-    ContactSelfServiceStartedEvent,
-    ContactTransferredEvent,
-)
+_ROUTING_CLASSES: tuple[type[Event], ...] = get_args(RoutingEvent)
 ROUTING_TYPES = tuple(cls.type_name() for cls in _ROUTING_CLASSES)
 _ROUTING_TYPE_SET = frozenset(ROUTING_TYPES)
 _decoder: msgspec.json.Decoder[RoutingEvent] = msgspec.json.Decoder(RoutingEvent)
@@ -227,7 +213,9 @@ class RoutingEngine:
         the contact row as the action committed it, taken as read (by version, like any
         row) without reading it again. ``events``: the events the action committed (all of
         them, in order), applied like followed ones (by version) without any read."""
-        routing = [event for event in events if isinstance(event, _ROUTING_CLASSES)]
+        routing = cast(
+            list[RoutingEvent], [event for event in events if isinstance(event, _ROUTING_CLASSES)]
+        )
         if routing:
             self._hinted_events.setdefault(tenant_id, []).extend(routing)
         if contact is not None:

@@ -75,7 +75,7 @@ async def _until_revoked(
     if credential is None:
         return
     revoked = asyncio.Event()
-    watch = _watch_of(services)
+    watch = _watch_of(socket, services)
     key = watch.add(credential, principal, revoked)
     try:
         await revoked.wait()
@@ -133,13 +133,12 @@ class CredentialWatch:
                 revoked.set()
 
 
-WATCHES: dict[int, CredentialWatch] = {}
-
-
-def _watch_of(services: Services) -> CredentialWatch:
-    watch = WATCHES.get(id(services))
-    if watch is None or watch._services is not services:
-        watch = WATCHES[id(services)] = CredentialWatch(services)
+def _watch_of(socket: WebSocket[Any, Any, Any], services: Services) -> CredentialWatch:
+    """The app's one watch, kept in its state (it lives and goes with the app)."""
+    state = socket.app.state
+    watch = state.get("desk_credential_watch")
+    if not isinstance(watch, CredentialWatch):
+        watch = state["desk_credential_watch"] = CredentialWatch(services)
     return watch
 
 
