@@ -65,14 +65,12 @@ async def principal_now(connection: Connection) -> Principal | None:
     """Who the connection's credentials (bearer token, else session cookie) name right now:
     None once the token or session is revoked or expired. Long-lived sockets call it again
     to notice a revocation."""
-    services = services_of(connection)
-    header = connection.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return await resolve_api_token(services.db, header[7:].strip())
-    cookie = connection.cookies.get(SESSION_COOKIE)
-    if cookie:
-        return await resolve_session(services.db, cookie)
-    return None
+    credential = credential_of(connection)
+    if credential is None:
+        return None
+    kind, value = credential
+    db = services_of(connection).db
+    return await (resolve_api_token(db, value) if kind == "token" else resolve_session(db, value))
 
 
 def credential_of(connection: Connection) -> tuple[str, str] | None:
