@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import String, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions import audit
@@ -300,40 +300,21 @@ async def resolve_session(db: Database, token: str) -> Principal | None:
 
     Runs on every request: one indexed query for the few columns a principal needs (no
     ORM objects)."""
-    # One indexed statement, inline (on SQLite on the loop's thread: no hand-overs).
-    async with db.system(readonly=True, snapshot=False, inline=True) as session:
-        found = (await session.execute(_SESSION_LOOKUP, {"token_hash": digest(token)})).first()
-    if found is None:
-        return None
-    session_id, expires_at, *user = found
-    if expires_at <= _now():
-        return None
-    return _principal_of(user, session_id=session_id)
+    return await _resolve(db, "session", token)
 
 
 async def resolve_api_token(db: Database, token: str) -> Principal | None:
-    # Every API request runs it: one indexed statement, inline as a session's.
+    """The principal behind an API token, or None if unknown, expired or revoked."""
+    return await _resolve(db, "token", token)
+
+
+async def _resolve(db: Database, kind: str, value: str) -> Principal | None:
+    # Every request runs it: one indexed statement (built once, the one resolve_many uses),
+    # inline — on SQLite on the loop's thread, no hand-overs.
+    statement = _TOKENS_LOOKUP if kind == "token" else _SESSIONS_LOOKUP
     async with db.system(readonly=True, snapshot=False, inline=True) as session:
-        found = (
-            await session.execute(
-                select(
-                    ApiToken.id,
-                    ApiToken.expires_at,
-                    ApiToken.revoked_at,
-                    ApiToken.scopes,
-                    *_PRINCIPAL_COLUMNS,
-                )
-                .join(User, User.id == ApiToken.user_id)
-                .where(ApiToken.token_hash == digest(token))
-            )
-        ).first()
-    if found is None:
-        return None
-    token_id, expires_at, revoked_at, scopes, *user = found
-    expired = expires_at is not None and expires_at <= _now()
-    if revoked_at is not None or expired:
-        return None
-    return _principal_of(user, token_id=token_id, scopes=frozenset(scopes))
+        row = (await session.execute(statement, {"hashes": [digest(value)]})).first()
+    return None if row is None else _principal_of_row(kind, row, _now())
 
 
 async def resolve_many(
@@ -379,15 +360,8 @@ _PRINCIPAL_COLUMNS = (
 )
 
 
-# Built once: every request runs it, and a statement object reused as it is is neither
-# rebuilt nor given a new cache key by SQLAlchemy (a system session adds no criteria).
-_SESSION_LOOKUP = (
-    select(UserSession.id, UserSession.expires_at, *_PRINCIPAL_COLUMNS)
-    .join(User, User.id == UserSession.user_id)
-    .where(UserSession.token_hash == bindparam("token_hash", type_=String))
-)
-
-
+# Built once: every request runs one of them, and a statement object reused as it is is
+# neither rebuilt nor given a new cache key by SQLAlchemy (a system session adds no criteria).
 _TOKENS_LOOKUP = (
     select(
         ApiToken.token_hash,
