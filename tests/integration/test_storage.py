@@ -375,3 +375,78 @@ async def test_inline_reads_are_scoped_read_only_and_see_commits(database_url: s
             db.scoped(left, readonly=True, inline=True)
     finally:
         await db.dispose()
+
+
+async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyncio(
+    migrated: Any,
+) -> None:
+    """SQLite only (the inline writer is SQLite's; PostgreSQL's writes go through asyncpg):
+    a write transaction's statements run on the event loop's thread, and while another
+    process holds the write lock, ``BEGIN IMMEDIATE`` waits in asyncio — the loop keeps
+    running — and goes ahead once the lock is free; a lock held past ``WRITE_WAIT_S``
+    gives "database is locked" and writes nothing."""
+    import sqlite3
+
+    from tsunagi.adapters.storage import db as db_module
+
+    url = migrated.url("sqlite")
+    path = url.split("///", 1)[1]
+    db = Database(url)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        tenant_id, _right = await _two_tenants(db)
+        loop_thread = threading.get_ident()
+        threads: set[int] = set()
+
+        def note_thread(*_args: Any) -> None:
+            threads.add(threading.get_ident())
+
+        def audit(action: str) -> AuditEntry:
+            return AuditEntry(
+                occurred_at=datetime.now(UTC), action=action, resource_type="t", outcome="ok"
+            )
+
+        async with db.scoped(tenant_id) as session, session.begin():
+            connection = await session.connection()
+            event.listen(connection.sync_connection, "before_cursor_execute", note_thread)
+            session.add(audit("test.inline-write"))
+        assert threads == {loop_thread}
+
+        # Another process's writer (here: another connection) holds the lock for 0.4 s.
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        asyncio.get_running_loop().call_later(0.4, other.execute, "COMMIT")
+        started = asyncio.get_running_loop().time()
+        async with db.scoped(tenant_id) as session, session.begin():
+            session.add(audit("test.after-wait"))
+        waited = asyncio.get_running_loop().time() - started
+        ticker.cancel()
+        assert waited >= 0.35
+        assert ticks >= 15  # the loop ran while the writer waited (about 40 ticks)
+
+        # Held for longer than the writer waits: a clear error, nothing written.
+        db_module.WRITE_WAIT_S = 0.2
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"):
+            async with db.scoped(tenant_id) as session, session.begin():
+                session.add(audit("test.gave-up"))
+        other.execute("COMMIT")
+        async with db.scoped(tenant_id, readonly=True) as session:
+            actions = set(
+                await session.scalars(
+                    select(AuditEntry.action).where(AuditEntry.action.like("test.%"))
+                )
+            )
+        assert actions == {"test.inline-write", "test.after-wait"}
+    finally:
+        db_module.WRITE_WAIT_S = 10.0
+        other.close()
+        await db.dispose()

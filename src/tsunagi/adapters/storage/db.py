@@ -8,6 +8,9 @@ migrations and the demo loader). A session that is neither fails closed.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.util import await_only
 
 from tsunagi.adapters.storage.models import OutboxEvent, TenantScoped
 from tsunagi.adapters.storage.sqlite_inline import BUSY_TIMEOUT_MS, inline_url
@@ -113,11 +117,16 @@ class Database:
             # SQLite has one writer at a time. Writers of this process queue for the one
             # write connection (an asyncio wait) instead of meeting in SQLite's busy
             # handler, which sleeps in steps of up to 100 ms; readers have their own pool
-            # (WAL lets them read while a write is open).
+            # (WAL lets them read while a write is open). The write connection runs its
+            # statements on the event loop's thread (sqlite_inline, decision 0813): a
+            # write transaction takes the lock at BEGIN IMMEDIATE, waiting for another
+            # process's writer in asyncio, and its statements then never wait.
             self.engine: AsyncEngine = create_async_engine(
-                url, **options, pool_size=1, max_overflow=0, pool_timeout=30
+                inline_url(url), **options, pool_size=1, max_overflow=0, pool_timeout=30
             )
-            _configure_sqlite(self.engine.sync_engine)
+            _configure_sqlite(
+                self.engine.sync_engine, busy_timeout_ms=BUSY_TIMEOUT_MS, wait_to_begin=True
+            )
             self._reader = create_async_engine(url, **options)
             _configure_sqlite(self._reader.sync_engine)
             reader = self._reader
@@ -256,10 +265,17 @@ def _drop_closed_connections(engine: Engine) -> None:
 
 
 def _configure_sqlite(
-    engine: Engine, *, busy_timeout_ms: int = 10_000, query_only: bool = False
+    engine: Engine,
+    *,
+    busy_timeout_ms: int = 10_000,
+    query_only: bool = False,
+    wait_to_begin: bool = False,
 ) -> None:
     """WAL + synchronous=FULL, and writers take the lock at BEGIN (no deadlocking upgrades);
-    ``query_only`` connections refuse every write."""
+    ``query_only`` connections refuse every write. ``wait_to_begin`` (the inline writer):
+    a ``BEGIN IMMEDIATE`` that finds the database locked by another process is retried
+    after an asyncio sleep, for up to ``WRITE_WAIT_S``, instead of SQLite's busy handler
+    sleeping on the event loop's thread."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -280,8 +296,12 @@ def _configure_sqlite(
         options = connection.get_execution_options()
         if options.get("sqlite_no_begin", False):  # autocommit: each statement on its own
             return
-        readonly = options.get("sqlite_readonly", False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        if options.get("sqlite_readonly", False):
+            connection.exec_driver_sql("BEGIN")
+        elif wait_to_begin:
+            _begin_immediate(connection)
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     # A ROLLBACK is a hop to aiosqlite's thread and back; a session's close and the pool's
     # reset on return each send one, also when no transaction is open (the autocommit and
@@ -297,3 +317,32 @@ def _configure_sqlite(
         rollback(dbapi_connection)
 
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+WRITE_WAIT_S = 10.0
+"""How long an inline writer waits for another process's write lock at ``BEGIN``."""
+
+
+def _begin_immediate(connection: Any) -> None:
+    """``BEGIN IMMEDIATE`` on the inline writer: while another process holds the write lock,
+    sleep in asyncio (the statement runs in SQLAlchemy's greenlet, so ``await_only`` hands
+    the loop back) and try again, with a growing pause, for up to ``WRITE_WAIT_S``. The
+    tries go to the driver with the busy timeout off, so none of them sleeps in SQLite."""
+    driver = connection.connection.driver_connection
+    deadline = time.monotonic() + WRITE_WAIT_S
+    pause = 0.002
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error):
+                    raise
+            await_only(asyncio.sleep(pause))
+            pause = min(pause * 2, 0.05)
+        # Still locked: the same statement through SQLAlchemy, for its usual error.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
