@@ -384,6 +384,10 @@ class RoutingEngine:
                     load=loads.get(agent.user_id, {}),
                     idle_since=_ts(agent.idle_since),
                 )
+            # The free agents' triggers are served before any contact is known (they find
+            # none): the waiting contacts' triggers then come alone, in rank order, and each
+            # takes the best free agent — not whichever agent's trigger happened to be first.
+            assert state.router.next_match() is None
             waiting = (
                 await session.scalars(
                     select(RoutingContact)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
@@ -80,7 +80,7 @@ class Offered:
 async def _settings(session: AsyncSession, queue_id: UUID | None) -> QueueRouting:
     if queue_id is None:
         return routing_settings(None)
-    config = await session.scalar(select(Queue.config).where(Queue.id == queue_id))
+    config = await session.scalar(_QUEUE_CONFIG, {"queue_id": queue_id})
     return routing_settings(config)
 
 
@@ -151,18 +151,32 @@ def _check_fits(
         raise ConflictError("the agent lacks a skill the contact needs")
 
 
+# Built once (see rows.py): the contact locked with its assignment, and with its queue's
+# config for the actions that need the queue's settings (end, close).
+_HELD = (
+    select(RoutingContact, RoutingAssignment)
+    .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
+    .where(RoutingContact.id == bindparam("contact_id"))
+    .with_for_update(of=RoutingContact)
+)
+_HELD_WITH_CONFIG = (
+    select(RoutingContact, RoutingAssignment, Queue.config)
+    .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
+    .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
+    .where(RoutingContact.id == bindparam("contact_id"))
+    .with_for_update(of=RoutingContact)
+)
+_QUEUE_CONFIG = select(Queue.config).where(Queue.id == bindparam("queue_id"))
+_SUB_REASON = select(ContactParty.sub_reason).where(
+    ContactParty.contact_id == bindparam("contact_id")
+)
+
+
 async def _held(
     session: AsyncSession, contact_id: UUID, agent_id: UUID | None, *states: ContactState
 ) -> tuple[RoutingContact, RoutingAssignment]:
     # The contact locked and its assignment read in one statement.
-    found = (
-        await session.execute(
-            select(RoutingContact, RoutingAssignment)
-            .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
-            .where(RoutingContact.id == contact_id)
-            .with_for_update(of=RoutingContact)
-        )
-    ).first()
+    found = (await session.execute(_HELD, {"contact_id": contact_id})).first()
     if found is None:
         raise NotFoundError("contact not found")
     contact, assignment = found
@@ -178,15 +192,7 @@ async def _held_with_config(
 ) -> tuple[RoutingContact, RoutingAssignment, dict[str, Any] | None]:
     """:func:`_held` and the contact's queue's ``config`` (None without a queue) in one
     statement, for the actions that need the queue's settings (end, close)."""
-    found = (
-        await session.execute(
-            select(RoutingContact, RoutingAssignment, Queue.config)
-            .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
-            .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
-            .where(RoutingContact.id == contact_id)
-            .with_for_update(of=RoutingContact)
-        )
-    ).first()
+    found = (await session.execute(_HELD_WITH_CONFIG, {"contact_id": contact_id})).first()
     if found is None:
         raise NotFoundError("contact not found")
     contact, assignment, config = found
@@ -357,9 +363,7 @@ async def do_close_contact(
         if sub_reason is not None:
             await _keep_sub_reason(session, contact, sub_reason, now)
         else:
-            sub_reason = await session.scalar(
-                select(ContactParty.sub_reason).where(ContactParty.contact_id == contact.id)
-            )
+            sub_reason = await session.scalar(_SUB_REASON, {"contact_id": contact.id})
         if follow_up is not None or callback is not None:
             assert cipher is not None
             creator = by_user_id or assignment.agent_id

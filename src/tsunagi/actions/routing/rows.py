@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
@@ -44,10 +44,28 @@ def need_of(contact: RoutingContact) -> Need:
     )
 
 
-async def lock_contact(session: AsyncSession, contact_id: UUID) -> RoutingContact:
-    contact = await session.scalar(
-        select(RoutingContact).where(RoutingContact.id == contact_id).with_for_update()
+# Hot statements are built once (SQLAlchemy then neither rebuilds them nor recomputes
+# their cache key); a scoped session still adds the tenant criterion on each execution.
+_LOCK_CONTACT = (
+    select(RoutingContact).where(RoutingContact.id == bindparam("contact_id")).with_for_update()
+)
+_LOCK_AGENT_AND_HOLDINGS = (
+    select(
+        RoutingAgent,
+        User.display_name,
+        RoutingAssignment.contact_id,
+        RoutingAssignment.channel,
+        RoutingAssignment.state,
     )
+    .join(User, User.id == RoutingAgent.user_id)
+    .outerjoin(RoutingAssignment, RoutingAssignment.agent_id == RoutingAgent.user_id)
+    .where(RoutingAgent.user_id == bindparam("agent_id"))
+    .with_for_update(of=RoutingAgent)
+)
+
+
+async def lock_contact(session: AsyncSession, contact_id: UUID) -> RoutingContact:
+    contact = await session.scalar(_LOCK_CONTACT, {"contact_id": contact_id})
     if contact is None:
         raise NotFoundError("contact not found")
     return contact
@@ -82,21 +100,7 @@ async def lock_agent_and_holdings(
     """:func:`lock_agent` and :func:`name_and_holdings` in one statement (one round trip
     fewer in every offer, accept and end): the agent row locked, with its name and the
     contacts it holds, read before the caller changes anything."""
-    rows = (
-        await session.execute(
-            select(
-                RoutingAgent,
-                User.display_name,
-                RoutingAssignment.contact_id,
-                RoutingAssignment.channel,
-                RoutingAssignment.state,
-            )
-            .join(User, User.id == RoutingAgent.user_id)
-            .outerjoin(RoutingAssignment, RoutingAssignment.agent_id == RoutingAgent.user_id)
-            .where(RoutingAgent.user_id == agent_id)
-            .with_for_update(of=RoutingAgent)
-        )
-    ).all()
+    rows = (await session.execute(_LOCK_AGENT_AND_HOLDINGS, {"agent_id": agent_id})).all()
     if not rows:  # no routing row yet: made signed out (as lock_agent does)
         agent = await lock_agent(session, agent_id, at=at)
         name, held = await name_and_holdings(session, agent_id)

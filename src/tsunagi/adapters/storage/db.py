@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -101,6 +101,36 @@ def _stamp_tenant(session: Session, _context: Any, _instances: Any) -> None:
 def _note_outbox(session: Session) -> None:
     if any(isinstance(obj, OutboxEvent) for obj in session.new):
         session.info[OUTBOX_WRITTEN_KEY] = True
+
+
+PENDING_OUTBOX_KEY = "outbox_pending"
+_OUTBOX_INSERT = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
+
+
+def queue_outbox_row(session: Session, row: dict[str, Any]) -> None:
+    """Hold an outbox row until the session's transaction commits (``emit`` uses this): the
+    rows are then written by one Core insert, in the order queued, instead of as ORM
+    objects through the unit of work. A rollback drops them."""
+    pending = session.info.get(PENDING_OUTBOX_KEY)
+    if pending is None:
+        session.info[PENDING_OUTBOX_KEY] = pending = []
+    pending.append(row)
+
+
+@event.listens_for(TenantSession, "before_commit")
+def _write_outbox(session: Session) -> None:
+    rows = session.info.pop(PENDING_OUTBOX_KEY, None)
+    if rows:
+        # Through the session: a scoped one checks every row's tenant (_scope_statement).
+        session.execute(_OUTBOX_INSERT, rows)
+        session.info[OUTBOX_WRITTEN_KEY] = True
+
+
+@event.listens_for(TenantSession, "after_transaction_end")
+def _drop_outbox(session: Session, transaction: Any) -> None:
+    # The outermost transaction ended without writing them (rolled back or closed).
+    if transaction.parent is None:
+        session.info.pop(PENDING_OUTBOX_KEY, None)
 
 
 class Database:

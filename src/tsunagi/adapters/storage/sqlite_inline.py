@@ -19,12 +19,14 @@ most that much.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import URL
+from sqlalchemy.util import await_only
 
 DRIVER = "tsunagi_inline"
 BUSY_TIMEOUT_MS = 200
@@ -39,12 +41,44 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
         return pool.AsyncAdaptedQueuePool
 
+    # ``AsyncConnection.execute`` (unlike ``AsyncSession``) insists that the driver awaited
+    # (``_require_await``): each statement first awaits a coroutine that finishes at once —
+    # two greenlet switches, no trip through the loop.
+    def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
+        await_only(_done())
+        super().do_execute(cursor, statement, parameters, context)
+
+    def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
+        await_only(_done())
+        super().do_execute_no_params(cursor, statement, context)
+
+    def do_executemany(
+        self, cursor: Any, statement: Any, parameters: Any, context: Any = None
+    ) -> None:
+        await_only(_done())
+        super().do_executemany(cursor, statement, parameters, context)
+
     def create_connect_args(self, url: URL) -> Any:
         args, kwargs = super().create_connect_args(url)
         # Opened, used and closed on the event loop's thread; the check is left off as
         # aiosqlite leaves it off, so a pool disposed from another thread can close them.
         kwargs["check_same_thread"] = False
+        kwargs["factory"] = _InlineConnection
         return args, kwargs
+
+
+class _InlineCursor(sqlite3.Cursor):
+    async def _async_soft_close(self) -> None:
+        """What ``AsyncConnection`` calls on a result's cursor (rows are fetched already)."""
+
+
+class _InlineConnection(sqlite3.Connection):
+    def cursor(self, factory: Any = _InlineCursor) -> Any:
+        return super().cursor(factory)
+
+
+async def _done() -> None:
+    return None
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "InlineSQLiteDialect")
