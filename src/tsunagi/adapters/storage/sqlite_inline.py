@@ -46,17 +46,17 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     # two greenlet switches, no trip through the loop.
     def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
         await_only(_done())
-        super().do_execute(cursor, statement, parameters, context)
+        super().do_execute(cursor, statement, parameters, context)  # type: ignore[no-untyped-call]
 
     def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
         await_only(_done())
-        super().do_execute_no_params(cursor, statement, context)
+        super().do_execute_no_params(cursor, statement, context)  # type: ignore[no-untyped-call]
 
     def do_executemany(
         self, cursor: Any, statement: Any, parameters: Any, context: Any = None
     ) -> None:
         await_only(_done())
-        super().do_executemany(cursor, statement, parameters, context)
+        super().do_executemany(cursor, statement, parameters, context)  # type: ignore[no-untyped-call]
 
     def create_connect_args(self, url: URL) -> Any:
         args, kwargs = super().create_connect_args(url)
