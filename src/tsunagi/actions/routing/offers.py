@@ -62,7 +62,7 @@ from tsunagi.routing.events import (
     ContactResumedEvent,
 )
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
-from tsunagi.routing.queues import QueueRouting, routing_settings
+from tsunagi.routing.queues import routing_settings
 from tsunagi.routing.wrap_up import check_suggested, wrap_up_rules
 
 S = ContactState
@@ -75,13 +75,6 @@ class Offered:
     agent_version: int
     offer_expires_at: datetime
     events: tuple[ContactOfferedEvent, AgentStateChangedEvent]
-
-
-async def _settings(session: AsyncSession, queue_id: UUID | None) -> QueueRouting:
-    if queue_id is None:
-        return routing_settings(None)
-    config = await session.scalar(_QUEUE_CONFIG, {"queue_id": queue_id})
-    return routing_settings(config)
 
 
 async def do_offer_contact(
@@ -97,7 +90,10 @@ async def do_offer_contact(
     """Make the offer a routing decision chose; raises :class:`ConflictError` if it is stale."""
     now = at or utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
-        contact = await lock_contact(session, contact_id)
+        found = (await session.execute(_TO_OFFER, {"contact_id": contact_id})).first()
+        if found is None:
+            raise NotFoundError("contact not found")
+        contact, config = found
         if contact.state != S.QUEUED:
             raise ConflictError(f"contact is {contact.state}, not queued")
         # The load checked here and announced below is read under the agent's lock.
@@ -107,8 +103,7 @@ async def do_offer_contact(
         used = sum(1 for channel, _state in held.values() if channel == need.channel)
         if used >= int(agent.capacity.get(need.channel, 0)):
             raise ConflictError("the agent has no room on this channel")
-        settings = await _settings(session, contact.queue_id)
-        expires = now + timedelta(seconds=settings.offer_timeout_s)
+        expires = now + timedelta(seconds=routing_settings(config).offer_timeout_s)
         session.add(
             RoutingAssignment(
                 tenant_id=tenant_id,
@@ -166,9 +161,21 @@ _HELD_WITH_CONFIG = (
     .where(RoutingContact.id == bindparam("contact_id"))
     .with_for_update(of=RoutingContact)
 )
-_QUEUE_CONFIG = select(Queue.config).where(Queue.id == bindparam("queue_id"))
-_SUB_REASON = select(ContactParty.sub_reason).where(
-    ContactParty.contact_id == bindparam("contact_id")
+# The contact to offer, locked, with its queue's config (the offer timeout).
+_TO_OFFER = (
+    select(RoutingContact, Queue.config)
+    .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
+    .where(RoutingContact.id == bindparam("contact_id"))
+    .with_for_update(of=RoutingContact)
+)
+# Closing: also the contact's party row (its sub-reason), loaded into the session.
+_HELD_FOR_CLOSE = (
+    select(RoutingContact, RoutingAssignment, Queue.config, ContactParty)
+    .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
+    .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
+    .outerjoin(ContactParty, ContactParty.contact_id == RoutingContact.id)
+    .where(RoutingContact.id == bindparam("contact_id"))
+    .with_for_update(of=RoutingContact)
 )
 
 
@@ -177,13 +184,7 @@ async def _held(
 ) -> tuple[RoutingContact, RoutingAssignment]:
     # The contact locked and its assignment read in one statement.
     found = (await session.execute(_HELD, {"contact_id": contact_id})).first()
-    if found is None:
-        raise NotFoundError("contact not found")
-    contact, assignment = found
-    if assignment is None or contact.state not in states:
-        raise ConflictError(f"the contact is {contact.state}")
-    if agent_id is not None and assignment.agent_id != agent_id:
-        raise ConflictError("the contact is not yours")
+    contact, assignment = _check_held(found, agent_id, states)
     return contact, assignment
 
 
@@ -193,14 +194,24 @@ async def _held_with_config(
     """:func:`_held` and the contact's queue's ``config`` (None without a queue) in one
     statement, for the actions that need the queue's settings (end, close)."""
     found = (await session.execute(_HELD_WITH_CONFIG, {"contact_id": contact_id})).first()
+    contact, assignment, config = _check_held(found, agent_id, states)
+    return contact, assignment, config
+
+
+def _check_held(
+    found: Any, agent_id: UUID | None, states: tuple[ContactState, ...]
+) -> tuple[Any, ...]:
+    """The row of a held-contact statement (contact, assignment, …), checked: the contact
+    exists, is in one of ``states``, has an assignment, and (with ``agent_id``) is that
+    agent's."""
     if found is None:
         raise NotFoundError("contact not found")
-    contact, assignment, config = found
+    contact, assignment = found[0], found[1]
     if assignment is None or contact.state not in states:
         raise ConflictError(f"the contact is {contact.state}")
     if agent_id is not None and assignment.agent_id != agent_id:
         raise ConflictError("the contact is not yours")
-    return contact, assignment, config
+    return tuple(found)
 
 
 async def do_accept_offer(
@@ -351,9 +362,8 @@ async def do_close_contact(
         assert keyring is not None, "a follow-up or callback needs the keyring"
         cipher = await keyring.cipher(db, tenant_id)
     async with db.scoped(tenant_id) as session, session.begin():
-        contact, assignment, config = await _held_with_config(
-            session, contact_id, agent_id, S.WRAP_UP
-        )
+        found = (await session.execute(_HELD_FOR_CLOSE, {"contact_id": contact_id})).first()
+        contact, assignment, config, party = _check_held(found, agent_id, (S.WRAP_UP,))
         if contact.queue_id is not None:
             wrap_up_rules(config).check(
                 category=category,
@@ -361,9 +371,9 @@ async def do_close_contact(
                 resolved_first_contact=resolved_first_contact,
             )
         if sub_reason is not None:
-            await _keep_sub_reason(session, contact, sub_reason, now)
-        else:
-            sub_reason = await session.scalar(_SUB_REASON, {"contact_id": contact.id})
+            _keep_sub_reason(session, contact, party, sub_reason, now)
+        elif party is not None:
+            sub_reason = party.sub_reason
         if follow_up is not None or callback is not None:
             assert cipher is not None
             creator = by_user_id or assignment.agent_id
@@ -400,11 +410,14 @@ async def do_close_contact(
         )
 
 
-async def _keep_sub_reason(
-    session: AsyncSession, contact: RoutingContact, sub_reason: str, now: datetime
+def _keep_sub_reason(
+    session: AsyncSession,
+    contact: RoutingContact,
+    party: ContactParty | None,
+    sub_reason: str,
+    now: datetime,
 ) -> None:
     """The sub-reason lives with the contact's party row (no personal data in routing rows)."""
-    party = await session.get(ContactParty, contact.id)
     if party is None:
         party = ContactParty(contact_id=contact.id, tenant_id=contact.tenant_id, created_at=now)
         session.add(party)
