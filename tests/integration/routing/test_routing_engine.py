@@ -459,3 +459,115 @@ async def test_the_callback_sweep_finds_due_callbacks_by_its_index_whatever_the_
         plan = " ".join(str(row[-1]) for row in rows)
     assert "ix_routing_contacts_callbacks_due" in plan, plan
     assert "SCAN routing_contacts" not in plan, plan
+
+
+# ------------------------------------------------------------ offering at creation
+async def _known_free(floor: Floor, *names: str) -> None:
+    """Wait until the engine's Router has these agents, ready and free (it learns them
+    from the outbox, asynchronously)."""
+
+    async def known() -> bool:
+        state = floor.engine.tenants.get(floor.tenant_id)
+        if state is None:
+            return False
+        views = [state.router.agent(floor.agents[name]) for name in names]
+        return all(v is not None and v.ready and not any(v.load.values()) for v in views)
+
+    await floor.until(known, what=f"the engine knowing {names} free")
+
+
+def _new(floor: Floor, queue: str, **kwargs: Any) -> NewContact:
+    return NewContact(channel="voice", queue_id=floor.queues[queue], **kwargs)
+
+
+async def test_a_new_contact_is_offered_in_its_creating_transaction(floor: Floor) -> None:
+    """The API's create in the leading process: with a free agent, the offer is made in the
+    contact's own transaction — to the agent the engine would choose (best skilled) — and
+    the contact never shows as waiting in between."""
+    await floor.add_queue("delivery")
+    await floor.add_agent("novice", {"delivery": 2})
+    await floor.add_agent("expert", {"delivery": 9})
+    await _known_free(floor, "novice", "expert")
+    offers_before = floor.engine.stats.offers
+    created = await floor.engine.create_and_offer(floor.tenant_id, _new(floor, "delivery"), "t")
+    assert created.created and created.state == "offered"
+    contact = await floor.contact(created.contact_id)  # read at once: no waiting for the engine
+    assert (contact.state, contact.agent_id) == ("offered", floor.agents["expert"])
+    kinds = [e["type"] for e in await events_of(floor, created.contact_id)]
+    assert kinds == ["contact.created", "contact.queued", "contact.offered"]
+    assert floor.engine.stats.offers == offers_before + 1
+    # The second goes to the novice (the expert is busy), the third waits.
+    second = await floor.engine.create_and_offer(floor.tenant_id, _new(floor, "delivery"), "t")
+    assert (await floor.contact(second.contact_id)).agent_id == floor.agents["novice"]
+    third = await floor.engine.create_and_offer(floor.tenant_id, _new(floor, "delivery"), "t")
+    assert third.state == "queued"
+    await asyncio.sleep(0.3)
+    assert await floor.state_of(third.contact_id) == "queued"
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        assert await session.scalar(select(func.count()).select_from(RoutingAssignment)) == 2
+
+
+async def test_a_stale_choice_at_creation_leaves_the_contact_queued(floor: Floor) -> None:
+    """The Router still thinks an agent is free who went not ready a moment ago: the check
+    in the creating transaction refuses the offer, the contact is created queued, and the
+    engine, having read the agent again, offers it once someone is ready."""
+    await floor.add_queue("gas")
+    await floor.add_agent("aiko", {"gas": 5})
+    await _known_free(floor, "aiko")
+    await floor.relay.stop()  # the engine does not hear of the change below
+    await floor.presence("aiko", Presence.NOT_READY)
+    stale = floor.engine.stats.stale_decisions
+    created = await floor.engine.create_and_offer(floor.tenant_id, _new(floor, "gas"), "t")
+    assert created.state == "queued"
+    assert floor.engine.stats.stale_decisions == stale + 1
+    view = floor.engine.tenants[floor.tenant_id].router.agent(floor.agents["aiko"])
+    assert view is not None and not view.ready  # read again after the refusal
+    await floor.relay.start()
+    await floor.presence("aiko", Presence.READY)
+    offered = await floor.wait_state(created.contact_id, "offered")
+    assert offered.agent_id == floor.agents["aiko"]
+
+
+async def test_creations_at_once_never_share_a_free_agent(floor: Floor) -> None:
+    await floor.add_queue("water")
+    await floor.add_agent("solo", {"water": 5})
+    await _known_free(floor, "solo")
+    results = await asyncio.gather(
+        *(
+            floor.engine.create_and_offer(floor.tenant_id, _new(floor, "water"), "t")
+            for _ in range(4)
+        )
+    )
+    assert sorted(r.state for r in results) == ["offered", "queued", "queued", "queued"]
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        held = (await session.scalars(select(RoutingAssignment.agent_id))).all()
+    assert held == [floor.agents["solo"]]
+
+
+async def test_a_creation_rolled_back_after_the_choice_frees_the_agent_again(
+    floor: Floor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection (no real fault makes the transaction fail at this point on demand):
+    the creating transaction fails after the engine took an agent for it. Nothing is
+    written, and the engine, having read the agent again, offers it the next contact."""
+    from tsunagi.actions.routing import engine as engine_module
+
+    await floor.add_queue("power")
+    await floor.add_agent("ken", {"power": 5})
+    await _known_free(floor, "ken")
+    real = engine_module.offer_in
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(engine_module, "offer_in", failing)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        await floor.engine.create_and_offer(floor.tenant_id, _new(floor, "power"), "t")
+    monkeypatch.setattr(engine_module, "offer_in", real)
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        assert await session.scalar(select(func.count()).select_from(RoutingContact)) == 0
+    await _known_free(floor, "ken")
+    created = await floor.engine.create_and_offer(floor.tenant_id, _new(floor, "power"), "t")
+    assert created.state == "offered"
+    assert (await floor.contact(created.contact_id)).agent_id == floor.agents["ken"]

@@ -7,6 +7,7 @@ which agent gets a contact.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -83,12 +84,25 @@ class Created:
     contact: RoutingContact | None = field(default=None, compare=False)
 
 
+AfterCreate = Callable[[AsyncSession, RoutingContact, datetime], Awaitable[None]]
+"""More work in a new contact's transaction (the routing engine's offer, see
+``RoutingEngine.create_and_offer``): called with the session, the contact as created
+(queued, or scheduled/closed by its queue's rules) and the time of the creation."""
+
+
 async def do_create_contact(
-    db: Database, *, tenant_id: UUID, new: NewContact, actor: str | None, at: datetime | None = None
+    db: Database,
+    *,
+    tenant_id: UUID,
+    new: NewContact,
+    actor: str | None,
+    at: datetime | None = None,
+    then: AfterCreate | None = None,
 ) -> Created:
     """Create a contact and queue it (or schedule/close it by the queue's hours and limits).
 
-    With an ``idempotency_key`` a retry returns the contact made the first time.
+    With an ``idempotency_key`` a retry returns the contact made the first time (and
+    ``then`` is not called).
     """
     if new.channel not in CHANNELS:
         raise InvalidInputError(f"channel must be one of {', '.join(CHANNELS)}")
@@ -103,6 +117,8 @@ async def do_create_contact(
     try:
         async with db.scoped(tenant_id) as session, session.begin():
             contact = await _create(session, tenant_id, new, when, actor)
+            if then is not None:
+                await then(session, contact, when)
             return Created(contact.id, True, contact.state, contact)
     except IntegrityError:
         if new.idempotency_key is None:

@@ -30,19 +30,31 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast, get_args
+from typing import Any, cast, get_args
 from uuid import UUID
 
 import msgspec
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tsunagi.actions.routing.contacts import do_overflow_waiting, do_release_due_callbacks
-from tsunagi.actions.routing.offers import do_expire_offers, do_offer_contact, do_renew_leases
+from tsunagi.actions.routing.contacts import (
+    Created,
+    NewContact,
+    do_create_contact,
+    do_overflow_waiting,
+    do_release_due_callbacks,
+)
+from tsunagi.actions.routing.offers import (
+    Offered,
+    do_expire_offers,
+    do_offer_contact,
+    do_renew_leases,
+    offer_in,
+)
 from tsunagi.actions.routing.rows import need_of, utcnow
 from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import OutboxEvent, Tenant
+from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.domain.errors import ConflictError, NotFoundError
@@ -526,14 +538,122 @@ class RoutingEngine:
                 stale += 1
                 await self._refresh(tenant_id, contact_id, agent_id)
                 continue
-            self.stats.offers += 1
-            state.contacts[contact_id] = offered.contact_version
-            state.agents[agent_id] = offered.agent_version
-            if len(self._told) > TOLD_MAX:  # copies never followed (a lost leadership)
-                self._told.clear()
-            for event in offered.events:  # straight to the desk, ahead of the outbox relay
-                await self._tell_desks(tenant_id, event)
-                self._told.add(_key(event))
+            await self._offer_made(tenant_id, state, contact_id, agent_id, offered)
+
+    async def _offer_made(
+        self,
+        tenant_id: UUID,
+        state: TenantState,
+        contact_id: UUID,
+        agent_id: UUID,
+        offered: Offered,
+    ) -> None:
+        self.stats.offers += 1
+        state.contacts[contact_id] = offered.contact_version
+        state.agents[agent_id] = offered.agent_version
+        if len(self._told) > TOLD_MAX:  # copies never followed (a lost leadership)
+            self._told.clear()
+        for event in offered.events:  # straight to the desk, ahead of the outbox relay
+            await self._tell_desks(tenant_id, event)
+            self._told.add(_key(event))
+
+    # ------------------------------------------------------- offering at creation
+    async def create_and_offer(
+        self, tenant_id: UUID, new: NewContact, actor: str | None
+    ) -> Created:
+        """:func:`do_create_contact` for an action in this (leading) process — the API's
+        create — with the offer in the same transaction when a free agent fits now: one
+        transaction instead of two, and the offer on the agent's desk as soon as it commits.
+
+        The decision is the Router's, taken as the contact's arrival alone
+        (``enqueue_and_match``) and only when nothing else is pending (no trigger, no hint
+        that needs a read): exactly the offer the engine's next pass would make. The chosen
+        agent is then checked and locked in the transaction as :func:`do_offer_contact`
+        does; if the check fails the contact is created queued, and whatever happens the
+        engine reads the contact and the agent again (as after any stale decision)."""
+        tried: dict[str, Any] = {}
+
+        async def offer(session: AsyncSession, contact: RoutingContact, now: datetime) -> None:
+            if contact.state != ContactState.QUEUED:
+                return
+            agent_id = self._reserve(tenant_id, contact)
+            if agent_id is None:
+                return
+            tried.update(contact_id=contact.id, agent_id=agent_id)
+            # The contact's queue was read by the creation: no statement here.
+            queue = await session.get(Queue, contact.queue_id)
+            try:
+                tried["offered"] = await offer_in(
+                    session,
+                    contact,
+                    None if queue is None else queue.config,
+                    agent_id,
+                    worker_id=self.worker_id,
+                    lease_s=self.lease_s,
+                    now=now,
+                )
+            except ConflictError:
+                self.stats.stale_decisions += 1  # the contact is created queued
+
+        committed: Offered | None = None
+        try:
+            created = await do_create_contact(
+                self.db, tenant_id=tenant_id, new=new, actor=actor, then=offer
+            )
+            # (an idempotency-key race rolls the transaction back and answers with the
+            # other request's contact: then nothing of this one was committed)
+            if created.created and created.contact_id == tried.get("contact_id"):
+                committed = tried.get("offered")
+        finally:
+            if tried:
+                await self._settle(tenant_id, tried["contact_id"], tried["agent_id"], committed)
+        return created
+
+    def _reserve(self, tenant_id: UUID, contact: RoutingContact) -> UUID | None:
+        """The free agent the Router gives a new contact now (taken in the Router), or None
+        (the contact is then left to the normal path: the hint after its commit)."""
+        state = self.tenants.get(tenant_id)
+        if (
+            not self._is_leader
+            or state is None
+            or self._hinted_contacts.get(tenant_id)
+            or self._hinted_agents.get(tenant_id)
+        ):
+            return None
+        # Hints that need no read are applied first (the next pass decides on them).
+        for event in self._hinted_events.pop(tenant_id, []):
+            self.apply(state, event)
+        for contact_id, row in self._hinted_rows.pop(tenant_id, {}).items():
+            self._set_contact_row(state, contact_id, row, force=False)
+        if state.router.has_triggers:
+            self._wake.set()
+            return None
+        found = state.router.enqueue_and_match(
+            contact.id,
+            need_of(contact),
+            priority=contact.priority,
+            ranked_at=_ts(contact.ranked_at),
+        )
+        if found is None:
+            state.router.remove(contact.id)  # (it is enqueued by the hint after the commit)
+            return None
+        agent_id = found[1]
+        assert isinstance(agent_id, UUID)
+        return agent_id
+
+    async def _settle(
+        self, tenant_id: UUID, contact_id: UUID, agent_id: UUID, offered: Offered | None
+    ) -> None:
+        """After a :meth:`create_and_offer` transaction ended: record the offer and send it
+        to the desk, or — stale, or rolled back — read the contact and agent again."""
+        state = self.tenants.get(tenant_id)
+        if state is None:
+            return  # (leadership lost meanwhile: the next leader loads the tables)
+        if offered is not None and state.router.agent(agent_id) is not None:
+            await self._offer_made(tenant_id, state, contact_id, agent_id, offered)
+            return
+        await self._refresh(tenant_id, contact_id, agent_id)
+        self._wake.set()
 
     async def _take_hints(self, tenant_id: UUID) -> None:
         events = self._hinted_events.pop(tenant_id, [])

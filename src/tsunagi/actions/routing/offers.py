@@ -96,42 +96,62 @@ async def do_offer_contact(
         contact, config = found
         if contact.state != S.QUEUED:
             raise ConflictError(f"contact is {contact.state}, not queued")
-        # The load checked here and announced below is read under the agent's lock.
+        return await offer_in(
+            session, contact, config, agent_id, worker_id=worker_id, lease_s=lease_s, now=now
+        )
+
+
+async def offer_in(
+    session: AsyncSession,
+    contact: RoutingContact,
+    config: dict[str, Any] | None,
+    agent_id: UUID,
+    *,
+    worker_id: str,
+    lease_s: float,
+    now: datetime,
+) -> Offered:
+    """Offer a queued contact (locked by the caller, or new in its transaction) to an agent
+    in the caller's transaction. ``config``: the contact's queue's. Raises
+    :class:`ConflictError` before changing anything if the agent cannot take it."""
+    # The load checked here and announced below is read under the agent's lock; a new
+    # contact is not flushed first (it is inserted once, offered, at the commit).
+    with session.no_autoflush:
         agent, name, held = await lock_agent_and_holdings(session, agent_id, at=now)
-        need = need_of(contact)
-        _check_fits(agent, need.skill, need.extras, need.agents)
-        used = sum(1 for channel, _state in held.values() if channel == need.channel)
-        if used >= int(agent.capacity.get(need.channel, 0)):
-            raise ConflictError("the agent has no room on this channel")
-        expires = now + timedelta(seconds=routing_settings(config).offer_timeout_s)
-        session.add(
-            RoutingAssignment(
-                tenant_id=tenant_id,
-                contact_id=contact.id,
-                agent_id=agent_id,
-                channel=need.channel,
-                state=S.OFFERED,
-                offered_at=now,
-                offer_expires_at=expires,
-                lease_owner=worker_id,
-                lease_expires_at=now + timedelta(seconds=lease_s),
-            )
+    need = need_of(contact)
+    _check_fits(agent, need.skill, need.extras, need.agents)
+    used = sum(1 for channel, _state in held.values() if channel == need.channel)
+    if used >= int(agent.capacity.get(need.channel, 0)):
+        raise ConflictError("the agent has no room on this channel")
+    expires = now + timedelta(seconds=routing_settings(config).offer_timeout_s)
+    session.add(
+        RoutingAssignment(
+            tenant_id=contact.tenant_id,
+            contact_id=contact.id,
+            agent_id=agent_id,
+            channel=need.channel,
+            state=S.OFFERED,
+            offered_at=now,
+            offer_expires_at=expires,
+            lease_owner=worker_id,
+            lease_expires_at=now + timedelta(seconds=lease_s),
         )
-        # (the primary key refuses a second holder when this flushes, at the commit)
-        move(contact, S.OFFERED, now)
-        contact.agent_id = agent_id
-        offered = ContactOfferedEvent(
-            **contact_fields(contact, now, ENGINE_ACTOR), offer_expires_at=expires
-        )
-        emit(session, offered)
-        event = await announce_agent(
-            session,
-            agent,
-            at=now,
-            actor=ENGINE_ACTOR,
-            known=(name, {**held, contact.id: (need.channel, S.OFFERED)}),
-        )
-        return Offered(contact.version, event.version, expires, (offered, event))
+    )
+    # (the primary key refuses a second holder when this flushes, at the commit)
+    move(contact, S.OFFERED, now)
+    contact.agent_id = agent_id
+    offered = ContactOfferedEvent(
+        **contact_fields(contact, now, ENGINE_ACTOR), offer_expires_at=expires
+    )
+    emit(session, offered)
+    event = await announce_agent(
+        session,
+        agent,
+        at=now,
+        actor=ENGINE_ACTOR,
+        known=(name, {**held, contact.id: (need.channel, S.OFFERED)}),
+    )
+    return Offered(contact.version, event.version, expires, (offered, event))
 
 
 def _check_fits(
