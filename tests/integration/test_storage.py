@@ -450,3 +450,52 @@ async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyn
         db_module.WRITE_WAIT_S = 10.0
         other.close()
         await db.dispose()
+
+
+async def test_emitted_events_are_written_at_commit_in_order_and_dropped_on_rollback(
+    database_url: str,
+) -> None:
+    """``emit`` holds the outbox rows until the commit, then one insert writes them in the
+    order emitted; a rolled-back transaction writes none, another tenant's event in a
+    scoped session is refused, and emitting inside a SAVEPOINT is refused."""
+    from tsunagi.actions.events import emit
+    from tsunagi.adapters.storage.models import OutboxEvent
+    from tsunagi.domain.customers import CustomerCreatedEvent
+
+    db = Database(database_url)
+    try:
+        left, right = await _two_tenants(db)
+        now = datetime.now(UTC)
+        ids = [uuid.uuid4() for _ in range(3)]
+
+        def created(tenant_id: uuid.UUID, customer_id: uuid.UUID) -> CustomerCreatedEvent:
+            return CustomerCreatedEvent(
+                tenant_id=tenant_id, occurred_at=now, customer_id=customer_id
+            )
+
+        async with db.scoped(left) as session, session.begin():
+            for customer_id in ids:
+                emit(session, created(left, customer_id))
+        with pytest.raises(RuntimeError, match="rolled back"):
+            async with db.scoped(left) as session, session.begin():
+                emit(session, created(left, uuid.uuid4()))
+                raise RuntimeError("rolled back")
+        with pytest.raises(TenantScopeMissingError):
+            async with db.scoped(left) as session, session.begin():
+                emit(session, created(right, uuid.uuid4()))
+        async with db.scoped(left) as session, session.begin():
+            await session.scalar(select(OutboxEvent.id).limit(1))
+            await session.begin_nested()
+            with pytest.raises(RuntimeError, match="SAVEPOINT"):
+                emit(session, created(left, uuid.uuid4()))
+        async with db.system(readonly=True) as session:
+            payloads = (
+                await session.scalars(
+                    select(OutboxEvent.payload)
+                    .where(OutboxEvent.type == "customer.created")
+                    .order_by(OutboxEvent.id)
+                )
+            ).all()
+        assert [p.split('"customer_id":"')[1][:36] for p in payloads] == [str(i) for i in ids]
+    finally:
+        await db.dispose()

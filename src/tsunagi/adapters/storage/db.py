@@ -110,7 +110,10 @@ _OUTBOX_INSERT = insert(OutboxEvent.__table__)  # type: ignore[arg-type]
 def queue_outbox_row(session: Session, row: dict[str, Any]) -> None:
     """Hold an outbox row until the session's transaction commits (``emit`` uses this): the
     rows are then written by one Core insert, in the order queued, instead of as ORM
-    objects through the unit of work. A rollback drops them."""
+    objects through the unit of work. A rollback drops them. Not inside a SAVEPOINT: its
+    rollback would not take the rows back, so that is refused."""
+    if session.in_nested_transaction():
+        raise RuntimeError("events cannot be emitted inside a SAVEPOINT (begin_nested)")
     pending = session.info.get(PENDING_OUTBOX_KEY)
     if pending is None:
         session.info[PENDING_OUTBOX_KEY] = pending = []
