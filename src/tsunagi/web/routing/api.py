@@ -214,7 +214,9 @@ class _Admission:
     status_code=201,
     description=(
         "Create a contact of any channel; it is queued (or scheduled/closed by the queue's "
-        "rules). An `Idempotency-Key` header makes a retry return the first contact. When "
+        "rules). When an agent who fits is free at once, the contact is offered in the same "
+        "transaction and the answer's `state` is already `offered`. An `Idempotency-Key` "
+        "header makes a retry return the first contact. When "
         f"more than {CREATES_IN_FLIGHT_MAX} creates are being handled at once by the server "
         "process, the answer is **503** with `Retry-After` (seconds) and nothing is "
         "created: send it again after that time (with the same `Idempotency-Key`)."
@@ -227,7 +229,8 @@ async def create_contact(
         str | None, HeaderParameter(name="Idempotency-Key", max_length=200)
     ] = None,
 ) -> ContactOut:
-    """Create a contact of any channel; it is queued (or scheduled/closed by the queue's rules)."""
+    """Create a contact of any channel; it is queued (or scheduled/closed by the queue's
+    rules), or offered at once when the leading engine has a free agent for it."""
     principal = require_principal(request)
     services = services_of(request)
     if _Admission.in_flight >= CREATES_IN_FLIGHT_MAX:
