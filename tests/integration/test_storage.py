@@ -430,7 +430,7 @@ async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyn
         waited = asyncio.get_running_loop().time() - started
         ticker.cancel()
         assert waited >= 0.35
-        assert ticks >= 15  # the loop ran while the writer waited (about 40 ticks)
+        assert ticks >= 5  # the loop ran while the writer waited (about 40; 0 or 1 if blocked)
 
         # Held for longer than the writer waits: a clear error, nothing written.
         db_module.WRITE_WAIT_S = 0.2
