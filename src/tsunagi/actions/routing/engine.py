@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast, get_args
+from typing import cast, get_args
 from uuid import UUID
 
 import msgspec
@@ -146,6 +146,16 @@ class TenantState:
     last_seq: int = 0
     contacts: dict[UUID, int] = field(default_factory=dict)
     agents: dict[UUID, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """An offer tried in a creating transaction: the agent the Router took for the contact,
+    and the offer if the checks let it be made."""
+
+    contact_id: UUID
+    agent_id: UUID
+    offered: Offered | None = None
 
 
 @dataclass(slots=True)
@@ -571,19 +581,20 @@ class RoutingEngine:
         agent is then checked and locked in the transaction as :func:`do_offer_contact`
         does; if the check fails the contact is created queued, and whatever happens the
         engine reads the contact and the agent again (as after any stale decision)."""
-        tried: dict[str, Any] = {}
+        attempt: _Attempt | None = None
 
         async def offer(session: AsyncSession, contact: RoutingContact, now: datetime) -> None:
+            nonlocal attempt
             if contact.state != ContactState.QUEUED:
                 return
             agent_id = self._reserve(tenant_id, contact)
             if agent_id is None:
                 return
-            tried.update(contact_id=contact.id, agent_id=agent_id)
+            attempt = _Attempt(contact.id, agent_id)
             # The contact's queue was read by the creation: no statement here.
             queue = await session.get(Queue, contact.queue_id)
             try:
-                tried["offered"] = await offer_in(
+                attempt.offered = await offer_in(
                     session,
                     contact,
                     None if queue is None else queue.config,
@@ -602,11 +613,11 @@ class RoutingEngine:
             )
             # (an idempotency-key race rolls the transaction back and answers with the
             # other request's contact: then nothing of this one was committed)
-            if created.created and created.contact_id == tried.get("contact_id"):
-                committed = tried.get("offered")
+            if attempt is not None and created.created and created.contact_id == attempt.contact_id:
+                committed = attempt.offered
         finally:
-            if tried:
-                await self._settle(tenant_id, tried["contact_id"], tried["agent_id"], committed)
+            if attempt is not None:
+                await self._settle(tenant_id, attempt.contact_id, attempt.agent_id, committed)
         return created
 
     def _reserve(self, tenant_id: UUID, contact: RoutingContact) -> UUID | None:
@@ -621,10 +632,7 @@ class RoutingEngine:
         ):
             return None
         # Hints that need no read are applied first (the next pass decides on them).
-        for event in self._hinted_events.pop(tenant_id, []):
-            self.apply(state, event)
-        for contact_id, row in self._hinted_rows.pop(tenant_id, {}).items():
-            self._set_contact_row(state, contact_id, row, force=False)
+        self._apply_hints_in_hand(tenant_id, state)
         if state.router.has_triggers:
             self._wake.set()
             return None
@@ -656,20 +664,27 @@ class RoutingEngine:
         self._wake.set()
 
     async def _take_hints(self, tenant_id: UUID) -> None:
-        events = self._hinted_events.pop(tenant_id, [])
-        rows = self._hinted_rows.pop(tenant_id, {})
+        state = self.tenants[tenant_id]
+        rows = self._hinted_rows.get(tenant_id, {})
         contacts = self._hinted_contacts.pop(tenant_id, set()) - rows.keys()
         agents = self._hinted_agents.pop(tenant_id, set())
-        if not (events or rows or contacts or agents):
+        applied = self._apply_hints_in_hand(tenant_id, state)
+        if not (applied or contacts or agents):
             return
-        state = self.tenants[tenant_id]
+        if contacts or agents:
+            await self._refresh_rows(tenant_id, contacts, agents, force=False)
+        await self._decide(tenant_id)
+
+    def _apply_hints_in_hand(self, tenant_id: UUID, state: TenantState) -> bool:
+        """Apply the hints that need no read — committed events and rows — by version, as
+        followed ones; whether there were any."""
+        events = self._hinted_events.pop(tenant_id, [])
+        rows = self._hinted_rows.pop(tenant_id, {})
         for event in events:
             self.apply(state, event)
         for contact_id, row in rows.items():
             self._set_contact_row(state, contact_id, row, force=False)
-        if contacts or agents:
-            await self._refresh_rows(tenant_id, contacts, agents, force=False)
-        await self._decide(tenant_id)
+        return bool(events or rows)
 
     async def _refresh(self, tenant_id: UUID, contact_id: UUID, agent_id: UUID) -> None:
         """Replace what the Router assumed about a contact and an agent with their rows."""

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
@@ -36,6 +36,7 @@ from tsunagi.actions.routing.rows import (
     contact_fields,
     lock_agent_and_holdings,
     lock_contact,
+    locked_contact,
     move,
     need_of,
     release_assignment,
@@ -46,7 +47,6 @@ from tsunagi.adapters.security.crypto import TenantCipher
 from tsunagi.adapters.security.keyring import KeyRing
 from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import Database
-from tsunagi.adapters.storage.models import Queue
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.domain.errors import ConflictError, NotFoundError
 from tsunagi.domain.follow_ups import FollowUpDraft, check_draft
@@ -166,37 +166,11 @@ def _check_fits(
         raise ConflictError("the agent lacks a skill the contact needs")
 
 
-# Built once (see rows.py): the contact locked with its assignment, and with its queue's
-# config for the actions that need the queue's settings (end, close).
-_HELD = (
-    select(RoutingContact, RoutingAssignment)
-    .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
-    .where(RoutingContact.id == bindparam("contact_id"))
-    .with_for_update(of=RoutingContact)
-)
-_HELD_WITH_CONFIG = (
-    select(RoutingContact, RoutingAssignment, Queue.config)
-    .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
-    .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
-    .where(RoutingContact.id == bindparam("contact_id"))
-    .with_for_update(of=RoutingContact)
-)
-# The contact to offer, locked, with its queue's config (the offer timeout).
-_TO_OFFER = (
-    select(RoutingContact, Queue.config)
-    .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
-    .where(RoutingContact.id == bindparam("contact_id"))
-    .with_for_update(of=RoutingContact)
-)
-# Closing: also the contact's party row (its sub-reason), loaded into the session.
-_HELD_FOR_CLOSE = (
-    select(RoutingContact, RoutingAssignment, Queue.config, ContactParty)
-    .outerjoin(RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id)
-    .outerjoin(Queue, Queue.id == RoutingContact.queue_id)
-    .outerjoin(ContactParty, ContactParty.contact_id == RoutingContact.id)
-    .where(RoutingContact.id == bindparam("contact_id"))
-    .with_for_update(of=RoutingContact)
-)
+# Built once (rows.locked_contact): the contact locked with what each action reads with it.
+_HELD = locked_contact(assignment=True)
+_HELD_WITH_CONFIG = locked_contact(assignment=True, config=True)  # end: its queue's settings
+_TO_OFFER = locked_contact(config=True)  # the offer timeout
+_HELD_FOR_CLOSE = locked_contact(assignment=True, config=True, party=True)  # the sub-reason
 
 
 async def _held(
@@ -212,7 +186,7 @@ async def _held_with_config(
     session: AsyncSession, contact_id: UUID, agent_id: UUID | None, *states: ContactState
 ) -> tuple[RoutingContact, RoutingAssignment, dict[str, Any] | None]:
     """:func:`_held` and the contact's queue's ``config`` (None without a queue) in one
-    statement, for the actions that need the queue's settings (end, close)."""
+    statement, for an action that needs the queue's settings (end)."""
     found = (await session.execute(_HELD_WITH_CONFIG, {"contact_id": contact_id})).first()
     contact, assignment, config = _check_held(found, agent_id, states)
     return contact, assignment, config

@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
-from tsunagi.adapters.storage.models import User
+from tsunagi.adapters.storage.crm_models import ContactParty
+from tsunagi.adapters.storage.models import Queue, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.domain.errors import NotFoundError
 from tsunagi.routing.agents import Presence, state_of
@@ -46,9 +47,31 @@ def need_of(contact: RoutingContact) -> Need:
 
 # Hot statements are built once (SQLAlchemy then neither rebuilds them nor recomputes
 # their cache key); a scoped session still adds the tenant criterion on each execution.
-_LOCK_CONTACT = (
-    select(RoutingContact).where(RoutingContact.id == bindparam("contact_id")).with_for_update()
-)
+def locked_contact(
+    *, assignment: bool = False, config: bool = False, party: bool = False
+) -> Select[Any]:
+    """The statement that locks the contact ``:contact_id`` (its row only) and reads with it,
+    outer-joined, its assignment, its queue's ``config`` and its party row — each if asked,
+    in that order after the contact."""
+    statement: Select[Any] = select(RoutingContact)
+    if assignment:
+        statement = statement.add_columns(RoutingAssignment).outerjoin(
+            RoutingAssignment, RoutingAssignment.contact_id == RoutingContact.id
+        )
+    if config:
+        statement = statement.add_columns(Queue.config).outerjoin(
+            Queue, Queue.id == RoutingContact.queue_id
+        )
+    if party:
+        statement = statement.add_columns(ContactParty).outerjoin(
+            ContactParty, ContactParty.contact_id == RoutingContact.id
+        )
+    return statement.where(RoutingContact.id == bindparam("contact_id")).with_for_update(
+        of=RoutingContact
+    )
+
+
+_LOCK_CONTACT = locked_contact()
 _LOCK_AGENT_AND_HOLDINGS = (
     select(
         RoutingAgent,
@@ -65,7 +88,7 @@ _LOCK_AGENT_AND_HOLDINGS = (
 
 
 async def lock_contact(session: AsyncSession, contact_id: UUID) -> RoutingContact:
-    contact = await session.scalar(_LOCK_CONTACT, {"contact_id": contact_id})
+    contact: RoutingContact | None = await session.scalar(_LOCK_CONTACT, {"contact_id": contact_id})
     if contact is None:
         raise NotFoundError("contact not found")
     return contact

@@ -83,7 +83,6 @@ def _check_insert_params(params: Any, tenant_id: uuid.UUID) -> None:
 @event.listens_for(TenantSession, "before_flush")
 def _stamp_tenant(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get(SYSTEM_KEY):
-        _note_outbox(session)
         return
     tenant_id = session.info.get(SCOPE_KEY)
     for obj in list(session.new) + list(session.dirty):
@@ -95,12 +94,6 @@ def _stamp_tenant(session: Session, _context: Any, _instances: Any) -> None:
             obj.tenant_id = tenant_id
         elif obj.tenant_id != tenant_id:
             raise TenantScopeMissingError("writing another tenant's row in a scoped session")
-    _note_outbox(session)
-
-
-def _note_outbox(session: Session) -> None:
-    if any(isinstance(obj, OutboxEvent) for obj in session.new):
-        session.info[OUTBOX_WRITTEN_KEY] = True
 
 
 PENDING_OUTBOX_KEY = "outbox_pending"

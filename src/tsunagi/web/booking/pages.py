@@ -144,11 +144,12 @@ async def _form_page(
         slots = await booking_slots.availability(db, tenant, chosen, day, now=now)
         # No day asked for and nothing left today (late in the evening): the form opens on
         # the first day with a time that can still be booked.
-        for later in days[1:] if day_text is None else []:
-            if any(slot.bookable and not slot.full for slot in slots):
-                break
-            day = later
-            slots = await booking_slots.availability(db, tenant, chosen, day, now=now)
+        if day_text is None:
+            for later in days[1:]:
+                if any(slot.bookable and not slot.full for slot in slots):
+                    break
+                day = later
+                slots = await booking_slots.availability(db, tenant, chosen, day, now=now)
     return _render(
         request,
         "booking/book.html",

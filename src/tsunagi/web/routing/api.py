@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -36,7 +35,7 @@ from tsunagi.routing.agents import AgentProfile, NotReadyReason, Presence
 from tsunagi.routing.queues import QueueRouting, routing_settings
 from tsunagi.web.api.schemas import Input, Output
 from tsunagi.web.auth import check, require_principal
-from tsunagi.web.routing.engines import engine_for, hint
+from tsunagi.web.routing.engines import create_routed, hint
 from tsunagi.web.services import Services, services_of
 
 AnyRequest = Request[Any, Any, Any]
@@ -239,15 +238,9 @@ async def create_contact(
             headers={"Retry-After": str(CREATE_RETRY_AFTER_S)},
         )
     _Admission.in_flight += 1
-    engine = engine_for(services)
-    # The engine of this process, if it leads, offers in the creating transaction.
-    create = (
-        engine.create_and_offer
-        if engine is not None and engine.is_leader
-        else partial(contact_actions.do_create_contact, services.db)
-    )
     try:
-        created = await create(
+        created = await create_routed(
+            services,
             tenant_id=principal.tenant_id,
             new=contact_actions.NewContact(
                 channel=data.channel,

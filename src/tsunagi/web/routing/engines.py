@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
+from tsunagi.actions.routing.contacts import Created, NewContact, do_create_contact
 from tsunagi.actions.routing.engine import RoutingEngine
 from tsunagi.adapters.storage.routing_models import RoutingContact
 from tsunagi.domain.events import Event
@@ -34,3 +35,14 @@ def hint(
         engine.hint(
             tenant_id, contact_id=contact_id, agent_id=agent_id, contact=contact, events=events
         )
+
+
+async def create_routed(
+    services: Services, tenant_id: UUID, new: NewContact, actor: str | None
+) -> Created:
+    """Create a contact; if this process's engine leads, it offers the contact in the same
+    transaction when an agent is free for it now (``RoutingEngine.create_and_offer``)."""
+    engine = engine_for(services)
+    if engine is not None and engine.is_leader:
+        return await engine.create_and_offer(tenant_id, new, actor)
+    return await do_create_contact(services.db, tenant_id=tenant_id, new=new, actor=actor)
