@@ -58,6 +58,34 @@ PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/"
 REDIS = "redis://127.0.0.1:6379/0"
 
 
+def calibration() -> str:
+    """This machine's speed, to compare runs made on different machines: the CPU model and
+    the best of three timings of a pure-Python loop of ten million additions (lower is
+    faster). Taken after the load, with the server idle."""
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(10_000_000):
+            total += number
+        timings.append(time.perf_counter() - started)
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"machine: {model}, {os.cpu_count()} cores; 10M-addition loop {min(timings):.2f} s"
+
+
+def start_py_spy(output: str, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy sampling the running server (100 Hz, speedscope JSON) until interrupted."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [spy, "record", "-r", "100", "-f", "speedscope", "-o", output, "--subprocesses"]
+    command += ["--pid", str(pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 @dataclass
 class Seeded:
     queue_id: str
@@ -490,7 +518,8 @@ async def main() -> None:
     parser.add_argument(
         "--py-spy",
         metavar="FILE",
-        help="run the server under py-spy and write its profile (speedscope JSON) to FILE",
+        help="profile the server with py-spy over the load window only (attached by process"
+        " id when the load starts, stopped when it ends) and write it (speedscope JSON) to FILE",
     )
     args = parser.parse_args()
 
@@ -516,10 +545,6 @@ async def main() -> None:
             env["TSUNAGI_REDIS_URL"] = REDIS
         tsunagi = shutil.which("tsunagi") or str(Path(sys.executable).parent / "tsunagi")
         command = [tsunagi, "serve", "--port", str(args.port)]
-        if args.py_spy:
-            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-            command = [spy, "record", "-r", "100", "-f", "speedscope", "-o", args.py_spy, "--"]
-            command += [tsunagi, "serve", "--port", str(args.port)]
         server_log = (scratch / "serve-output.log").open("wb")
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
             command,
@@ -561,6 +586,7 @@ async def main() -> None:
         idle_after = await cpu_mark(server_pids, args.profile, database)
         idle_share = (idle_after.server - idle.server) / (idle_after.at - idle.at)
         load_before = os.getloadavg()
+        spy = start_py_spy(args.py_spy, server.pid) if args.py_spy else None
         before = await cpu_mark(server_pids, args.profile, database)
         total = await load(base, seeded, args.rate, args.seconds, measure)
         # Drain: until every contact created is offered and closed (at most talk + 10 s), so
@@ -572,6 +598,9 @@ async def main() -> None:
                 break
             await asyncio.sleep(0.2)
         after = await cpu_mark(server_pids, args.profile, database)
+        if spy is not None:  # py-spy writes its profile when interrupted
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         await asyncio.sleep(2.0)
         load_after = os.getloadavg()
         latencies = [
@@ -587,6 +616,7 @@ async def main() -> None:
             f"agents_via={args.agents_via}"
             + (f" creates_refused={measure.refused}" if measure.refused else "")
         )
+        print(calibration())
         print(
             "load average (1/5/15 min) before "
             + " ".join(f"{v:.2f}" for v in load_before)
@@ -611,12 +641,7 @@ async def main() -> None:
         await asyncio.gather(*agents, return_exceptions=True)
     finally:
         if server is not None:
-            if args.py_spy:  # py-spy writes its profile when the server it runs ends
-                for pid in child_pids(server.pid):  # the server, by its id
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGINT)
-            else:
-                server.terminate()
+            server.terminate()
             server.wait(timeout=60)
         if args.profile == "postgres":
             admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from testkit import create_pg_database, drop_pg_database, pg_url
 from tsunagi.actions.figures import store
+from tsunagi.adapters.storage import db as db_module
 from tsunagi.adapters.storage import migrate
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import NIL
@@ -112,6 +113,33 @@ async def test_a_scope_sees_only_its_tenant(database_url: str) -> None:
             assert {user.tenant_id for user in users} == {left}
             right_user = await db_first_user(db, right)
             assert await session.get(User, right_user) is None
+    finally:
+        await db.dispose()
+
+
+async def test_one_statement_object_is_scoped_for_each_tenant_in_turn(database_url: str) -> None:
+    """Scoped statements are kept per statement and tenant (``db._scoped``): the same
+    built-once statement, run alternately for two tenants, and again after the cache was
+    emptied, reads each time only the running tenant's rows."""
+    db = Database(database_url)
+    try:
+        left, right = await _two_tenants(db)
+        built_once = select(User.tenant_id)
+        for round_ in range(3):
+            if round_ == 2:
+                db_module._scoped_cache.clear()
+            for tenant in (left, right, left):
+                for inline in (False, True):
+                    async with db.scoped(
+                        tenant, readonly=True, snapshot=not inline, inline=inline
+                    ) as session:
+                        assert set((await session.scalars(built_once)).all()) == {tenant}
+        # Full: the cache is emptied rather than grown, and still answers rightly.
+        for _ in range(db_module._SCOPED_MAX + 1):
+            db_module._scoped(select(User.id), left)
+        assert len(db_module._scoped_cache) <= db_module._SCOPED_MAX
+        async with db.scoped(right, readonly=True) as session:
+            assert set((await session.scalars(built_once)).all()) == {right}
     finally:
         await db.dispose()
 

@@ -7,6 +7,7 @@ SQLite and PostgreSQL apart from the name of the two-argument maximum.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -417,13 +418,23 @@ async def add_rows(
     if not rows:
         return
     dialect = session.get_bind().dialect.name
+    statement = _upsert(dialect, table, tuple(key), tuple(sums), tuple(maxes))
+    await session.execute(statement, rows)
+
+
+@functools.cache
+def _upsert(
+    dialect: str, table: Table, key: tuple[str, ...], sums: tuple[str, ...], maxes: tuple[str, ...]
+) -> Any:
+    """The upsert of :func:`add_rows`, built once per table and dialect: building it
+    (the ``excluded`` alias of every column, one expression per measure) cost more than
+    running it at the projector's usual batch of a few rows."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     greatest = func.greatest if dialect == "postgresql" else func.max
     statement = insert(table)
     update: dict[str, Any] = {name: table.c[name] + statement.excluded[name] for name in sums}
     update.update({name: greatest(table.c[name], statement.excluded[name]) for name in maxes})
-    statement = statement.on_conflict_do_update(index_elements=["tenant_id", *key], set_=update)
-    await session.execute(statement, rows)
+    return statement.on_conflict_do_update(index_elements=["tenant_id", *key], set_=update)
 
 
 async def refresh_rollups(session: AsyncSession, tenant_id: uuid.UUID) -> None:

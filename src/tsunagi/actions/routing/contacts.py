@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -157,8 +157,11 @@ async def _find_by_key(db: Database, tenant_id: UUID, key: str) -> Created | Non
     return None if row is None else Created(row[0], False, row[1])
 
 
+_QUEUE = select(Queue).where(Queue.id == bindparam("queue_id"))  # built once: every create
+
+
 async def _queue_and_settings(session: AsyncSession, queue_id: UUID) -> tuple[Queue, QueueRouting]:
-    queue = await session.scalar(select(Queue).where(Queue.id == queue_id))
+    queue = await session.scalar(_QUEUE, {"queue_id": queue_id})
     if queue is None:
         raise NotFoundError("queue not found")
     return queue, routing_settings(queue.config)

@@ -56,7 +56,24 @@ def _scope_statement(state: ORMExecuteState) -> None:
     if state.is_insert:
         _check_insert_params(state.parameters, tenant_id)
         return
-    state.statement = state.statement.options(
+    state.statement = _scoped(state.statement, tenant_id)
+
+
+# Scoped statements already made, by (statement, tenant). A statement built once and run
+# often (the routing actions' hot ones) is then scoped once per tenant: making the
+# option and the new statement's cache key cost more than the rest of a short query's
+# ORM work. Entries hold their statement, so an id is never reused while it is a key;
+# the cache is emptied when full (statements built per call pass through it).
+_SCOPED_MAX = 2048
+_scoped_cache: dict[tuple[int, uuid.UUID], tuple[Any, Any]] = {}
+
+
+def _scoped(statement: Any, tenant_id: uuid.UUID) -> Any:
+    key = (id(statement), tenant_id)
+    hit = _scoped_cache.get(key)
+    if hit is not None and hit[0] is statement:
+        return hit[1]
+    scoped = statement.options(
         with_loader_criteria(
             TenantScoped,
             lambda cls: cls.tenant_id == tenant_id,
@@ -64,6 +81,10 @@ def _scope_statement(state: ORMExecuteState) -> None:
             track_closure_variables=False,
         )
     )
+    if len(_scoped_cache) >= _SCOPED_MAX:
+        _scoped_cache.clear()
+    _scoped_cache[key] = (statement, scoped)
+    return scoped
 
 
 @event.listens_for(TenantSession, "after_commit")
