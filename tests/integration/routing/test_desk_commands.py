@@ -321,3 +321,46 @@ def test_open_desks_recheck_their_tokens_together_and_only_the_revoked_one_close
         # The other desk is still served: a command is answered (403: no contact:update).
         answer = command(staying, {"op": "accept", "contact_id": str(world.tenants["a"])})
         assert answer["kind"] == "error" and answer["status"] == 403
+
+
+def test_a_desk_that_falls_behind_its_stream_is_closed_to_reconnect(
+    server: LiveServer, world: World, database_url: str, client_factory: Any, monkeypatch: Any
+) -> None:
+    """More frames waiting for a desk than the bus keeps (``MAX_BACKLOG``, made 3 here) close
+    that socket with 1013, to reconnect for a new snapshot; another user's desk open at the
+    same time is still served. The frames are handed to the server's local fan-out directly
+    (on its loop, faster than any socket is written): the one way to outrun the sender
+    deterministically."""
+    import asyncio
+
+    from websockets.exceptions import ConnectionClosed
+
+    from tsunagi.actions.routing.engine import desk_channel
+    from tsunagi.adapters.bus import memory
+
+    monkeypatch.setattr(memory, "MAX_BACKLOG", 3)
+    token = read_only_token(database_url, world)
+    agent = world.account("a", "communicator")
+    supervisor = signed_in(client_factory, world, "supervisor")
+    services = server.app.state.services
+    loop = server.server.servers[0].get_loop()
+
+    async def flood() -> None:
+        frame = b'{"kind": "event", "event": {"type": "test.filler"}}'
+        for _ in range(10):
+            services.bus._fanout.deliver(desk_channel(world.tenants["a"], agent.user_id), frame)
+
+    with (
+        desk(server, None, Authorization=f"Bearer {token}") as behind,  # type: ignore[arg-type]
+        desk(server, supervisor) as staying,
+    ):
+        asyncio.run_coroutine_threadsafe(flood(), loop).result(timeout=10)
+        frames = 0
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                behind.recv(timeout=5)
+                frames += 1
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert frames <= 3
+        answer = command(staying, {"op": "accept", "contact_id": str(world.tenants["a"])})
+        assert answer["kind"] == "error" and answer["status"] == 404

@@ -6,6 +6,8 @@ contact the agent holds or held last, and each ``agent.state_changed`` of the ag
 Events may repeat (drop those whose ``version`` is not newer) and, during a routing
 leader takeover, be missed: a gap in the agent's ``version`` means reconnect for a new
 snapshot. The stream subscribes before taking the snapshot, so nothing falls between.
+A desk that reads too slowly (``MAX_BACKLOG`` frames waiting) is closed with code 1013:
+reconnect.
 
 Client → server: commands on the agent's own contacts (accept, reject, end, close), each
 answered by a ``done`` or ``error`` frame; see :mod:`tsunagi.web.routing.desk_commands`.
@@ -26,6 +28,7 @@ from litestar.exceptions import WebSocketDisconnect
 from tsunagi.actions.accounts import resolve_many
 from tsunagi.actions.routing.engine import desk_channel
 from tsunagi.actions.routing.floor import desk_snapshot
+from tsunagi.adapters.bus.memory import SubscriberOverflowError
 from tsunagi.aio import stop_tasks
 from tsunagi.domain.permissions import Principal
 from tsunagi.web.auth import client_ip, credential_of, require_principal
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_POLICY = 1008
 CLOSE_REVOKED = 4001  # as /ws/events
+CLOSE_BEHIND = 1013  # "try again later": the desk fell behind its stream
 # How often an open desk socket checks that its session or token is still valid.
 REVALIDATE_S = 15.0
 
@@ -57,10 +61,12 @@ async def desk_socket(socket: WebSocket[Any, Any, Any]) -> None:
         sending = asyncio.Lock()  # event frames and command answers share the socket
         watcher = asyncio.create_task(_serve_commands(socket, principal, services, sending))
         guard = asyncio.create_task(_until_revoked(socket, principal, services))
+        forwarder = asyncio.create_task(_forward(socket, live, sending))
         try:
-            await _forward(socket, live, watcher, guard, sending)
+            # Until the client leaves, the credential is revoked or the stream ends.
+            await asyncio.wait({watcher, guard, forwarder}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            await stop_tasks([watcher, guard], grace_s=5)
+            await stop_tasks([forwarder, watcher, guard], grace_s=5)
         if guard.done() and not guard.cancelled() and guard.exception() is None:
             with contextlib.suppress(Exception):
                 await socket.close(code=CLOSE_REVOKED, reason="session revoked")
@@ -142,31 +148,17 @@ def _watch_of(socket: WebSocket[Any, Any, Any], services: Services) -> Credentia
     return watch
 
 
-async def _forward(
-    socket: WebSocket[Any, Any, Any],
-    live: Any,
-    watcher: asyncio.Task[None],
-    guard: asyncio.Task[None],
-    sending: asyncio.Lock,
-) -> None:
-    iterator = live.__aiter__()
-    while not watcher.done() and not guard.done():
-        next_message = asyncio.ensure_future(iterator.__anext__())
-        done, _ = await asyncio.wait(
-            {next_message, watcher, guard}, return_when=asyncio.FIRST_COMPLETED
-        )
-        if next_message not in done:
-            next_message.cancel()
-            return
+async def _forward(socket: WebSocket[Any, Any, Any], live: Any, sending: asyncio.Lock) -> None:
+    """Send the stream's messages as they come, until it ends or the socket is gone (one
+    task for the socket's life: no task or wait set up per frame). A desk that fell too far
+    behind is closed, to reconnect for a new snapshot."""
+    with contextlib.suppress(WebSocketDisconnect, OSError):
         try:
-            raw: bytes = next_message.result()
-        except StopAsyncIteration:
-            return
-        try:
-            async with sending:
-                await socket.send_text(raw.decode())
-        except WebSocketDisconnect:
-            return
+            async for raw in live:
+                async with sending:
+                    await socket.send_text(raw.decode())
+        except SubscriberOverflowError:
+            await socket.close(code=CLOSE_BEHIND, reason="fell behind; reconnect")
 
 
 async def _serve_commands(
