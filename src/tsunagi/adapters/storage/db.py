@@ -64,7 +64,7 @@ def _scope_statement(state: ORMExecuteState) -> None:
 # option and the new statement's cache key cost more than the rest of a short query's
 # ORM work. Entries hold their statement, so an id is never reused while it is a key;
 # the cache is emptied when full (statements built per call pass through it).
-_SCOPED_MAX = 2048
+_SCOPED_MAX = 2048  # decision 0814
 _scoped_cache: dict[tuple[int, uuid.UUID], tuple[Any, Any]] = {}
 
 
