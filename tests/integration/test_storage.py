@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import threading
 import uuid
@@ -118,9 +119,10 @@ async def test_a_scope_sees_only_its_tenant(database_url: str) -> None:
 
 
 async def test_one_statement_object_is_scoped_for_each_tenant_in_turn(database_url: str) -> None:
-    """Scoped statements are kept per statement and tenant (``db._scoped``): the same
-    built-once statement, run alternately for two tenants, and again after the cache was
-    emptied, reads each time only the running tenant's rows."""
+    """Scoped statements are kept per statement and tenant (``db._scoped``, decision 0814):
+    the same built-once statement, run alternately for two tenants, and again after the
+    cache was emptied, reads each time only the running tenant's rows; a statement built
+    per call leaves the cache when collected; a full cache is emptied."""
     db = Database(database_url)
     try:
         left, right = await _two_tenants(db)
@@ -134,9 +136,18 @@ async def test_one_statement_object_is_scoped_for_each_tenant_in_turn(database_u
                         tenant, readonly=True, snapshot=not inline, inline=inline
                     ) as session:
                         assert set((await session.scalars(built_once)).all()) == {tenant}
-        # Full: the cache is emptied rather than grown, and still answers rightly.
-        for _ in range(db_module._SCOPED_MAX + 1):
-            db_module._scoped(select(User.id), left)
+        # A statement built per call leaves the cache with its caller's reference.
+        per_call = select(User.id)
+        db_module._scoped(per_call, left)
+        key = (id(per_call), left)
+        assert db_module._scoped_cache[key][0]() is per_call
+        del per_call
+        gc.collect()
+        assert key not in db_module._scoped_cache
+        # Full (statements kept alive): emptied rather than grown, and still answers rightly.
+        alive = [select(User.id) for _ in range(db_module._SCOPED_MAX + 1)]
+        for statement in alive:
+            db_module._scoped(statement, left)
         assert len(db_module._scoped_cache) <= db_module._SCOPED_MAX
         async with db.scoped(right, readonly=True) as session:
             assert set((await session.scalars(built_once)).all()) == {right}
