@@ -13,6 +13,12 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 
+class SubscriberOverflowError(Exception):
+    """A subscriber fell too far behind its channel (the bus keeps a bounded backlog per
+    subscriber): its iterator raises this. Resume from the outbox (``last_event_id``) or
+    reconnect for a new snapshot."""
+
+
 class EventBus(Protocol):
     async def start(self) -> None: ...
 
@@ -21,7 +27,8 @@ class EventBus(Protocol):
     async def publish(self, channel: str, message: bytes) -> None: ...
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        """Messages published on ``channel`` after the subscription is active."""
+        """Messages published on ``channel`` after the subscription is active; the iterator
+        raises :class:`SubscriberOverflowError` if the subscriber falls too far behind."""
         ...
 
     async def ping(self) -> bool:

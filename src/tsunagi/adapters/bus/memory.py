@@ -7,12 +7,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from tsunagi.ports.bus import SubscriberOverflowError
+
 # A subscriber that falls this far behind is cut off; it resumes from the outbox.
 MAX_BACKLOG = 10_000
-
-
-class SubscriberOverflowError(Exception):
-    """The subscriber could not keep up; reconnect with ``last_event_id``."""
 
 
 class _Subscriber:

@@ -28,9 +28,9 @@ from litestar.exceptions import WebSocketDisconnect
 from tsunagi.actions.accounts import resolve_many
 from tsunagi.actions.routing.engine import desk_channel
 from tsunagi.actions.routing.floor import desk_snapshot
-from tsunagi.adapters.bus.memory import SubscriberOverflowError
 from tsunagi.aio import stop_tasks
 from tsunagi.domain.permissions import Principal
+from tsunagi.ports.bus import SubscriberOverflowError
 from tsunagi.web.auth import client_ip, credential_of, require_principal
 from tsunagi.web.routing.desk_commands import run_command
 from tsunagi.web.services import Services, services_of
@@ -152,13 +152,15 @@ async def _forward(socket: WebSocket[Any, Any, Any], live: Any, sending: asyncio
     """Send the stream's messages as they come, until it ends or the socket is gone (one
     task for the socket's life: no task or wait set up per frame). A desk that fell too far
     behind is closed, to reconnect for a new snapshot."""
-    with contextlib.suppress(WebSocketDisconnect, OSError):
-        try:
-            async for raw in live:
-                async with sending:
-                    await socket.send_text(raw.decode())
-        except SubscriberOverflowError:
+    try:
+        async for raw in live:
+            async with sending:
+                await socket.send_text(raw.decode())
+    except SubscriberOverflowError:
+        with contextlib.suppress(WebSocketDisconnect, OSError):
             await socket.close(code=CLOSE_BEHIND, reason="fell behind; reconnect")
+    except (WebSocketDisconnect, OSError):
+        return  # the client is gone
 
 
 async def _serve_commands(
