@@ -25,7 +25,15 @@ async def test_supervisor_barges_in_and_leaves(
 ) -> None:
     """``at-once``: the supervisor is on the phone first; the agent answers, is bridged and
     barged with no pause. With rtpengine's default endpoint learning that lost the agent's
-    audio in about one run in seven (the early-mixing defect, docs/architecture/voice.md)."""
+    audio in about one run in seven (the early-mixing defect, docs/architecture/voice.md):
+    the room must hear both parties from the first instant.
+
+    What the customer and the agent hear of the supervisor is checked ``bridged-first``
+    only: after a bridge of a millisecond a phone may hold a packet or two of its peer's
+    stream, and baresip 1.0's jitter buffer (libre 1.1) then drops the room's stream, which
+    starts at sequence 1 under a new SSRC, as "too late" (its log says ``dropping … (Connection
+    timed out)``; 5 runs in 20 on 2026-12-04). The center never barges a conversation
+    bridged a moment ago: the supervisor's phone rings first (voice.md)."""
     worker, log = mixing_engine
     phones = {
         name: Baresip(name, tmp_path / name, write_tone(tmp_path / f"{name}.wav", hz, 40))
@@ -69,16 +77,17 @@ async def test_supervisor_barges_in_and_leaves(
         ("agent", AGENT_HZ, CUSTOMER_HZ),
     ):
         shares = tone_shares(heard[name], TONES)
-        assert shares[other] > 0.3 and shares[SUPERVISOR_HZ] > 0.1, (name, shares)
-        assert shares[own] < 0.05, (name, shares)
+        assert shares[other] > 0.3 and shares[own] < 0.05, (name, shares)
+        timeline = tone_timeline(heard[name], TONES)
+        assert timeline[-2:] == [other, other]  # after the supervisor left: only the peer
+        if supervisor_first:
+            continue  # see the docstring
+        assert shares[SUPERVISOR_HZ] > 0.1, (name, shares)
         three_way = [
             w for w in tone_windows(heard[name], TONES) if min(w[other], w[SUPERVISOR_HZ]) > 0.3
         ]
         assert len(three_way) >= 4, (name, shares)  # ≥ 2 s hearing both others at once
-        timeline = tone_timeline(heard[name], TONES)
-        if not supervisor_first:
-            assert timeline[:2] == [other, other]  # before the barge: only the peer
-        assert timeline[-2:] == [other, other]  # after the supervisor left: only the peer
+        assert timeline[:2] == [other, other]  # before the barge: only the peer
 
 
 async def call_and_wait(worker: SippyRtpengineEngine, log: EventLog, phone: Baresip) -> str:
