@@ -201,3 +201,47 @@ def test_revoking_a_session_closes_its_stream(server, client_factory, world: Wor
                 stream.next()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
     assert supervisor.http.get("/api/v1/me").status_code == 401
+
+
+def test_a_subscriber_that_falls_behind_is_closed_and_resumes(
+    server, client_factory, world: World, monkeypatch: Any
+) -> None:
+    """More frames waiting for a subscriber than the bus keeps (``MAX_BACKLOG``, made 3
+    here) close that socket with 1013; it reconnects with ``last_event_id`` and gets the
+    next event. A subscriber of another tenant is served throughout. The frames are handed
+    to the server's local fan-out directly (on its loop, faster than any socket is
+    written): the one way to outrun the sender deterministically."""
+    from tsunagi.adapters.bus import memory
+    from tsunagi.adapters.relay import tenant_channel
+
+    monkeypatch.setattr(memory, "MAX_BACKLOG", 3)
+    admin = signed_in(client_factory, world, "a", "administrator")
+    other = signed_in(client_factory, world, "b", "administrator")
+    services = server.app.state.services
+    loop = server.server.servers[0].get_loop()
+    with subscribe(server, admin) as behind, subscribe(server, other) as staying:
+        start = behind.next()["last_event_id"]
+        staying.next()  # its snapshot
+
+        async def flood() -> None:
+            for seq in range(start + 1, start + 11):
+                event = {"type": "user.deactivated", "user_id": str(uuid.uuid4())}
+                frame = {"seq": seq, "event_id": str(uuid.uuid4()), "event": event}
+                services.bus._fanout.deliver(
+                    tenant_channel(world.tenants["a"]), json.dumps(frame).encode()
+                )
+
+        asyncio.run_coroutine_threadsafe(flood(), loop).result(timeout=10)
+        frames = 0
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                behind.next()
+                frames += 1
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        assert frames <= 3
+        served = create_user(other, unique("other"))
+        assert staying.next()["event"]["user_id"] == served
+    with subscribe(server, admin, last_event_id=start) as resumed:
+        user_id = create_user(admin, unique("after"))
+        event = resumed.next()
+        assert (event["seq"], event["event"]["user_id"]) == (start + 1, user_id)

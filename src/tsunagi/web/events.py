@@ -8,6 +8,10 @@ Protocol (server → client, JSON text frames):
   for each event the subscriber may read, in stream order, each number at most once.
 * ``{"kind": "resync"}`` then close when the client is too far behind; it reloads.
 
+A subscriber that reads more slowly than events come (``MAX_BACKLOG`` frames waiting on
+the bus) is closed with 1013: it reconnects with ``?last_event_id`` and the outbox replays
+what it missed.
+
 With ``?last_event_id=N`` the server replays every event after ``N`` from the outbox
 (the truth), then continues live; a gap in the live stream is filled from the outbox.
 """
@@ -30,6 +34,7 @@ from tsunagi.adapters.relay import tenant_channel
 from tsunagi.adapters.storage.models import OutboxEvent
 from tsunagi.domain.events import event_classes
 from tsunagi.domain.permissions import Action, Principal, Resource, is_allowed
+from tsunagi.ports.bus import SubscriberOverflowError
 from tsunagi.web.auth import require_principal
 from tsunagi.web.services import Services, services_of
 
@@ -37,6 +42,7 @@ REPLAY_PAGE = 1000
 REPLAY_LIMIT = 50_000
 CLOSE_REVOKED = 4001
 CLOSE_POLICY = 1008
+CLOSE_BEHIND = 1013  # "try again later": the subscriber fell behind its stream
 
 SnapshotProvider = Callable[[Services, Principal], Awaitable[dict[str, Any]]]
 # Subsystems register what a fresh subscriber needs to see (routing adds queue state, ...).
@@ -168,6 +174,10 @@ async def _forward(stream: _Stream, live: Any, watcher: asyncio.Task[None]) -> N
         try:
             raw: bytes = next_message.result()
         except StopAsyncIteration:
+            return
+        except SubscriberOverflowError:
+            with contextlib.suppress(WebSocketDisconnect, OSError):
+                await stream.socket.close(code=CLOSE_BEHIND, reason="fell behind; reconnect")
             return
         seq = msgspec.json.decode(raw, type=_Envelope).seq
         if seq > stream.last + 1 and not await stream.replay():
