@@ -322,3 +322,54 @@ def waiting_for(database_url: str, tenant_id: uuid.UUID, contact_id: str) -> lis
             await db.dispose()
 
     return run(read)
+
+
+def test_the_wallboard_fits_the_screen_it_is_shown_on(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    """A wall monitor is not scrolled: on a screen too small for the board it is zoomed out
+    until all of it shows, and back to full size on a screen it fits; words are not broken
+    inside the queue cards."""
+    seed(database_url, world.tenants["a"])
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    for role in ("communicator", "supervisor"):
+        ready = admin.request(
+            "PATCH",
+            f"/api/v1/agents/{world.account('a', role).user_id}/presence",
+            json={"presence": "ready"},
+        )
+        assert ready.status_code == 200, ready.text
+    admin.close()
+    board = open_signed_in(
+        browser, server, world.account("a", "supervisor").username, "/routing/wallboard"
+    )
+    expect(board.locator("[data-live-status]")).to_have_text("Live")
+    expect(board.get_by_test_id("agents-available")).to_have_text("2")
+
+    def shown() -> tuple[float, bool]:
+        zoom, fits = board.evaluate(
+            "() => [Number(getComputedStyle(document.querySelector('main')).zoom),"
+            " document.documentElement.scrollHeight <= innerHeight]"
+        )
+        return float(zoom), bool(fits)
+
+    board.set_viewport_size({"width": 640, "height": 300})
+    board.wait_for_function(
+        "() => document.documentElement.scrollHeight <= innerHeight", timeout=5_000
+    )
+    zoom, fits = shown()
+    assert fits and zoom < 1
+    expect(board.get_by_test_id("queue-delivery-waiting")).to_be_in_viewport()
+    expect(board.locator("[data-agent-list] li")).to_have_count(2)
+    for tile in board.locator("[data-agent-list] li").all():
+        expect(tile).to_be_in_viewport()
+    board.set_viewport_size({"width": 1920, "height": 1080})
+    board.wait_for_function("() => getComputedStyle(document.querySelector('main')).zoom === '1'")
+    assert shown() == (1.0, True)
+    # The target is said as people say it, and labels keep to one line.
+    expect(board.get_by_test_id("queue-delivery")).to_contain_text("Target 80% / 20 s")
+    label_heights = board.locator("[data-queue-id] dt").evaluate_all(
+        "labels => labels.map(dt => dt.getBoundingClientRect().height)"
+    )
+    assert max(label_heights) < 2 * min(label_heights)

@@ -145,13 +145,36 @@ function renderTiles() {
     const li = document.createElement("li");
     li.className = `tile state-${a.state}`;
     li.dataset.agentId = a.agent_id;
-    li.append(text("strong", a.display_name), text("span", L[a.state] ?? a.state),
-      text("span", clock((now() - Date.parse(a.state_since)) / 1000), "since"));
+    li.append(text("strong", a.display_name),
+      text("span", `${L[a.state] ?? a.state} · ${clock((now() - Date.parse(a.state_since)) / 1000)}`, "since"));
     tiles.push(li);
   }
   list?.replaceChildren(...tiles);
   for (const el of document.querySelectorAll("[data-count-state]")) el.textContent = String(counts[el.dataset.countState] ?? 0);
+  fitBoard();
 }
+
+// Nobody scrolls a wall monitor: when the board is taller than the screen it is zoomed out
+// until it fits (again when the screen or the number of agents or queues changes).
+let fittedFor = "";
+function fitBoard() {
+  const main = document.querySelector("main");
+  const key = `${innerWidth}x${innerHeight}:${floor.agents.size}:${floor.queues.size}`;
+  if (!main || key === fittedFor) return;
+  fittedFor = key;
+  const fits = (zoom) => {
+    main.style.zoom = String(zoom);
+    return document.documentElement.scrollHeight <= innerHeight;
+  };
+  if (fits(1)) return;
+  let low = 0.2, high = 1;
+  for (let step = 0; step < 8; step += 1) {
+    const mid = (low + high) / 2;
+    if (fits(mid)) low = mid; else high = mid;
+  }
+  fits(low);
+}
+if (config.view === "wallboard") addEventListener("resize", changed);
 
 function renderAgentTable() {
   const body = document.querySelector("[data-agent-table]");
@@ -160,7 +183,10 @@ function renderAgentTable() {
     const tr = document.createElement("tr");
     tr.dataset.agentId = a.agent_id;
     tr.className = `state-${a.state}`;
-    const actions = document.createElement("td");
+    const cell = document.createElement("td");
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    cell.append(actions);
     const select = document.createElement("select");
     select.innerHTML = reasons;
     actions.append(
@@ -176,7 +202,7 @@ function renderAgentTable() {
       }
     }
     tr.append(text("td", a.display_name), text("td", `${L[a.state] ?? a.state}${a.reason ? ` (${reasonLabel(a.reason)})` : ""}`),
-      text("td", clock((now() - Date.parse(a.state_since)) / 1000)), actions);
+      text("td", clock((now() - Date.parse(a.state_since)) / 1000)), cell);
     return tr;
   });
   body?.replaceChildren(...rows);
