@@ -257,15 +257,15 @@ async def test_a_call_to_the_desk_softphone_is_answered_talked_escalated_and_rec
             await expect(desk.get_by_test_id("softphone-state")).to_have_text("In call")
             connected = await floor.wait_state(contact.id, "connected", timeout=15)
             assert connected.agent_id == desk_id
-            await expect(mine.locator("li strong")).to_have_text("Connected · voice")
+            await expect(mine.locator("li strong")).to_have_text("Connected · Call")
             assert await desk.evaluate(LISTEN_JS) == "running"
             await asyncio.sleep(4)  # they talk
             # Hold from the desk: the caller hears the hold music, the softphone nothing.
             await mine.get_by_test_id("hold").click()
-            await expect(mine.locator("li strong")).to_have_text("On hold · voice")
+            await expect(mine.locator("li strong")).to_have_text("On hold · Call")
             await asyncio.sleep(3)
             await mine.get_by_test_id("resume").click()
-            await expect(mine.locator("li strong")).to_have_text("Connected · voice")
+            await expect(mine.locator("li strong")).to_have_text("Connected · Call")
             await asyncio.sleep(2)  # they talk again
             # Mute on the softphone: the caller hears nothing from the desk, then again.
             await desk.get_by_test_id("softphone-mute").click()

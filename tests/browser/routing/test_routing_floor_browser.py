@@ -105,7 +105,8 @@ def test_wallboard_and_desk_follow_a_contact(
     expect(wallboard.get_by_test_id("agents-on_contact")).to_have_text("1")
     accept.click()
     mine = desk.get_by_test_id("my-contacts").locator("li")
-    expect(mine.locator("strong")).to_have_text("Connected · voice")
+    expect(mine.locator("strong")).to_have_text("Connected · Call")
+    expect(mine.locator(".queue-name")).to_have_text("Home delivery")  # the queue it came from
     # Payment details are read out: the recording pauses (the voice worker acts on it).
     pause = mine.get_by_test_id("recording-pause")
     expect(pause).to_have_text("Pause recording")
@@ -151,7 +152,7 @@ def test_a_chat_in_conversation_is_in_progress_not_on_a_call(
     assert created.status_code == 201, created.text
     desk.get_by_test_id("my-contacts").get_by_test_id("accept").click()
     mine = desk.get_by_test_id("my-contacts").locator("li")
-    expect(mine.locator("strong")).to_have_text("In progress · chat")
+    expect(mine.locator("strong")).to_have_text("In progress · Chat")
     expect(mine.get_by_test_id("recording-pause")).to_have_count(0)  # no recording in a chat
     admin.close()
 
@@ -237,12 +238,12 @@ def test_a_consultative_transfer_between_two_desks(
     contact = created.json()["id"]
     mine = desk.get_by_test_id("my-contacts")
     mine.get_by_test_id("accept").click()
-    expect(mine.locator("li strong")).to_have_text("Connected · voice")
+    expect(mine.locator("li strong")).to_have_text("Connected · Call")
 
     # The communicator asks the supervisors; the customer is put on hold meanwhile.
     mine.get_by_test_id("consult-target").select_option("escalate")
     mine.get_by_test_id("consult").click()
-    expect(mine.locator("li strong")).to_have_text("On hold · voice")
+    expect(mine.locator("li strong")).to_have_text("On hold · Call")
     complete = mine.get_by_test_id("consult-complete")
     expect(complete).to_be_visible()
     complete.click()  # nobody has answered yet: refused, and the controls stay
@@ -255,9 +256,9 @@ def test_a_consultative_transfer_between_two_desks(
     # The supervisor takes the consultation on their desk, marked as one.
     boss_desk.get_by_test_id("go-ready").click()
     theirs = boss_desk.get_by_test_id("my-contacts")
-    expect(theirs.locator("li strong")).to_have_text("Offered · voice · Consultation")
+    expect(theirs.locator("li strong")).to_have_text("Offered · Call · Consultation")
     theirs.get_by_test_id("accept").click()
-    expect(theirs.locator("li strong")).to_have_text("Connected · voice · Consultation")
+    expect(theirs.locator("li strong")).to_have_text("Connected · Call · Consultation")
 
     # Hand-over: the customer's contact leaves the communicator's desk and is the
     # supervisor's; the consultation is gone from theirs.
@@ -265,7 +266,7 @@ def test_a_consultative_transfer_between_two_desks(
     expect(mine.locator("li")).to_have_count(0)
     expect(theirs.locator("li")).to_have_count(1)
     expect(theirs.locator(f"li[data-contact-id='{contact}'] strong")).to_have_text(
-        "Connected · voice"
+        "Connected · Call"
     )
     admin.close()
 
@@ -294,7 +295,7 @@ def test_a_blind_transfer_to_a_named_colleague_from_the_desk(
     ).json()["id"]
     mine = desk.get_by_test_id("my-contacts")
     mine.get_by_test_id("accept").click()
-    expect(mine.locator("li strong")).to_have_text("Connected · voice")
+    expect(mine.locator("li strong")).to_have_text("Connected · Call")
     mine.get_by_test_id("consult-target").select_option(f"agent:{colleague.user_id}")
     mine.get_by_test_id("transfer").click()
     expect(mine.locator("li")).to_have_count(0)

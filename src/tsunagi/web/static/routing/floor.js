@@ -264,7 +264,8 @@ function renderDesk() {
     }
     const countdown = row.li.querySelector(".countdown");
     if (countdown && c.offer_expires_at) {
-      countdown.textContent = ` ${Math.ceil(Math.max(0, (Date.parse(c.offer_expires_at) - now()) / 1000))}s`;
+      const left = Math.ceil(Math.max(0, (Date.parse(c.offer_expires_at) - now()) / 1000));
+      countdown.textContent = L.seconds.replace("{n}", String(left));
     }
     return row.li;
   });
@@ -284,7 +285,9 @@ function deskRow(c) {
   if (c.queue_id) li.dataset.queueId = c.queue_id;
   li.className = `mine state-${c.state}`;
   li.tabIndex = -1;
-  li.append(text("strong", `${stateLabel(c)} · ${c.channel}${c.consult_of ? ` · ${L.consultation}` : ""}`));
+  const queue = config.queue_names?.[c.queue_id];
+  li.append(text("strong", `${stateLabel(c)} · ${channelLabel(c.channel)}${c.consult_of ? ` · ${L.consultation}` : ""}`));
+  if (queue) li.append(text("span", queue, "queue-name"));
   if (c.consult_of) li.dataset.consultOf = c.consult_of;
   const path = (verb) => `/api/v1/contacts/${c.contact_id}/${verb}`;
   const keys = SHORTCUTS;
@@ -558,6 +561,10 @@ function text(tag, value, cls) {
 function stateLabel(c) {
   if (c.state === "connected" && !VOICE.has(c.channel)) return L.connected_written;
   return L[c.state] ?? c.state;
+}
+
+function channelLabel(code) {
+  return L[`channel_${code}`] ?? code;
 }
 
 function reasonLabel(code) {
