@@ -221,3 +221,27 @@ def test_a_page_names_the_bad_parameter(client_factory: Any, world: World) -> No
     page = supervisor.http.get("/figures", params={"day_from": "not-a-date"})
     assert page.status_code == 422
     assert "day_from" in page.text
+
+
+def test_a_browser_asking_for_no_page_gets_a_page_in_its_language(
+    client_factory: Any, world: World
+) -> None:
+    """A mistyped or stale link in a browser is answered with the error page (in the
+    user's language), not JSON; the API and clients that do not ask for HTML still get
+    JSON."""
+    communicator = client_factory()
+    communicator.sign_in(world.account("a", "communicator").username)
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    page = communicator.http.get("/no-such-page", headers=html)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>" in page.text and 'href="/"' in page.text
+    japanese = communicator.http.post(
+        "/language", data={"lang": "ja", "next": "/", "_csrf": communicator.csrf}
+    )
+    assert japanese.status_code in (302, 303), japanese.text
+    assert "ページが見つからないか" in communicator.http.get("/no-such-page", headers=html).text
+    api = communicator.http.get("/api/v1/no-such-thing", headers=html)
+    assert api.status_code == 404 and api.json()["status_code"] == 404
+    plain = communicator.http.get("/no-such-page")
+    assert plain.status_code == 404 and plain.json()["detail"] == "Not Found"

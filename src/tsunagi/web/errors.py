@@ -33,9 +33,18 @@ from tsunagi.domain.errors import (
 AnyRequest = Request[Any, Any, Any]
 
 
+_MACHINE_PATHS = ("/api/", "/ws/", "/static/", "/widget/", "/hooks/")
+
+
 def _is_page(request: AnyRequest) -> bool:
+    """A page's request, or a browser asking for an address that is no page (a mistyped
+    or stale link): both are answered with the error page, not JSON."""
     handler = request.scope.get("route_handler")
-    return bool(handler is not None and handler.opt.get("page"))
+    if handler is not None:
+        return bool(handler.opt.get("page"))
+    path = request.url.path
+    browser = "text/html" in request.headers.get("accept", "")
+    return browser and not path.startswith(_MACHINE_PATHS)
 
 
 def _answer(request: AnyRequest, status: int, detail: str, extra: Any = None) -> Response[Any]:
