@@ -39,7 +39,7 @@ _MACHINE_PATHS = ("/api/", "/ws/", "/static/", "/widget/", "/hooks/")
 def _is_page(request: AnyRequest) -> bool:
     """A page's request, or a browser asking for an address that is no page (a mistyped
     or stale link): both are answered with the error page, not JSON."""
-    handler = request.scope.get("route_handler")
+    handler: Any = request.scope.get("route_handler")  # absent when no route matched
     if handler is not None:
         return bool(handler.opt.get("page"))
     path = request.url.path
