@@ -247,6 +247,8 @@ def test_a_consultative_transfer_between_two_desks(
     complete = mine.get_by_test_id("consult-complete")
     expect(complete).to_be_visible()
     complete.click()  # nobody has answered yet: refused, and the controls stay
+    # What went wrong in the page's words first, then the server's (a 409 here).
+    expect(desk.get_by_test_id("desk-error")).to_contain_text("It changed meanwhile")
     expect(desk.get_by_test_id("desk-error")).to_contain_text("not answered")
     expect(mine.get_by_test_id("consult-cancel")).to_be_visible()
     desk.reload()  # the running consultation comes back with the desk's snapshot

@@ -602,8 +602,10 @@ async function api(path, body = {}, method = "POST") {
   });
   const error = document.querySelector("[data-desk-error]");
   if (!response.ok) {
+    // What went wrong in the page's language, then the server's own words (for support).
     const detail = await response.json().catch(() => ({}));
-    if (error) error.textContent = detail.detail ?? `${response.status}`;
+    const headline = L[`error_${response.status}`] ?? L.error_other;
+    if (error) error.textContent = detail.detail ? `${headline}: ${detail.detail}` : headline;
   } else if (error) {
     error.textContent = "";
   }
