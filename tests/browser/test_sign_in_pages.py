@@ -63,3 +63,34 @@ def test_switching_to_japanese(page: Page, server: LiveServer, world: World) -> 
     expect(page.get_by_test_id("sign-out")).to_have_text("ログアウト")
     page.reload()
     expect(page.get_by_test_id("home-heading")).to_have_text("フロア")
+
+
+def test_the_live_feed_says_so_until_something_happens(
+    page: Page, server: LiveServer, world: World
+) -> None:
+    """An empty feed is not an empty box: it says nothing has happened yet, until the first
+    event the user may see arrives."""
+    from testkit import Browserless
+
+    page.goto(f"{server.url}/login")
+    switch_to_english(page)
+    sign_in(page, server, world.account("a", "administrator").username)
+    expect(page.get_by_test_id("feed-status")).to_have_text("Live", timeout=5000)
+    expect(page.get_by_test_id("feed-empty")).to_be_visible()
+    expect(page.get_by_test_id("event-feed").locator("li")).to_have_count(0)
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    created = admin.request(
+        "POST",
+        "/api/v1/users",
+        json={
+            "username": "feed-newcomer",
+            "display_name": "Newcomer",
+            "password": "a-long-enough-password",
+            "roles": ["communicator"],
+        },
+    )
+    admin.close()
+    assert created.status_code == 201, created.text
+    expect(page.get_by_test_id("event-feed").locator("li").first).to_contain_text("user.created")
+    expect(page.get_by_test_id("feed-empty")).to_have_count(0)

@@ -129,14 +129,19 @@ def _nav(request: Request[Any, Any, Any]) -> list[NavItem]:
     return nav_for(current_principal(request), request.app.state.get("page_paths", frozenset()))
 
 
+_DURATION_UNITS = {"ja": ("時間", "分", "秒"), "en": ("h", "m", "s")}
+
+
 def _duration(seconds: int) -> str:
-    """20 → "20s", 90 → "1m30s", 86400 → "24h"."""
+    """A threshold as people say it, in the page's language: 20 → "20s" / "20秒",
+    90 → "1m30s" / "1分30秒", 86400 → "24h" / "24時間"."""
+    hour, minute, second = _DURATION_UNITS.get(current_locale.get(), _DURATION_UNITS["en"])
     if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds // 3600}h"
+        return f"{seconds // 3600}{hour}"
     if seconds >= 60:
         minutes, rest = divmod(seconds, 60)
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-    return f"{seconds}s"
+        return f"{minutes}{minute}{rest}{second}" if rest else f"{minutes}{minute}"
+    return f"{seconds}{second}"
 
 
 def _localtime(value: datetime, zone: str, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:

@@ -371,7 +371,7 @@ def test_the_wallboard_fits_the_screen_it_is_shown_on(
     board.wait_for_function("() => getComputedStyle(document.querySelector('main')).zoom === '1'")
     assert shown() == (1.0, True)
     # The target is said as people say it, and labels keep to one line.
-    expect(board.get_by_test_id("queue-delivery")).to_contain_text("Target 80% / 20 s")
+    expect(board.get_by_test_id("queue-delivery")).to_contain_text("Target 80% / 20s")
     label_heights = board.locator("[data-queue-id] dt").evaluate_all(
         "labels => labels.map(dt => dt.getBoundingClientRect().height)"
     )

@@ -13,6 +13,7 @@ function render(message) {
   item.textContent = `#${message.seq} ${when} ${message.event.type}`;
   item.dataset.seq = String(message.seq);
   feed.prepend(item);
+  document.querySelector("[data-feed-empty]")?.remove();
   while (feed.children.length > 200) feed.lastChild.remove();
 }
 
