@@ -33,6 +33,8 @@ def switch_to_english(page: Page) -> None:
 
 @pytest.mark.parametrize("role", list(HEADINGS))
 def test_each_role_sees_its_home(page: Page, server: LiveServer, world: World, role: str) -> None:
+    failed: list[str] = []  # every file the pages ask for is there
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.goto(f"{server.url}/login")
     switch_to_english(page)
     sign_in(page, server, world.account("a", role).username)
@@ -40,6 +42,9 @@ def test_each_role_sees_its_home(page: Page, server: LiveServer, world: World, r
     expect(page.get_by_test_id("home-heading")).to_have_text(HEADINGS[role])
     expect(page.get_by_test_id("who")).to_contain_text(f"{role} of a")
     expect(page.get_by_test_id("feed-status")).not_to_have_text("Connecting…", timeout=5000)
+    assert failed == []
+    icon = page.locator("link[rel=icon]").get_attribute("href")  # no /favicon.ico 404s
+    assert icon is not None and page.request.get(f"{server.url}{icon}").ok
 
 
 def test_a_wrong_password_shows_an_error(page: Page, server: LiveServer, world: World) -> None:
