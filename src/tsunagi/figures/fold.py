@@ -23,9 +23,10 @@ to the communicator whose part closed it (ADR 0504).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from tsunagi.figures.definitions import (
@@ -70,6 +71,15 @@ class QueueTargets:
 
     sl_threshold_s: float = DEFAULT_SL_THRESHOLD_S
     short_abandon_s: float = DEFAULT_SHORT_ABANDON_S
+
+    @classmethod
+    def of(cls, sl_threshold_s: float | None, config: Mapping[str, Any] | None) -> QueueTargets:
+        """A queue's: its threshold, and ``config["figures"]["short_abandon_s"]``."""
+        figures = (config or {}).get("figures", {})
+        return cls(
+            sl_threshold_s=float(sl_threshold_s or DEFAULT_SL_THRESHOLD_S),
+            short_abandon_s=float(figures.get("short_abandon_s", DEFAULT_SHORT_ABANDON_S)),
+        )
 
 
 def _ms(begin: datetime | None, end: datetime) -> int:

@@ -376,3 +376,50 @@ def test_the_wallboard_fits_the_screen_it_is_shown_on(
         "labels => labels.map(dt => dt.getBoundingClientRect().height)"
     )
     assert max(label_heights) < 2 * min(label_heights)
+
+
+def test_the_wallboard_counts_abandons_as_the_figures_do(
+    browser: Browser, server: LiveServer, world: World, database_url: str
+) -> None:
+    """A caller who hangs up before the queue's short-abandon limit is not counted (as in
+    the figures, docs/figures.md); one who waited longer is an abandon and counts against
+    the service level — live and after a reload (the snapshot)."""
+    tenant = world.tenants["a"]
+    queue_id = seed(database_url, tenant)
+
+    async def short_limit() -> None:
+        db = Database(database_url)
+        try:
+            async with db.scoped(tenant) as session, session.begin():
+                queue = await session.get(Queue, uuid.UUID(queue_id))
+                assert queue is not None
+                queue.config = {**queue.config, "figures": {"short_abandon_s": 1}}
+        finally:
+            await db.dispose()
+
+    run(short_limit)
+    admin = Browserless(server.url)
+    admin.sign_in(world.account("a", "administrator").username)
+    board = open_signed_in(
+        browser, server, world.account("a", "supervisor").username, "/routing/wallboard"
+    )
+    expect(board.locator("[data-live-status]")).to_have_text("Live")
+
+    def abandon_after(seconds: float) -> None:
+        created = admin.request(
+            "POST", "/api/v1/contacts", json={"channel": "voice", "queue_id": queue_id}
+        )
+        assert created.status_code == 201, created.text
+        time.sleep(seconds)
+        gone = admin.request("POST", f"/api/v1/contacts/{created.json()['id']}/abandon")
+        assert gone.status_code == 200, gone.text
+
+    abandon_after(0)  # short: not counted
+    abandon_after(1.3)
+    for _ in ("live", "from the snapshot after a reload"):
+        expect(board.get_by_test_id("queue-delivery-waiting")).to_have_text("0")
+        expect(board.get_by_test_id("queue-delivery-abandoned")).to_have_text("1")
+        expect(board.get_by_test_id("queue-delivery-sl-today")).to_have_text("0%")
+        board.reload()
+        expect(board.locator("[data-live-status]")).to_have_text("Live")
+    admin.close()

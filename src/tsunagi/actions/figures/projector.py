@@ -54,8 +54,6 @@ from tsunagi.adapters.storage.models import OutboxEvent, Queue, Tenant
 from tsunagi.aio import stop_tasks, wait_event
 from tsunagi.figures.definitions import Measures
 from tsunagi.figures.fold import (
-    DEFAULT_SHORT_ABANDON_S,
-    DEFAULT_SL_THRESHOLD_S,
     AgentRecord,
     ContactRecord,
     Fold,
@@ -134,11 +132,7 @@ async def queue_targets(session: AsyncSession) -> dict[uuid.UUID | None, QueueTa
     """
     found: dict[uuid.UUID | None, QueueTargets] = {}
     for queue in await session.scalars(select(Queue)):
-        figures = (queue.config or {}).get("figures", {})
-        found[queue.id] = QueueTargets(
-            sl_threshold_s=float(queue.sl_threshold_s or DEFAULT_SL_THRESHOLD_S),
-            short_abandon_s=float(figures.get("short_abandon_s", DEFAULT_SHORT_ABANDON_S)),
-        )
+        found[queue.id] = QueueTargets.of(queue.sl_threshold_s, queue.config)
     return found
 
 

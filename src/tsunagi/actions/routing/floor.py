@@ -19,6 +19,7 @@ from tsunagi.actions.routing.rows import utcnow
 from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
+from tsunagi.figures.fold import QueueTargets
 from tsunagi.routing.agents import Presence, state_of
 from tsunagi.routing.lifecycle import TERMINAL, ContactState
 from tsunagi.routing.queues import routing_settings
@@ -112,6 +113,8 @@ def _queue(queue: Queue, waiting: Any, finished: Any) -> dict[str, Any]:
         "channel": queue.channel,
         "sl_threshold_s": queue.sl_threshold_s,
         "sl_target_pct": queue.sl_target_pct,
+        # As the figures count them (docs/figures.md): the floor and the reports agree.
+        "short_abandon_s": QueueTargets.of(queue.sl_threshold_s, queue.config).short_abandon_s,
         "waiting_alert": settings.waiting_alert,
         "sl_alert_pct": settings.sl_alert_pct,
         "waiting": [

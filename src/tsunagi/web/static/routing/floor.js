@@ -96,12 +96,16 @@ function clock(seconds) {
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
   return (h ? `${h}:${String(m).padStart(2, "0")}` : `${m}`) + `:${String(r).padStart(2, "0")}`;
 }
+// As the figures define them (docs/figures.md), so the floor and the reports agree: an
+// abandon after less than the queue's short-abandon limit is not counted at all; service
+// level = answered within the threshold ÷ answered and (counted) abandoned.
+function counted(q, o) {
+  return o.answered || (o.waited_s ?? 0) >= (q.short_abandon_s ?? 5);
+}
 function serviceLevel(q, sinceMs) {
-  const rows = q.outcomes.filter((o) => Date.parse(o.at) >= sinceMs);
-  const limit = q.sl_threshold_s;
-  const good = rows.filter((o) => o.answered && (o.waited_s ?? 0) <= limit).length;
-  const counted = rows.filter((o) => o.answered || (o.waited_s ?? 0) > limit).length;
-  return counted ? Math.round((100 * good) / counted) : null;
+  const rows = q.outcomes.filter((o) => Date.parse(o.at) >= sinceMs && counted(q, o));
+  const good = rows.filter((o) => o.answered && (o.waited_s ?? 0) <= q.sl_threshold_s).length;
+  return rows.length ? Math.round((100 * good) / rows.length) : null;
 }
 
 // ---------------------------------------------------------------- render
@@ -125,7 +129,7 @@ function renderQueues() {
     set("sl_today", slToday === null ? "–" : `${slToday}%`);
     set("sl_30", sl30 === null ? "–" : `${sl30}%`);
     set("answered", String(q.outcomes.filter((o) => o.answered).length));
-    set("abandoned", String(q.outcomes.filter((o) => !o.answered).length));
+    set("abandoned", String(q.outcomes.filter((o) => !o.answered && counted(q, o)).length));
     const alert = (q.waiting_alert && q.waiting.size >= q.waiting_alert)
       || (q.sl_alert_pct && sl30 !== null && sl30 < q.sl_alert_pct);
     card.classList.toggle("alert", Boolean(alert));
