@@ -101,9 +101,14 @@ def test_wallboard_and_desk_follow_a_contact(
     desk.get_by_test_id("go-ready").click()
     accept = desk.get_by_test_id("my-contacts").get_by_test_id("accept")
     expect(accept).to_be_visible()
+    # The tab says so, for a desk in the background (a ring plays too, and a notification
+    # when allowed).
+    expect(desk).to_have_title("(1) Offer · My desk · Tsunagi")
+    expect(desk.locator("body")).to_have_attribute("data-rings", "1")  # after the ready click
     expect(waiting).to_have_text("0")
     expect(wallboard.get_by_test_id("agents-on_contact")).to_have_text("1")
     accept.click()
+    expect(desk).to_have_title("My desk · Tsunagi")
     mine = desk.get_by_test_id("my-contacts").locator("li")
     expect(mine.locator("strong")).to_have_text("Connected · Call")
     expect(mine.locator(".queue-name")).to_have_text("Home delivery")  # the queue it came from

@@ -250,7 +250,58 @@ const deskRows = new Map();
 const SHORTCUTS = Object.fromEntries(Object.entries(
   JSON.parse(document.getElementById("desk-shortcuts")?.textContent ?? "{}")).map(([action, s]) => [action, s.aria]));
 
+// An offer must not go unnoticed while the desk is in another tab or window: the tab's
+// title counts the offers, a short ring plays (browsers allow sound only after the page
+// was clicked once; making yourself ready is such a click) and, when the desk is hidden
+// and the user allowed it, a desktop notification is shown.
+const baseTitle = document.title;
+const announced = new Set();
+let sound = null;
+function allowSound() {
+  sound ??= new AudioContext();
+  sound.resume?.();
+}
+addEventListener("pointerdown", allowSound);
+addEventListener("keydown", allowSound);
+
+function ring() {
+  if (!sound || sound.state !== "running") return;
+  document.body.dataset.rings = String(Number(document.body.dataset.rings ?? 0) + 1);
+  for (const [at, hz] of [[0, 880], [0.3, 660]]) {
+    const tone = sound.createOscillator();
+    const level = sound.createGain();
+    level.gain.value = 0.15;
+    tone.frequency.value = hz;
+    tone.connect(level).connect(sound.destination);
+    tone.start(sound.currentTime + at);
+    tone.stop(sound.currentTime + at + 0.2);
+  }
+}
+
+function announceOffers() {
+  const offers = [...floor.mine.values()].filter((c) => c.state === "offered");
+  document.title = offers.length ? `(${offers.length}) ${L.offer} · ${baseTitle}` : baseTitle;
+  document.body.dataset.offers = String(offers.length);
+  for (const id of announced) if (!offers.some((c) => c.contact_id === id)) announced.delete(id);
+  const fresh = offers.filter((c) => !announced.has(c.contact_id));
+  if (!fresh.length) return;
+  for (const c of fresh) announced.add(c.contact_id);
+  ring();
+  if (document.hidden && globalThis.Notification?.permission === "granted") {
+    const c = fresh[0];
+    const note = new Notification(`${L.offer} · ${channelLabel(c.channel)}`, {
+      body: config.queue_names?.[c.queue_id] ?? "", tag: c.contact_id,
+    });
+    note.onclick = () => { focus(); note.close(); };
+  }
+}
+
+document.querySelector("[data-testid='go-ready']")?.addEventListener("click", () => {
+  if (globalThis.Notification?.permission === "default") Notification.requestPermission();
+});
+
 function renderDesk() {
+  announceOffers();
   const me = floor.agents.get(config.me);
   const mine = document.querySelector("[data-my-state]");
   if (mine) {
