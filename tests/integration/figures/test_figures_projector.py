@@ -108,9 +108,10 @@ async def test_rebuild_equals_the_maintained_rows_after_a_random_run(floor: Floo
     assert report.rows["contacts"] > 0 and report.rows["states"] > 0
     # The roll-ups without the category are compared like every other table (``equal``
     # above), and hold no more rows than the category rows they sum. Not always fewer:
-    # which contacts an agent closes depends on when the background engine offers them, and
-    # on a slow machine one agent-queue-day may carry a single category.
-    assert 0 < report.rows["queue intervals"] < report.rows["contacts"]
+    # which contacts are closed (with a category) by the end depends on when the background
+    # engine offers them, and on a slow machine every queue interval, like every
+    # agent-queue-day, may carry a single category (seen in CI on 2026-12-04).
+    assert 0 < report.rows["queue intervals"] <= report.rows["contacts"]
     assert 0 < report.rows["agent queue days"] <= report.rows["agent days"]
     assert 0 < report.rows["state months"] < report.rows["state days"] + 1
     async with floor.db.scoped(tenant, readonly=True) as session:
