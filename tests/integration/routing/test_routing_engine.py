@@ -570,3 +570,46 @@ async def test_a_creation_rolled_back_after_the_choice_frees_the_agent_again(
     created = await floor.engine.create_and_offer(floor.tenant_id, _new(floor, "power"), "t")
     assert created.state == "offered"
     assert (await floor.contact(created.contact_id)).agent_id == floor.agents["ken"]
+
+
+async def test_the_floor_snapshot_says_since_when_each_agent_is_in_its_state(
+    floor: Floor,
+) -> None:
+    """The wallboard's time in state after a (re)load: since the offer on a contact, since
+    the conversation ended in after-call work, since becoming idle when available — not
+    since the presence last changed (the agent made itself ready long before)."""
+    from tsunagi.actions.routing.floor import floor_snapshot
+
+    await floor.add_queue("billing")
+    await floor.add_agent("aiko", {"billing": 5})
+    tenant, aiko = floor.tenant_id, floor.agents["aiko"]
+
+    async def state_since() -> tuple[str, datetime, datetime]:
+        snapshot = await floor_snapshot(floor.db, tenant)
+        mine = next(a for a in snapshot["agents"] if a["agent_id"] == str(aiko))
+        return (
+            mine["state"],
+            datetime.fromisoformat(mine["state_since"]),
+            datetime.fromisoformat(mine["since"]),
+        )
+
+    state, began, ready = await state_since()
+    assert state == "available" and began == ready
+    await asyncio.sleep(0.3)
+    contact_id = await floor.create("billing")
+    offered = await floor.wait_state(contact_id, "offered")
+    assert offered.agent_id == aiko
+    kw: dict[str, Any] = {"tenant_id": tenant, "contact_id": contact_id, "agent_id": aiko}
+    await do_accept_offer(floor.db, **kw, actor="t")
+    state, began, ready = await state_since()
+    assert state == "on_contact" and began >= ready + timedelta(seconds=0.3)
+    await asyncio.sleep(0.2)
+    await do_end_contact(floor.db, **kw, actor="t")
+    ended = (await floor.contact(contact_id)).ended_at
+    state, began, _ = await state_since()
+    assert state == "after_call_work" and began == ended
+    await asyncio.sleep(0.2)
+    await do_close_contact(floor.db, **kw, actor="t")
+    state, began, _ = await state_since()
+    assert state == "available" and began == (await floor.agent("aiko")).idle_since
+    assert ended is not None and began >= ended

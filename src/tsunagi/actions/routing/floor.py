@@ -20,7 +20,7 @@ from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.models import Queue, Tenant, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.figures.fold import QueueTargets
-from tsunagi.routing.agents import Presence, state_of
+from tsunagi.routing.agents import AgentState, Presence, state_of
 from tsunagi.routing.lifecycle import TERMINAL, ContactState
 from tsunagi.routing.queues import routing_settings
 
@@ -72,7 +72,9 @@ async def floor_snapshot(
                     RoutingAssignment.state,
                     RoutingAssignment.contact_id,
                     RoutingAssignment.offer_expires_at,
-                )
+                    RoutingAssignment.offered_at,
+                    RoutingContact.ended_at,
+                ).join(RoutingContact, RoutingContact.id == RoutingAssignment.contact_id)
             )
         ).all()
     return {
@@ -87,7 +89,7 @@ async def floor_snapshot(
                 "state": state,
                 "offer_expires_at": _iso(expires),
             }
-            for agent_id, channel, state, contact_id, expires in held
+            for agent_id, channel, state, contact_id, expires, *_times in held
             if viewer is not None and agent_id == viewer
         ],
     }
@@ -139,15 +141,15 @@ def _agent(agent: RoutingAgent, names: dict[UUID, str], held: Any) -> dict[str, 
     load: dict[str, int] = {}
     for row in rows:
         load[row.channel] = load.get(row.channel, 0) + 1
+    state = state_of(Presence(agent.presence), engaged=len(rows) - wrapping, wrapping=wrapping)
     return {
         "agent_id": str(agent.user_id),
         "display_name": names.get(agent.user_id, ""),
-        "state": state_of(
-            Presence(agent.presence), engaged=len(rows) - wrapping, wrapping=wrapping
-        ),
+        "state": state,
         "presence": agent.presence,
         "reason": agent.reason,
         "since": _iso(agent.since),
+        "state_since": _iso(_state_since(agent, state, rows)),
         "load": load,
         # Calls in conversation: a supervisor may listen, whisper or barge in.
         "calls": [
@@ -158,6 +160,23 @@ def _agent(agent: RoutingAgent, names: dict[UUID, str], held: Any) -> dict[str, 
         "capacity": agent.capacity,
         "skills": agent.skills,
     }
+
+
+def _state_since(agent: RoutingAgent, state: AgentState, rows: Any) -> datetime:
+    """When the agent's reported state began, as far as the rows tell: on a contact since
+    the earliest offer it still holds, in after-call work since the earliest conversation
+    it still wraps up ended, available since it last became idle; never before its
+    presence changed. (A live view keeps an earlier start across back-to-back contacts.)"""
+    began: datetime
+    if state is AgentState.ON_CONTACT:
+        began = min(row.offered_at for row in rows if row.state != S.WRAP_UP)
+    elif state is AgentState.AFTER_CALL_WORK:
+        began = min(row.ended_at or row.offered_at for row in rows)
+    elif state is AgentState.AVAILABLE:
+        began = agent.idle_since
+    else:
+        return agent.since
+    return max(agent.since, began)
 
 
 async def desk_snapshot(db: Database, tenant_id: UUID, agent_id: UUID) -> dict[str, Any]:

@@ -27,7 +27,7 @@ function applySnapshot(data) {
     Object.assign(entry, q, { waiting: new Map(q.waiting.map((c) => [c.contact_id, c])) });
   }
   for (const a of data.agents) {
-    floor.agents.set(a.agent_id, { ...a, state_since: a.since });
+    floor.agents.set(a.agent_id, { ...a, state_since: a.state_since ?? a.since });
     for (const contactId of a.calls ?? []) floor.calls.set(contactId, a.agent_id);
   }
   for (const c of data.mine) floor.mine.set(c.contact_id, c);
