@@ -261,8 +261,10 @@ function allowSound() {
   sound ??= new AudioContext();
   sound.resume?.();
 }
-addEventListener("pointerdown", allowSound);
-addEventListener("keydown", allowSound);
+if (config.view === "desk") {
+  addEventListener("pointerdown", allowSound);
+  addEventListener("keydown", allowSound);
+}
 
 function ring() {
   if (!sound || sound.state !== "running") return;
