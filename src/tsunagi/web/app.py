@@ -36,7 +36,7 @@ from tsunagi.web import events
 from tsunagi.web.api import audit, customers, desktop, health, queues, status, tokens, users
 from tsunagi.web.auth import LANG_COOKIE, PUBLIC, AuthMiddleware, authz_guard, current_principal
 from tsunagi.web.channels.cors import WidgetCors
-from tsunagi.web.errors import EXCEPTION_HANDLERS
+from tsunagi.web.errors import EXCEPTION_HANDLERS, status_headline
 from tsunagi.web.features import feature_hooks, feature_routes, load_features
 from tsunagi.web.i18n import AUDIT_LABELS, LANGUAGES, ROLE_LABELS, Catalogues, current_locale
 from tsunagi.web.nav import NavItem, nav_for
@@ -118,6 +118,7 @@ def _templates(catalogues: Catalogues) -> TemplateConfig[JinjaTemplateEngine]:
     environment.globals["languages"] = LANGUAGES
     environment.globals["version"] = __version__
     environment.globals["nav"] = _nav
+    environment.globals["status_headline"] = status_headline
     environment.filters["localtime"] = _localtime
     environment.filters["duration"] = _duration
     environment.globals["role_labels"] = ROLE_LABELS

@@ -29,8 +29,27 @@ from tsunagi.domain.errors import (
     PermissionDeniedError,
     TenantScopeMissingError,
 )
+from tsunagi.web.i18n import N_
 
 AnyRequest = Request[Any, Any, Any]
+
+# What went wrong, in words, by status: the error page's headline and the desk's and
+# floor's line over a refused action (translated where shown).
+STATUS_HEADLINES = {
+    400: N_("The request could not be understood."),
+    403: N_("You may not do this."),
+    404: N_("There is no such page, or it is not yours to see."),
+    409: N_("It changed meanwhile; check and try again."),
+    413: N_("What was sent is too large."),
+    422: N_("Some of what was entered is not valid."),
+    429: N_("Too many tries; wait a moment and try again."),
+}
+OTHER_HEADLINE = N_("Something went wrong.")
+
+
+def status_headline(status: int) -> str:
+    """The untranslated headline of ``status`` (pass it to ``_``)."""
+    return STATUS_HEADLINES.get(status, OTHER_HEADLINE)
 
 
 _MACHINE_PATHS = ("/api/", "/ws/", "/static/", "/widget/", "/hooks/")

@@ -32,14 +32,12 @@ from tsunagi.aio import stop_tasks
 from tsunagi.domain.permissions import Principal
 from tsunagi.ports.bus import SubscriberOverflowError
 from tsunagi.web.auth import client_ip, credential_of, require_principal
+from tsunagi.web.events import CLOSE_BEHIND, CLOSE_POLICY, CLOSE_REVOKED
 from tsunagi.web.routing.desk_commands import run_command
 from tsunagi.web.services import Services, services_of
 
 log = logging.getLogger(__name__)
 
-CLOSE_POLICY = 1008
-CLOSE_REVOKED = 4001  # as /ws/events
-CLOSE_BEHIND = 1013  # "try again later": the desk fell behind its stream
 # How often an open desk socket checks that its session or token is still valid.
 REVALIDATE_S = 15.0
 

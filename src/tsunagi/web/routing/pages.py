@@ -17,6 +17,7 @@ from tsunagi.actions.accounts import get_tenant
 from tsunagi.adapters.storage.models import Category, Queue, User
 from tsunagi.routing.agents import NotReadyReason
 from tsunagi.web.auth import csrf_for, require_principal
+from tsunagi.web.i18n import current_locale
 from tsunagi.web.services import services_of
 
 AnyRequest = Request[Any, Any, Any]
@@ -36,6 +37,10 @@ async def _context(request: AnyRequest, view: str) -> dict[str, Any]:
         "tenant": tenant,
         "csrf": csrf_for(request),
         "queues": queues,
+        # For floor.js: a contact's queue by name, in the page's language.
+        "queue_names": {
+            str(q.id): q.name_ja if current_locale.get() == "ja" else q.name_en for q in queues
+        },
         "categories": categories,
         "agents": [u for u in users if "communicator" in u.roles or "supervisor" in u.roles],
         "reasons": [r.value for r in NotReadyReason if r.value not in ("missed_offer",)],

@@ -657,7 +657,7 @@ async function api(path, body = {}, method = "POST") {
   const response = await fetch(path, {
     method, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body),
   });
-  const error = document.querySelector("[data-desk-error]");
+  const error = document.querySelector("[data-action-error]");
   if (!response.ok) {
     // What went wrong in the page's language, then the server's own words (for support).
     const detail = await response.json().catch(() => ({}));
