@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from integration.routing.routing_floor import Floor, events_of
+from tsunagi.actions.events import collecting
 from tsunagi.actions.routing.agents import do_set_presence
 from tsunagi.actions.routing.contacts import (
     NewContact,
@@ -504,6 +505,38 @@ async def test_a_new_contact_is_offered_in_its_creating_transaction(floor: Floor
     assert await floor.state_of(third.contact_id) == "queued"
     async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
         assert await session.scalar(select(func.count()).select_from(RoutingAssignment)) == 2
+
+
+async def test_a_freed_agents_pending_trigger_does_not_keep_a_new_contact_from_its_offer(
+    floor: Floor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent just freed (a close hinted to the engine, its trigger not yet served) and
+    nobody waiting: the new contact is still offered in its creating transaction, to the
+    best agent, the freed one included. (Before, any pending trigger sent the contact the
+    slow way: created queued, offered by the engine's next pass in a second transaction.)"""
+    await floor.add_queue("rail")
+    await floor.add_agent("ami", {"rail": 3})
+    await floor.add_agent("ben", {"rail": 8})
+    await _known_free(floor, "ami", "ben")
+    tenant, ben = floor.tenant_id, floor.agents["ben"]
+    first = await floor.engine.create_and_offer(tenant, _new(floor, "rail"), "t")
+    assert (await floor.contact(first.contact_id)).agent_id == ben
+    held = {"tenant_id": tenant, "contact_id": first.contact_id, "agent_id": ben, "actor": "t"}
+    await floor.relay.stop()  # the engine hears of the close below from the hint only
+    await do_accept_offer(floor.db, **held)
+    await do_end_contact(floor.db, **held)
+    with collecting() as events:
+        await do_close_contact(floor.db, **held)
+
+    async def later(_tenant_id: uuid.UUID) -> None:  # the engine's pass comes after this
+        return None
+
+    monkeypatch.setattr(floor.engine, "_take_hints", later)
+    floor.engine.hint(tenant, events=events)
+    second = await floor.engine.create_and_offer(tenant, _new(floor, "rail"), "t")
+    assert second.state == "offered"
+    assert (await floor.contact(second.contact_id)).agent_id == ben
+    await floor.relay.start()
 
 
 async def test_a_stale_choice_at_creation_leaves_the_contact_queued(floor: Floor) -> None:

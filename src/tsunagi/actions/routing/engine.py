@@ -576,8 +576,9 @@ class RoutingEngine:
         transaction instead of two, and the offer on the agent's desk as soon as it commits.
 
         The decision is the Router's, taken as the contact's arrival alone
-        (``enqueue_and_match``) and only when nothing else is pending (no trigger, no hint
-        that needs a read): exactly the offer the engine's next pass would make. The chosen
+        (``enqueue_and_match``) and only when nothing else is pending that could change it
+        (no hint that needs a read, no trigger while a contact waits): exactly the offer
+        the engine's next pass would make. The chosen
         agent is then checked and locked in the transaction as :func:`do_offer_contact`
         does; if the check fails the contact is created queued, and whatever happens the
         engine reads the contact and the agent again (as after any stale decision)."""
@@ -634,8 +635,14 @@ class RoutingEngine:
         # Hints that need no read are applied first (the next pass decides on them).
         self._apply_hints_in_hand(tenant_id, state)
         if state.router.has_triggers:
-            self._wake.set()
-            return None
+            if state.router.waiting_count:
+                self._wake.set()
+                return None
+            # Nothing waits (the usual case: an agent just freed, say): the pending
+            # triggers can match nothing, and serving them only files the free agents, as
+            # the next pass would before this contact's trigger.
+            unmatched = state.router.next_match()
+            assert unmatched is None
         found = state.router.enqueue_and_match(
             contact.id,
             need_of(contact),
