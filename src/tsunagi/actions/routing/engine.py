@@ -642,7 +642,12 @@ class RoutingEngine:
             # triggers can match nothing, and serving them only files the free agents, as
             # the next pass would before this contact's trigger.
             unmatched = state.router.next_match()
-            assert unmatched is None
+            if unmatched is not None:  # cannot be: nothing waits. Were it so, the Router
+                log.error("a trigger matched with nobody waiting; reloading the tenant")
+                self.tenants.pop(tenant_id, None)  # is built again from the tables
+                self._last_tenant_scan = 0.0
+                self.kick()
+                return None
         found = state.router.enqueue_and_match(
             contact.id,
             need_of(contact),
