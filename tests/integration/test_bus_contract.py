@@ -55,6 +55,18 @@ async def test_messages_arrive_in_order_and_intact(bus: EventBus) -> None:
         assert await take(messages, len(payloads)) == payloads
 
 
+async def test_a_batch_arrives_in_order_on_each_of_its_channels(bus: EventBus) -> None:
+    """``publish_many`` (the relay's and the engine's batches): each message on its own
+    channel, in the batch's order, as single publishes would bring them."""
+    batch = [("left" if i % 3 else "right", f"{i} 日本語".encode()) for i in range(40)]
+    async with bus.subscribe("left") as left, bus.subscribe("right") as right:
+        await bus.publish_many(batch)
+        await bus.publish_many([("right", b"alone")])  # a batch of one
+        assert await take(left, 26) == [m for c, m in batch if c == "left"]
+        assert await take(right, 15) == [m for c, m in batch if c == "right"] + [b"alone"]
+        assert await nothing_arrives(left)
+
+
 async def test_every_subscriber_gets_every_message(bus: EventBus) -> None:
     async with bus.subscribe("fan") as first, bus.subscribe("fan") as second:
         await bus.publish("fan", b"one")

@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 from sqlalchemy import Table, bindparam, func, select, text, update
@@ -149,10 +150,8 @@ class OutboxRelay:
                 published = await self._publish_left_over()
                 self._recover = False
             rows = await self._sequence()
-            for row in rows:
-                await self._bus.publish(
-                    tenant_channel(row.tenant_id), envelope(row.seq, row.event_id, row.payload)
-                )
+            if rows:
+                await self._bus.publish_many(_messages(rows))
             self._to_mark.extend(row.id for row in rows)
             return published + len(rows)
 
@@ -195,18 +194,23 @@ class OutboxRelay:
         while True:
             async with self._db.system() as session, session.begin():
                 rows = (await session.execute(_LEFT_OVER, {"limit": BATCH})).all()
-                for row in rows:
-                    assert row.seq is not None
-                    await self._bus.publish(
-                        tenant_channel(row.tenant_id), envelope(row.seq, row.event_id, row.payload)
-                    )
                 if rows:
+                    await self._bus.publish_many(_messages(rows))
                     await session.execute(
                         _MARK, {"ids": [row.id for row in rows], "now": datetime.now(UTC)}
                     )
             total += len(rows)
             if len(rows) < BATCH:
                 return total
+
+
+def _messages(rows: Sequence[Any]) -> list[tuple[str, bytes]]:
+    """The bus messages of numbered rows (with ``tenant_id``, ``seq``, ``event_id`` and
+    ``payload``), in order."""
+    return [
+        (tenant_channel(row.tenant_id), envelope(row.seq, row.event_id, row.payload))
+        for row in rows
+    ]
 
 
 class _Numbered(NamedTuple):

@@ -8,7 +8,7 @@ channel for a connected subscriber.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -25,6 +25,10 @@ class EventBus(Protocol):
     async def stop(self) -> None: ...
 
     async def publish(self, channel: str, message: bytes) -> None: ...
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """``publish`` each (channel, message) in turn, in one round trip to a broker."""
+        ...
 
     def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """Messages published on ``channel`` after the subscription is active; the iterator

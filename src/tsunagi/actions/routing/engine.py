@@ -134,6 +134,18 @@ def _key(event: RoutingEvent) -> tuple[UUID, int]:
     return event.contact_id, event.version
 
 
+def _desk_messages(tenant_id: UUID, event: RoutingEvent) -> list[tuple[str, bytes]]:
+    """The event as a frame for the desk channel of each agent it concerns."""
+    if isinstance(event, AgentStateChangedEvent):
+        targets = {event.agent_id}
+    else:
+        targets = {a for a in (event.agent_id, event.last_agent_id) if a is not None}
+    if not targets:
+        return []
+    message = b'{"kind":"event","event":' + msgspec.json.encode(event) + b"}"
+    return [(desk_channel(tenant_id, agent_id), message) for agent_id in targets]
+
+
 def _ts(value: datetime) -> float:
     return value.timestamp()
 
@@ -502,15 +514,9 @@ class RoutingEngine:
         fast path after an offer and the outbox both send it) and may miss events during
         a takeover; desks drop repeats by version and reload on a version gap.
         """
-        if isinstance(event, AgentStateChangedEvent):
-            targets = {event.agent_id}
-        else:
-            targets = {a for a in (event.agent_id, event.last_agent_id) if a is not None}
-        if not targets:
-            return
-        message = b'{"kind":"event","event":' + msgspec.json.encode(event) + b"}"
-        for agent_id in targets:
-            await self.bus.publish(desk_channel(tenant_id, agent_id), message)
+        messages = _desk_messages(tenant_id, event)
+        if messages:
+            await self.bus.publish_many(messages)
 
     @staticmethod
     def _set_agent(state: TenantState, event: AgentStateChangedEvent) -> None:
@@ -563,9 +569,11 @@ class RoutingEngine:
         state.agents[agent_id] = offered.agent_version
         if len(self._told) > TOLD_MAX:  # copies never followed (a lost leadership)
             self._told.clear()
+        messages: list[tuple[str, bytes]] = []
         for event in offered.events:  # straight to the desk, ahead of the outbox relay
-            await self._tell_desks(tenant_id, event)
-            self._told.add(_key(event))
+            messages += _desk_messages(tenant_id, event)
+        await self.bus.publish_many(messages)
+        self._told.update(_key(event) for event in offered.events)  # (sent: not again)
 
     # ------------------------------------------------------- offering at creation
     async def create_and_offer(

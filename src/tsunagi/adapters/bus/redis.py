@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
@@ -51,6 +51,17 @@ class RedisBus:
     async def publish(self, channel: str, message: bytes) -> None:
         assert self._client is not None, "bus not started"
         await self._client.publish(self._prefix + channel, message)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        assert self._client is not None, "bus not started"
+        if len(messages) == 1:
+            await self.publish(*messages[0])
+            return
+        # A pipeline (not a transaction): one write and one read for the lot, in order.
+        async with self._client.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                pipe.publish(self._prefix + channel, message)
+            await pipe.execute()
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[bytes]]:
