@@ -496,6 +496,30 @@ def report_cpu(
         print(line)
 
 
+def slow_seconds(measure: Measure, over_ms: float = 50.0, shown: int = 5) -> str:
+    """Where in the run the slow offers were: the seconds of the load (from its start) with
+    the most creates whose offer took over ``over_ms``; a few bad seconds (a stall) read
+    differently from slow offers spread over the whole run (a saturated server)."""
+    if not measure.sent:
+        return "no creates"
+    start = min(measure.sent.values())
+    slow: dict[int, list[float]] = {}
+    for contact_id, sent in measure.sent.items():
+        received = measure.received.get(contact_id)
+        if received is not None and (received - sent) * 1000 > over_ms:
+            slow.setdefault(int(sent - start), []).append((received - sent) * 1000)
+    count = sum(len(values) for values in slow.values())
+    worst = sorted(slow.items(), key=lambda item: -len(item[1]))[:shown]
+    return (
+        f"offers over {over_ms:.0f} ms: {count} in {len(slow)} of the load's seconds; most in "
+        + (
+            ", ".join(f"second {at} ({len(v)}, max {max(v):.0f} ms)" for at, v in worst)
+            if worst
+            else "none"
+        )
+    )
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
@@ -634,6 +658,7 @@ async def main() -> None:
                 f"p90={percentile(latencies, 0.90):.1f} p99={percentile(latencies, 0.99):.1f} "
                 f"max={max(latencies):.1f}"
             )
+            print(slow_seconds(measure))
         await server_side(url)
         for task in [*agents, *measure.tasks]:
             task.cancel()

@@ -34,7 +34,7 @@ from typing import cast, get_args
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tsunagi.actions.routing.contacts import (
@@ -134,8 +134,21 @@ def _key(event: RoutingEvent) -> tuple[UUID, int]:
     return event.contact_id, event.version
 
 
+_FOLLOW = (
+    select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload)
+    .where(OutboxEvent.seq > bindparam("after"))
+    .order_by(OutboxEvent.seq)
+    .limit(PAGE)
+)
+
+
 def _desk_messages(tenant_id: UUID, event: RoutingEvent) -> list[tuple[str, bytes]]:
-    """The event as a frame for the desk channel of each agent it concerns."""
+    """The event as a frame for the desk channel of each agent it concerns.
+
+    Desks subscribe to their own channel only, so a floor of 500 agents does not fan every
+    event out 500 times. Delivery is at-least-once while a leader lives (the fast path
+    after an offer and the outbox both send it) and may miss events during a takeover;
+    desks drop repeats by version and reload on a version gap."""
     if isinstance(event, AgentStateChangedEvent):
         targets = {event.agent_id}
     else:
@@ -445,15 +458,11 @@ class RoutingEngine:
         while True:
             # One statement: no snapshot needed (spares the BEGIN and ROLLBACK round trips).
             async with self.db.scoped(tenant_id, readonly=True, snapshot=False) as session:
-                rows = (
-                    await session.execute(
-                        select(OutboxEvent.seq, OutboxEvent.type, OutboxEvent.payload)
-                        .where(OutboxEvent.seq > state.last_seq)
-                        .order_by(OutboxEvent.seq)
-                        .limit(PAGE)
-                    )
-                ).all()
+                rows = (await session.execute(_FOLLOW, {"after": state.last_seq})).all()
             # Only rows of routing types are decoded; others just move the position on.
+            # Desk frames go out together (one bus call), before any offer is made, so each
+            # desk gets them in stream order with the offers' own frames.
+            frames: list[tuple[str, bytes]] = []
             for seq, kind, payload in rows:
                 assert seq is not None
                 state.last_seq = seq
@@ -461,13 +470,18 @@ class RoutingEngine:
                     event = _decoder.decode(payload)
                     self.apply(state, event)
                     if not self._told or (_key(event) not in self._told):
-                        await self._tell_desks(tenant_id, event)
+                        frames += _desk_messages(tenant_id, event)
                     else:
                         self._told.discard(_key(event))
                     if state.router.has_triggers:
                         # Decide now, as if each change came alone: a batch must not let
                         # an agent freed earlier in it take a contact a better agent fits.
+                        if frames:
+                            await self.bus.publish_many(frames)
+                            frames = []
                         await self._decide(tenant_id)
+            if frames:
+                await self.bus.publish_many(frames)
             if len(rows) < PAGE:
                 return
 
@@ -505,18 +519,6 @@ class RoutingEngine:
             state.contacts.pop(event.contact_id, None)
         else:
             state.contacts[event.contact_id] = event.version
-
-    async def _tell_desks(self, tenant_id: UUID, event: RoutingEvent) -> None:
-        """Forward an event to the desk channel of each agent it concerns.
-
-        Desks subscribe to their own channel only, so a floor of 500 agents does not fan
-        every event out 500 times. Delivery is at-least-once while a leader lives (the
-        fast path after an offer and the outbox both send it) and may miss events during
-        a takeover; desks drop repeats by version and reload on a version gap.
-        """
-        messages = _desk_messages(tenant_id, event)
-        if messages:
-            await self.bus.publish_many(messages)
 
     @staticmethod
     def _set_agent(state: TenantState, event: AgentStateChangedEvent) -> None:
