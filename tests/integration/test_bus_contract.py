@@ -61,6 +61,7 @@ async def test_a_batch_arrives_in_order_on_each_of_its_channels(bus: EventBus) -
     batch = [("left" if i % 3 else "right", f"{i} 日本語".encode()) for i in range(40)]
     async with bus.subscribe("left") as left, bus.subscribe("right") as right:
         await bus.publish_many(batch)
+        await bus.publish_many([])
         await bus.publish_many([("right", b"alone")])  # a batch of one
         assert await take(left, 26) == [m for c, m in batch if c == "left"]
         assert await take(right, 15) == [m for c, m in batch if c == "right"] + [b"alone"]

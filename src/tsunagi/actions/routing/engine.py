@@ -588,10 +588,10 @@ class RoutingEngine:
         The decision is the Router's, taken as the contact's arrival alone
         (``enqueue_and_match``) and only when nothing else is pending that could change it
         (no hint that needs a read, no trigger while a contact waits): exactly the offer
-        the engine's next pass would make. The chosen
-        agent is then checked and locked in the transaction as :func:`do_offer_contact`
-        does; if the check fails the contact is created queued, and whatever happens the
-        engine reads the contact and the agent again (as after any stale decision)."""
+        the engine's next pass would make. The chosen agent is then checked and locked in
+        the transaction as :func:`do_offer_contact` does; if the check fails the contact is
+        created queued, and whatever happens the engine reads the contact and the agent
+        again (as after any stale decision)."""
         attempt: _Attempt | None = None
 
         async def offer(session: AsyncSession, contact: RoutingContact, now: datetime) -> None:

@@ -54,6 +54,8 @@ class RedisBus:
 
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
         assert self._client is not None, "bus not started"
+        if not messages:
+            return
         if len(messages) == 1:
             await self.publish(*messages[0])
             return
