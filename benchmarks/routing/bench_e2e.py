@@ -169,6 +169,11 @@ class Measure:
     refused: dict[int, int] = field(default_factory=dict)  # create answers other than 201
     closed: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    warmup: set[str] = field(default_factory=set)  # contacts of the warm-up (not measured)
+
+    def measured(self) -> list[tuple[str, float]]:
+        """(contact id, time sent) of every create that counts."""
+        return [(c, sent) for c, sent in self.sent.items() if c not in self.warmup]
 
 
 class CommandError(Exception):
@@ -500,11 +505,11 @@ def slow_seconds(measure: Measure, over_ms: float = 50.0, shown: int = 5) -> str
     """Where in the run the slow offers were: the seconds of the load (from its start) with
     the most creates whose offer took over ``over_ms``; a few bad seconds (a stall) read
     differently from slow offers spread over the whole run (a saturated server)."""
-    if not measure.sent:
+    if not measure.measured():
         return "no creates"
-    start = min(measure.sent.values())
+    start = min(sent for _c, sent in measure.measured())
     slow: dict[int, list[float]] = {}
-    for contact_id, sent in measure.sent.items():
+    for contact_id, sent in measure.measured():
         received = measure.received.get(contact_id)
         if received is not None and (received - sent) * 1000 > over_ms:
             slow.setdefault(int(sent - start), []).append((received - sent) * 1000)
@@ -532,6 +537,13 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--talk-s", type=float, default=3.0)
+    parser.add_argument(
+        "--warmup-s",
+        type=float,
+        default=0.0,
+        help="run the load this long first, unmeasured: its contacts are left out of the "
+        "latencies (the first ends and closes compile their statements, for one)",
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
         "--agents-via",
@@ -611,6 +623,10 @@ async def main() -> None:
         idle_share = (idle_after.server - idle.server) / (idle_after.at - idle.at)
         load_before = os.getloadavg()
         spy = start_py_spy(args.py_spy, server.pid) if args.py_spy else None
+        if args.warmup_s > 0:
+            await load(base, seeded, args.rate, args.warmup_s, measure)
+            measure.warmup = set(measure.sent)
+            print(f"warm-up done ({len(measure.warmup)} contacts)", file=sys.stderr, flush=True)
         before = await cpu_mark(server_pids, args.profile, database)
         total = await load(base, seeded, args.rate, args.seconds, measure)
         # Drain: until every contact created is offered and closed (at most talk + 10 s), so
@@ -629,15 +645,16 @@ async def main() -> None:
         load_after = os.getloadavg()
         latencies = [
             (measure.received[c] - sent) * 1000
-            for c, sent in measure.sent.items()
+            for c, sent in measure.measured()
             if c in measure.received
         ]
-        missing = len(measure.sent) - len(latencies)
+        missing = len(measure.measured()) - len(latencies)
         print(
             f"profile={args.profile} agents={args.agents} rate={args.rate}/s "
             f"seconds={args.seconds} contacts={total} offers_received={len(latencies)} "
             f"not_offered={missing} errors={measure.errors} closed={measure.closed} "
             f"agents_via={args.agents_via}"
+            + (f" warmup_s={args.warmup_s} (not measured)" if args.warmup_s > 0 else "")
             + (f" creates_refused={measure.refused}" if measure.refused else "")
         )
         print(calibration())
