@@ -363,6 +363,17 @@ async def create(pool: KeepAlivePool, body: bytes, measure: Measure) -> None:
     measure.sent[json.loads(answer)["id"]] = sent
 
 
+async def analyze_every(database: str, seconds: float) -> None:
+    """ANALYZE the scratch database every ``seconds`` (until cancelled)."""
+    connection = await asyncpg.connect(host="127.0.0.1", user="postgres", database=database)
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
 async def server_side(url: str) -> None:
     """created → offered as the server stamped them (event times), to split the latency."""
     from sqlalchemy import select
@@ -552,6 +563,14 @@ async def main() -> None:
         help="how agents accept, end and close: desk-socket commands or REST requests",
     )
     parser.add_argument(
+        "--analyze-every",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="PostgreSQL: ANALYZE the scratch database every S seconds during the load (what "
+        "autovacuum would do; this machine's PostgreSQL runs with autovacuum off)",
+    )
+    parser.add_argument(
         "--py-spy",
         metavar="FILE",
         help="profile the server with py-spy over the load window only (attached by process"
@@ -623,6 +642,11 @@ async def main() -> None:
         idle_share = (idle_after.server - idle.server) / (idle_after.at - idle.at)
         load_before = os.getloadavg()
         spy = start_py_spy(args.py_spy, server.pid) if args.py_spy else None
+        analyzer = (
+            asyncio.create_task(analyze_every(database, args.analyze_every))
+            if args.profile == "postgres" and args.analyze_every > 0
+            else None
+        )
         if args.warmup_s > 0:
             await load(base, seeded, args.rate, args.warmup_s, measure)
             measure.warmup = set(measure.sent)
@@ -638,6 +662,8 @@ async def main() -> None:
                 break
             await asyncio.sleep(0.2)
         after = await cpu_mark(server_pids, args.profile, database)
+        if analyzer is not None:
+            analyzer.cancel()
         if spy is not None:  # py-spy writes its profile when interrupted
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
