@@ -516,11 +516,12 @@ def slow_seconds(measure: Measure, over_ms: float = 50.0, shown: int = 5) -> str
     """Where in the run the slow offers were: the seconds of the load (from its start) with
     the most creates whose offer took over ``over_ms``; a few bad seconds (a stall) read
     differently from slow offers spread over the whole run (a saturated server)."""
-    if not measure.measured():
+    measured = measure.measured()
+    if not measured:
         return "no creates"
-    start = min(sent for _c, sent in measure.measured())
+    start = min(sent for _c, sent in measured)
     slow: dict[int, list[float]] = {}
-    for contact_id, sent in measure.measured():
+    for contact_id, sent in measured:
         received = measure.received.get(contact_id)
         if received is not None and (received - sent) * 1000 > over_ms:
             slow.setdefault(int(sent - start), []).append((received - sent) * 1000)
@@ -588,6 +589,7 @@ async def main() -> None:
         await admin.close()
         url = PG + database
     server: subprocess.Popen[bytes] | None = None
+    analyzer: asyncio.Task[None] | None = None
     try:
         seeded = await seed(url, args.agents)
         env = {
@@ -663,7 +665,7 @@ async def main() -> None:
             await asyncio.sleep(0.2)
         after = await cpu_mark(server_pids, args.profile, database)
         if analyzer is not None:
-            analyzer.cancel()
+            analyzer.cancel()  # (and in the finally below, should the run fail before)
         if spy is not None:  # py-spy writes its profile when interrupted
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
@@ -708,6 +710,8 @@ async def main() -> None:
         await asyncio.gather(*measure.tasks, return_exceptions=True)
         await asyncio.gather(*agents, return_exceptions=True)
     finally:
+        if analyzer is not None:
+            analyzer.cancel()
         if server is not None:
             server.terminate()
             server.wait(timeout=60)

@@ -23,6 +23,7 @@ from tsunagi.actions.routing.contacts import (
     due_callbacks,
 )
 from tsunagi.actions.routing.engine import RoutingEngine
+from tsunagi.actions.routing.floor import floor_snapshot
 from tsunagi.actions.routing.offers import (
     do_accept_offer,
     do_close_contact,
@@ -611,8 +612,6 @@ async def test_the_floor_snapshot_says_since_when_each_agent_is_in_its_state(
     """The wallboard's time in state after a (re)load: since the offer on a contact, since
     the conversation ended in after-call work, since becoming idle when available — not
     since the presence last changed (the agent made itself ready long before)."""
-    from tsunagi.actions.routing.floor import floor_snapshot
-
     await floor.add_queue("billing")
     await floor.add_agent("aiko", {"billing": 5})
     tenant, aiko = floor.tenant_id, floor.agents["aiko"]

@@ -56,9 +56,6 @@ class RedisBus:
         assert self._client is not None, "bus not started"
         if not messages:
             return
-        if len(messages) == 1:
-            await self.publish(*messages[0])
-            return
         # A pipeline (not a transaction): one write and one read for the lot, in order.
         async with self._client.pipeline(transaction=False) as pipe:
             for channel, message in messages:
