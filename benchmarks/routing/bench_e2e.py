@@ -406,6 +406,25 @@ async def server_side(url: str) -> None:
         )
 
 
+async def table_scans(database: str) -> None:
+    """PostgreSQL: the tables read by sequential scans during the run (rows read that way,
+    scans, index scans, live and dead rows): a plan that scans a growing table shows here."""
+    connection = await asyncpg.connect(host="127.0.0.1", user="postgres", database=database)
+    try:
+        rows = await connection.fetch(
+            "SELECT relname, seq_scan, seq_tup_read, idx_scan, n_live_tup, n_dead_tup"
+            " FROM pg_stat_user_tables WHERE seq_tup_read > 10000 ORDER BY seq_tup_read DESC"
+        )
+    finally:
+        await connection.close()
+    shown = ", ".join(
+        f"{r['relname']} {r['seq_tup_read']} rows in {r['seq_scan']} scans"
+        f" (index scans {r['idx_scan']}, {r['n_live_tup']} live, {r['n_dead_tup']} dead)"
+        for r in rows
+    )
+    print(f"sequential scans over 10,000 rows: {shown or 'none'}")
+
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -705,6 +724,8 @@ async def main() -> None:
             )
             print(slow_seconds(measure))
         await server_side(url)
+        if args.profile == "postgres":
+            await table_scans(database)
         for task in [*agents, *measure.tasks]:
             task.cancel()
         await asyncio.gather(*measure.tasks, return_exceptions=True)

@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
@@ -31,7 +32,9 @@ from tsunagi.actions.follow_ups import (
 )
 from tsunagi.actions.routing.consult import end_consult_in
 from tsunagi.actions.routing.contacts import queue_contact
+from tsunagi.actions.routing.core_rows import Rows, held_statement
 from tsunagi.actions.routing.rows import (
+    Holdings,
     announce_agent,
     contact_fields,
     lock_agent_and_holdings,
@@ -168,9 +171,11 @@ def _check_fits(
 
 # Built once (rows.locked_contact): the contact locked with what each action reads with it.
 _HELD = locked_contact(assignment=True)
-_HELD_WITH_CONFIG = locked_contact(assignment=True, config=True)  # end: its queue's settings
 _TO_OFFER = locked_contact(config=True)  # the offer timeout
-_HELD_FOR_CLOSE = locked_contact(assignment=True, config=True, party=True)  # the sub-reason
+# The hot actions' twins, read and written by Core (core_rows, decision 0815).
+_HELD_ROWS = held_statement()
+_HELD_ROWS_WITH_CONFIG = held_statement(config=True)  # end: its queue's settings
+_HELD_ROWS_FOR_CLOSE = held_statement(config=True, party=True)  # the sub-reason
 
 
 async def _held(
@@ -182,14 +187,22 @@ async def _held(
     return contact, assignment
 
 
-async def _held_with_config(
-    session: AsyncSession, contact_id: UUID, agent_id: UUID | None, *states: ContactState
-) -> tuple[RoutingContact, RoutingAssignment, dict[str, Any] | None]:
-    """:func:`_held` and the contact's queue's ``config`` (None without a queue) in one
-    statement, for an action that needs the queue's settings (end)."""
-    found = (await session.execute(_HELD_WITH_CONFIG, {"contact_id": contact_id})).first()
-    contact, assignment, config = _check_held(found, agent_id, states)
-    return contact, assignment, config
+async def _held_rows(
+    rows: Rows,
+    statement: Any,
+    contact_id: UUID,
+    agent_id: UUID | None,
+    *states: ContactState,
+) -> tuple[RoutingContact, RoutingAssignment, RowMapping]:
+    """:func:`_held` by Core (``statement``: one of the ``_HELD_ROWS`` ones), with the
+    statement's row for what else it read (``q_config``, the party's columns)."""
+    found = await rows.held(statement, contact_id)
+    if found is None:
+        raise NotFoundError("contact not found")
+    contact, assignment, row = found
+    _check_held((contact, assignment), agent_id, states)
+    assert assignment is not None
+    return contact, assignment, row
 
 
 def _check_held(
@@ -213,8 +226,11 @@ async def do_accept_offer(
 ) -> None:
     now = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
-        contact, assignment = await _held(session, contact_id, agent_id, S.OFFERED)
-        agent, name, held = await lock_agent_and_holdings(session, assignment.agent_id, at=now)
+        rows = Rows(session)
+        contact, assignment, _row = await _held_rows(
+            rows, _HELD_ROWS, contact_id, agent_id, S.OFFERED
+        )
+        agent, name, held = await rows.lock_agent_and_holdings(assignment.agent_id)
         move(contact, S.CONNECTED, now)
         assignment.state = S.CONNECTED
         assignment.offer_expires_at = None
@@ -228,6 +244,7 @@ async def do_accept_offer(
         )
         held[contact.id] = (assignment.channel, S.CONNECTED)
         await announce_agent(session, agent, at=now, actor=actor, known=(name, held))
+        await rows.write()
 
 
 async def do_reject_offer(
@@ -288,11 +305,13 @@ async def _toggle(
     now = utcnow()
     source, target = (S.CONNECTED, S.ON_HOLD) if hold else (S.ON_HOLD, S.CONNECTED)
     async with db.scoped(tenant_id) as session, session.begin():
-        contact, assignment = await _held(session, contact_id, agent_id, source)
+        rows = Rows(session)
+        contact, assignment, _row = await _held_rows(rows, _HELD_ROWS, contact_id, agent_id, source)
         move(contact, target, now)
         assignment.state = target
         event_class = ContactHeldEvent if hold else ContactResumedEvent
         emit(session, event_class(**contact_fields(contact, now, actor)))
+        await rows.write()
 
 
 async def do_end_contact(
@@ -301,14 +320,15 @@ async def do_end_contact(
     """The conversation ended (hang-up, chat closed): after-call work starts; returns its limit."""
     now = utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
-        contact, assignment, config = await _held_with_config(
-            session, contact_id, agent_id, *IN_CONVERSATION
+        rows = Rows(session)
+        contact, assignment, row = await _held_rows(
+            rows, _HELD_ROWS_WITH_CONFIG, contact_id, agent_id, *IN_CONVERSATION
         )
-        if contact.consult_of is not None:
-            await end_consult_in(session, contact, now, actor)
+        if contact.consult_of is not None:  # (rare: through the ORM, as consult.py is)
+            await end_consult_in(session, await lock_contact(session, contact_id), now, actor)
             return now
-        agent, name, held = await lock_agent_and_holdings(session, assignment.agent_id, at=now)
-        settings = routing_settings(config)
+        agent, name, held = await rows.lock_agent_and_holdings(assignment.agent_id)
+        settings = routing_settings(row["q_config"])
         until = now + timedelta(seconds=settings.acw_max_s)
         move(contact, S.WRAP_UP, now)
         assignment.state = S.WRAP_UP
@@ -317,6 +337,7 @@ async def do_end_contact(
         emit(session, ContactEndedEvent(**contact_fields(contact, now, actor), wrap_up_until=until))
         held[contact.id] = (assignment.channel, S.WRAP_UP)
         await announce_agent(session, agent, at=now, actor=actor, known=(name, held))
+        await rows.write()
         return until
 
 
@@ -356,10 +377,13 @@ async def do_close_contact(
         assert keyring is not None, "a follow-up or callback needs the keyring"
         cipher = await keyring.cipher(db, tenant_id)
     async with db.scoped(tenant_id) as session, session.begin():
-        found = (await session.execute(_HELD_FOR_CLOSE, {"contact_id": contact_id})).first()
-        contact, assignment, config, party = _check_held(found, agent_id, (S.WRAP_UP,))
+        rows = Rows(session)
+        contact, assignment, row = await _held_rows(
+            rows, _HELD_ROWS_FOR_CLOSE, contact_id, agent_id, S.WRAP_UP
+        )
+        party = rows.take(ContactParty, row)
         if contact.queue_id is not None:
-            wrap_up_rules(config).check(
+            wrap_up_rules(row["q_config"]).check(
                 category=category,
                 sub_reason=sub_reason,
                 resolved_first_contact=resolved_first_contact,
@@ -391,6 +415,13 @@ async def do_close_contact(
                     actor=actor,
                     now=now,
                 )
+        # The agent released (locked, with what else it holds) and the assignment deleted.
+        agent, name, held = await rows.lock_agent_and_holdings(assignment.agent_id)
+        rows.delete(assignment)
+        held.pop(contact.id, None)
+        contact.last_agent_id = assignment.agent_id
+        contact.agent_id = None
+        agent.idle_since = now
         await _close(
             session,
             contact,
@@ -399,9 +430,11 @@ async def do_close_contact(
             outcome,
             category,
             resolved_first_contact,
+            released=(agent, name, held),
             sub_reason=sub_reason,
             suggested=suggested,
         )
+        await rows.write()
 
 
 def _keep_sub_reason(
@@ -427,10 +460,12 @@ async def _close(
     category: str | None,
     resolved: bool | None,
     *,
+    released: tuple[RoutingAgent, str | None, Holdings] | None,
     sub_reason: str | None = None,
     suggested: list[str] | None = None,
 ) -> None:
-    released = await release_for_good(session, contact, at=now)
+    """Close a contact in wrap-up; ``released``: the agent that held it, its name and what
+    it still holds (:func:`~tsunagi.actions.routing.rows.release_for_good`), or None."""
     move(contact, S.CLOSED, now)
     contact.wrap_up_until = None
     contact.outcome = outcome
@@ -510,6 +545,9 @@ async def _expire_one(session: AsyncSession, contact_id: UUID, now: datetime) ->
             await _decline(session, contact, "lease_lost", None, now, ENGINE_ACTOR)
             return 1
     if contact.state == S.WRAP_UP and contact.wrap_up_until and contact.wrap_up_until <= now:
-        await _close(session, contact, now, ENGINE_ACTOR, "acw_timeout", None, None)
+        released = await release_for_good(session, contact, at=now)
+        await _close(
+            session, contact, now, ENGINE_ACTOR, "acw_timeout", None, None, released=released
+        )
         return 1
     return 0

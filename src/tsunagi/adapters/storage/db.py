@@ -13,11 +13,11 @@ import sqlite3
 import time
 import uuid
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from sqlalchemy import event, exc, insert
-from sqlalchemy.engine import Engine
+from sqlalchemy import Executable, event, exc, insert
+from sqlalchemy.engine import Engine, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -127,6 +127,48 @@ def _stamp_tenant(session: Session, _context: Any, _instances: Any) -> None:
             obj.tenant_id = tenant_id
         elif obj.tenant_id != tenant_id:
             raise TenantScopeMissingError("writing another tenant's row in a scoped session")
+
+
+SCOPE_PARAM = "scope_tenant_id"
+"""The bind parameter through which a tenant Core statement (:func:`tenant_core`) gets
+the session's tenant."""
+_TENANT_CORE = "tenant_core"
+E = TypeVar("E", bound=Executable)
+
+
+def tenant_core(statement: E) -> E:
+    """Mark a Core statement, built once, for :func:`core_execute`. It compares the
+    ``tenant_id`` of every tenant table it reads or writes to ``:scope_tenant_id``
+    (:data:`SCOPE_PARAM`) itself: the tenant criterion the ORM statements get added by
+    the session (``_scope_statement``) is written into the statement. Refused without
+    that parameter."""
+    if SCOPE_PARAM not in statement.compile().params:  # type: ignore[attr-defined]
+        raise TenantScopeMissingError(f"a tenant Core statement must bind :{SCOPE_PARAM}")
+    return statement.execution_options(**{_TENANT_CORE: True})
+
+
+def tenant_params(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``params`` for a :func:`tenant_core` statement run in ``session`` (a tenant-scoped
+    one), with the session's tenant bound: the caller cannot pass another."""
+    tenant_id = session.info.get(SCOPE_KEY)
+    if tenant_id is None or session.info.get(SYSTEM_KEY):
+        raise TenantScopeMissingError("a tenant Core statement needs a tenant-scoped session")
+    if not statement.get_execution_options().get(_TENANT_CORE):
+        raise TenantScopeMissingError("only tenant_core statements run with tenant_params")
+    return {**(params or {}), SCOPE_PARAM: tenant_id}
+
+
+async def core_execute(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Result[Any]:
+    """Run a :func:`tenant_core` statement in a scoped session's transaction, bound to the
+    session's tenant. Decision 0815: the routing actions' hot statements, without the
+    ORM's loading and unit of work."""
+    bound = tenant_params(session, statement, params)
+    connection = await session.connection()
+    return await connection.execute(statement, bound)
 
 
 PENDING_OUTBOX_KEY = "outbox_pending"
