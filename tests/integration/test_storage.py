@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import bindparam, event, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from testkit import create_pg_database, drop_pg_database, pg_url
@@ -151,6 +151,51 @@ async def test_one_statement_object_is_scoped_for_each_tenant_in_turn(database_u
         assert len(db_module._scoped_cache) <= db_module._SCOPED_MAX
         async with db.scoped(right, readonly=True) as session:
             assert set((await session.scalars(built_once)).all()) == {right}
+    finally:
+        await db.dispose()
+
+
+async def test_tenant_core_statements_run_bound_to_the_sessions_tenant(database_url: str) -> None:
+    """Core statements of the hot routing actions (``tenant_core``, decision 0815) carry
+    their own ``tenant_id = :scope_tenant_id``, which only the scoped session fills: they
+    see and change only its tenant's rows. One without that parameter cannot be marked; an
+    unmarked one, or one in a session without a tenant, is refused."""
+    db = Database(database_url)
+    users = User.__table__
+    try:
+        left, right = await _two_tenants(db)
+        right_user = await db_first_user(db, right)
+        by_id = db_module.tenant_core(
+            select(users.c.tenant_id).where(
+                users.c.id == bindparam("user_id"),
+                users.c.tenant_id == bindparam(db_module.SCOPE_PARAM),
+            )
+        )
+        rename = db_module.tenant_core(
+            update(users)
+            .where(users.c.tenant_id == bindparam(db_module.SCOPE_PARAM))
+            .values(display_name="renamed")
+        )
+        async with db.scoped(left) as session, session.begin():
+            found = await db_module.core_execute(session, by_id, {"user_id": right_user})
+            assert found.all() == []
+            # A caller's own tenant value is overwritten by the session's.
+            params = {"user_id": right_user, db_module.SCOPE_PARAM: right}
+            assert (await db_module.core_execute(session, by_id, params)).all() == []
+            await db_module.core_execute(session, rename)
+        async with db.scoped(right) as session:
+            assert (await db_module.core_execute(session, by_id, {"user_id": right_user})).all()
+        async with db.system(readonly=True) as session:
+            names = dict((await session.execute(select(User.tenant_id, User.display_name))).all())
+        assert names == {left: "renamed", right: "someone"}
+        with pytest.raises(TenantScopeMissingError):
+            db_module.tenant_core(update(users).values(display_name="everyone"))
+        async with db.scoped(left) as session:
+            with pytest.raises(TenantScopeMissingError):
+                await db_module.core_execute(session, select(users.c.id))
+        async with db.system() as session:
+            with pytest.raises(TenantScopeMissingError):
+                await db_module.core_execute(session, by_id, {"user_id": right_user})
     finally:
         await db.dispose()
 

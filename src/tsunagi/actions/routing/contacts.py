@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.events import emit
+from tsunagi.actions.routing.core_rows import Rows
 from tsunagi.actions.routing.rows import (
     announce_agent,
     contact_fields,
@@ -84,10 +85,11 @@ class Created:
     contact: RoutingContact | None = field(default=None, compare=False)
 
 
-AfterCreate = Callable[[AsyncSession, RoutingContact, datetime], Awaitable[None]]
+AfterCreate = Callable[[Rows, RoutingContact, datetime], Awaitable[None]]
 """More work in a new contact's transaction (the routing engine's offer, see
-``RoutingEngine.create_and_offer``): called with the session, the contact as created
-(queued, or scheduled/closed by its queue's rules) and the time of the creation."""
+``RoutingEngine.create_and_offer``): called with the transaction's rows (the new contact
+is inserted by them, after this work: ``core_rows``), the contact as created (queued, or
+scheduled/closed by its queue's rules) and the time of the creation."""
 
 
 async def do_create_contact(
@@ -116,9 +118,11 @@ async def do_create_contact(
     when = at or utcnow()
     try:
         async with db.scoped(tenant_id) as session, session.begin():
-            contact = await _create(session, tenant_id, new, when, actor)
+            rows = Rows(session)
+            contact = await _create(session, tenant_id, new, when, actor, rows=rows)
             if then is not None:
-                await then(session, contact, when)
+                await then(rows, contact, when)
+            await rows.write()
             return Created(contact.id, True, contact.state, contact)
     except IntegrityError:
         if new.idempotency_key is None:
@@ -168,8 +172,15 @@ async def _queue_and_settings(session: AsyncSession, queue_id: UUID) -> tuple[Qu
 
 
 async def _create(
-    session: AsyncSession, tenant_id: UUID, new: NewContact, at: datetime, actor: str | None
+    session: AsyncSession,
+    tenant_id: UUID,
+    new: NewContact,
+    at: datetime,
+    actor: str | None,
+    *,
+    rows: Rows | None = None,
 ) -> RoutingContact:
+    """The new contact, added to ``rows`` (inserted by Core) or, without, to the session."""
     queue, settings = await _queue_and_settings(session, new.queue_id)
     priority = new.priority + queue.priority + (settings.vip_priority if new.vip else 0)
     contact = RoutingContact(
@@ -193,7 +204,10 @@ async def _create(
         source=new.source,
         consult_of=new.consult_of,
     )
-    session.add(contact)
+    if rows is not None:
+        rows.add(contact)
+    else:
+        session.add(contact)
     emit(
         session,
         ContactCreatedEvent(

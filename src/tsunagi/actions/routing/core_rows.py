@@ -22,11 +22,13 @@ from sqlalchemy import (
     ColumnElement,
     Delete,
     Executable,
+    Insert,
     Select,
     Table,
     Update,
     bindparam,
     delete,
+    insert,
     select,
 )
 from sqlalchemy import update as update_statement
@@ -36,9 +38,10 @@ from sqlalchemy.orm import ClassManager
 
 from tsunagi.actions.routing.rows import Holdings, lock_agent_and_holdings, utcnow
 from tsunagi.adapters.storage.crm_models import ContactParty
-from tsunagi.adapters.storage.db import SCOPE_PARAM, tenant_core, tenant_params
+from tsunagi.adapters.storage.db import SCOPE_KEY, SCOPE_PARAM, tenant_core, tenant_params
 from tsunagi.adapters.storage.models import Queue, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
+from tsunagi.domain.errors import TenantScopeMissingError
 
 M = TypeVar("M", RoutingContact, RoutingAssignment, RoutingAgent, ContactParty)
 
@@ -115,6 +118,21 @@ _AGENT_AND_HOLDINGS = tenant_core(
 
 _UPDATES: dict[tuple[str, tuple[str, ...]], Update] = {}
 _DELETES: dict[str, Delete] = {}
+_INSERTS: dict[str, Insert] = {}
+
+
+def _insert(table: Table) -> Insert:
+    """``INSERT`` of every column, the tenant's being the session's."""
+    statement = _INSERTS.get(table.name)
+    if statement is None:
+        values: dict[str, Any] = {
+            column.name: bindparam("v_" + column.name)
+            for column in table.c
+            if column.name != "tenant_id"
+        }
+        statement = tenant_core(insert(table).values(tenant_id=bindparam(SCOPE_PARAM), **values))
+        _INSERTS[table.name] = statement
+    return statement
 
 
 def _update(table: Table, names: tuple[str, ...]) -> Update:
@@ -147,6 +165,7 @@ class Rows:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._connection: AsyncConnection | None = None
+        self._added: list[Any] = []
         self._taken: list[tuple[Any, dict[str, Any]]] = []
         self._deleted: list[Any] = []
 
@@ -204,16 +223,30 @@ class Rows:
         }
         return agent, found[0]["display_name"], held
 
+    def add(self, instance: RoutingContact | RoutingAssignment) -> None:
+        """Insert a new row (at :meth:`write`, as it is then), in the session's tenant."""
+        if instance.tenant_id not in (None, self.session.info.get(SCOPE_KEY)):
+            raise TenantScopeMissingError("writing another tenant's row in a scoped session")
+        self._added.append(instance)
+
     def delete(self, instance: RoutingAssignment) -> None:
         """Delete a row taken here (at :meth:`write`)."""
         self._taken = [(taken, values) for taken, values in self._taken if taken is not instance]
         self._deleted.append(instance)
 
     async def write(self) -> None:
-        """Write back what changed, row by row in the order taken, then the deletes. Call
-        once, at the end of the transaction's work."""
-        for instance, values in self._taken:
+        """Insert the rows added (in order), write back what changed in the rows taken (in
+        the order taken), then delete. Call once, at the end of the transaction's work."""
+        for instance in self._added:
             table: Table = instance.__table__
+            params = {
+                "v_" + column.name: getattr(instance, column.name)
+                for column in table.c
+                if column.name != "tenant_id"
+            }
+            await self._execute(_insert(table), params)
+        for instance, values in self._taken:
+            table = instance.__table__
             names = tuple(name for name, old in values.items() if getattr(instance, name) != old)
             if not names:
                 continue
@@ -224,4 +257,4 @@ class Rows:
             table = instance.__table__
             key = getattr(instance, _KEY[table.name])
             await self._execute(_delete(table), {"row_key": key})
-        self._taken, self._deleted = [], []
+        self._added, self._taken, self._deleted = [], [], []

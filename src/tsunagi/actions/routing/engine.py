@@ -35,7 +35,7 @@ from uuid import UUID
 
 import msgspec
 from sqlalchemy import bindparam, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tsunagi.actions.routing.contacts import (
     Created,
@@ -44,6 +44,7 @@ from tsunagi.actions.routing.contacts import (
     do_overflow_waiting,
     do_release_due_callbacks,
 )
+from tsunagi.actions.routing.core_rows import Rows
 from tsunagi.actions.routing.offers import (
     Offered,
     do_expire_offers,
@@ -594,7 +595,7 @@ class RoutingEngine:
         again (as after any stale decision)."""
         attempt: _Attempt | None = None
 
-        async def offer(session: AsyncSession, contact: RoutingContact, now: datetime) -> None:
+        async def offer(rows: Rows, contact: RoutingContact, now: datetime) -> None:
             nonlocal attempt
             if contact.state != ContactState.QUEUED:
                 return
@@ -603,10 +604,10 @@ class RoutingEngine:
                 return
             attempt = _Attempt(contact.id, agent_id)
             # The contact's queue was read by the creation: no statement here.
-            queue = await session.get(Queue, contact.queue_id)
+            queue = await rows.session.get(Queue, contact.queue_id)
             try:
                 attempt.offered = await offer_in(
-                    session,
+                    rows,
                     contact,
                     None if queue is None else queue.config,
                     agent_id,

@@ -37,7 +37,6 @@ from tsunagi.actions.routing.rows import (
     Holdings,
     announce_agent,
     contact_fields,
-    lock_agent_and_holdings,
     lock_contact,
     locked_contact,
     move,
@@ -93,19 +92,22 @@ async def do_offer_contact(
     """Make the offer a routing decision chose; raises :class:`ConflictError` if it is stale."""
     now = at or utcnow()
     async with db.scoped(tenant_id) as session, session.begin():
-        found = (await session.execute(_TO_OFFER, {"contact_id": contact_id})).first()
+        rows = Rows(session)
+        found = await rows.held(_TO_OFFER, contact_id)
         if found is None:
             raise NotFoundError("contact not found")
-        contact, config = found
+        contact, _assignment, row = found
         if contact.state != S.QUEUED:
             raise ConflictError(f"contact is {contact.state}, not queued")
-        return await offer_in(
-            session, contact, config, agent_id, worker_id=worker_id, lease_s=lease_s, now=now
+        offered = await offer_in(
+            rows, contact, row["q_config"], agent_id, worker_id=worker_id, lease_s=lease_s, now=now
         )
+        await rows.write()
+        return offered
 
 
 async def offer_in(
-    session: AsyncSession,
+    rows: Rows,
     contact: RoutingContact,
     config: dict[str, Any] | None,
     agent_id: UUID,
@@ -114,20 +116,19 @@ async def offer_in(
     lease_s: float,
     now: datetime,
 ) -> Offered:
-    """Offer a queued contact (locked by the caller, or new in its transaction) to an agent
-    in the caller's transaction. ``config``: the contact's queue's. Raises
-    :class:`ConflictError` before changing anything if the agent cannot take it."""
-    # The load checked here and announced below is read under the agent's lock; a new
-    # contact is not flushed first (it is inserted once, offered, at the commit).
-    with session.no_autoflush:
-        agent, name, held = await lock_agent_and_holdings(session, agent_id, at=now)
+    """Offer a queued contact (taken by ``rows``, locked, or new in their transaction) to
+    an agent in that transaction; the caller then writes the rows. ``config``: the
+    contact's queue's. Raises :class:`ConflictError` before changing anything if the agent
+    cannot take it."""
+    # The load checked here and announced below is read under the agent's lock.
+    agent, name, held = await rows.lock_agent_and_holdings(agent_id)
     need = need_of(contact)
     _check_fits(agent, need.skill, need.extras, need.agents)
     used = sum(1 for channel, _state in held.values() if channel == need.channel)
     if used >= int(agent.capacity.get(need.channel, 0)):
         raise ConflictError("the agent has no room on this channel")
     expires = now + timedelta(seconds=routing_settings(config).offer_timeout_s)
-    session.add(
+    rows.add(
         RoutingAssignment(
             tenant_id=contact.tenant_id,
             contact_id=contact.id,
@@ -140,15 +141,15 @@ async def offer_in(
             lease_expires_at=now + timedelta(seconds=lease_s),
         )
     )
-    # (the primary key refuses a second holder when this flushes, at the commit)
+    # (the primary key refuses a second holder when this is inserted, at the write)
     move(contact, S.OFFERED, now)
     contact.agent_id = agent_id
     offered = ContactOfferedEvent(
         **contact_fields(contact, now, ENGINE_ACTOR), offer_expires_at=expires
     )
-    emit(session, offered)
+    emit(rows.session, offered)
     event = await announce_agent(
-        session,
+        rows.session,
         agent,
         at=now,
         actor=ENGINE_ACTOR,
@@ -171,10 +172,10 @@ def _check_fits(
 
 # Built once (rows.locked_contact): the contact locked with what each action reads with it.
 _HELD = locked_contact(assignment=True)
-_TO_OFFER = locked_contact(config=True)  # the offer timeout
 # The hot actions' twins, read and written by Core (core_rows, decision 0815).
 _HELD_ROWS = held_statement()
 _HELD_ROWS_WITH_CONFIG = held_statement(config=True)  # end: its queue's settings
+_TO_OFFER = _HELD_ROWS_WITH_CONFIG  # offer: the offer timeout (a queued contact has no holder)
 _HELD_ROWS_FOR_CLOSE = held_statement(config=True, party=True)  # the sub-reason
 
 
