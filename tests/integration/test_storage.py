@@ -190,6 +190,20 @@ async def test_tenant_core_statements_run_bound_to_the_sessions_tenant(database_
         assert names == {left: "renamed", right: "someone"}
         with pytest.raises(TenantScopeMissingError):
             db_module.tenant_core(update(users).values(display_name="everyone"))
+        tenants = Tenant.__table__
+        audit = AuditEntry.__table__
+        scope = bindparam(db_module.SCOPE_PARAM)
+        with pytest.raises(TenantScopeMissingError, match="audit_log"):  # a joined table too
+            db_module.tenant_core(
+                select(users.c.id)
+                .join(audit, audit.c.actor_user_id == users.c.id)
+                .where(users.c.tenant_id == scope)
+            )
+        with pytest.raises(TenantScopeMissingError, match="users"):  # a caller's tenant
+            db_module.tenant_core(
+                insert(users).values(tenant_id=bindparam("tenant"), username=scope)
+            )
+        assert db_module.unscoped_tables(select(tenants.c.id)) == []  # not a tenant table
         async with db.scoped(left) as session:
             with pytest.raises(TenantScopeMissingError):
                 await db_module.core_execute(session, select(users.c.id))

@@ -9,6 +9,7 @@ migrations and the demo loader). A session that is neither fails closed.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 import uuid
@@ -16,7 +17,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, event, exc, insert
+from sqlalchemy import Executable, Table, event, exc, insert
 from sqlalchemy.engine import Engine, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.util import find_tables
 from sqlalchemy.util import await_only
 
 from tsunagi.adapters.storage.models import OutboxEvent, TenantScoped
@@ -137,14 +139,35 @@ E = TypeVar("E", bound=Executable)
 
 
 def tenant_core(statement: E) -> E:
-    """Mark a Core statement, built once, for :func:`core_execute`. It compares the
-    ``tenant_id`` of every tenant table it reads or writes to ``:scope_tenant_id``
-    (:data:`SCOPE_PARAM`) itself: the tenant criterion the ORM statements get added by
-    the session (``_scope_statement``) is written into the statement. Refused without
-    that parameter."""
-    if SCOPE_PARAM not in statement.compile().params:  # type: ignore[attr-defined]
-        raise TenantScopeMissingError(f"a tenant Core statement must bind :{SCOPE_PARAM}")
+    """Mark a Core statement, built once, for :func:`core_execute`. The statement compares
+    the ``tenant_id`` of every tenant table it reads, joins or writes to
+    ``:scope_tenant_id`` (:data:`SCOPE_PARAM`) itself, and an insert takes its
+    ``tenant_id`` from that parameter: the criterion the session adds to ORM statements
+    (``_scope_statement``) is written into the statement, and checked here, once, when it
+    is built. Refused otherwise (:func:`unscoped_tables`)."""
+    missing = unscoped_tables(statement)
+    if missing:
+        raise TenantScopeMissingError(
+            f"a tenant Core statement must compare {', '.join(missing)} to :{SCOPE_PARAM}"
+        )
     return statement.execution_options(**{_TENANT_CORE: True})
+
+
+def unscoped_tables(statement: Executable) -> list[str]:
+    """The tenant tables of ``statement`` not bound to :data:`SCOPE_PARAM` (sorted)."""
+    sql = " ".join(str(statement.compile()).split())  # type: ignore[attr-defined]
+    tables = {
+        table.name
+        for table in find_tables(statement, include_joins=True, include_crud=True)  # type: ignore[arg-type]
+        if isinstance(table, Table) and "tenant_id" in table.c
+    }
+    inserted = re.fullmatch(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \(([^)]*)\)", sql)
+    if inserted is not None:
+        columns = [name.strip() for name in inserted.group(2).split(",")]
+        values = [value.strip() for value in inserted.group(3).split(",")]
+        bound = dict(zip(columns, values, strict=True)).get("tenant_id") == f":{SCOPE_PARAM}"
+        return [] if bound or inserted.group(1) not in tables else [inserted.group(1)]
+    return sorted(name for name in tables if f"{name}.tenant_id = :{SCOPE_PARAM}" not in sql)
 
 
 def tenant_params(
