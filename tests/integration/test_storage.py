@@ -203,6 +203,9 @@ async def test_tenant_core_statements_run_bound_to_the_sessions_tenant(database_
             db_module.tenant_core(
                 insert(users).values(tenant_id=bindparam("tenant"), username=scope)
             )
+        other = users.alias("other")  # an alias is a table of its own
+        aliased = select(users.c.id).join(other, other.c.id == users.c.id)
+        assert db_module.unscoped_tables(aliased.where(users.c.tenant_id == scope)) == ["other"]
         assert db_module.unscoped_tables(select(tenants.c.id)) == []  # not a tenant table
         async with db.scoped(left) as session:
             with pytest.raises(TenantScopeMissingError):

@@ -156,10 +156,16 @@ def tenant_core(statement: E) -> E:
 def unscoped_tables(statement: Executable) -> list[str]:
     """The tenant tables of ``statement`` not bound to :data:`SCOPE_PARAM` (sorted)."""
     sql = " ".join(str(statement.compile()).split())  # type: ignore[attr-defined]
+    found = find_tables(
+        statement,  # type: ignore[arg-type]
+        include_joins=True,
+        include_crud=True,
+        include_aliases=True,
+    )
     tables = {
-        table.name
-        for table in find_tables(statement, include_joins=True, include_crud=True)  # type: ignore[arg-type]
-        if isinstance(table, Table) and "tenant_id" in table.c
+        source.name  # an alias by its own name, as the SQL names it
+        for source in found
+        if isinstance(getattr(source, "element", source), Table) and "tenant_id" in source.c
     }
     inserted = re.fullmatch(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \(([^)]*)\)", sql)
     if inserted is not None:
