@@ -221,8 +221,14 @@ def queue_outbox_row(session: Session, row: dict[str, Any]) -> None:
 def _write_outbox(session: Session) -> None:
     rows = session.info.pop(PENDING_OUTBOX_KEY, None)
     if rows:
-        # Through the session: a scoped one checks every row's tenant (_scope_statement).
-        session.execute(_OUTBOX_INSERT, rows)
+        # On the connection (Core: no ORM execution for it; the commit's flush follows),
+        # every row's tenant checked as a scoped session checks an insert's.
+        if not session.info.get(SYSTEM_KEY):
+            tenant_id = session.info.get(SCOPE_KEY)
+            if tenant_id is None:
+                raise TenantScopeMissingError("database access without a tenant scope")
+            _check_insert_params(rows, tenant_id)
+        session.connection().execute(_OUTBOX_INSERT, rows)
         session.info[OUTBOX_WRITTEN_KEY] = True
 
 
