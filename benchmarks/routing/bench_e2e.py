@@ -20,7 +20,9 @@ It also prints the CPU time spent during the load window (from the first POST un
 every contact is closed, or at most ``--talk-s`` + 10 s after the last POST) by the
 server process, this load generator, the PostgreSQL backends of the scratch database and
 the Redis server (Redis is shared with whatever else runs on the machine), per contact,
-the database's transactions per contact, and the load average before and after.
+the database's transactions per contact, and the load average before and after; on
+PostgreSQL, the tables read by sequential scans during the run (a plan that scans a table
+growing with every contact shows there).
 """
 
 from __future__ import annotations
