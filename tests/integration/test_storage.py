@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import bindparam, event, insert, select, text, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from testkit import create_pg_database, drop_pg_database, pg_url
 from tsunagi.actions.figures import store
@@ -155,6 +156,14 @@ async def test_one_statement_object_is_scoped_for_each_tenant_in_turn(database_u
         await db.dispose()
 
 
+async def _run_tenant_core(
+    session: AsyncSession, statement: Any, params: dict[str, Any] | None = None
+) -> Any:
+    """A tenant Core statement run as ``core_rows.Rows`` runs one."""
+    bound = db_module.tenant_params(session, statement, params)
+    return await (await session.connection()).execute(statement, bound)
+
+
 async def test_tenant_core_statements_run_bound_to_the_sessions_tenant(database_url: str) -> None:
     """Core statements of the hot routing actions (``tenant_core``, decision 0815) carry
     their own ``tenant_id = :scope_tenant_id``, which only the scoped session fills: they
@@ -177,14 +186,14 @@ async def test_tenant_core_statements_run_bound_to_the_sessions_tenant(database_
             .values(display_name="renamed")
         )
         async with db.scoped(left) as session, session.begin():
-            found = await db_module.core_execute(session, by_id, {"user_id": right_user})
+            found = await _run_tenant_core(session, by_id, {"user_id": right_user})
             assert found.all() == []
             # A caller's own tenant value is overwritten by the session's.
             params = {"user_id": right_user, db_module.SCOPE_PARAM: right}
-            assert (await db_module.core_execute(session, by_id, params)).all() == []
-            await db_module.core_execute(session, rename)
+            assert (await _run_tenant_core(session, by_id, params)).all() == []
+            await _run_tenant_core(session, rename)
         async with db.scoped(right) as session:
-            assert (await db_module.core_execute(session, by_id, {"user_id": right_user})).all()
+            assert (await _run_tenant_core(session, by_id, {"user_id": right_user})).all()
         async with db.system(readonly=True) as session:
             names = dict((await session.execute(select(User.tenant_id, User.display_name))).all())
         assert names == {left: "renamed", right: "someone"}
@@ -209,10 +218,10 @@ async def test_tenant_core_statements_run_bound_to_the_sessions_tenant(database_
         assert db_module.unscoped_tables(select(tenants.c.id)) == []  # not a tenant table
         async with db.scoped(left) as session:
             with pytest.raises(TenantScopeMissingError):
-                await db_module.core_execute(session, select(users.c.id))
+                await _run_tenant_core(session, select(users.c.id))
         async with db.system() as session:
             with pytest.raises(TenantScopeMissingError):
-                await db_module.core_execute(session, by_id, {"user_id": right_user})
+                await _run_tenant_core(session, by_id, {"user_id": right_user})
     finally:
         await db.dispose()
 

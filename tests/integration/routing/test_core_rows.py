@@ -5,6 +5,7 @@ neither read nor added."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,7 +68,7 @@ async def test_rows_see_and_add_only_their_tenants_rows(floor: Floor) -> None:
         stranger = RoutingAssignment(
             tenant_id=floor.tenant_id,
             contact_id=contact_id,
-            agent_id=contact_id,
+            agent_id=uuid.uuid4(),
             channel="voice",
             state="offered",
             offered_at=datetime.now(UTC),

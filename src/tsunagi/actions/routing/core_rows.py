@@ -15,12 +15,12 @@ Locks are the ORM path's: the contact row ``FOR UPDATE`` first, then the agent r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
-    Delete,
     Executable,
     Insert,
     Select,
@@ -34,9 +34,14 @@ from sqlalchemy import (
 from sqlalchemy import update as update_statement
 from sqlalchemy.engine import Result, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import ClassManager
+from sqlalchemy.orm.instrumentation import manager_of_class
 
-from tsunagi.actions.routing.rows import Holdings, lock_agent_and_holdings, utcnow
+from tsunagi.actions.routing.rows import (
+    Holdings,
+    lock_agent_and_holdings,
+    mark_released,
+    utcnow,
+)
 from tsunagi.adapters.storage.crm_models import ContactParty
 from tsunagi.adapters.storage.db import SCOPE_KEY, SCOPE_PARAM, tenant_core, tenant_params
 from tsunagi.adapters.storage.models import Queue, User
@@ -51,17 +56,14 @@ _AGENTS: Table = RoutingAgent.__table__  # type: ignore[assignment]
 _PARTIES: Table = ContactParty.__table__  # type: ignore[assignment]
 _QUEUES: Table = Queue.__table__  # type: ignore[assignment]
 _USERS: Table = User.__table__  # type: ignore[assignment]
-_KEY = {
-    _CONTACTS.name: "id",
-    _ASSIGNMENTS.name: "contact_id",
-    _AGENTS.name: "user_id",
-    _PARTIES.name: "contact_id",
-}
 _PREFIX = {RoutingContact: "c_", RoutingAssignment: "a_", RoutingAgent: "g_", ContactParty: "p_"}
-_MANAGERS: dict[type[Any], ClassManager[Any]] = {
-    model: model._sa_class_manager  # type: ignore[attr-defined]
-    for model in _PREFIX
-}
+"""The label prefix of each model's columns in the statements here (``Rows.take``)."""
+
+
+def _key(table: Table) -> str:
+    """The table's primary key column (one column in every table here)."""
+    (column,) = table.primary_key.columns
+    return str(column.name)
 
 
 def _of(table: Table) -> ColumnElement[bool]:
@@ -117,7 +119,6 @@ _AGENT_AND_HOLDINGS = tenant_core(
 )
 
 _UPDATES: dict[tuple[str, tuple[str, ...]], Update] = {}
-_DELETES: dict[str, Delete] = {}
 _INSERTS: dict[str, Insert] = {}
 
 
@@ -142,21 +143,16 @@ def _update(table: Table, names: tuple[str, ...]) -> Update:
     if statement is None:
         statement = tenant_core(
             update_statement(table)
-            .where(table.c[_KEY[table.name]] == bindparam("row_key"), _of(table))
+            .where(table.c[_key(table)] == bindparam("row_key"), _of(table))
             .values({name: bindparam("v_" + name) for name in names})
         )
         _UPDATES[(table.name, names)] = statement
     return statement
 
 
-def _delete(table: Table) -> Delete:
-    statement = _DELETES.get(table.name)
-    if statement is None:
-        statement = tenant_core(
-            delete(table).where(table.c[_KEY[table.name]] == bindparam("row_key"), _of(table))
-        )
-        _DELETES[table.name] = statement
-    return statement
+_DELETE_ASSIGNMENT = tenant_core(
+    delete(_ASSIGNMENTS).where(_ASSIGNMENTS.c.contact_id == bindparam("row_key"), _of(_ASSIGNMENTS))
+)
 
 
 class Rows:
@@ -167,7 +163,7 @@ class Rows:
         self._connection: AsyncConnection | None = None
         self._added: list[Any] = []
         self._taken: list[tuple[Any, dict[str, Any]]] = []
-        self._deleted: list[Any] = []
+        self._deleted: list[RoutingAssignment] = []
 
     async def _execute(self, statement: Executable, params: Mapping[str, Any]) -> Result[Any]:
         bound = tenant_params(self.session, statement, params)
@@ -181,11 +177,11 @@ class Rows:
         table: Table = model.__table__  # type: ignore[assignment]
         prefix = _PREFIX[model]
         values = {column.name: row[prefix + column.name] for column in table.c}
-        if values[_KEY[table.name]] is None:
+        if values[_key(table)] is None:
             return None
         # As the ORM loads a row: an instance made without __init__, its values set in its
         # __dict__ (the instrumented attributes read them there and record later changes).
-        instance: M = _MANAGERS[model].new_instance()
+        instance: M = manager_of_class(model).new_instance()
         instance.__dict__.update(values)
         # The values as read; a JSON list or dict copied, so a change in place shows.
         read = {k: v.copy() if isinstance(v, list | dict) else v for k, v in values.items()}
@@ -229,10 +225,17 @@ class Rows:
             raise TenantScopeMissingError("writing another tenant's row in a scoped session")
         self._added.append(instance)
 
-    def delete(self, instance: RoutingAssignment) -> None:
-        """Delete a row taken here (at :meth:`write`)."""
-        self._taken = [(taken, values) for taken, values in self._taken if taken is not instance]
-        self._deleted.append(instance)
+    async def release_for_good(
+        self, contact: RoutingContact, assignment: RoutingAssignment, *, at: datetime
+    ) -> tuple[RoutingAgent, str | None, Holdings]:
+        """``rows.release_for_good`` by Core, for a contact and assignment taken here: the
+        agent locked with its name and what else it holds, the assignment deleted (at
+        :meth:`write`), the contact released (``rows.mark_released``)."""
+        agent, name, held = await self.lock_agent_and_holdings(assignment.agent_id)
+        self._taken = [(taken, values) for taken, values in self._taken if taken is not assignment]
+        self._deleted.append(assignment)
+        mark_released(contact, agent, at=at, held=held)
+        return agent, name, held
 
     async def write(self) -> None:
         """Insert the rows added (in order), write back what changed in the rows taken (in
@@ -251,10 +254,8 @@ class Rows:
             if not names:
                 continue
             params = {"v_" + name: getattr(instance, name) for name in names}
-            params["row_key"] = values[_KEY[table.name]]
+            params["row_key"] = values[_key(table)]
             await self._execute(_update(table, names), params)
-        for instance in self._deleted:
-            table = instance.__table__
-            key = getattr(instance, _KEY[table.name])
-            await self._execute(_delete(table), {"row_key": key})
+        for assignment in self._deleted:
+            await self._execute(_DELETE_ASSIGNMENT, {"row_key": assignment.contact_id})
         self._added, self._taken, self._deleted = [], [], []

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -190,7 +190,7 @@ async def _held(
 
 async def _held_rows(
     rows: Rows,
-    statement: Any,
+    statement: Select[Any],
     contact_id: UUID,
     agent_id: UUID | None,
     *states: ContactState,
@@ -416,13 +416,6 @@ async def do_close_contact(
                     actor=actor,
                     now=now,
                 )
-        # The agent released (locked, with what else it holds) and the assignment deleted.
-        agent, name, held = await rows.lock_agent_and_holdings(assignment.agent_id)
-        rows.delete(assignment)
-        held.pop(contact.id, None)
-        contact.last_agent_id = assignment.agent_id
-        contact.agent_id = None
-        agent.idle_since = now
         await _close(
             session,
             contact,
@@ -431,7 +424,7 @@ async def do_close_contact(
             outcome,
             category,
             resolved_first_contact,
-            released=(agent, name, held),
+            released=await rows.release_for_good(contact, assignment, at=now),
             sub_reason=sub_reason,
             suggested=suggested,
         )

@@ -246,9 +246,7 @@ async def release_assignment(
     agent = await lock_agent(session, assignment.agent_id, at=at)
     await session.delete(assignment)
     await session.flush()
-    contact.last_agent_id = assignment.agent_id
-    contact.agent_id = None
-    agent.idle_since = at
+    mark_released(contact, agent, at=at)
     return agent
 
 
@@ -264,8 +262,18 @@ async def release_for_good(
         return None
     agent, name, held = await lock_agent_and_holdings(session, assignment.agent_id, at=at)
     await session.delete(assignment)
-    held.pop(contact.id, None)
-    contact.last_agent_id = assignment.agent_id
+    mark_released(contact, agent, at=at, held=held)
+    return agent, name, held
+
+
+def mark_released(
+    contact: RoutingContact, agent: RoutingAgent, *, at: datetime, held: Holdings | None = None
+) -> None:
+    """What a contact's leaving its agent changes (its assignment deleted by the caller):
+    the agent is its last one and idle since ``at``, the contact held by nobody, and gone
+    from the agent's ``held`` contacts (if given)."""
+    if held is not None:
+        held.pop(contact.id, None)
+    contact.last_agent_id = agent.user_id
     contact.agent_id = None
     agent.idle_since = at
-    return agent, name, held

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Table, event, exc, insert
-from sqlalchemy.engine import Engine, Result
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -46,14 +46,22 @@ class TenantSession(Session):
     """The sync session class behind every AsyncSession Tsunagi opens."""
 
 
-@event.listens_for(TenantSession, "do_orm_execute")
-def _scope_statement(state: ORMExecuteState) -> None:
-    info = state.session.info
+def _scope_tenant(info: dict[str, Any]) -> uuid.UUID | None:
+    """The tenant a session (its ``info``) is scoped to; None for a system session;
+    refused for a session that is neither."""
     if info.get(SYSTEM_KEY):
-        return
-    tenant_id = info.get(SCOPE_KEY)
+        return None
+    tenant_id: uuid.UUID | None = info.get(SCOPE_KEY)
     if tenant_id is None:
         raise TenantScopeMissingError("database access without a tenant scope")
+    return tenant_id
+
+
+@event.listens_for(TenantSession, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    tenant_id = _scope_tenant(state.session.info)
+    if tenant_id is None:
+        return
     if isinstance(state.statement, TextClause):
         raise TenantScopeMissingError("raw SQL is only allowed in system sessions")
     if state.is_insert:
@@ -139,7 +147,7 @@ E = TypeVar("E", bound=Executable)
 
 
 def tenant_core(statement: E) -> E:
-    """Mark a Core statement, built once, for :func:`core_execute`. The statement compares
+    """Mark a Core statement, built once, to run with :func:`tenant_params`. It compares
     the ``tenant_id`` of every tenant table it reads, joins or writes to
     ``:scope_tenant_id`` (:data:`SCOPE_PARAM`) itself, and an insert takes its
     ``tenant_id`` from that parameter: the criterion the session adds to ORM statements
@@ -179,25 +187,16 @@ def unscoped_tables(statement: Executable) -> list[str]:
 def tenant_params(
     session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """``params`` for a :func:`tenant_core` statement run in ``session`` (a tenant-scoped
-    one), with the session's tenant bound: the caller cannot pass another."""
-    tenant_id = session.info.get(SCOPE_KEY)
-    if tenant_id is None or session.info.get(SYSTEM_KEY):
+    """``params`` for a :func:`tenant_core` statement run in ``session``'s transaction (a
+    tenant-scoped session), with the session's tenant bound: the caller cannot pass
+    another. Decision 0815: the routing actions' hot statements (``core_rows.Rows``),
+    without the ORM's loading and unit of work."""
+    tenant_id = _scope_tenant(session.info)
+    if tenant_id is None:
         raise TenantScopeMissingError("a tenant Core statement needs a tenant-scoped session")
     if not statement.get_execution_options().get(_TENANT_CORE):
         raise TenantScopeMissingError("only tenant_core statements run with tenant_params")
     return {**(params or {}), SCOPE_PARAM: tenant_id}
-
-
-async def core_execute(
-    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
-) -> Result[Any]:
-    """Run a :func:`tenant_core` statement in a scoped session's transaction, bound to the
-    session's tenant. Decision 0815: the routing actions' hot statements, without the
-    ORM's loading and unit of work."""
-    bound = tenant_params(session, statement, params)
-    connection = await session.connection()
-    return await connection.execute(statement, bound)
 
 
 PENDING_OUTBOX_KEY = "outbox_pending"
@@ -223,10 +222,8 @@ def _write_outbox(session: Session) -> None:
     if rows:
         # On the connection (Core: no ORM execution for it; the commit's flush follows),
         # every row's tenant checked as a scoped session checks an insert's.
-        if not session.info.get(SYSTEM_KEY):
-            tenant_id = session.info.get(SCOPE_KEY)
-            if tenant_id is None:
-                raise TenantScopeMissingError("database access without a tenant scope")
+        tenant_id = _scope_tenant(session.info)
+        if tenant_id is not None:
             _check_insert_params(rows, tenant_id)
         session.connection().execute(_OUTBOX_INSERT, rows)
         session.info[OUTBOX_WRITTEN_KEY] = True
