@@ -81,6 +81,17 @@ SUGGESTED_MAX = 3  # the hit rate counts top-1 and top-3
 CATEGORY_CODE_MAX = 63  # categories.code
 
 
+def _is_code(code: str) -> bool:
+    return bool(code.strip()) and len(code) <= CATEGORY_CODE_MAX
+
+
+def check_category(category: str | None) -> None:
+    """A wrap-up's category, whatever its queue's rules: 1 to :data:`CATEGORY_CODE_MAX`
+    characters (what ``routing_contacts.category`` holds). Raises naming ``category``."""
+    if category is not None and not _is_code(category):
+        raise InvalidInputError(f"category is 1 to {CATEGORY_CODE_MAX} characters")
+
+
 def check_suggested(codes: Sequence[str]) -> list[str]:
     """The categories the desk suggested at wrap-up, best first, as carried in
     ``contact.closed``: at most three distinct codes. Raises naming
@@ -91,7 +102,7 @@ def check_suggested(codes: Sequence[str]) -> list[str]:
     if len(set(found)) != len(found):
         raise InvalidInputError("suggested_categories: a code is listed twice")
     for code in found:
-        if not code.strip() or len(code) > CATEGORY_CODE_MAX:
+        if not _is_code(code):
             raise InvalidInputError(
                 f"suggested_categories: each code is 1 to {CATEGORY_CODE_MAX} characters"
             )

@@ -122,6 +122,7 @@ def test_closing_needs_every_required_field(
             "sub_reason",
         ),
         ({"category": "delivery-time", "sub_reason": "morning"}, "resolved_first_contact"),
+        ({"category": "x" * 64, "resolved_first_contact": True}, "category"),
     ):
         refused = agent.request("POST", close, json=body)
         assert refused.status_code == 422, (body, refused.text)

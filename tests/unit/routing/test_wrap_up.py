@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tsunagi.domain.errors import InvalidInputError
-from tsunagi.routing.wrap_up import WrapUpRules, wrap_up_rules
+from tsunagi.routing.wrap_up import CATEGORY_CODE_MAX, WrapUpRules, check_category, wrap_up_rules
 
 RULES = wrap_up_rules(
     {
@@ -64,3 +64,13 @@ def test_a_sub_reason_needs_a_category_even_when_nothing_is_required() -> None:
 def test_bad_rules_are_refused(raw: dict[str, object]) -> None:
     with pytest.raises(InvalidInputError):
         wrap_up_rules({"wrap_up": raw})
+
+
+@pytest.mark.parametrize("category", ["", "   ", "x" * (CATEGORY_CODE_MAX + 1)])
+def test_a_category_is_1_to_63_characters(category: str) -> None:
+    """Whatever the queue's rules: a longer one would not fit its column (on PostgreSQL
+    the close failed with a server error instead of naming the field)."""
+    with pytest.raises(InvalidInputError, match="category"):
+        check_category(category)
+    check_category("x" * CATEGORY_CODE_MAX)
+    check_category(None)

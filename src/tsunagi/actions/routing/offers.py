@@ -65,7 +65,7 @@ from tsunagi.routing.events import (
 )
 from tsunagi.routing.lifecycle import IN_CONVERSATION, ContactState
 from tsunagi.routing.queues import routing_settings
-from tsunagi.routing.wrap_up import check_suggested, wrap_up_rules
+from tsunagi.routing.wrap_up import check_category, check_suggested, wrap_up_rules
 
 S = ContactState
 ENGINE_ACTOR = "system:routing"
@@ -367,6 +367,7 @@ async def do_close_contact(
     naming it and nothing changes. A follow-up or callback needs the ``keyring`` (its note
     and the customer's address are sealed) and ``by_user_id`` (who creates it)."""
     now = utcnow()
+    check_category(category)
     suggested = check_suggested(suggested_categories)
     cipher: TenantCipher | None = None
     if follow_up is not None or callback is not None:
