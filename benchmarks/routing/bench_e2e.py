@@ -88,6 +88,21 @@ def start_py_spy(output: str, pid: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+LOOP_PROFILE_DIR = Path(__file__).resolve().parent / "loop_profile"
+
+
+def print_loop_profile(path: Path, contacts: int) -> None:
+    """The largest entries of ``--loop-profile``'s counts, per contact and as shares."""
+    figures: dict[str, list[float]] = json.loads(path.read_text())
+    total = sum(cpu for cpu, _ in figures.values())
+    print(f"server main thread by task ({total:.1f} s CPU, {contacts} contacts):")
+    for key, (cpu, steps) in sorted(figures.items(), key=lambda kv: -kv[1][0])[:25]:
+        print(
+            f"  {100 * cpu / total:5.1f} %  {1000 * cpu / max(contacts, 1):6.2f} ms/contact"
+            f"  {steps / max(contacts, 1):6.1f} steps/contact  {key}"
+        )
+
+
 @dataclass
 class Seeded:
     queue_id: str
@@ -598,6 +613,12 @@ async def main() -> None:
         help="profile the server with py-spy over the load window only (attached by process"
         " id when the load starts, stopped when it ends) and write it (speedscope JSON) to FILE",
     )
+    parser.add_argument(
+        "--loop-profile",
+        metavar="FILE",
+        help="count the server's CPU time by task over the load window "
+        "(loop_profile/sitecustomize.py), write it as JSON to FILE and print the largest",
+    )
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="tsunagi-bench-"))
@@ -621,6 +642,11 @@ async def main() -> None:
         }
         if args.profile == "postgres":
             env["TSUNAGI_REDIS_URL"] = REDIS
+        if args.loop_profile:
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, (str(LOOP_PROFILE_DIR), env.get("PYTHONPATH")))
+            )
+            env["LOOP_PROFILE"] = args.loop_profile
         tsunagi = shutil.which("tsunagi") or str(Path(sys.executable).parent / "tsunagi")
         command = [tsunagi, "serve", "--port", str(args.port)]
         server_log = (scratch / "serve-output.log").open("wb")
@@ -674,6 +700,8 @@ async def main() -> None:
             await load(base, seeded, args.rate, args.warmup_s, measure)
             measure.warmup = set(measure.sent)
             print(f"warm-up done ({len(measure.warmup)} contacts)", file=sys.stderr, flush=True)
+        if args.loop_profile:
+            server.send_signal(signal.SIGUSR1)  # counts from here
         before = await cpu_mark(server_pids, args.profile, database)
         total = await load(base, seeded, args.rate, args.seconds, measure)
         # Drain: until every contact created is offered and closed (at most talk + 10 s), so
@@ -685,6 +713,10 @@ async def main() -> None:
                 break
             await asyncio.sleep(0.2)
         after = await cpu_mark(server_pids, args.profile, database)
+        if args.loop_profile:
+            server.send_signal(signal.SIGUSR2)
+            await asyncio.sleep(0.5)
+            print_loop_profile(Path(args.loop_profile), len(measure.measured()))
         if analyzer is not None:
             analyzer.cancel()  # (and in the finally below, should the run fail before)
         if spy is not None:  # py-spy writes its profile when interrupted
