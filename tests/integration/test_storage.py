@@ -562,6 +562,55 @@ async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyn
         await db.dispose()
 
 
+async def test_sessions_on_inline_sqlite_connections_close_without_leaving_the_loop(
+    database_url: str,
+) -> None:
+    """On SQLite the writer's and the inline reads' sessions close in the caller's task: a
+    callback scheduled before ``async with`` ends has not run when it has ended (SQLAlchemy
+    would close in a shielded task of its own: a trip through the loop). Sessions whose
+    driver awaits (aiosqlite's reads, every PostgreSQL session) keep SQLAlchemy's shielded
+    close, and the callback has run. Both close their connection: the writer's one
+    connection is free for the next writer."""
+    db = Database(database_url)
+    try:
+        tenant_id, _right = await _two_tenants(db)
+        loop = asyncio.get_running_loop()
+
+        async def loop_ran_during_exit(session: AsyncSession) -> bool:
+            ran: list[bool] = []
+            async with session:
+                await session.execute(select(AuditEntry.id).limit(1))
+                loop.call_soon(ran.append, True)
+            return bool(ran)
+
+        inline = {
+            "writer": db.scoped(tenant_id),
+            "one-statement writer": db.scoped(tenant_id, autocommit=True),
+            "inline read": db.scoped(tenant_id, readonly=True, snapshot=False, inline=True),
+        }
+        shielded = {"snapshot read": db.scoped(tenant_id, readonly=True)}
+        if db.is_sqlite:
+            for name, session in inline.items():
+                assert not await loop_ran_during_exit(session), name
+        else:
+            shielded.update(inline)
+        for name, session in shielded.items():
+            assert await loop_ran_during_exit(session), name
+        # Closed for real: the writer's pool (one connection on SQLite) serves the next.
+        async with db.scoped(tenant_id) as session, session.begin():
+            session.add(
+                AuditEntry(
+                    occurred_at=datetime.now(UTC),
+                    action="test.after-inline-close",
+                    resource_type="t",
+                    outcome="ok",
+                )
+            )
+        assert db.engine.sync_engine.pool.checkedout() == 0
+    finally:
+        await db.dispose()
+
+
 async def test_emitted_events_are_written_at_commit_in_order_and_dropped_on_rollback(
     database_url: str,
 ) -> None:
