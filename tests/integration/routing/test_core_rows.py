@@ -81,3 +81,63 @@ async def test_rows_see_and_add_only_their_tenants_rows(floor: Floor) -> None:
         contact, assignment, row = found
         assert (contact.id, contact.state, assignment) == (contact_id, "queued", None)
         assert row["q_config"] == {}
+
+
+async def test_an_actions_row_writes_are_one_statement_on_postgresql(floor: Floor) -> None:
+    """Accept, end and close change several rows (contact, assignment, agent; close deletes
+    the assignment). On PostgreSQL ``Rows.write`` sends them as one statement (data-
+    modifying CTEs: one round trip), on SQLite one statement a row; either way every row
+    ends as the actions say."""
+    from tsunagi.actions.routing.offers import (
+        do_accept_offer,
+        do_close_contact,
+        do_end_contact,
+    )
+    from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingContact
+
+    await floor.add_queue("billing")
+    await floor.add_agent("aiko", {"billing": 5})
+    contact_id = await floor.create("billing")
+    await floor.wait_state(contact_id, "offered")
+    tenant, aiko = floor.tenant_id, floor.agents["aiko"]
+    routing_tables = ("routing_contacts", "routing_assignments", "routing_agents")
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        text = " ".join(statement.split())
+        if text.startswith(("UPDATE", "DELETE", "WITH")) and any(
+            table in text for table in routing_tables
+        ):
+            sent.append(text)
+
+    event.listen(floor.db.engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        per_action: list[list[str]] = []
+        for step in (do_accept_offer, do_end_contact):
+            sent.clear()
+            await step(floor.db, tenant_id=tenant, contact_id=contact_id, agent_id=aiko, actor="t")
+            per_action.append(list(sent))
+        sent.clear()
+        await do_close_contact(
+            floor.db, tenant_id=tenant, contact_id=contact_id, agent_id=aiko, actor="t"
+        )
+        per_action.append(list(sent))
+    finally:
+        event.remove(floor.db.engine.sync_engine, "before_cursor_execute", keep)
+
+    for writes in per_action:
+        if floor.db.is_sqlite:
+            assert len(writes) >= 2 and not any(w.startswith("WITH") for w in writes), writes
+        else:
+            assert len(writes) == 1 and writes[0].startswith("WITH w0 AS"), writes
+            assert all(f"{table}.tenant_id = $" in writes[0] for table in routing_tables[:2])
+    assert any(
+        w.startswith("DELETE FROM routing_assignments") or "DELETE FROM" in w for w in per_action[2]
+    )
+    closed = await floor.contact(contact_id)
+    assert (closed.state, closed.agent_id, closed.last_agent_id) == ("closed", None, aiko)
+    async with floor.db.scoped(tenant, readonly=True) as session:
+        assert await session.get(RoutingAssignment, contact_id) is None
+        agent = await session.get(RoutingAgent, aiko)
+        assert agent is not None and agent.presence == "ready"
+        assert await session.get(RoutingContact, contact_id) is not None

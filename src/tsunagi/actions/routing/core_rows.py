@@ -21,6 +21,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
+    Delete,
     Executable,
     Insert,
     Select,
@@ -118,7 +119,6 @@ _AGENT_AND_HOLDINGS = tenant_core(
     .with_for_update(of=_AGENTS)
 )
 
-_UPDATES: dict[tuple[str, tuple[str, ...]], Update] = {}
 _INSERTS: dict[str, Insert] = {}
 
 
@@ -136,23 +136,43 @@ def _insert(table: Table) -> Insert:
     return statement
 
 
-def _update(table: Table, names: tuple[str, ...]) -> Update:
-    """``UPDATE table SET <names> WHERE key = :row_key`` (tenant-scoped), built once per
-    set of columns (an action changes the same few columns every time)."""
-    statement = _UPDATES.get((table.name, names))
+Change = tuple[str, tuple[str, ...] | None]
+"""A write of :meth:`Rows.write`: a table's name and the columns its ``UPDATE`` sets, or
+None for a ``DELETE``; both find their row by its key, ``:row_key``."""
+
+_TABLES = {table.name: table for table in (_CONTACTS, _ASSIGNMENTS, _AGENTS, _PARTIES)}
+_WRITES: dict[tuple[Change, ...], Update | Delete] = {}
+
+
+def _write_part(change: Change, prefix: str) -> Update | Delete:
+    table = _TABLES[change[0]]
+    where = (table.c[_key(table)] == bindparam(prefix + "row_key"), _of(table))
+    if change[1] is None:
+        return delete(table).where(*where)
+    return (
+        update_statement(table)
+        .where(*where)
+        .values({name: bindparam(prefix + "v_" + name) for name in change[1]})
+    )
+
+
+def _writes(changes: tuple[Change, ...]) -> Update | Delete:
+    """One statement for ``changes``, built once per combination (an action changes the
+    same few columns every time). One change: its ``UPDATE`` or ``DELETE``, parameters as
+    named. Several (PostgreSQL only): all but the last as data-modifying CTEs of the last,
+    the parameters of change *i* prefixed ``p<i>_`` — one round trip instead of one per
+    row. They touch different rows, each already locked or locked by this statement, so
+    the order PostgreSQL runs them in does not matter."""
+    statement = _WRITES.get(changes)
     if statement is None:
-        statement = tenant_core(
-            update_statement(table)
-            .where(table.c[_key(table)] == bindparam("row_key"), _of(table))
-            .values({name: bindparam("v_" + name) for name in names})
-        )
-        _UPDATES[(table.name, names)] = statement
+        if len(changes) == 1:
+            statement = _write_part(changes[0], "")
+        else:
+            parts = [_write_part(change, f"p{i}_") for i, change in enumerate(changes)]
+            *first, last = parts
+            statement = last.add_cte(*(part.cte(f"w{i}") for i, part in enumerate(first)))
+        statement = _WRITES[changes] = tenant_core(statement)
     return statement
-
-
-_DELETE_ASSIGNMENT = tenant_core(
-    delete(_ASSIGNMENTS).where(_ASSIGNMENTS.c.contact_id == bindparam("row_key"), _of(_ASSIGNMENTS))
-)
 
 
 class Rows:
@@ -248,6 +268,7 @@ class Rows:
                 if column.name != "tenant_id"
             }
             await self._execute(_insert(table), params)
+        changes: list[tuple[Change, dict[str, Any]]] = []
         for instance, values in self._taken:
             table = instance.__table__
             names = tuple(name for name, old in values.items() if getattr(instance, name) != old)
@@ -255,7 +276,19 @@ class Rows:
                 continue
             params = {"v_" + name: getattr(instance, name) for name in names}
             params["row_key"] = values[_key(table)]
-            await self._execute(_update(table, names), params)
+            changes.append(((table.name, names), params))
         for assignment in self._deleted:
-            await self._execute(_DELETE_ASSIGNMENT, {"row_key": assignment.contact_id})
+            changes.append(((_ASSIGNMENTS.name, None), {"row_key": assignment.contact_id}))
+        if len(changes) > 1 and self.session.get_bind().dialect.name == "postgresql":
+            # One round trip for the lot (``_writes``); SQLite runs in process, where a
+            # statement each costs no round trip (and has no data-modifying CTEs).
+            merged = {
+                f"p{i}_{name}": value
+                for i, (_change, params) in enumerate(changes)
+                for name, value in params.items()
+            }
+            await self._execute(_writes(tuple(change for change, _ in changes)), merged)
+            return
+        for change, params in changes:
+            await self._execute(_writes((change,)), params)
         self._added, self._taken, self._deleted = [], [], []
