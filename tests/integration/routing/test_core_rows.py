@@ -97,21 +97,28 @@ async def test_an_actions_row_writes_are_one_statement_on_postgresql(floor: Floo
 
     await floor.add_queue("billing")
     await floor.add_agent("aiko", {"billing": 5})
-    contact_id = await floor.create("billing")
-    await floor.wait_state(contact_id, "offered")
     tenant, aiko = floor.tenant_id, floor.agents["aiko"]
     routing_tables = ("routing_contacts", "routing_assignments", "routing_agents")
     sent: list[str] = []
 
     def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         text = " ".join(statement.split())
-        if text.startswith(("UPDATE", "DELETE", "WITH")) and any(
+        if text.startswith(("UPDATE", "DELETE", "WITH", "INSERT")) and any(
             table in text for table in routing_tables
         ):
             sent.append(text)
 
     event.listen(floor.db.engine.sync_engine, "before_cursor_execute", keep)
     try:
+        # The offer (the engine's): the assignment inserted, the contact and agent updated.
+        contact_id = await floor.create("billing")
+        await floor.wait_state(contact_id, "offered")
+        offer = [w for w in sent if "INSERT INTO routing_assignments" in w]
+        if floor.db.is_sqlite:
+            assert len(offer) == 1 and offer[0].startswith("INSERT"), offer
+        else:
+            assert len(offer) == 1 and offer[0].startswith("WITH w0 AS"), offer
+            assert "UPDATE routing_contacts" in offer[0] and "UPDATE routing_agents" in offer[0]
         per_action: list[list[str]] = []
         for step in (do_accept_offer, do_end_contact):
             sent.clear()

@@ -44,7 +44,13 @@ from tsunagi.actions.routing.rows import (
     utcnow,
 )
 from tsunagi.adapters.storage.crm_models import ContactParty
-from tsunagi.adapters.storage.db import SCOPE_KEY, SCOPE_PARAM, tenant_core, tenant_params
+from tsunagi.adapters.storage.db import (
+    SCOPE_KEY,
+    SCOPE_PARAM,
+    tenant_core,
+    tenant_core_of_parts,
+    tenant_params,
+)
 from tsunagi.adapters.storage.models import Queue, User
 from tsunagi.adapters.storage.routing_models import RoutingAgent, RoutingAssignment, RoutingContact
 from tsunagi.domain.errors import TenantScopeMissingError
@@ -119,59 +125,52 @@ _AGENT_AND_HOLDINGS = tenant_core(
     .with_for_update(of=_AGENTS)
 )
 
-_INSERTS: dict[str, Insert] = {}
+Change = tuple[str, str, tuple[str, ...]]
+"""A write of :meth:`Rows.write`: ``("insert", table, ())`` (every column, the tenant's
+being the session's), ``("update", table, columns set)`` or ``("delete", table, ())``; an
+update or delete finds its row by its key, ``:row_key``."""
+
+_TABLES = {table.name: table for table in (_CONTACTS, _ASSIGNMENTS, _AGENTS, _PARTIES)}
+_WRITES: dict[tuple[Change, ...], Insert | Update | Delete] = {}
 
 
-def _insert(table: Table) -> Insert:
-    """``INSERT`` of every column, the tenant's being the session's."""
-    statement = _INSERTS.get(table.name)
-    if statement is None:
+def _write_part(change: Change, prefix: str) -> Insert | Update | Delete:
+    kind, name, columns = change
+    table = _TABLES[name]
+    if kind == "insert":
         values: dict[str, Any] = {
-            column.name: bindparam("v_" + column.name)
+            column.name: bindparam(prefix + "v_" + column.name)
             for column in table.c
             if column.name != "tenant_id"
         }
-        statement = tenant_core(insert(table).values(tenant_id=bindparam(SCOPE_PARAM), **values))
-        _INSERTS[table.name] = statement
-    return statement
-
-
-Change = tuple[str, tuple[str, ...] | None]
-"""A write of :meth:`Rows.write`: a table's name and the columns its ``UPDATE`` sets, or
-None for a ``DELETE``; both find their row by its key, ``:row_key``."""
-
-_TABLES = {table.name: table for table in (_CONTACTS, _ASSIGNMENTS, _AGENTS, _PARTIES)}
-_WRITES: dict[tuple[Change, ...], Update | Delete] = {}
-
-
-def _write_part(change: Change, prefix: str) -> Update | Delete:
-    table = _TABLES[change[0]]
+        return insert(table).values(tenant_id=bindparam(SCOPE_PARAM), **values)
     where = (table.c[_key(table)] == bindparam(prefix + "row_key"), _of(table))
-    if change[1] is None:
+    if kind == "delete":
         return delete(table).where(*where)
     return (
         update_statement(table)
         .where(*where)
-        .values({name: bindparam(prefix + "v_" + name) for name in change[1]})
+        .values({column: bindparam(prefix + "v_" + column) for column in columns})
     )
 
 
-def _writes(changes: tuple[Change, ...]) -> Update | Delete:
+def _writes(changes: tuple[Change, ...]) -> Insert | Update | Delete:
     """One statement for ``changes``, built once per combination (an action changes the
-    same few columns every time). One change: its ``UPDATE`` or ``DELETE``, parameters as
-    named. Several (PostgreSQL only): all but the last as data-modifying CTEs of the last,
-    the parameters of change *i* prefixed ``p<i>_`` — one round trip instead of one per
-    row. They touch different rows, each already locked or locked by this statement, so
-    the order PostgreSQL runs them in does not matter."""
+    same few columns every time). One change: its statement, parameters as named.
+    Several (PostgreSQL only): all but the last as data-modifying CTEs of the last, the
+    parameters of change *i* prefixed ``p<i>_`` — one round trip instead of one per row.
+    They touch different rows, each already locked or new, and a foreign key is checked
+    at the end of the statement, so the order PostgreSQL runs them in does not matter."""
     statement = _WRITES.get(changes)
     if statement is None:
         if len(changes) == 1:
-            statement = _write_part(changes[0], "")
+            statement = tenant_core(_write_part(changes[0], ""))
         else:
             parts = [_write_part(change, f"p{i}_") for i, change in enumerate(changes)]
             *first, last = parts
-            statement = last.add_cte(*(part.cte(f"w{i}") for i, part in enumerate(first)))
-        statement = _WRITES[changes] = tenant_core(statement)
+            combined = last.add_cte(*(part.cte(f"w{i}") for i, part in enumerate(first)))
+            statement = tenant_core_of_parts(combined, parts)
+        _WRITES[changes] = statement
     return statement
 
 
@@ -260,6 +259,7 @@ class Rows:
     async def write(self) -> None:
         """Insert the rows added (in order), write back what changed in the rows taken (in
         the order taken), then delete. Call once, at the end of the transaction's work."""
+        changes: list[tuple[Change, dict[str, Any]]] = []
         for instance in self._added:
             table: Table = instance.__table__
             params = {
@@ -267,8 +267,7 @@ class Rows:
                 for column in table.c
                 if column.name != "tenant_id"
             }
-            await self._execute(_insert(table), params)
-        changes: list[tuple[Change, dict[str, Any]]] = []
+            changes.append((("insert", table.name, ()), params))
         for instance, values in self._taken:
             table = instance.__table__
             names = tuple(name for name, old in values.items() if getattr(instance, name) != old)
@@ -276,9 +275,9 @@ class Rows:
                 continue
             params = {"v_" + name: getattr(instance, name) for name in names}
             params["row_key"] = values[_key(table)]
-            changes.append(((table.name, names), params))
+            changes.append((("update", table.name, names), params))
         for assignment in self._deleted:
-            changes.append(((_ASSIGNMENTS.name, None), {"row_key": assignment.contact_id}))
+            changes.append((("delete", _ASSIGNMENTS.name, ()), {"row_key": assignment.contact_id}))
         if len(changes) > 1 and self.session.get_bind().dialect.name == "postgresql":
             # One round trip for the lot (``_writes``); SQLite runs in process, where a
             # statement each costs no round trip (and has no data-modifying CTEs).

@@ -14,7 +14,7 @@ import sqlite3
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Table, event, exc, insert
@@ -158,6 +158,16 @@ def tenant_core(statement: E) -> E:
         raise TenantScopeMissingError(
             f"a tenant Core statement must compare {', '.join(missing)} to :{SCOPE_PARAM}"
         )
+    return statement.execution_options(**{_TENANT_CORE: True})
+
+
+def tenant_core_of_parts(statement: E, parts: Sequence[Executable]) -> E:
+    """:func:`tenant_core` for a statement its caller made of ``parts`` and nothing else
+    (PostgreSQL data-modifying CTEs: ``core_rows._writes``): each part is checked as
+    :func:`tenant_core` checks a statement (an ``INSERT`` inside a ``WITH`` is not the
+    shape it reads)."""
+    for part in parts:
+        tenant_core(part)
     return statement.execution_options(**{_TENANT_CORE: True})
 
 
