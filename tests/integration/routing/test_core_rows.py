@@ -148,3 +148,43 @@ async def test_an_actions_row_writes_are_one_statement_on_postgresql(floor: Floo
         agent = await session.get(RoutingAgent, aiko)
         assert agent is not None and agent.presence == "ready"
         assert await session.get(RoutingContact, contact_id) is not None
+
+
+async def test_rows_write_once_what_changed_in_several_rows(floor: Floor) -> None:
+    """Two rows changed: written by one statement on PostgreSQL (a data-modifying CTE), by
+    two on SQLite, and a second ``write`` sends nothing."""
+    await floor.add_queue("billing")
+    ren = await floor.add_agent("ren", {"billing": 3}, ready=False)
+    contact_id = await floor.create("billing")  # waits: nobody is ready
+    sent: list[str] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        text = " ".join(statement.split())
+        if text.startswith(("UPDATE", "WITH")) and "routing_" in text:
+            sent.append(text)
+
+    event.listen(floor.db.engine.sync_engine, "before_cursor_execute", keep)
+    try:
+        async with floor.db.scoped(floor.tenant_id) as session, session.begin():
+            rows = Rows(session)
+            found = await rows.held(held_statement(), contact_id)
+            assert found is not None
+            contact = found[0]
+            agent, _name, _held = await rows.lock_agent_and_holdings(ren)
+            contact.priority = 7
+            agent.skills = {"billing": 4}
+            await rows.write()
+            written = list(sent)
+            await rows.write()
+    finally:
+        event.remove(floor.db.engine.sync_engine, "before_cursor_execute", keep)
+    assert sent == written
+    if floor.db.is_sqlite:
+        assert [w.split(" SET ")[0] for w in written] == [
+            "UPDATE routing_contacts",
+            "UPDATE routing_agents",
+        ]
+    else:
+        assert len(written) == 1 and written[0].startswith("WITH w0 AS (UPDATE routing_contacts")
+    assert (await floor.contact(contact_id)).priority == 7
+    assert (await floor.agent("ren")).skills == {"billing": 4}

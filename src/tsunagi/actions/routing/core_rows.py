@@ -287,7 +287,7 @@ class Rows:
                 for name, value in params.items()
             }
             await self._execute(_writes(tuple(change for change, _ in changes)), merged)
-            return
-        for change, params in changes:
-            await self._execute(_writes((change,)), params)
+        else:
+            for change, params in changes:
+                await self._execute(_writes((change,)), params)
         self._added, self._taken, self._deleted = [], [], []
