@@ -81,6 +81,11 @@ async def test_upgrade_downgrade_upgrade_round_trips(empty_url: str) -> None:
     assert await _differences(empty_url) == []
 
 
+def _audit(action: str) -> AuditEntry:
+    """An audit row to write in a test (any tenant table would do)."""
+    return AuditEntry(occurred_at=datetime.now(UTC), action=action, resource_type="t", outcome="ok")
+
+
 async def _two_tenants(db: Database) -> tuple[uuid.UUID, uuid.UUID]:
     now = datetime.now(UTC)
     ids = []
@@ -464,14 +469,7 @@ async def test_inline_reads_are_scoped_read_only_and_see_commits(database_url: s
         assert threads == {loop_thread}
         # A commit of a moment ago is seen (no snapshot kept between sessions).
         async with db.scoped(left) as session, session.begin():
-            session.add(
-                AuditEntry(
-                    occurred_at=datetime.now(UTC),
-                    action="test.inline",
-                    resource_type="test",
-                    outcome="ok",
-                )
-            )
+            session.add(_audit("test.inline"))
         async with db.scoped(left, readonly=True, snapshot=False, inline=True) as session:
             seen = await session.scalar(
                 select(AuditEntry.id).where(AuditEntry.action == "test.inline")
@@ -511,15 +509,10 @@ async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyn
         def note_thread(*_args: Any) -> None:
             threads.add(threading.get_ident())
 
-        def audit(action: str) -> AuditEntry:
-            return AuditEntry(
-                occurred_at=datetime.now(UTC), action=action, resource_type="t", outcome="ok"
-            )
-
         async with db.scoped(tenant_id) as session, session.begin():
             connection = await session.connection()
             event.listen(connection.sync_connection, "before_cursor_execute", note_thread)
-            session.add(audit("test.inline-write"))
+            session.add(_audit("test.inline-write"))
         assert threads == {loop_thread}
 
         # Another process's writer (here: another connection) holds the lock for 0.4 s.
@@ -536,7 +529,7 @@ async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyn
         asyncio.get_running_loop().call_later(0.4, other.execute, "COMMIT")
         started = asyncio.get_running_loop().time()
         async with db.scoped(tenant_id) as session, session.begin():
-            session.add(audit("test.after-wait"))
+            session.add(_audit("test.after-wait"))
         waited = asyncio.get_running_loop().time() - started
         ticker.cancel()
         assert waited >= 0.35
@@ -547,7 +540,7 @@ async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyn
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(OperationalError, match="locked"):
             async with db.scoped(tenant_id) as session, session.begin():
-                session.add(audit("test.gave-up"))
+                session.add(_audit("test.gave-up"))
         other.execute("COMMIT")
         async with db.scoped(tenant_id, readonly=True) as session:
             actions = set(
@@ -598,14 +591,7 @@ async def test_sessions_on_inline_sqlite_connections_close_without_leaving_the_l
             assert await loop_ran_during_exit(session), name
         # Closed for real: the writer's pool (one connection on SQLite) serves the next.
         async with db.scoped(tenant_id) as session, session.begin():
-            session.add(
-                AuditEntry(
-                    occurred_at=datetime.now(UTC),
-                    action="test.after-inline-close",
-                    resource_type="t",
-                    outcome="ok",
-                )
-            )
+            session.add(_audit("test.after-inline-close"))
         assert db.engine.sync_engine.pool.checkedout() == 0
     finally:
         await db.dispose()

@@ -7,7 +7,9 @@ counts it under a key: the chain of Tsunagi coroutines the task is suspended in 
 step resumes). SQLAlchemy's greenlet work runs inside those steps, so it is counted with
 the task that asked for it — what a sampling profiler cannot attribute. What runs outside
 tasks (protocol callbacks: HTTP parsing, WebSocket frames in, the loop itself) is the
-thread's CPU time less the tasks', written as ``(outside tasks)``.
+thread's CPU time less the tasks', written as ``(outside tasks)``. The garbage
+collector's pauses (wall time, within the tasks' steps) are written per generation, with
+the longest.
 
 ``SIGUSR1`` clears the counts, ``SIGUSR2`` (and the exit) writes them as JSON:
 ``{key: [cpu_s, steps]}``. The wrapper costs a few microseconds a step: compare shares,
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import gc
 import json
 import os
 import signal
@@ -30,6 +33,20 @@ OUTPUT = os.environ.get("LOOP_PROFILE")
 cpu: collections.Counter[str] = collections.Counter()
 steps: collections.Counter[str] = collections.Counter()
 started = [time.thread_time_ns()]
+# The garbage collector's pauses per generation: [count, total ns, longest ns].
+pauses: dict[int, list[int]] = {0: [0, 0, 0], 1: [0, 0, 0], 2: [0, 0, 0]}
+_gc_started = [0]
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter_ns()
+        return
+    took = time.perf_counter_ns() - _gc_started[0]
+    entry = pauses[info["generation"]]
+    entry[0] += 1
+    entry[1] += took
+    entry[2] = max(entry[2], took)
 
 
 def _key(coro: Any) -> str:
@@ -81,6 +98,8 @@ def _write(*_: object) -> None:
     total = time.thread_time_ns() - started[0]
     figures = {key: [ns / 1e9, steps[key]] for key, ns in cpu.most_common()}
     figures["(outside tasks)"] = [(total - sum(cpu.values())) / 1e9, 0]
+    for generation, (count, ns, longest) in pauses.items():
+        figures[f"(gc generation {generation}, longest {longest / 1e6:.1f} ms)"] = [ns / 1e9, count]
     with open(OUTPUT, "w") as file:
         json.dump(figures, file)
 
@@ -88,6 +107,8 @@ def _write(*_: object) -> None:
 def _clear(*_: object) -> None:
     cpu.clear()
     steps.clear()
+    for entry in pauses.values():
+        entry[:] = [0, 0, 0]
     started[0] = time.thread_time_ns()
 
 
@@ -96,13 +117,14 @@ def _install() -> None:
 
     new_event_loop = uvloop.new_event_loop
 
-    def profiled_loop() -> asyncio.AbstractEventLoop:
+    def profiled_loop() -> uvloop.Loop:
         loop = new_event_loop()
-        loop.set_task_factory(_factory)  # type: ignore[arg-type]
+        loop.set_task_factory(_factory)
         started[0] = time.thread_time_ns()
         return loop
 
     uvloop.new_event_loop = profiled_loop
+    gc.callbacks.append(_on_gc)
     signal.signal(signal.SIGUSR1, _clear)
     signal.signal(signal.SIGUSR2, _write)
     atexit.register(_write)
