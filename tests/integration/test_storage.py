@@ -555,15 +555,15 @@ async def test_sqlite_writes_run_on_the_loop_and_wait_for_another_writer_in_asyn
         await db.dispose()
 
 
-async def test_sessions_on_inline_sqlite_connections_close_without_leaving_the_loop(
+async def test_sessions_close_in_place_when_their_close_cannot_await(
     database_url: str,
 ) -> None:
-    """On SQLite the writer's and the inline reads' sessions close in the caller's task: a
-    callback scheduled before ``async with`` ends has not run when it has ended (SQLAlchemy
-    would close in a shielded task of its own: a trip through the loop). Sessions whose
-    driver awaits (aiosqlite's reads, every PostgreSQL session) keep SQLAlchemy's shielded
-    close, and the callback has run. Both close their connection: the writer's one
-    connection is free for the next writer."""
+    """A callback scheduled before ``async with`` ends has not run when it has ended if
+    the session closed in the caller's task (SQLAlchemy would close in a shielded task of
+    its own: a trip through the loop). In place: on SQLite the writer's and the inline
+    reads' sessions; on both profiles any session whose ``begin()`` block has ended. With
+    the shield: an autobegun read whose driver awaits (aiosqlite, PostgreSQL). Either way
+    the connection is back in its pool: the writer's one connection serves the next."""
     db = Database(database_url)
     try:
         tenant_id, _right = await _two_tenants(db)
@@ -575,6 +575,18 @@ async def test_sessions_on_inline_sqlite_connections_close_without_leaving_the_l
                 await session.execute(select(AuditEntry.id).limit(1))
                 loop.call_soon(ran.append, True)
             return bool(ran)
+
+        async def loop_ran_after_transaction(session: AsyncSession) -> bool:
+            ran: list[bool] = []
+            async with session:
+                async with session.begin():
+                    await session.execute(select(AuditEntry.id).limit(1))
+                loop.call_soon(ran.append, True)
+            return bool(ran)
+
+        for readonly in (False, True):
+            ended = db.scoped(tenant_id, readonly=readonly)
+            assert not await loop_ran_after_transaction(ended), f"readonly={readonly}"
 
         inline = {
             "writer": db.scoped(tenant_id),

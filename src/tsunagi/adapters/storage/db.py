@@ -250,18 +250,23 @@ CLOSES_INLINE_KEY = "closes_inline"
 
 
 class ScopedSession(AsyncSession):
-    """An ``AsyncSession`` that, bound to SQLite through :mod:`.sqlite_inline` (the writer
-    and the inline reads), closes in the caller's own task.
+    """An ``AsyncSession`` that closes in the caller's own task when its close cannot await.
 
     SQLAlchemy closes a session leaving ``async with`` in a task of its own, shielded, so
-    that a cancellation cannot cut the close short. On these connections the driver never
-    awaits: the close (a rollback if a transaction is open, the connection back to its
-    pool) runs to its end without leaving the event loop, so no cancellation can reach
-    it, and the task would be two trips through the loop for nothing — seven of them a
-    routed contact. Every other session (aiosqlite's reads, PostgreSQL) keeps the shield."""
+    that a cancellation cannot cut the close short (a rollback, the connection back to
+    its pool). That task is two trips through the loop, about seven a routed contact, and
+    it is needed only when the close can await:
+
+    * never on SQLite's inline connections (the writer and the inline reads,
+      :mod:`.sqlite_inline`): the driver never awaits;
+    * never, on any driver, once no transaction is left (``async with session.begin()``
+      ended: committed or rolled back, the connection already back in its pool) — the
+      close then only forgets the session's objects.
+
+    Every other session (an autobegun read on aiosqlite or PostgreSQL) keeps the shield."""
 
     async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
-        if self.info.get(CLOSES_INLINE_KEY, False):
+        if self.info.get(CLOSES_INLINE_KEY, False) or self.sync_session.get_transaction() is None:
             await self.close()
         else:
             await super().__aexit__(type_, value, traceback)
