@@ -172,12 +172,16 @@ def test_times_that_cannot_be_booked(world: World, database_url: str, visitor: V
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
+    # The day after tomorrow (UTC) opens a day or more from now, well past the hour's
+    # notice at any time of day; tomorrow's 09:00 Tokyo is under an hour away after
+    # 23:00 UTC, where "too soon" would answer first.
+    later = tomorrow + timedelta(days=1)
     cases = [
         (tomorrow - timedelta(days=2), "passed"),  # in the past
         (datetime.now(UTC).replace(second=0, microsecond=0), "passed"),  # now: no notice
-        (tomorrow + timedelta(hours=2), "closed"),  # 11:00 Tokyo
-        (tomorrow + timedelta(minutes=15), "from the list"),  # off the 30-minute grid
-        (tomorrow + timedelta(days=20), "too far"),
+        (later + timedelta(hours=2), "closed"),  # 11:00 Tokyo
+        (later + timedelta(minutes=15), "from the list"),  # off the 30-minute grid
+        (later + timedelta(days=20), "too far"),
     ]
     before = counts(database_url, tenant_id)
     for slot, message in cases:
@@ -185,7 +189,7 @@ def test_times_that_cannot_be_booked(world: World, database_url: str, visitor: V
         assert response.status_code == 422, (slot, response.text)
         assert message in response.text, (slot, message)
     assert counts(database_url, tenant_id) == before
-    assert visitor.book(queue_id, tomorrow + timedelta(minutes=30)).status_code == 303
+    assert visitor.book(queue_id, later + timedelta(minutes=30)).status_code == 303
     # Without the form's token nothing is booked.
     stolen = visitor.http.post(
         f"/book/{visitor.slug}", data={"queue": str(queue_id), "slot": tomorrow.isoformat()}
