@@ -19,21 +19,24 @@ from tsunagi.adapters.storage.routing_models import RoutingAssignment
 from tsunagi.domain.errors import TenantScopeMissingError
 
 
-def _writes(floor: Floor) -> tuple[list[str], Any]:
-    """The writes of the agents' routing rows sent to the database (the listener to remove
-    after; the engine's own writes, its lease renewals, touch other tables)."""
+def _sent(floor: Floor, starts: tuple[str, ...], needle: str) -> tuple[list[str], Any]:
+    """The statements sent to the database that start with one of ``starts`` and name
+    ``needle``, whitespace folded (the listener to remove after)."""
     sent: list[str] = []
 
     def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if (
-            statement.lstrip()
-            .upper()
-            .startswith(("UPDATE ROUTING_AGENTS", "INSERT INTO ROUTING_AGENTS"))
-        ):
-            sent.append(" ".join(statement.split()))
+        text = " ".join(statement.split())
+        if text.upper().startswith(starts) and needle in text:
+            sent.append(text)
 
     event.listen(floor.db.engine.sync_engine, "before_cursor_execute", keep)
     return sent, keep
+
+
+def _writes(floor: Floor) -> tuple[list[str], Any]:
+    """The writes of the agents' routing rows (the engine's own writes, its lease
+    renewals, touch other tables)."""
+    return _sent(floor, ("UPDATE ROUTING_AGENTS", "INSERT INTO ROUTING_AGENTS"), "")
 
 
 async def test_rows_write_back_only_what_changed(floor: Floor) -> None:
@@ -99,16 +102,7 @@ async def test_an_actions_row_writes_are_one_statement_on_postgresql(floor: Floo
     await floor.add_agent("aiko", {"billing": 5})
     tenant, aiko = floor.tenant_id, floor.agents["aiko"]
     routing_tables = ("routing_contacts", "routing_assignments", "routing_agents")
-    sent: list[str] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        text = " ".join(statement.split())
-        if text.startswith(("UPDATE", "DELETE", "WITH", "INSERT")) and any(
-            table in text for table in routing_tables
-        ):
-            sent.append(text)
-
-    event.listen(floor.db.engine.sync_engine, "before_cursor_execute", keep)
+    sent, keep = _sent(floor, ("UPDATE", "DELETE", "WITH", "INSERT"), "routing_")
     try:
         # The offer (the engine's): the assignment inserted, the contact and agent updated.
         contact_id = await floor.create("billing")
@@ -140,9 +134,7 @@ async def test_an_actions_row_writes_are_one_statement_on_postgresql(floor: Floo
         else:
             assert len(writes) == 1 and writes[0].startswith("WITH w0 AS"), writes
             assert all(f"{table}.tenant_id = $" in writes[0] for table in routing_tables[:2])
-    assert any(
-        w.startswith("DELETE FROM routing_assignments") or "DELETE FROM" in w for w in per_action[2]
-    )
+    assert any("DELETE FROM routing_assignments" in w for w in per_action[2])
     closed = await floor.contact(contact_id)
     assert (closed.state, closed.agent_id, closed.last_agent_id) == ("closed", None, aiko)
     async with floor.db.scoped(tenant, readonly=True) as session:
@@ -158,14 +150,7 @@ async def test_rows_write_once_what_changed_in_several_rows(floor: Floor) -> Non
     await floor.add_queue("billing")
     ren = await floor.add_agent("ren", {"billing": 3}, ready=False)
     contact_id = await floor.create("billing")  # waits: nobody is ready
-    sent: list[str] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        text = " ".join(statement.split())
-        if text.startswith(("UPDATE", "WITH")) and "routing_" in text:
-            sent.append(text)
-
-    event.listen(floor.db.engine.sync_engine, "before_cursor_execute", keep)
+    sent, keep = _sent(floor, ("UPDATE", "WITH"), "routing_")
     try:
         async with floor.db.scoped(floor.tenant_id) as session, session.begin():
             rows = Rows(session)

@@ -330,8 +330,11 @@ class Database:
             )
             self._binds[False, True] = self.engine.execution_options(sqlite_no_begin=True)
             if self._inline is not None:  # a file: the writer and the inline reads
-                self._closes_inline = {self._binds[False, False], self._binds[False, True]}
-                self._closes_inline.add(self._inline_bind)
+                self._closes_inline = {
+                    self._binds[False, False],
+                    self._binds[False, True],
+                    self._inline_bind,
+                }
         else:
             self._binds[True, True] = self._binds[False, True] = self.engine.execution_options(
                 isolation_level="AUTOCOMMIT"
