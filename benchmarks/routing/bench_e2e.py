@@ -182,6 +182,7 @@ async def _token(db: Database, user: User, scopes: list[str]) -> str:
 class Measure:
     sent: dict[str, float] = field(default_factory=dict)
     received: dict[str, float] = field(default_factory=dict)
+    answered: dict[str, float] = field(default_factory=dict)  # the create's 201 came back
     errors: int = 0
     refused: dict[int, int] = field(default_factory=dict)  # create answers other than 201
     closed: int = 0
@@ -377,7 +378,9 @@ async def create(pool: KeepAlivePool, body: bytes, measure: Measure) -> None:
         measure.errors += 1
         measure.refused[status] = measure.refused.get(status, 0) + 1
         return
-    measure.sent[json.loads(answer)["id"]] = sent
+    contact_id = json.loads(answer)["id"]
+    measure.sent[contact_id] = sent
+    measure.answered[contact_id] = time.perf_counter()
 
 
 async def analyze_every(database: str, seconds: float) -> None:
@@ -757,6 +760,24 @@ async def main() -> None:
                 f"max={max(latencies):.1f}"
             )
             print(slow_seconds(measure))
+            # Split: the create's answer (sent → 201) and the offer after it (201 → offer;
+            # negative when the offer reached the desk before the answer reached the client).
+            answers = [
+                (measure.answered[c] - sent) * 1000
+                for c, sent in measure.measured()
+                if c in measure.answered
+            ]
+            after_answer = [
+                (measure.received[c] - measure.answered[c]) * 1000
+                for c, _ in measure.measured()
+                if c in measure.received and c in measure.answered
+            ]
+            for label, values in (("create answered", answers), ("answer→offer", after_answer)):
+                if values:
+                    print(
+                        f"{label} (ms): p50={statistics.median(values):.1f} "
+                        f"p90={percentile(values, 0.90):.1f} p99={percentile(values, 0.99):.1f}"
+                    )
         await server_side(url)
         if args.profile == "postgres":
             await table_scans(database)

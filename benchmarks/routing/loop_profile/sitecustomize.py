@@ -32,6 +32,9 @@ from typing import Any
 OUTPUT = os.environ.get("LOOP_PROFILE")
 cpu: collections.Counter[str] = collections.Counter()
 steps: collections.Counter[str] = collections.Counter()
+# Steps whose wall time passed LONG_NS, per key: [count, longest wall ns, longest's CPU ns].
+LONG_NS = 5_000_000
+long_steps: dict[str, list[int]] = {}
 started = [time.thread_time_ns()]
 # The garbage collector's pauses per generation: [count, total ns, longest ns].
 pauses: dict[int, list[int]] = {0: [0, 0, 0], 1: [0, 0, 0], 2: [0, 0, 0]}
@@ -70,11 +73,19 @@ class _Timed(Coroutine[Any, Any, Any]):
     def _step(self, method: Any, *args: Any) -> Any:
         key = _key(self._coro)
         before = time.thread_time_ns()
+        wall = time.perf_counter_ns()
         try:
             return method(*args)
         finally:
-            cpu[key] += time.thread_time_ns() - before
+            took = time.thread_time_ns() - before
+            cpu[key] += took
             steps[key] += 1
+            wall = time.perf_counter_ns() - wall
+            if wall > LONG_NS:
+                entry = long_steps.setdefault(key, [0, 0, 0])
+                entry[0] += 1
+                if wall > entry[1]:
+                    entry[1], entry[2] = wall, took
 
     def send(self, value: Any) -> Any:
         return self._step(self._coro.send, value)
@@ -100,13 +111,24 @@ def _write(*_: object) -> None:
     figures["(outside tasks)"] = [(total - sum(cpu.values())) / 1e9, 0]
     for generation, (count, ns, longest) in pauses.items():
         figures[f"(gc generation {generation}, longest {longest / 1e6:.1f} ms)"] = [ns / 1e9, count]
+    longest = sorted(long_steps.items(), key=lambda item: -item[1][0])
     with open(OUTPUT, "w") as file:
         json.dump(figures, file)
+    with open(OUTPUT + ".long.json", "w") as file:
+        json.dump(
+            {
+                key: {"over_5ms": n, "longest_wall_ms": w / 1e6, "its_cpu_ms": c / 1e6}
+                for key, (n, w, c) in longest
+            },
+            file,
+            indent=1,
+        )
 
 
 def _clear(*_: object) -> None:
     cpu.clear()
     steps.clear()
+    long_steps.clear()
     for entry in pauses.values():
         entry[:] = [0, 0, 0]
     started[0] = time.thread_time_ns()
