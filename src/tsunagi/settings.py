@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # communicator their phone settings and password only when set.
     voice_edge_sip: str | None = None
     relay_poll_interval_s: float = Field(default=0.25, gt=0)
+    # Where the figures projector folds events into the figures tables (decision 0012):
+    # "child", a process of its own that the app starts, keeps running and stops (on
+    # another core than the requests); "in-process", a task on the app's event loop.
+    # `tsunagi serve` and `tsunagi demo` take "child" unless this is set.
+    figures_projector: Literal["child", "in-process"] = "in-process"
     secure_cookies: bool = False
     # Tracebacks in error pages: for developers only, never in production.
     debug: bool = False

@@ -9,7 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tsunagi.cli.main import cli
+from tsunagi.cli.main import cli, serving_settings
+from tsunagi.settings import load_settings
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -171,3 +172,20 @@ def test_customers_import_previews_then_applies(tmp_path: Path) -> None:
     missing = runner.invoke(cli, ["customers", "import", str(source), "--tenant", "nope"], env=env)
     assert missing.exit_code != 0
     assert "nope" in missing.output
+
+
+def test_a_served_app_folds_figures_in_a_child_unless_configured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TSUNAGI_FIGURES_PROJECTOR", raising=False)
+    assert load_settings().figures_projector == "in-process"  # an app built in a test, say
+    assert serving_settings(load_settings()).figures_projector == "child"
+    monkeypatch.setenv("TSUNAGI_FIGURES_PROJECTOR", "in-process")
+    assert serving_settings(load_settings()).figures_projector == "in-process"
+    config = tmp_path / "tsunagi.toml"
+    config.write_text('figures_projector = "in-process"\n', encoding="utf-8")
+    monkeypatch.delenv("TSUNAGI_FIGURES_PROJECTOR")
+    assert serving_settings(load_settings(config)).figures_projector == "in-process"
+    monkeypatch.setenv("TSUNAGI_FIGURES_PROJECTOR", "elsewhere")
+    with pytest.raises(ValueError, match="figures_projector"):
+        load_settings()

@@ -25,6 +25,7 @@ import gc
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Coroutine, Generator
 from typing import Any
@@ -111,14 +112,14 @@ def _write(*_: object) -> None:
     figures["(outside tasks)"] = [(total - sum(cpu.values())) / 1e9, 0]
     for generation, (count, ns, longest) in pauses.items():
         figures[f"(gc generation {generation}, longest {longest / 1e6:.1f} ms)"] = [ns / 1e9, count]
-    longest = sorted(long_steps.items(), key=lambda item: -item[1][0])
+    by_count = sorted(long_steps.items(), key=lambda item: -item[1][0])
     with open(OUTPUT, "w") as file:
         json.dump(figures, file)
     with open(OUTPUT + ".long.json", "w") as file:
         json.dump(
             {
                 key: {"over_5ms": n, "longest_wall_ms": w / 1e6, "its_cpu_ms": c / 1e6}
-                for key, (n, w, c) in longest
+                for key, (n, w, c) in by_count
             },
             file,
             indent=1,
@@ -152,5 +153,7 @@ def _install() -> None:
     atexit.register(_write)
 
 
-if OUTPUT:
+# Only in the server (``tsunagi serve``), not in the children it starts (the figures
+# projector), which inherit its environment.
+if OUTPUT and os.path.basename(sys.argv[0]) == "tsunagi":
     _install()

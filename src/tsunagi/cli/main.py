@@ -70,6 +70,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
     _serve(settings, workers=workers)
 
 
+def serving_settings(settings: Settings) -> Settings:
+    """The settings a served app runs with: the figures projector in a child process,
+    on another core than the requests (decision 0012), unless configured otherwise."""
+    if "figures_projector" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"figures_projector": "child"})
+
+
 def _serve(settings: Settings, *, workers: int = 1, background: Any = ()) -> None:
     import uvicorn
 
@@ -80,7 +88,7 @@ def _serve(settings: Settings, *, workers: int = 1, background: Any = ()) -> Non
             "use a process manager for several workers; --workers >1 is not supported yet"
         )
     uvicorn.run(
-        create_app(settings, background=background),
+        create_app(serving_settings(settings), background=background),
         host=settings.host,
         port=settings.port,
         log_level="info",

@@ -514,7 +514,9 @@ def _begin_immediate(connection: Any) -> None:
     tries go to the driver with the busy timeout off, so none of them sleeps in SQLite."""
     driver = connection.connection.driver_connection
     deadline = time.monotonic() + WRITE_WAIT_S
-    pause = 0.002
+    # Short pauses: another process's write transactions (the figures projector's child,
+    # decision 0012) last milliseconds, and a try costs microseconds.
+    pause = 0.001
     driver.execute("PRAGMA busy_timeout=0")
     try:
         while time.monotonic() < deadline:
@@ -525,7 +527,7 @@ def _begin_immediate(connection: Any) -> None:
                 if "locked" not in str(error):
                     raise
             await_only(asyncio.sleep(pause))
-            pause = min(pause * 2, 0.05)
+            pause = min(pause * 1.5, 0.01)
         # Still locked: the same statement through SQLAlchemy, for its usual error.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     finally:

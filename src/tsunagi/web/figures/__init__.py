@@ -1,17 +1,21 @@
 """Figures web feature: KPI API, dashboards and exports (issue 6).
 
 ``startup`` starts the projector that folds contact events into the figures tables in
-every process; the checkpoint lock keeps concurrent projectors from folding twice. It
-also starts the scheduled-report sender (compare-and-set claims keep concurrent senders
-from mailing a period twice).
+every process — in a child process of its own when ``figures_projector`` is ``"child"``
+(decision 0012), else as a task here; the checkpoint lock keeps concurrent projectors from
+folding twice. It also starts the scheduled-report sender (compare-and-set claims keep
+concurrent senders from mailing a period twice).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from tsunagi.actions.figures.projector import FiguresProjector
 from tsunagi.actions.figures.report_sender import ReportSender
+from tsunagi.adapters.child_process import ChildProcess
 from tsunagi.web.figures import api, pages, schedules, tables, teams, voc
 from tsunagi.web.services import Services
 
@@ -25,12 +29,29 @@ ROUTES: list[Any] = [
 ]
 
 # One projector and one report sender per running app (keyed by its Services).
-PROJECTORS: dict[int, FiguresProjector] = {}
+PROJECTORS: dict[int, FiguresProjector | ChildProcess] = {}
 SENDERS: dict[int, ReportSender] = {}
 
 
+def projector_process(database_url: str) -> ChildProcess:
+    """The figures projector as a child process (``tsunagi.actions.figures.worker``)."""
+    return ChildProcess(
+        "figures projector",
+        [sys.executable, "-m", "tsunagi.actions.figures.worker"],
+        {
+            **os.environ,
+            "TSUNAGI_DATABASE_URL": database_url,
+            "TSUNAGI_PARENT_PID": str(os.getpid()),
+        },
+    )
+
+
 async def startup(services: Services) -> None:
-    projector = FiguresProjector(services.db)
+    projector: FiguresProjector | ChildProcess
+    if services.settings.figures_projector == "child":
+        projector = projector_process(services.settings.effective_database_url)
+    else:
+        projector = FiguresProjector(services.db)
     PROJECTORS[id(services)] = projector
     await projector.start()
     sender = ReportSender(services.db, services.keyring)
