@@ -3,13 +3,17 @@ the tables, checked by hand on one contact and against a rebuild after a random 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import uuid
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select, update
 
 from integration.routing.routing_floor import Floor
+from tsunagi.actions.figures import projector
 from tsunagi.actions.figures.projector import do_fold_all, do_rebuild
 from tsunagi.actions.routing.agents import do_set_presence
 from tsunagi.actions.routing.contacts import (
@@ -32,6 +36,7 @@ from tsunagi.adapters.storage.figures_models import (
     FiguresContactInterval,
     FiguresQueueDay,
 )
+from tsunagi.adapters.storage.models import OutboxEvent
 from tsunagi.domain.errors import ConflictError
 from tsunagi.routing.agents import NotReadyReason, Presence
 
@@ -218,3 +223,42 @@ async def _random_step(
         await do_set_presence(
             db, tenant_id=tenant, agent_id=agent, presence=Presence.READY, reason=None, actor="t"
         )
+
+
+async def test_projectors_folding_at_once_fold_every_batch_once(
+    floor: Floor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches are planned without the write lock and written only if the checkpoint is
+    # still the one planned from: concurrent projectors (several processes) plan the same
+    # batch, one writes it, the others plan again.
+    plans: list[int] = []
+    real_plan = projector._plan
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        plan = await real_plan(*args, **kwargs)
+        plans.append(0 if plan is None else plan.read)
+        return plan
+
+    monkeypatch.setattr(projector, "_plan", counted)
+    await floor.add_queue("billing")
+    aiko = await floor.add_agent("aiko", {"billing": 5})
+    for _ in range(6):
+        contact_id = await floor.create("billing")
+        await floor.wait_state(contact_id, "offered")
+        kw = {"tenant_id": floor.tenant_id, "contact_id": contact_id, "agent_id": aiko}
+        await do_accept_offer(floor.db, **kw, actor="t")
+        await do_end_contact(floor.db, **kw, actor="t")
+        await do_close_contact(floor.db, **kw, actor="t")
+    while await floor.relay.run_once() > 0:
+        pass
+    folded = await asyncio.gather(
+        *(do_fold_all(floor.db, floor.tenant_id, batch=4) for _ in range(4))
+    )
+    async with floor.db.scoped(floor.tenant_id, readonly=True) as session:
+        answered = await session.scalar(select(func.sum(FiguresContactInterval.answered)))
+        last_seq = await session.scalar(select(func.max(OutboxEvent.seq)))
+    assert answered == 6
+    assert sum(folded) == last_seq  # every outbox row read by exactly one committed batch
+    batches = -(-last_seq // 4)  # committed: every batch but the last is full
+    assert sum(1 for read in plans if read) > batches  # some were planned again
+    assert (await do_rebuild(floor.db, floor.tenant_id)).equal

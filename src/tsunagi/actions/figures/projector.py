@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.figures.store import (
@@ -150,12 +151,36 @@ def _lookup(targets: dict[uuid.UUID | None, QueueTargets]) -> Any:
 
 
 async def _checkpoint(session: AsyncSession, tenant_id: uuid.UUID) -> FiguresCheckpoint:
+    """The tenant's checkpoint row, locked; made at 0 if there is none. Two projectors
+    making it at once (a new tenant, two processes): one inserts, the other's insert does
+    nothing and both then lock the one row, in turn."""
     found = await session.scalar(select(FiguresCheckpoint).with_for_update())
     if found is None:
-        found = FiguresCheckpoint(tenant_id=tenant_id, last_seq=0, updated_at=datetime.now(UTC))
-        session.add(found)
-        await session.flush()
+        table: Table = FiguresCheckpoint.__table__  # type: ignore[assignment]
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        values = {"tenant_id": tenant_id, "last_seq": 0, "updated_at": datetime.now(UTC)}
+        made = insert(table).values(values).on_conflict_do_nothing(index_elements=["tenant_id"])
+        await session.execute(made)
+        found = await session.scalar(select(FiguresCheckpoint).with_for_update())
+        assert found is not None
     return found
+
+
+Version = tuple[int, datetime | None]
+"""A checkpoint as a batch was planned from: its ``last_seq`` and ``updated_at`` (a
+rebuild that rewrites the records moves ``updated_at`` too); ``(0, None)``: no checkpoint."""
+
+
+def _version(checkpoint: FiguresCheckpoint | None) -> Version:
+    return (0, None) if checkpoint is None else (checkpoint.last_seq, checkpoint.updated_at)
+
+
+def _unmoved(checkpoint: FiguresCheckpoint, planned: Version) -> bool:
+    """Whether the (locked) checkpoint is still the one a plan was made from; a plan made
+    before there was one holds while it is at 0 (just made, here or by another)."""
+    last_seq, updated_at = planned
+    return checkpoint.last_seq == last_seq and updated_at in (None, checkpoint.updated_at)
 
 
 async def _events_after(
@@ -178,34 +203,75 @@ async def _events_after(
     return last, events
 
 
-async def do_fold_pending(db: Database, tenant_id: uuid.UUID, *, batch: int = BATCH) -> int:
-    """Fold the next batch of the tenant's events; returns how many outbox rows it read."""
-    async with db.scoped(tenant_id) as session, session.begin():
-        checkpoint = await _checkpoint(session, tenant_id)
-        last, events = await _events_after(session, checkpoint.last_seq, batch)
-        read = last - checkpoint.last_seq
-        if read == 0:
-            return 0
+@dataclass
+class _Plan:
+    """A batch read and folded outside the write transaction (:func:`_plan`)."""
+
+    version: Version
+    last: int
+    fold: Fold
+    contacts: dict[uuid.UUID, FiguresContact]  # records as read (detached, unchanged)
+    agents: dict[uuid.UUID, FiguresAgent]
+    timezone: str
+
+    @property
+    def read(self) -> int:
+        return self.last - self.version[0]
+
+
+async def _plan(db: Database, tenant_id: uuid.UUID, batch: int) -> _Plan | None:
+    """Read the next batch and the records it touches in one snapshot, with no write lock,
+    and fold it; None when nothing is numbered after the checkpoint."""
+    async with db.scoped(tenant_id, readonly=True) as session:
+        version = _version(await session.scalar(select(FiguresCheckpoint)))
+        last, events = await _events_after(session, version[0], batch)
+        if last == version[0]:
+            return None
         contact_ids = {
             e.contact_id
             for e in events
             if isinstance(e, ContactEvent | SurveyAnsweredEvent | ContactImportedEvent)
         }
         agent_ids = {e.agent_id for e in events if isinstance(e, AgentStateChangedEvent)}
-        contact_rows_by_id, agent_rows_by_id = await load_records(session, contact_ids, agent_ids)
-        fold = Fold(
-            targets=_lookup(await queue_targets(session)),
-            contacts={cid: record_of(row) for cid, row in contact_rows_by_id.items()},
-            agents={aid: agent_record_of(row) for aid, row in agent_rows_by_id.items()},
-        )
-        for event in events:
-            fold.apply(event)
+        contacts, agents = await load_records(session, contact_ids, agent_ids)
+        targets = await queue_targets(session)
         timezone = await tenant_timezone(session, tenant_id)
-        _write_records(session, tenant_id, fold, contact_rows_by_id, agent_rows_by_id, timezone)
-        await _add_measures(session, tenant_id, fold, Calendars(timezone))
-        checkpoint.last_seq = last
-        checkpoint.updated_at = datetime.now(UTC)
-        return read
+    fold = Fold(
+        targets=_lookup(targets),
+        contacts={cid: record_of(row) for cid, row in contacts.items()},
+        agents={aid: agent_record_of(row) for aid, row in agents.items()},
+    )
+    for event in events:
+        fold.apply(event)
+    return _Plan(version, last, fold, contacts, agents, timezone)
+
+
+PLAN_TRIES = 3
+
+
+async def do_fold_pending(db: Database, tenant_id: uuid.UUID, *, batch: int = BATCH) -> int:
+    """Fold the next batch of the tenant's events; returns how many outbox rows it read.
+
+    The batch is read and folded first, without the write lock (:func:`_plan`); the write
+    transaction then locks the checkpoint and, if it is still the one planned from,
+    writes the records and adds the measures. A checkpoint moved meanwhile (another
+    projector folded the batch, or a rebuild ran) means planning again. On SQLite, whose
+    write lock is the whole database's, this keeps the lock to the writes alone."""
+    for _ in range(PLAN_TRIES):
+        plan = await _plan(db, tenant_id, batch)
+        if plan is None:
+            return 0
+        async with db.scoped(tenant_id) as session, session.begin():
+            checkpoint = await _checkpoint(session, tenant_id)
+            if not _unmoved(checkpoint, plan.version):
+                continue
+            _write_records(session, tenant_id, plan.fold, plan.contacts, plan.agents, plan.timezone)
+            await _add_measures(session, tenant_id, plan.fold, Calendars(plan.timezone))
+            checkpoint.last_seq = plan.last
+            checkpoint.updated_at = datetime.now(UTC)
+            return plan.read
+    log.info("figures checkpoint of tenant %s kept moving; folding on the next pass", tenant_id)
+    return 0
 
 
 def _write_records(
@@ -216,12 +282,17 @@ def _write_records(
     agents: dict[uuid.UUID, FiguresAgent],
     timezone: str,
 ) -> None:
+    """The fold's records onto their rows: a row read by :func:`_plan` (detached) is taken
+    into this session as it was read (``merge(load=False)``: no statement), so the flush
+    updates only what the fold changed; a record without a row gets a new one."""
     for contact_id in fold.touched_contacts:
         record = fold.contacts[contact_id]
         row = contacts.get(contact_id)
         if row is None:
             row = new_contact_row(tenant_id, record)
             session.add(row)
+        else:
+            row = session.sync_session.merge(row, load=False)
         write_record(row, record, timezone)
     for agent_id in fold.touched_agents:
         agent = fold.agents[agent_id]
@@ -229,6 +300,8 @@ def _write_records(
         if agent_row is None:
             agent_row = FiguresAgent(tenant_id=tenant_id, agent_id=agent_id, state="signed_out")
             session.add(agent_row)
+        else:
+            agent_row = session.sync_session.merge(agent_row, load=False)
         write_agent(agent_row, agent)
 
 
@@ -363,6 +436,9 @@ async def do_rebuild(db: Database, tenant_id: uuid.UUID, *, apply: bool = False)
             _compare(aggregate.label, expected, stored, names, report.differences)
         if apply and report.differences:
             await _replace(session, tenant_id, fold)
+            # A batch planned before this replacement read records it replaced: a new
+            # version of the checkpoint makes the projector plan again (do_fold_pending).
+            checkpoint.updated_at = datetime.now(UTC)
             report.applied = True
         return report
 
