@@ -186,6 +186,8 @@ def test_a_served_app_folds_figures_in_a_child_unless_configured(
     config.write_text('figures_projector = "in-process"\n', encoding="utf-8")
     monkeypatch.delenv("TSUNAGI_FIGURES_PROJECTOR")
     assert serving_settings(load_settings(config)).figures_projector == "in-process"
+    memory = load_settings(database_url="sqlite+aiosqlite:///:memory:")
+    assert serving_settings(memory).figures_projector == "in-process"  # no other process sees it
     monkeypatch.setenv("TSUNAGI_FIGURES_PROJECTOR", "elsewhere")
     with pytest.raises(ValueError, match="figures_projector"):
         load_settings()

@@ -72,8 +72,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
 
 def serving_settings(settings: Settings) -> Settings:
     """The settings a served app runs with: the figures projector in a child process,
-    on another core than the requests (decision 0012), unless configured otherwise."""
-    if "figures_projector" in settings.model_fields_set:
+    on another core than the requests (decision 0012), unless configured otherwise or
+    the database is in this process's memory (another process could not see it)."""
+    from tsunagi.adapters.storage.db import is_in_memory
+
+    if "figures_projector" in settings.model_fields_set or is_in_memory(
+        settings.effective_database_url
+    ):
         return settings
     return settings.model_copy(update={"figures_projector": "child"})
 

@@ -10,8 +10,8 @@ parent passes its own; a URL in the environment, not on the command line, keeps 
 password out of ``ps``) and, optionally, ``TSUNAGI_PARENT_PID`` (the parent's process id,
 so that a parent gone before this process got going is noticed too). It folds until
 SIGTERM or SIGINT, or until its parent is gone (it checks every second), and then stops
-after the pass in hand. Any number may run:
-the checkpoint lock lets one fold a tenant's batch at a time (``projector``).
+after the pass in hand. Any number may run: the checkpoint lock lets one fold a tenant's
+batch at a time (``projector``).
 """
 
 from __future__ import annotations

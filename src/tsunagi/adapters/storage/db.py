@@ -272,6 +272,11 @@ class ScopedSession(AsyncSession):
             await super().__aexit__(type_, value, traceback)
 
 
+def is_in_memory(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (one process's alone)."""
+    return url.startswith("sqlite") and (":memory:" in url or url.rstrip("/").endswith(":"))
+
+
 class Database:
     """One engine and its session factory; pass it to actions, never make it at import."""
 
@@ -282,8 +287,7 @@ class Database:
         self._reader: AsyncEngine | None = None
         self._inline: AsyncEngine | None = None
         self._closes_inline: set[AsyncEngine] = set()
-        in_memory = ":memory:" in url or url.rstrip("/").endswith(":")
-        if self.is_sqlite and not in_memory:
+        if self.is_sqlite and not is_in_memory(url):
             # SQLite has one writer at a time. Writers of this process queue for the one
             # write connection (an asyncio wait) instead of meeting in SQLite's busy
             # handler, which sleeps in steps of up to 100 ms; readers have their own pool
