@@ -31,6 +31,8 @@ def test_the_status_page_shows_each_part_and_the_voice_worker(
     assert parts["database"]["state"] == "ok"
     assert parts["bus"]["state"] == "ok"
     assert parts["event relay"]["state"] == "ok"
+    assert parts["figures"]["state"] == "ok"
+    assert parts["figures"]["detail"]["projector"] == "in process"  # a test's app
     assert parts["voice"]["state"] == "not running"
     assert admin.request("GET", "/api/v1/status").json()["state"] == "ok"  # voice is optional
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from integration.routing.routing_floor import Floor
 from tsunagi.actions.routing.offers import do_accept_offer, do_close_contact, do_end_contact
 from tsunagi.adapters.storage.figures_models import FiguresContactInterval
-from tsunagi.web.figures import projector_process
+from tsunagi.web.figures import describe, projector_process
 
 WAIT_S = 30.0
 
@@ -66,13 +66,19 @@ async def test_the_child_folds_is_started_again_when_killed_and_stops(
         await wait_answered(floor, 1)
         first = child.process
         assert first is not None
+        running, detail = describe(child)  # as the status page shows it
+        assert running and detail["projector_pid"] == first.pid
+        assert detail["projector_starts"] == 1
         first.kill()
+        assert await first.wait() == -signal.SIGKILL
+        running, detail = describe(child)  # dead, not yet started again (after 1 s)
+        assert not running and detail["projector_pid"] is None
         deadline = time.monotonic() + WAIT_S
         while child.starts < 2:
             assert time.monotonic() < deadline, "the killed projector was not started again"
             await asyncio.sleep(0.1)
         assert child.process is not first and child.process is not None
-        assert await first.wait() == -signal.SIGKILL
+        assert describe(child)[0]
         await handle_one(floor, "aiko")
         await wait_answered(floor, 2)  # folded by the new child, and only once
     finally:

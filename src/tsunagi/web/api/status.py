@@ -23,6 +23,7 @@ from tsunagi.adapters.storage.models import OutboxEvent
 from tsunagi.adapters.telephony.status import read_status, status_path
 from tsunagi.web.api.schemas import Output
 from tsunagi.web.auth import csrf_for, require_principal
+from tsunagi.web.figures import projector_status
 from tsunagi.web.i18n import N_
 from tsunagi.web.services import Services, services_of
 
@@ -91,6 +92,7 @@ async def _pipeline(services: Services, tenant_id: UUID, now: datetime) -> list[
     oldest_s = None if oldest is None else (now - oldest).total_seconds()
     relay_state = "ok" if oldest_s is None or oldest_s < RELAY_STUCK_S else "degraded"
     behind = max(0, (newest or 0) - (folded or 0))
+    projecting, projector = projector_status(services)
     return [
         PartStatus(
             name="event relay",
@@ -102,8 +104,8 @@ async def _pipeline(services: Services, tenant_id: UUID, now: datetime) -> list[
         ),
         PartStatus(
             name="figures",
-            state="ok" if behind < 1000 else "degraded",
-            detail={"events_not_yet_counted": behind},
+            state="ok" if behind < 1000 and projecting else "degraded",
+            detail={"events_not_yet_counted": behind, **projector},
         ),
     ]
 

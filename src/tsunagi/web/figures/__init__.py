@@ -46,6 +46,26 @@ def projector_process(database_url: str) -> ChildProcess:
     )
 
 
+def projector_status(services: Services) -> tuple[bool, dict[str, Any]]:
+    """(running, detail) of this app's projector, for the status page."""
+    return describe(PROJECTORS.get(id(services)))
+
+
+def describe(projector: FiguresProjector | ChildProcess | None) -> tuple[bool, dict[str, Any]]:
+    """(running, detail) of a projector: where it folds and, for a child process, its pid
+    (None between a death and the restart) and how many times it was started."""
+    if not isinstance(projector, ChildProcess):
+        return projector is not None, {"projector": "in process"}
+    process = projector.process
+    running = process is not None and process.returncode is None
+    detail = {
+        "projector": "child process",
+        "projector_pid": process.pid if running and process is not None else None,
+        "projector_starts": projector.starts,
+    }
+    return running, detail
+
+
 async def startup(services: Services) -> None:
     projector: FiguresProjector | ChildProcess
     if services.settings.figures_projector == "child":
