@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -255,9 +256,15 @@ async def seed_voc(database_url: str, world: World, master_key: bytes) -> None:
         await db.dispose()
 
 
+# Random hex the page carries (the CSRF token, 64 characters): "1111" in one is chance, not
+# a leak (seen in a full run). Digits of personal data never come as 32+ hex characters.
+_RANDOM_HEX = re.compile(r"[0-9a-f]{32,}")
+
+
 def _no_personal_data(text: str) -> None:
+    checked = _RANDOM_HEX.sub("<hex>", text)
     for value in ("舟渡", "さくら", "1111", "2222", "555777", "sakura", "funado"):
-        assert value not in text, f"{value} leaked: {text}"
+        assert value not in checked, f"{value} leaked: {text}"
     assert SECRET_OF_B not in text
 
 
