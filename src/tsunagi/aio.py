@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +26,16 @@ log = logging.getLogger(__name__)
 #: How long a stopping task gets before it is cancelled again, and in all.
 RECANCEL_S = 5.0
 STOP_GRACE_S = 10.0
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets: how a process's main coroutine (a worker, the
+    voice service) learns it should stop. Call it on the running loop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:

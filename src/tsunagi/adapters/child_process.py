@@ -36,6 +36,16 @@ class ChildProcess:
         self.starts = 0
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether a child is running now (False between a death and the restart)."""
+        return self.process is not None and self.process.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's process id."""
+        return self.process.pid if self.running and self.process is not None else None
+
     async def start(self) -> None:
         """Start the child (an error if it cannot be), and keep it running."""
         process = await self._spawn()
@@ -54,8 +64,13 @@ class ChildProcess:
             code = await process.wait()
             if time.monotonic() - began >= HEALTHY_AFTER_S:
                 pause = FIRST_PAUSE_S
-            log.error("%s (pid %s) exited with %s; starting it again in %.0f s",
-                      self.name, process.pid, code, pause)  # fmt: skip
+            log.error(
+                "%s (pid %s) exited with %s; starting it again in %.0f s",
+                self.name,
+                process.pid,
+                code,
+                pause,
+            )
             await asyncio.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE_S)
             try:
@@ -76,8 +91,9 @@ class ChildProcess:
             async with asyncio.timeout(self.grace_s):
                 await process.wait()
         except TimeoutError:
-            log.error("%s (pid %s) did not stop in %s s; killed", self.name, process.pid,
-                      self.grace_s)  # fmt: skip
+            log.error(
+                "%s (pid %s) did not stop in %s s; killed", self.name, process.pid, self.grace_s
+            )
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import click
 import msgspec
 
-from tsunagi.aio import stop_tasks
+from tsunagi.aio import stop_on_signals, stop_tasks
 from tsunagi.domain.errors import TsunagiError
 from tsunagi.settings import load_settings
 from tsunagi.voice.plan import VoicePlan, parse_plan, queues_of, trunk_auth
@@ -297,10 +296,7 @@ async def _serve(
     from tsunagi.adapters.telephony.service import VoiceService
     from tsunagi.voice.center import CallCenter
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     db = Database(settings.effective_database_url)
     bus = RedisBus(settings.redis_url) if settings.redis_url else MemoryBus()
     await bus.start()

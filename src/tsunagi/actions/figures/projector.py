@@ -26,7 +26,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Table, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tsunagi.actions.figures.store import (
@@ -37,6 +36,7 @@ from tsunagi.actions.figures.store import (
     agent_record_of,
     agent_rows,
     contact_rows,
+    insert_of,
     load_records,
     new_contact_row,
     record_of,
@@ -157,8 +157,7 @@ async def _checkpoint(session: AsyncSession, tenant_id: uuid.UUID) -> FiguresChe
     found = await session.scalar(select(FiguresCheckpoint).with_for_update())
     if found is None:
         table: Table = FiguresCheckpoint.__table__  # type: ignore[assignment]
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = insert_of(session.get_bind().dialect.name)
         values = {"tenant_id": tenant_id, "last_seq": 0, "updated_at": datetime.now(UTC)}
         made = insert(table).values(values).on_conflict_do_nothing(index_elements=["tenant_id"])
         await session.execute(made)

@@ -422,6 +422,11 @@ async def add_rows(
     await session.execute(statement, rows)
 
 
+def insert_of(dialect: str) -> Any:
+    """The dialect's INSERT construct (with ``on_conflict_do_…``): PostgreSQL's or SQLite's."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 @functools.cache
 def _upsert(
     dialect: str, table: Table, key: tuple[str, ...], sums: tuple[str, ...], maxes: tuple[str, ...]
@@ -429,7 +434,7 @@ def _upsert(
     """The upsert of :func:`add_rows`, built once per table and dialect: building it
     (the ``excluded`` alias of every column, one expression per measure) was ~60 % of a
     projector pass's CPU outside the database (py-spy, 2026-12-04)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_of(dialect)
     greatest = func.greatest if dialect == "postgresql" else func.max
     statement = insert(table)
     update: dict[str, Any] = {name: table.c[name] + statement.excluded[name] for name in sums}

@@ -19,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 
 import uvloop
 
 from tsunagi.actions.figures.projector import FiguresProjector
 from tsunagi.adapters.storage.db import Database
-from tsunagi.aio import wait_event
+from tsunagi.aio import stop_on_signals, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +58,7 @@ def main() -> None:
     parent_pid = int(parent) if parent.isdigit() else os.getppid()
 
     async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_on_signals()
         await run_projector(database_url, stop=stop, parent_pid=parent_pid)
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 from tsunagi.actions.routing.engine import RoutingEngine
@@ -19,7 +18,7 @@ from tsunagi.adapters.bus.memory import MemoryBus
 from tsunagi.adapters.bus.redis import RedisBus
 from tsunagi.adapters.relay import OutboxRelay
 from tsunagi.adapters.storage.db import Database
-from tsunagi.aio import wait_event
+from tsunagi.aio import stop_on_signals, wait_event
 from tsunagi.ports.bus import EventBus
 from tsunagi.settings import Settings, load_settings
 
@@ -69,10 +68,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_on_signals()
         await run_worker(
             load_settings(),
             stop=stop,

@@ -56,14 +56,12 @@ def describe(projector: FiguresProjector | ChildProcess | None) -> tuple[bool, d
     (None between a death and the restart) and how many times it was started."""
     if not isinstance(projector, ChildProcess):
         return projector is not None, {"projector": "in process"}
-    process = projector.process
-    running = process is not None and process.returncode is None
     detail = {
         "projector": "child process",
-        "projector_pid": process.pid if running and process is not None else None,
+        "projector_pid": projector.pid,
         "projector_starts": projector.starts,
     }
-    return running, detail
+    return projector.running, detail
 
 
 async def startup(services: Services) -> None:
