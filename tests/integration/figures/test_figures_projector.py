@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
+import time
 import uuid
 from typing import Any
 
@@ -29,6 +31,7 @@ from tsunagi.actions.routing.offers import (
     do_reject_offer,
     do_resume_contact,
 )
+from tsunagi.adapters.storage.db import Database
 from tsunagi.adapters.storage.figures_models import (
     FiguresAgentInterval,
     FiguresAgentState,
@@ -262,3 +265,32 @@ async def test_projectors_folding_at_once_fold_every_batch_once(
     batches = -(-last_seq // 4)  # committed: every batch but the last is full
     assert sum(1 for read in plans if read) > batches  # some were planned again
     assert (await do_rebuild(floor.db, floor.tenant_id)).equal
+
+
+async def test_a_projector_whose_passes_fail_retries_further_apart_and_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A real PostgreSQL server that refuses the role: every pass fails, as with the
+    # database down. The first failure is logged with its traceback, later ones in a line
+    # each, with the pauses doubling from the poll interval instead of a pass every poll.
+    db = Database("postgresql+asyncpg://no_such_role@127.0.0.1:5432/postgres")
+    looping = projector.FiguresProjector(db, poll_s=0.1)
+
+    def failures() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "figures projector pass failed" in r.getMessage()]
+
+    with caplog.at_level(logging.INFO, logger="tsunagi.actions.figures.projector"):
+        await looping.start()
+        deadline = time.monotonic() + 30
+        while len(failures()) < 4:
+            assert time.monotonic() < deadline, "the projector stopped trying"
+            await asyncio.sleep(0.05)
+        await looping.stop()
+    await db.dispose()
+    first, second, third, fourth = failures()[:4]
+    assert first.exc_info is not None
+    assert all(r.exc_info is None for r in (second, third, fourth))
+    assert "2 times in a row" in second.getMessage()
+    # Pauses of 0.2, 0.4 and 0.8 s at least between the tries (a pass every 0.1 s before).
+    gaps = [b.created - a.created for a, b in ((first, second), (second, third), (third, fourth))]
+    assert gaps[0] > 0.19 and gaps[1] > 0.39 and gaps[2] > 0.79, gaps  # (timer granularity)

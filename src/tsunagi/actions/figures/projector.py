@@ -458,6 +458,10 @@ async def _replace(session: AsyncSession, tenant_id: uuid.UUID, fold: Fold) -> N
 # --------------------------------------------------------------- background loop
 
 
+RETRY_MAX_S = 30.0
+"""The longest pause between passes while they keep failing (doubling from ``poll_s``)."""
+
+
 class FiguresProjector:
     """Runs :func:`do_fold_pending` for every tenant, every ``poll_s`` seconds (each pass
     folds everything numbered since the last one: at 50 contacts/s, ~60 events per pass)."""
@@ -491,14 +495,21 @@ class FiguresProjector:
         return read
 
     async def _run(self) -> None:
+        failures = 0  # passes failed in a row (the database down, say)
         while True:
             try:
                 await self.run_once()
+                failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("figures projector pass failed; retrying")
-            await wait_event(self._wake, self.poll_s)
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.exception("figures projector pass failed; retrying")
+                else:  # the traceback once; then a line a try, the tries further apart
+                    log.error("figures projector pass failed %d times in a row: %r", failures, exc)
+            pause = min(self.poll_s * 2**failures, RETRY_MAX_S) if failures else self.poll_s
+            await wait_event(self._wake, pause)
             self._wake.clear()
 
 
